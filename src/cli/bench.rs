@@ -1,0 +1,106 @@
+//! `ranklet bench …`: speed figures printed (and written as JSON), never asserted.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::{Args, Subcommand};
+use ranklet::bundle::read_model_dir;
+use ranklet::fixtures::product_titles;
+use ranklet::text::TextEmbedder;
+use ranklet::Result;
+use serde_json::json;
+
+use super::DeviceArg;
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Texts per second of a text encoder on synthetic 10–20-word product titles.
+    Embed(BenchEmbedArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchEmbedArgs {
+    /// Model folder.
+    #[arg(long, default_value = "models/teacher")]
+    pub model: PathBuf,
+    /// Devices to measure (repeatable); `gpu` is skipped with a printed reason when no adapter
+    /// exists.
+    #[arg(long = "device", value_enum, default_values_t = [DeviceArg::Cpu])]
+    pub devices: Vec<DeviceArg>,
+    /// Batch sizes to measure (repeatable).
+    #[arg(long = "batch", default_values_t = [1u32, 32])]
+    pub batches: Vec<u32>,
+    /// Texts embedded per measurement (after one warm-up batch).
+    #[arg(long, default_value_t = 256)]
+    pub texts: usize,
+    /// Also write the figures as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+pub fn run(cmd: BenchCommand) -> Result<()> {
+    match cmd {
+        BenchCommand::Embed(args) => embed(args),
+    }
+}
+
+fn embed(args: BenchEmbedArgs) -> Result<()> {
+    let files = read_model_dir(&args.model)?;
+    let titles = product_titles(args.texts, 42);
+    let mut results = Vec::new();
+    let mut skipped = Vec::new();
+    for device_arg in &args.devices {
+        let device = match device_arg.init() {
+            Ok(d) => d,
+            Err(e) => {
+                println!("{device_arg:?}: skipped — {e}");
+                skipped.push(json!({"device": format!("{device_arg:?}").to_lowercase(), "reason": e.to_string()}));
+                continue;
+            }
+        };
+        let embedder = TextEmbedder::from_files(&files, &device)?;
+        let tokens: usize = titles
+            .iter()
+            .map(|t| embedder.tokenizer.encode(t).map(|ids| ids.len()))
+            .sum::<Result<usize>>()?;
+        for &batch in &args.batches {
+            let batch = batch.max(1) as usize;
+            embedder.embed(&titles[..batch.min(titles.len())])?; // warm-up (kernels, caches)
+            let start = Instant::now();
+            for chunk in titles.chunks(batch) {
+                embedder.embed(chunk)?;
+            }
+            let seconds = start.elapsed().as_secs_f64();
+            let per_s = titles.len() as f64 / seconds;
+            println!(
+                "{:<4} batch {:>3}: {:>8.1} texts/s ({} texts, {:.1} word-pieces/text, {:.2} s)",
+                format!("{device_arg:?}").to_lowercase(),
+                batch,
+                per_s,
+                titles.len(),
+                tokens as f64 / titles.len() as f64,
+                seconds
+            );
+            results.push(json!({
+                "device": format!("{device_arg:?}").to_lowercase(),
+                "batch": batch,
+                "texts": titles.len(),
+                "seconds": seconds,
+                "texts_per_s": per_s,
+                "mean_word_pieces": tokens as f64 / titles.len() as f64,
+            }));
+        }
+    }
+    if let Some(path) = &args.json {
+        let report = json!({
+            "command": std::env::args().collect::<Vec<_>>().join(" "),
+            "model": files.name,
+            "texts": "fixtures::product_titles(n, 42): synthetic 10–20-word product titles",
+            "threads": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            "results": results,
+            "skipped": skipped,
+        });
+        ranklet::fsio::write_atomic(path, serde_json::to_string_pretty(&report).expect("JSON").as_bytes())?;
+    }
+    Ok(())
+}

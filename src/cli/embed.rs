@@ -1,0 +1,114 @@
+//! `ranklet embed`: texts or catalog items → JSONL `{"id","embedding"}`.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::Args;
+use ranklet::bundle::read_model_dir;
+use ranklet::data::{TextRecord, read_text_records};
+use ranklet::text::TextEmbedder;
+use ranklet::text::tokenizer::MAX_TEXT_BYTES;
+use ranklet::{Error, Result};
+
+use super::{DeviceArg, progress};
+
+#[derive(Debug, Args)]
+pub struct EmbedArgs {
+    /// Model folder: a ranklet bundle (manifest.json) or a HF/sentence-transformers folder.
+    #[arg(long, default_value = "models/teacher")]
+    pub model: PathBuf,
+    /// A text to embed (repeatable); ids are "0", "1", … in order.
+    #[arg(long = "text", conflicts_with = "input")]
+    pub texts: Vec<String>,
+    /// JSONL or JSON array of {"id","text"} records or catalog items (DESIGN.md §4).
+    #[arg(long)]
+    pub input: Option<PathBuf>,
+    /// Write JSONL here (atomically) instead of stdout.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// Texts per forward pass.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub batch_size: u32,
+    /// Compute device.
+    #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
+    pub device: DeviceArg,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+pub fn run(args: EmbedArgs) -> Result<()> {
+    let records = if let Some(path) = &args.input {
+        let bytes = std::fs::read(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => {
+                Error::bad_input(path.display().to_string(), "no such input file")
+            }
+            _ => Error::Io {
+                path: path.display().to_string(),
+                source: e,
+            },
+        })?;
+        read_text_records(&bytes, &path.display().to_string())?
+    } else if args.texts.is_empty() {
+        return Err(Error::bad_input(
+            "ranklet embed",
+            "nothing to embed: give --text TEXT or --input FILE",
+        ));
+    } else {
+        args.texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| TextRecord {
+                id: i.to_string(),
+                text: t.clone(),
+            })
+            .collect()
+    };
+
+    if let Some(r) = records.iter().find(|r| r.text.len() > MAX_TEXT_BYTES) {
+        return Err(Error::bad_input(
+            format!("text of id {:?}", r.id),
+            format!(
+                "{} bytes is longer than the {MAX_TEXT_BYTES} bytes ranklet accepts",
+                r.text.len()
+            ),
+        ));
+    }
+
+    let device = args.device.init()?;
+    let files = read_model_dir(&args.model)?;
+    let embedder = TextEmbedder::from_files(&files, &device)?;
+
+    let bar = progress(
+        records.len() as u64,
+        "texts",
+        args.quiet || args.input.is_none(),
+    );
+    let mut out = Vec::with_capacity(records.len() * embedder.dim() * 12);
+    for chunk in records.chunks(args.batch_size as usize) {
+        let texts: Vec<&str> = chunk.iter().map(|r| r.text.as_str()).collect();
+        let vectors = embedder.embed(&texts)?;
+        for (record, vector) in chunk.iter().zip(vectors) {
+            serde_json::to_writer(
+                &mut out,
+                &serde_json::json!({"id": record.id, "embedding": vector}),
+            )
+            .expect("JSON to memory");
+            out.push(b'\n');
+        }
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_and_clear();
+
+    match &args.output {
+        Some(path) => ranklet::fsio::write_atomic(path, &out)?,
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            stdout
+                .write_all(&out)
+                .and_then(|_| stdout.flush())
+                .map_err(|e| Error::io("stdout", e))?;
+        }
+    }
+    Ok(())
+}

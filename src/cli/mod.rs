@@ -1,0 +1,81 @@
+//! Command-line interface: argument definitions and dispatch.
+
+mod bench;
+mod embed;
+mod serve;
+
+use burn::prelude::Device;
+use clap::{Parser, Subcommand, ValueEnum};
+use ranklet::{Error, Result};
+
+/// Exit status for input the user can fix (bad flags, texts, catalog or model files).
+/// clap's own usage errors exit with 2 too.
+pub const EXIT_BAD_INPUT: u8 = 2;
+/// Exit status for failures of the program or the machine (I/O, compute backend).
+pub const EXIT_INTERNAL: u8 = 1;
+
+/// ranklet: an on-device recommender — native tools.
+#[derive(Debug, Parser)]
+#[command(name = "ranklet", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Embed texts or catalog items with a text encoder; JSONL {"id","embedding"} out.
+    Embed(embed::EmbedArgs),
+    /// Benchmarks that print figures (and write JSON with --json).
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+    /// Serve a folder over HTTP on 127.0.0.1 (the demo and the browser tests use it).
+    Serve(serve::ServeArgs),
+}
+
+/// Which compute device runs the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DeviceArg {
+    /// burn's pure-Rust `flex` CPU backend.
+    Cpu,
+    /// burn's WGPU backend (Vulkan, Metal or DX12: any desktop GPU).
+    Gpu,
+}
+
+impl DeviceArg {
+    pub fn init(self) -> Result<Device> {
+        match self {
+            DeviceArg::Cpu => Ok(Device::flex()),
+            DeviceArg::Gpu => Device::wgpu_options().init().map_err(|e| {
+                Error::Backend(format!(
+                    "--device gpu: no usable WGPU adapter ({e}); use --device cpu"
+                ))
+            }),
+        }
+    }
+}
+
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Embed(args) => embed::run(args),
+        Command::Bench(cmd) => bench::run(cmd),
+        Command::Serve(args) => serve::run(args),
+    }
+}
+
+/// A progress bar on stderr for `total` items (hidden when stderr is not a terminal or
+/// `quiet`), showing items/s and ETA.
+pub fn progress(total: u64, unit: &str, quiet: bool) -> indicatif::ProgressBar {
+    if quiet {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(total);
+    let template =
+        format!("{{bar:30}} {{pos}}/{{len}} {unit} · {{per_sec}} · {{elapsed_precise}} · ETA {{eta}}");
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(&template)
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar
+}

@@ -1,0 +1,232 @@
+//! The catalog contract (DESIGN.md §4) and the text inputs of `ranklet embed`.
+//!
+//! A catalog is a JSON array or JSONL of items
+//! `{"id", "title", "text"?, "category"? (string or list), "brand"?, "price"?, "url"?, "image"?}`.
+//! Unknown fields are ignored; a missing id or title is an error naming the line.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+
+/// One shop item.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct CatalogItem {
+    /// Unique id (strings; integers are accepted and kept as their decimal text).
+    pub id: String,
+    /// Display title; always part of the item text.
+    pub title: String,
+    /// Longer description.
+    #[serde(default)]
+    pub text: Option<String>,
+    /// Category path or list of categories.
+    #[serde(default)]
+    pub category: Vec<String>,
+    /// Brand name.
+    #[serde(default)]
+    pub brand: Option<String>,
+    /// Price in the shop's currency.
+    #[serde(default)]
+    pub price: Option<f64>,
+    /// Product page.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Image address.
+    #[serde(default)]
+    pub image: Option<String>,
+}
+
+impl CatalogItem {
+    /// The text the encoder sees: title, categories, brand, description — in this order,
+    /// joined by ". ", empty parts left out. Fixed so cached vectors stay valid.
+    pub fn encoder_text(&self) -> String {
+        let mut parts: Vec<&str> = vec![self.title.trim()];
+        let categories = self.category.join(", ");
+        parts.push(categories.trim());
+        parts.push(self.brand.as_deref().unwrap_or("").trim());
+        parts.push(self.text.as_deref().unwrap_or("").trim());
+        parts.retain(|p| !p.is_empty());
+        parts.join(". ")
+    }
+}
+
+/// An id-text pair to embed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TextRecord {
+    pub id: String,
+    pub text: String,
+}
+
+/// Where a record came from, for messages: `file line N` or `file item N`.
+fn place(origin: &str, unit: &str, n: usize) -> String {
+    format!("{origin} {unit} {n}")
+}
+
+fn parse_id(value: Option<&Value>, at: &str) -> Result<String> {
+    match value {
+        Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
+        Some(Value::String(_)) => Err(Error::bad_input(at, "\"id\" is empty")),
+        Some(Value::Number(n)) if n.is_u64() || n.is_i64() => Ok(n.to_string()),
+        Some(other) => Err(Error::bad_input(at, format!("\"id\" must be a string, not {other}"))),
+        None => Err(Error::bad_input(at, "missing \"id\"")),
+    }
+}
+
+/// A catalog item from one JSON object.
+fn parse_item(value: Value, at: &str) -> Result<CatalogItem> {
+    let Value::Object(mut map) = value else {
+        return Err(Error::bad_input(at, "expected a JSON object"));
+    };
+    let id = parse_id(map.get("id"), at)?;
+    map.insert("id".into(), Value::String(id));
+    match map.get("title") {
+        Some(Value::String(t)) if !t.trim().is_empty() => {}
+        Some(Value::String(_)) => return Err(Error::bad_input(at, "\"title\" is empty")),
+        Some(_) => return Err(Error::bad_input(at, "\"title\" must be a string")),
+        None => return Err(Error::bad_input(at, "missing \"title\"")),
+    }
+    if let Some(Value::String(c)) = map.get("category").cloned() {
+        map.insert("category".into(), Value::Array(vec![Value::String(c)]));
+    }
+    if map.get("category").is_some_and(Value::is_null) {
+        map.remove("category");
+    }
+    serde_json::from_value(Value::Object(map)).map_err(|e| Error::bad_input(at, e.to_string()))
+}
+
+/// Splits a file's bytes into JSON values with their place: a JSON array (one value per
+/// element) or JSONL (one per non-blank line). Invalid UTF-8 and JSON errors name the line.
+fn json_values(bytes: &[u8], origin: &str) -> Result<Vec<(Value, String)>> {
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        let line = bytes[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count() + 1;
+        Error::bad_input(
+            format!("{origin} line {line}"),
+            format!("invalid UTF-8 (byte offset {})", e.valid_up_to()),
+        )
+    })?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if text.trim_start().starts_with('[') {
+        let values: Vec<Value> = serde_json::from_str(text).map_err(|e| {
+            Error::bad_input(
+                format!("{origin} line {}", e.line()),
+                format!("invalid JSON: {e}"),
+            )
+        })?;
+        return Ok(values
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| (v, place(origin, "item", i + 1)))
+            .collect());
+    }
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let at = place(origin, "line", i + 1);
+        let value = serde_json::from_str(line)
+            .map_err(|e| Error::bad_input(&at, format!("invalid JSON: {e}")))?;
+        out.push((value, at));
+    }
+    Ok(out)
+}
+
+/// Reads a catalog (JSON array or JSONL). Duplicate ids are an error.
+pub fn read_catalog(bytes: &[u8], origin: &str) -> Result<Vec<CatalogItem>> {
+    let items = json_values(bytes, origin)?
+        .into_iter()
+        .map(|(v, at)| parse_item(v, &at))
+        .collect::<Result<Vec<_>>>()?;
+    check_unique(items.iter().map(|i| i.id.as_str()), origin)?;
+    if items.is_empty() {
+        return Err(Error::bad_input(origin, "the catalog has no items"));
+    }
+    Ok(items)
+}
+
+fn check_unique<'a>(ids: impl Iterator<Item = &'a str>, origin: &str) -> Result<()> {
+    let mut seen = std::collections::HashSet::new();
+    for id in ids {
+        if !seen.insert(id) {
+            return Err(Error::bad_input(origin, format!("id {id:?} appears twice")));
+        }
+    }
+    Ok(())
+}
+
+/// Reads the input of `ranklet embed`: JSONL/JSON of `{"id","text"}` records, or catalog items
+/// (records with a `title` use [`CatalogItem::encoder_text`]).
+pub fn read_text_records(bytes: &[u8], origin: &str) -> Result<Vec<TextRecord>> {
+    let mut records = Vec::new();
+    for (value, at) in json_values(bytes, origin)? {
+        let has_title = value.get("title").is_some();
+        let record = if has_title {
+            let item = parse_item(value, &at)?;
+            TextRecord {
+                text: item.encoder_text(),
+                id: item.id,
+            }
+        } else {
+            let id = parse_id(value.get("id"), &at)?;
+            match value.get("text") {
+                Some(Value::String(t)) => TextRecord { id, text: t.clone() },
+                Some(_) => return Err(Error::bad_input(&at, "\"text\" must be a string")),
+                None => return Err(Error::bad_input(&at, "missing \"text\" (or \"title\")")),
+            }
+        };
+        records.push(record);
+    }
+    if records.is_empty() {
+        return Err(Error::bad_input(origin, "no texts to embed (the input is empty)"));
+    }
+    check_unique(records.iter().map(|r| r.id.as_str()), origin)?;
+    Ok(records)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_jsonl_and_array_catalogs() {
+        let jsonl = br#"{"id":"a","title":"Red shoe","category":["Shoes","Women"],"brand":"Acme","price":12.5,"extra":1}
+
+{"id":7,"title":"Lamp","category":"Home"}"#;
+        let items = read_catalog(jsonl, "c.jsonl").unwrap();
+        assert_eq!(items[0].encoder_text(), "Red shoe. Shoes, Women. Acme");
+        assert_eq!(items[1].id, "7");
+        assert_eq!(items[1].encoder_text(), "Lamp. Home");
+        let array = br#"[{"id":"a","title":"Red shoe","text":"Soft."}]"#;
+        assert_eq!(read_catalog(array, "c.json").unwrap()[0].encoder_text(), "Red shoe. Soft.");
+    }
+
+    #[test]
+    fn errors_name_the_line_and_problem() {
+        let err = read_catalog(b"{\"id\":\"a\",\"title\":\"x\"}\n{\"id\":\"b\"}\n", "c.jsonl").unwrap_err();
+        assert_eq!(err.to_string(), "c.jsonl line 2: missing \"title\"");
+        let err = read_catalog(b"{\"title\":\"x\"}", "c.jsonl").unwrap_err();
+        assert!(err.to_string().contains("line 1: missing \"id\""), "{err}");
+        let err = read_text_records(b"{\"id\":\"a\",\"text\":\"x\"}\n{\"id\": \n", "t.jsonl").unwrap_err();
+        assert!(err.to_string().starts_with("t.jsonl line 2: invalid JSON"), "{err}");
+        let err = read_text_records(b"{\"id\":\"a\",\"text\":\"x\"}\n{\"id\":\"b\",\"text\":\"\xff\"}", "t.jsonl").unwrap_err();
+        assert!(err.to_string().starts_with("t.jsonl line 2: invalid UTF-8"), "{err}");
+        let err = read_text_records(b"\n  \n", "t.jsonl").unwrap_err();
+        assert!(err.to_string().contains("empty"), "{err}");
+        let err = read_text_records(b"{\"id\":\"a\",\"text\":\"x\"}\n{\"id\":\"a\",\"text\":\"y\"}", "t.jsonl").unwrap_err();
+        assert!(err.to_string().contains("twice"), "{err}");
+        let err = read_catalog(b"[{\"id\":\"a\",\n\"title\":}]", "c.json").unwrap_err();
+        assert!(err.to_string().starts_with("c.json line 2"), "{err}");
+        assert!(err.is_user_error());
+    }
+
+    #[test]
+    fn text_records_accept_texts_and_catalog_items() {
+        let recs = read_text_records(
+            b"{\"id\":\"q\",\"text\":\"usb charger\"}\n{\"id\":\"i\",\"title\":\"Mug\",\"brand\":\"B\"}",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(recs[0].text, "usb charger");
+        assert_eq!(recs[1].text, "Mug. B");
+    }
+}

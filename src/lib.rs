@@ -1,0 +1,13 @@
+//! ranklet: an on-device recommender. See DESIGN.md for the parts and their contracts.
+
+pub mod bundle;
+pub mod data;
+pub mod error;
+pub mod fixtures;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod fsio;
+pub mod text;
+#[cfg(all(feature = "web", target_arch = "wasm32"))]
+pub mod web;
+
+pub use error::{Error, Result};

@@ -1,0 +1,205 @@
+//! Loading an encoder from HF `model.safetensors` bytes. The mapping between HF `BertModel`
+//! tensor names and the fields of [`BertEncoder`] lives here and nowhere else.
+//!
+//! HF stores `nn.Linear` weights as `[out, in]`; burn's [`Linear`] holds `[in, out]`, so linear
+//! weights are transposed once while loading. Tensors may be stored as f32, f16 or bf16 and are
+//! computed in f32. A `bert.` prefix (checkpoints saved from `BertFor…` heads) is accepted.
+
+use burn::module::Param;
+use burn::nn::{DropoutConfig, Embedding, LayerNorm, LayerNormConfig, Linear};
+use burn::prelude::*;
+use safetensors::{Dtype, SafeTensors};
+
+use crate::error::{Error, Result};
+use crate::text::config::BertConfig;
+use crate::text::encoder::{BertAttention, BertEmbeddings, BertEncoder, BertLayer};
+
+/// Names of the tensors of one layer, relative to `encoder.layer.{i}.`.
+pub mod names {
+    pub const WORD: &str = "embeddings.word_embeddings.weight";
+    pub const POSITION: &str = "embeddings.position_embeddings.weight";
+    pub const TOKEN_TYPE: &str = "embeddings.token_type_embeddings.weight";
+    pub const EMB_NORM: &str = "embeddings.LayerNorm";
+    pub const QUERY: &str = "attention.self.query";
+    pub const KEY: &str = "attention.self.key";
+    pub const VALUE: &str = "attention.self.value";
+    pub const ATT_OUT: &str = "attention.output.dense";
+    pub const ATT_NORM: &str = "attention.output.LayerNorm";
+    pub const INTERMEDIATE: &str = "intermediate.dense";
+    pub const OUTPUT: &str = "output.dense";
+    pub const OUT_NORM: &str = "output.LayerNorm";
+
+    /// Prefix of layer `i`'s tensors.
+    pub fn layer(i: usize) -> String {
+        format!("encoder.layer.{i}.")
+    }
+}
+
+/// Reads tensors by HF name out of a safetensors buffer, checking shapes, converting to f32.
+struct TensorSource<'a> {
+    file: SafeTensors<'a>,
+    prefix: &'static str,
+    origin: &'a str,
+    device: &'a Device,
+}
+
+impl<'a> TensorSource<'a> {
+    fn new(bytes: &'a [u8], origin: &'a str, device: &'a Device) -> Result<Self> {
+        let file = SafeTensors::deserialize(bytes)
+            .map_err(|e| Error::bad_file(origin, format!("not a safetensors file: {e}")))?;
+        let prefix = if file.names().iter().any(|n| n.starts_with("bert.embeddings.")) {
+            "bert."
+        } else {
+            ""
+        };
+        Ok(Self {
+            file,
+            prefix,
+            origin,
+            device,
+        })
+    }
+
+    /// The tensor `name` as f32 values, after checking it has `shape`.
+    fn values(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
+        let full = format!("{}{name}", self.prefix);
+        let view = self.file.tensor(&full).map_err(|_| {
+            Error::bad_file(
+                self.origin,
+                format!("tensor {full} is missing (is this a BERT model of this config?)"),
+            )
+        })?;
+        if view.shape() != shape {
+            return Err(Error::bad_file(
+                self.origin,
+                format!(
+                    "tensor {full} has shape {:?}, config.json implies {:?}",
+                    view.shape(),
+                    shape
+                ),
+            ));
+        }
+        let data = view.data();
+        let values: Vec<f32> = match view.dtype() {
+            Dtype::F32 => data
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect(),
+            Dtype::F16 => data
+                .chunks_exact(2)
+                .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
+                .collect(),
+            Dtype::BF16 => data
+                .chunks_exact(2)
+                .map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32())
+                .collect(),
+            other => {
+                return Err(Error::bad_file(
+                    self.origin,
+                    format!("tensor {full} has dtype {other:?}; f32, f16 and bf16 are supported"),
+                ));
+            }
+        };
+        if let Some(bad) = values.iter().position(|v| !v.is_finite()) {
+            return Err(Error::bad_file(
+                self.origin,
+                format!("tensor {full} holds a non-finite value at index {bad}"),
+            ));
+        }
+        Ok(values)
+    }
+
+    fn matrix(&self, name: &str, rows: usize, cols: usize) -> Result<Param<Tensor<2>>> {
+        let values = self.values(name, &[rows, cols])?;
+        Ok(Param::from_tensor(Tensor::from_data(
+            TensorData::new(values, [rows, cols]),
+            self.device,
+        )))
+    }
+
+    fn vector(&self, name: &str, len: usize) -> Result<Param<Tensor<1>>> {
+        let values = self.values(name, &[len])?;
+        Ok(Param::from_tensor(Tensor::from_data(
+            TensorData::new(values, [len]),
+            self.device,
+        )))
+    }
+
+    fn embedding(&self, name: &str, rows: usize, cols: usize) -> Result<Embedding> {
+        Ok(Embedding {
+            weight: self.matrix(name, rows, cols)?,
+        })
+    }
+
+    /// An HF `nn.Linear` named `{name}.weight` `[out, in]` and `{name}.bias` `[out]`.
+    fn linear(&self, name: &str, d_in: usize, d_out: usize) -> Result<Linear> {
+        let hf = self.values(&format!("{name}.weight"), &[d_out, d_in])?;
+        let mut weight = vec![0.0; d_in * d_out];
+        for o in 0..d_out {
+            for i in 0..d_in {
+                weight[i * d_out + o] = hf[o * d_in + i];
+            }
+        }
+        Ok(Linear {
+            weight: Param::from_tensor(Tensor::from_data(
+                TensorData::new(weight, [d_in, d_out]),
+                self.device,
+            )),
+            bias: Some(self.vector(&format!("{name}.bias"), d_out)?),
+        })
+    }
+
+    /// An HF `nn.LayerNorm` named `{name}.weight` / `{name}.bias`.
+    fn layer_norm(&self, name: &str, width: usize, eps: f64) -> Result<LayerNorm> {
+        let mut norm = LayerNormConfig::new(width)
+            .with_epsilon(eps)
+            .init(self.device);
+        norm.gamma = self.vector(&format!("{name}.weight"), width)?;
+        norm.beta = Some(self.vector(&format!("{name}.bias"), width)?);
+        Ok(norm)
+    }
+}
+
+/// Builds a [`BertEncoder`] of `config`'s shape from HF `BertModel` safetensors bytes.
+/// `origin` names the file in errors (which tensor is missing, has the wrong shape or dtype).
+pub fn load_encoder(
+    bytes: &[u8],
+    config: &BertConfig,
+    device: &Device,
+    origin: &str,
+) -> Result<BertEncoder> {
+    let src = TensorSource::new(bytes, origin, device)?;
+    let h = config.hidden_size;
+    let a = config.all_heads_size();
+    let f = config.intermediate_size;
+    let eps = config.layer_norm_eps;
+    let embeddings = BertEmbeddings {
+        word_embeddings: src.embedding(names::WORD, config.vocab_size, h)?,
+        position_embeddings: src.embedding(names::POSITION, config.max_position_embeddings, h)?,
+        token_type_embeddings: src.embedding(names::TOKEN_TYPE, config.type_vocab_size, h)?,
+        layer_norm: src.layer_norm(names::EMB_NORM, h, eps)?,
+        dropout: DropoutConfig::new(config.hidden_dropout_prob).init(),
+    };
+    let layers = (0..config.num_hidden_layers)
+        .map(|i| {
+            let p = names::layer(i);
+            Ok(BertLayer {
+                attention: BertAttention {
+                    query: src.linear(&format!("{p}{}", names::QUERY), h, a)?,
+                    key: src.linear(&format!("{p}{}", names::KEY), h, a)?,
+                    value: src.linear(&format!("{p}{}", names::VALUE), h, a)?,
+                    output: src.linear(&format!("{p}{}", names::ATT_OUT), a, h)?,
+                    layer_norm: src.layer_norm(&format!("{p}{}", names::ATT_NORM), h, eps)?,
+                    dropout: DropoutConfig::new(config.attention_probs_dropout_prob).init(),
+                    num_heads: config.num_attention_heads,
+                    head_size: config.head_size(),
+                },
+                intermediate: src.linear(&format!("{p}{}", names::INTERMEDIATE), h, f)?,
+                output: src.linear(&format!("{p}{}", names::OUTPUT), f, h)?,
+                layer_norm: src.layer_norm(&format!("{p}{}", names::OUT_NORM), h, eps)?,
+                dropout: DropoutConfig::new(config.hidden_dropout_prob).init(),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(BertEncoder { embeddings, layers })
+}

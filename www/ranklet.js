@@ -1,0 +1,100 @@
+// ranklet in the browser: a small ES module over the wasm package. Every model runs in its own
+// Web Worker (www/worker.js); this module only sends messages and awaits answers.
+//
+//   import { RankletEncoder } from './ranklet.js';
+//   const enc = await RankletEncoder.load('../models/teacher/', { backend: 'auto' });
+//   const vectors = await enc.embed(['USB-C charger 65W']);   // [Float32Array(384)]
+//   enc.backend;  // "webgpu" | "cpu", and enc.backendReason says why
+
+class WorkerClient {
+  constructor() {
+    this.worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+    this.pending = new Map();
+    this.nextId = 1;
+    this.worker.onmessage = (e) => {
+      const { id, ok, result, error } = e.data;
+      const p = this.pending.get(id);
+      if (!p) return;
+      this.pending.delete(id);
+      ok ? p.resolve(result) : p.reject(new Error(error));
+    };
+    this.worker.onerror = (e) => {
+      const err = new Error(`ranklet worker failed: ${e.message || 'could not start (is www/pkg built?)'}`);
+      for (const p of this.pending.values()) p.reject(err);
+      this.pending.clear();
+    };
+  }
+  call(op, args) {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.worker.postMessage({ id, op, args });
+    });
+  }
+  terminate() {
+    this.worker.terminate();
+  }
+}
+
+export class RankletEncoder {
+  constructor(client, info) {
+    this.client = client;
+    this.handle = info.handle;
+    /** "webgpu" or "cpu": the backend that runs. */
+    this.backend = info.backend;
+    /** Why that backend runs. */
+    this.backendReason = info.backendReason;
+    /** Width of the vectors. */
+    this.dim = info.dim;
+    this.name = info.name;
+  }
+
+  /** Loads a bundle folder (manifest.json + the files it names) from this page's origin. */
+  static async load(model, { backend = 'auto' } = {}) {
+    const url = new URL(model, location.href).href;
+    return RankletEncoder.#start('load', { url, backend });
+  }
+
+  /** The tiny random test BERT (identical weights on every backend). */
+  static async tinyTestModel(seed, { backend = 'auto' } = {}) {
+    return RankletEncoder.#start('tiny', { seed, backend });
+  }
+
+  static async #start(op, args) {
+    const client = new WorkerClient();
+    try {
+      return new RankletEncoder(client, await client.call(op, args));
+    } catch (err) {
+      client.terminate();
+      throw err;
+    }
+  }
+
+  /** Embeds texts in one batch; returns one Float32Array per text. */
+  async embed(texts) {
+    const flat = await this.client.call('embed', { handle: this.handle, texts: Array.from(texts, String) });
+    return Array.from({ length: texts.length }, (_, i) => flat.subarray(i * this.dim, (i + 1) * this.dim));
+  }
+
+  /** Word-piece ids of one text. */
+  async tokenize(text) {
+    return this.client.call('tokenize', { handle: this.handle, text: String(text) });
+  }
+
+  /** The benchmark's synthetic product titles (same as `ranklet bench embed`). */
+  async productTitles(n, seed = 42) {
+    return this.client.call('titles', { n, seed });
+  }
+
+  /** Frees the model and stops its worker. */
+  close() {
+    this.client.terminate();
+  }
+}
+
+/** Cosine similarity of two vectors. */
+export function cosine(a, b) {
+  let dot = 0, na = 0, nb = 0;
+  for (let i = 0; i < a.length; i++) { dot += a[i] * b[i]; na += a[i] * a[i]; nb += b[i] * b[i]; }
+  return dot / Math.sqrt(na * nb);
+}
