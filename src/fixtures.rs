@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use safetensors::tensor::TensorView;
 use safetensors::Dtype;
+use safetensors::tensor::TensorView;
 use serde_json::json;
 
 use crate::bundle::EncoderFiles;
@@ -43,12 +43,18 @@ pub fn tiny_vocab() -> Vec<String> {
 /// A BERT `tokenizer.json` (lowercasing normaliser, BERT pre-tokeniser, WordPiece,
 /// [CLS] … [SEP] template) for `vocab`, which must start with the five special tokens.
 pub fn bert_tokenizer_json(vocab: &[String]) -> String {
-    let ids: BTreeMap<&str, usize> = vocab.iter().enumerate().map(|(i, w)| (w.as_str(), i)).collect();
+    let ids: BTreeMap<&str, usize> = vocab
+        .iter()
+        .enumerate()
+        .map(|(i, w)| (w.as_str(), i))
+        .collect();
     let special = |name: &str| {
         json!({"id": ids[name], "content": name, "single_word": false, "lstrip": false,
                "rstrip": false, "normalized": false, "special": true})
     };
-    let added: Vec<_> = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"].map(special).into();
+    let added: Vec<_> = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+        .map(special)
+        .into();
     let cls = ids["[CLS]"];
     let sep = ids["[SEP]"];
     json!({
@@ -95,7 +101,9 @@ impl SplitMix {
     }
     /// Uniform in `[center - spread, center + spread]`.
     fn fill(&mut self, n: usize, center: f32, spread: f32) -> Vec<f32> {
-        (0..n).map(|_| center + spread * (2.0 * self.next_f32() - 1.0)).collect()
+        (0..n)
+            .map(|_| center + spread * (2.0 * self.next_f32() - 1.0))
+            .collect()
     }
 }
 
@@ -111,8 +119,18 @@ pub fn random_bert_tensors(config: &BertConfig, seed: u64) -> Vec<(String, Vec<u
         out.push((name, shape, rng.fill(n, center, spread)));
     };
     push(names::WORD.into(), vec![config.vocab_size, h], 0.0, 0.5);
-    push(names::POSITION.into(), vec![config.max_position_embeddings, h], 0.0, 0.2);
-    push(names::TOKEN_TYPE.into(), vec![config.type_vocab_size, h], 0.0, 0.2);
+    push(
+        names::POSITION.into(),
+        vec![config.max_position_embeddings, h],
+        0.0,
+        0.2,
+    );
+    push(
+        names::TOKEN_TYPE.into(),
+        vec![config.type_vocab_size, h],
+        0.0,
+        0.2,
+    );
     push(format!("{}.weight", names::EMB_NORM), vec![h], 1.0, 0.1);
     push(format!("{}.bias", names::EMB_NORM), vec![h], 0.0, 0.1);
     for i in 0..config.num_hidden_layers {
@@ -179,32 +197,85 @@ pub fn tiny_bert_files(seed: u64) -> EncoderFiles {
 /// `n` synthetic product titles of 10–20 words, the same for every `seed` on every target
 /// (the native and browser benchmarks embed identical texts).
 pub fn product_titles(n: usize, seed: u64) -> Vec<String> {
-    const BRANDS: &[&str] = &["Acme", "Nordic", "Zenith", "Bodum", "Anker", "Philips", "Logi", "Kettler"];
+    const BRANDS: &[&str] = &[
+        "Acme", "Nordic", "Zenith", "Bodum", "Anker", "Philips", "Logi", "Kettler",
+    ];
     const ADJECTIVES: &[&str] = &[
-        "wireless", "stainless", "ergonomic", "compact", "portable", "rechargeable", "waterproof",
-        "lightweight", "premium", "adjustable", "foldable", "vintage", "organic", "heavy-duty",
+        "wireless",
+        "stainless",
+        "ergonomic",
+        "compact",
+        "portable",
+        "rechargeable",
+        "waterproof",
+        "lightweight",
+        "premium",
+        "adjustable",
+        "foldable",
+        "vintage",
+        "organic",
+        "heavy-duty",
     ];
     const NOUNS: &[&str] = &[
-        "headphones", "coffee grinder", "office chair", "desk lamp", "backpack", "water bottle",
-        "running shoes", "phone case", "bluetooth speaker", "yoga mat", "kettle", "monitor stand",
+        "headphones",
+        "coffee grinder",
+        "office chair",
+        "desk lamp",
+        "backpack",
+        "water bottle",
+        "running shoes",
+        "phone case",
+        "bluetooth speaker",
+        "yoga mat",
+        "kettle",
+        "monitor stand",
     ];
     const DETAILS: &[&str] = &[
-        "with USB-C charging", "for home and office", "in matte black", "2-pack", "30h battery",
-        "BPA free", "size M", "1.5 L", "with carrying case", "for men and women", "gift set",
-        "dishwasher safe", "noise cancelling", "extra large", "eco friendly", "quick release",
+        "with USB-C charging",
+        "for home and office",
+        "in matte black",
+        "2-pack",
+        "30h battery",
+        "BPA free",
+        "size M",
+        "1.5 L",
+        "with carrying case",
+        "for men and women",
+        "gift set",
+        "dishwasher safe",
+        "noise cancelling",
+        "extra large",
+        "eco friendly",
+        "quick release",
     ];
     let mut rng = SplitMix(seed);
-    let mut pick = |list: &[&'static str]| list[(rng.next_f32() * list.len() as f32) as usize % list.len()];
+    let mut pick =
+        |list: &[&'static str]| list[(rng.next_f32() * list.len() as f32) as usize % list.len()];
     (0..n)
         .map(|_| {
-            let mut words: Vec<String> = vec![pick(BRANDS).into(), pick(ADJECTIVES).into(), pick(NOUNS).into()];
-            let target = 10 + (pick(&["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10"]).parse::<usize>().unwrap_or(0));
-            while words.iter().map(|w| w.split_whitespace().count()).sum::<usize>() < target {
+            let mut words: Vec<String> = vec![
+                pick(BRANDS).into(),
+                pick(ADJECTIVES).into(),
+                pick(NOUNS).into(),
+            ];
+            let target = 10
+                + (pick(&["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10"])
+                    .parse::<usize>()
+                    .unwrap_or(0));
+            while words
+                .iter()
+                .map(|w| w.split_whitespace().count())
+                .sum::<usize>()
+                < target
+            {
                 words.push(pick(DETAILS).into());
             }
             let mut title = words.join(" ");
             while title.split_whitespace().count() > 20 {
-                title = title.rsplit_once(' ').map(|(a, _)| a.to_string()).unwrap_or(title);
+                title = title
+                    .rsplit_once(' ')
+                    .map(|(a, _)| a.to_string())
+                    .unwrap_or(title);
             }
             title
         })

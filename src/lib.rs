@@ -2,6 +2,8 @@
 
 pub mod bundle;
 pub mod data;
+#[cfg(feature = "native")]
+pub mod device;
 pub mod error;
 pub mod fixtures;
 #[cfg(not(target_arch = "wasm32"))]

@@ -37,7 +37,12 @@ fn rows(jsonl: &[u8]) -> Vec<(String, Vec<f64>)> {
         .lines()
         .map(|l| {
             let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            let e = v["embedding"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+            let e = v["embedding"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap())
+                .collect();
             (v["id"].as_str().unwrap().to_string(), e)
         })
         .collect()
@@ -47,7 +52,15 @@ fn rows(jsonl: &[u8]) -> Vec<(String, Vec<f64>)> {
 fn embeds_texts_to_stdout() {
     let dir = scratch("stdout");
     let model = tiny_model(&dir);
-    let out = ranklet(&["embed", "--model", model.to_str().unwrap(), "--text", "red shoes", "--text", "blue lamp"]);
+    let out = ranklet(&[
+        "embed",
+        "--model",
+        model.to_str().unwrap(),
+        "--text",
+        "red shoes",
+        "--text",
+        "blue lamp",
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let rows = rows(&out.stdout);
     assert_eq!(rows.len(), 2);
@@ -65,16 +78,37 @@ fn embeds_a_catalog_file_atomically_to_output() {
     let input = dir.join("catalog.jsonl");
     std::fs::write(&input, "{\"id\":\"a\",\"title\":\"Red shoe\",\"category\":\"Shoes\"}\n{\"id\":\"b\",\"text\":\"usb charger\"}\n\n{\"id\":3,\"text\":\"tea mug\"}\n").unwrap();
     let output = dir.join("vectors.jsonl");
-    let out = ranklet(&["embed", "--model", model.to_str().unwrap(), "--input", input.to_str().unwrap(), "--output", output.to_str().unwrap(), "--batch-size", "2"]);
+    let out = ranklet(&[
+        "embed",
+        "--model",
+        model.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        output.to_str().unwrap(),
+        "--batch-size",
+        "2",
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(out.stdout.is_empty());
     let rows = rows(&std::fs::read(&output).unwrap());
     let ids: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
     assert_eq!(ids, ["a", "b", "3"]);
     // Same text, same vector, whatever the batch it was in.
-    let single = ranklet(&["embed", "--model", model.to_str().unwrap(), "--text", "usb charger"]);
+    let single = ranklet(&[
+        "embed",
+        "--model",
+        model.to_str().unwrap(),
+        "--text",
+        "usb charger",
+    ]);
     let single = self::rows(&single.stdout);
-    let diff = single[0].1.iter().zip(&rows[1].1).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+    let diff = single[0]
+        .1
+        .iter()
+        .zip(&rows[1].1)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
     assert!(diff < 1e-5, "{diff}");
 }
 
@@ -92,7 +126,13 @@ fn model_folder_errors_name_the_file() {
     let model = tiny_model(&dir);
     let m = model.to_str().unwrap();
 
-    let out = ranklet(&["embed", "--model", dir.join("nope").to_str().unwrap(), "--text", "x"]);
+    let out = ranklet(&[
+        "embed",
+        "--model",
+        dir.join("nope").to_str().unwrap(),
+        "--text",
+        "x",
+    ]);
     assert_bad_input(&out, &["nope", "missing"]);
 
     // A corrupt weights file (one byte flipped): caught by the manifest's sha256.
@@ -117,6 +157,11 @@ fn model_folder_errors_name_the_file() {
     let mut config: serde_json::Value = serde_json::from_slice(&files.config.1).unwrap();
     config["hidden_size"] = 32.into();
     std::fs::write(model.join("config.json"), config.to_string()).unwrap();
+    std::fs::write(
+        model.join("sentence_bert_config.json"),
+        r#"{"max_seq_length": 32}"#,
+    )
+    .unwrap();
     let out = ranklet(&["embed", "--model", m, "--text", "x"]);
     assert_bad_input(&out, &["model.safetensors", "shape"]);
 }
@@ -132,22 +177,63 @@ fn input_errors_name_the_problem() {
         p.to_str().unwrap().to_string()
     };
 
-    let out = ranklet(&["embed", "--model", m, "--input", &write("empty.jsonl", b"\n\n")]);
+    let out = ranklet(&[
+        "embed",
+        "--model",
+        m,
+        "--input",
+        &write("empty.jsonl", b"\n\n"),
+    ]);
     assert_bad_input(&out, &["empty"]);
-    let out = ranklet(&["embed", "--model", m, "--input", &write("bad.jsonl", b"{\"id\":\"a\",\"text\":\"x\"}\n{\"id\":\"b\",\"text\":\n")]);
+    let out = ranklet(&[
+        "embed",
+        "--model",
+        m,
+        "--input",
+        &write(
+            "bad.jsonl",
+            b"{\"id\":\"a\",\"text\":\"x\"}\n{\"id\":\"b\",\"text\":\n",
+        ),
+    ]);
     assert_bad_input(&out, &["bad.jsonl line 2", "invalid JSON"]);
-    let out = ranklet(&["embed", "--model", m, "--input", &write("latin1.jsonl", b"{\"id\":\"a\",\"text\":\"caf\xe9\"}\n")]);
+    let out = ranklet(&[
+        "embed",
+        "--model",
+        m,
+        "--input",
+        &write("latin1.jsonl", b"{\"id\":\"a\",\"text\":\"caf\xe9\"}\n"),
+    ]);
     assert_bad_input(&out, &["latin1.jsonl line 1", "UTF-8"]);
-    let out = ranklet(&["embed", "--model", m, "--input", dir.join("absent.jsonl").to_str().unwrap()]);
+    let out = ranklet(&[
+        "embed",
+        "--model",
+        m,
+        "--input",
+        dir.join("absent.jsonl").to_str().unwrap(),
+    ]);
     assert_bad_input(&out, &["absent.jsonl", "no such input file"]);
     let out = ranklet(&["embed", "--model", m]);
     assert_bad_input(&out, &["--text"]);
     let huge = format!("{{\"id\":\"big\",\"text\":\"{}\"}}\n", "a ".repeat(600_000));
-    let out = ranklet(&["embed", "--model", m, "--input", &write("huge.jsonl", huge.as_bytes())]);
+    let out = ranklet(&[
+        "embed",
+        "--model",
+        m,
+        "--input",
+        &write("huge.jsonl", huge.as_bytes()),
+    ]);
     assert_bad_input(&out, &["\"big\"", "bytes"]);
     // A failed run leaves no output file behind.
     let target = dir.join("never.jsonl");
-    let out = ranklet(&["embed", "--model", m, "--input", &write("bad2.jsonl", b"[1,"), "--output", target.to_str().unwrap()]);
+    let out = ranklet(&[
+        "embed",
+        "--model",
+        m,
+        "--input",
+        &write("bad2.jsonl", b"[1,"),
+        "--output",
+        target.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(!target.exists());
 }
@@ -156,7 +242,13 @@ fn input_errors_name_the_problem() {
 #[test]
 fn teacher_embeds_one_384_dim_unit_vector() {
     let teacher = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/teacher");
-    let out = ranklet(&["embed", "--model", teacher.to_str().unwrap(), "--text", "USB-C charger 65W"]);
+    let out = ranklet(&[
+        "embed",
+        "--model",
+        teacher.to_str().unwrap(),
+        "--text",
+        "USB-C charger 65W",
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let rows = rows(&out.stdout);
     assert_eq!(rows.len(), 1);

@@ -20,9 +20,16 @@ struct Item {
 }
 
 fn reference() -> (Vec<Item>, Vec<i64>) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/all-minilm-l6-v2/reference.json");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/all-minilm-l6-v2/reference.json");
     let v: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
-    let ints = |v: &Value| v.as_array().unwrap().iter().map(|x| x.as_i64().unwrap()).collect::<Vec<_>>();
+    let ints = |v: &Value| {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_i64().unwrap())
+            .collect::<Vec<_>>()
+    };
     let items = v["items"]
         .as_array()
         .unwrap()
@@ -30,7 +37,12 @@ fn reference() -> (Vec<Item>, Vec<i64>) {
         .map(|it| Item {
             text: it["text"].as_str().unwrap().to_string(),
             ids: ints(&it["input_ids"]),
-            embedding: it["embedding"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect(),
+            embedding: it["embedding"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap() as f32)
+                .collect(),
             norm: it["unnormalized_norm"].as_f64().unwrap() as f32,
         })
         .collect();
@@ -40,7 +52,9 @@ fn reference() -> (Vec<Item>, Vec<i64>) {
 fn teacher(device: &Device) -> TextEmbedder {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/teacher");
     let files = read_model_dir(&dir).unwrap_or_else(|e| {
-        panic!("the teacher is needed for this test and could not be read ({e}); run ./build.sh setup")
+        panic!(
+            "the teacher is needed for this test and could not be read ({e}); run ./build.sh setup"
+        )
     });
     TextEmbedder::from_files(&files, device).unwrap()
 }
@@ -58,7 +72,12 @@ fn check(device: &Device, label: &str) {
     let mut embedder = teacher(device);
     assert_eq!(embedder.tokenizer.encode("").unwrap(), empty_ids);
     for item in &items {
-        assert_eq!(embedder.tokenizer.encode(&item.text).unwrap(), item.ids, "ids of {:?}", item.text);
+        assert_eq!(
+            embedder.tokenizer.encode(&item.text).unwrap(),
+            item.ids,
+            "ids of {:?}",
+            item.text
+        );
     }
     let texts: Vec<&str> = items.iter().map(|i| i.text.as_str()).collect();
     let batched = embedder.embed(&texts).unwrap();
@@ -76,9 +95,17 @@ fn check(device: &Device, label: &str) {
     let raw = embedder.embed(&texts).unwrap();
     for (item, v) in items.iter().zip(&raw) {
         let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-        assert!((norm - item.norm).abs() / item.norm < 1e-3, "{label}: norm {norm} vs {} for {:?}", item.norm, item.text);
+        assert!(
+            (norm - item.norm).abs() / item.norm < 1e-3,
+            "{label}: norm {norm} vs {} for {:?}",
+            item.norm,
+            item.text
+        );
     }
-    println!("{label}: {} items, identical ids, min cosine {min_cos:.7}", items.len());
+    println!(
+        "{label}: {} items, identical ids, min cosine {min_cos:.7}",
+        items.len()
+    );
 }
 
 #[test]
@@ -86,10 +113,20 @@ fn teacher_matches_reference_on_flex() {
     check(&Device::flex(), "flex");
 }
 
+/// On a hardware adapter only: a CPU-emulated one (llvmpipe, which Debian's chromium pulls in,
+/// or SwiftShader) takes many minutes for the full teacher. `tests/wgpu_backend.rs` runs the same
+/// code on any adapter with the tiny model.
 #[test]
 fn teacher_matches_reference_on_wgpu_where_an_adapter_exists() {
-    match Device::wgpu_options().init() {
-        Ok(device) => check(&device, "wgpu"),
-        Err(e) => println!("SKIPPED wgpu parity: no WGPU adapter on this machine ({e})"),
+    match ranklet::device::init_gpu() {
+        Ok(gpu) if gpu.software && std::env::var_os("RANKLET_WGPU_SOFTWARE").is_none() => println!(
+            "SKIPPED wgpu teacher parity: the only adapter, {}, is CPU-emulated (set RANKLET_WGPU_SOFTWARE=1 to run it anyway; tests/wgpu_backend.rs covers WGPU with the tiny model)",
+            gpu.adapter
+        ),
+        Ok(gpu) => {
+            println!("wgpu adapter: {}", gpu.adapter);
+            check(&gpu.device, "wgpu")
+        }
+        Err(e) => println!("SKIPPED wgpu teacher parity: {e}"),
     }
 }

@@ -95,7 +95,10 @@ pub fn read_model_dir(dir: &std::path::Path) -> Result<EncoderFiles> {
     let mut max_seq_length = DEFAULT_MAX_SEQ_LEN;
     if let Ok(bytes) = std::fs::read(dir.join("sentence_bert_config.json")) {
         let v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
-            Error::bad_file(path_of("sentence_bert_config.json"), format!("not JSON: {e}"))
+            Error::bad_file(
+                path_of("sentence_bert_config.json"),
+                format!("not JSON: {e}"),
+            )
         })?;
         if let Some(n) = v.get("max_seq_length").and_then(|n| n.as_u64()) {
             max_seq_length = n as usize;

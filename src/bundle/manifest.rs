@@ -100,7 +100,10 @@ impl Manifest {
         if manifest.encoder.pooling != "mean" {
             return Err(Error::bad_file(
                 origin,
-                format!("pooling {:?} is not supported (only \"mean\")", manifest.encoder.pooling),
+                format!(
+                    "pooling {:?} is not supported (only \"mean\")",
+                    manifest.encoder.pooling
+                ),
             ));
         }
         for name in [
@@ -117,7 +120,10 @@ impl Manifest {
         }
         for name in manifest.files.keys() {
             if name.is_empty() || name.starts_with('/') || name.split('/').any(|p| p == "..") {
-                return Err(Error::bad_file(origin, format!("file name {name:?} leaves the folder")));
+                return Err(Error::bad_file(
+                    origin,
+                    format!("file name {name:?} leaves the folder"),
+                ));
             }
         }
         Ok(manifest)
@@ -167,7 +173,11 @@ mod tests {
 
     fn manifest() -> Manifest {
         let mut files = BTreeMap::new();
-        for (name, content) in [("config.json", &b"{}"[..]), ("w.safetensors", b"abc"), ("tokenizer.json", b"t")] {
+        for (name, content) in [
+            ("config.json", &b"{}"[..]),
+            ("w.safetensors", b"abc"),
+            ("tokenizer.json", b"t"),
+        ] {
             files.insert(name.to_string(), Manifest::entry_for(content));
         }
         Manifest {
@@ -200,7 +210,10 @@ mod tests {
         let m = manifest();
         m.verify("w.safetensors", b"abc").unwrap();
         let err = m.verify("w.safetensors", b"abd").unwrap_err().to_string();
-        assert!(err.contains("w.safetensors") && err.contains("sha256"), "{err}");
+        assert!(
+            err.contains("w.safetensors") && err.contains("sha256"),
+            "{err}"
+        );
         let err = m.verify("w.safetensors", b"ab").unwrap_err().to_string();
         assert!(err.contains("2 bytes"), "{err}");
     }
@@ -213,16 +226,19 @@ mod tests {
 
         let mut bad = m.clone();
         bad.format_version = 99;
-        let err = Manifest::from_json(&serde_json::to_vec(&bad).unwrap(), "manifest.json").unwrap_err();
+        let err =
+            Manifest::from_json(&serde_json::to_vec(&bad).unwrap(), "manifest.json").unwrap_err();
         assert!(err.to_string().contains("format_version 99"));
 
         let mut bad = m.clone();
         bad.files.remove("tokenizer.json");
-        let err = Manifest::from_json(&serde_json::to_vec(&bad).unwrap(), "manifest.json").unwrap_err();
+        let err =
+            Manifest::from_json(&serde_json::to_vec(&bad).unwrap(), "manifest.json").unwrap_err();
         assert!(err.to_string().contains("tokenizer.json"));
 
         let mut bad = m;
-        bad.files.insert("../etc/passwd".into(), Manifest::entry_for(b""));
+        bad.files
+            .insert("../etc/passwd".into(), Manifest::entry_for(b""));
         assert!(Manifest::from_json(&serde_json::to_vec(&bad).unwrap(), "manifest.json").is_err());
     }
 }

@@ -4,10 +4,10 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::{Args, Subcommand};
+use ranklet::Result;
 use ranklet::bundle::read_model_dir;
 use ranklet::fixtures::product_titles;
 use ranklet::text::TextEmbedder;
-use ranklet::Result;
 use serde_json::json;
 
 use super::DeviceArg;
@@ -100,7 +100,12 @@ fn embed(args: BenchEmbedArgs) -> Result<()> {
             "results": results,
             "skipped": skipped,
         });
-        ranklet::fsio::write_atomic(path, serde_json::to_string_pretty(&report).expect("JSON").as_bytes())?;
+        ranklet::fsio::write_atomic(
+            path,
+            serde_json::to_string_pretty(&report)
+                .expect("JSON")
+                .as_bytes(),
+        )?;
     }
     Ok(())
 }

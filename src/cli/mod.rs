@@ -46,11 +46,20 @@ impl DeviceArg {
     pub fn init(self) -> Result<Device> {
         match self {
             DeviceArg::Cpu => Ok(Device::flex()),
-            DeviceArg::Gpu => Device::wgpu_options().init().map_err(|e| {
-                Error::Backend(format!(
-                    "--device gpu: no usable WGPU adapter ({e}); use --device cpu"
-                ))
-            }),
+            DeviceArg::Gpu => {
+                let gpu = ranklet::device::init_gpu()
+                    .map_err(|e| Error::Backend(format!("--device gpu: {e}; use --device cpu")))?;
+                eprintln!(
+                    "gpu: {}{}",
+                    gpu.adapter,
+                    if gpu.software {
+                        " — CPU-emulated, slow"
+                    } else {
+                        ""
+                    }
+                );
+                Ok(gpu.device)
+            }
         }
     }
 }
@@ -70,8 +79,9 @@ pub fn progress(total: u64, unit: &str, quiet: bool) -> indicatif::ProgressBar {
         return indicatif::ProgressBar::hidden();
     }
     let bar = indicatif::ProgressBar::new(total);
-    let template =
-        format!("{{bar:30}} {{pos}}/{{len}} {unit} · {{per_sec}} · {{elapsed_precise}} · ETA {{eta}}");
+    let template = format!(
+        "{{bar:30}} {{pos}}/{{len}} {unit} · {{per_sec}} · {{elapsed_precise}} · ETA {{eta}}"
+    );
     bar.set_style(
         indicatif::ProgressStyle::with_template(&template)
             .expect("valid template")

@@ -55,9 +55,9 @@ pub fn resolve(root: &Path, url: &str) -> Option<PathBuf> {
 pub fn run(args: ServeArgs) -> Result<()> {
     let mut headers = Vec::new();
     for h in &args.headers {
-        let header: tiny_http::Header = h.parse().map_err(|_| {
-            Error::bad_input("--header", format!("{h:?} is not \"Name: value\""))
-        })?;
+        let header: tiny_http::Header = h
+            .parse()
+            .map_err(|_| Error::bad_input("--header", format!("{h:?} is not \"Name: value\"")))?;
         headers.push(header);
     }
     let server = tiny_http::Server::http(("127.0.0.1", args.port))
@@ -67,7 +67,10 @@ pub fn run(args: ServeArgs) -> Result<()> {
         .to_ip()
         .map(|a| a.port())
         .unwrap_or(args.port);
-    println!("serving {} on http://127.0.0.1:{port}/", args.root.display());
+    println!(
+        "serving {} on http://127.0.0.1:{port}/",
+        args.root.display()
+    );
     let root = args.root.clone();
     let index = args.index.clone();
     for request in server.incoming_requests() {
@@ -124,9 +127,15 @@ mod tests {
     #[test]
     fn resolves_inside_root_only() {
         let root = Path::new("/srv");
-        assert_eq!(resolve(root, "/www/a.js?x=1"), Some(PathBuf::from("/srv/www/a.js")));
+        assert_eq!(
+            resolve(root, "/www/a.js?x=1"),
+            Some(PathBuf::from("/srv/www/a.js"))
+        );
         assert_eq!(resolve(root, "/../etc/passwd"), None);
         assert_eq!(resolve(root, "/www/../../x"), None);
-        assert_eq!(mime_type(Path::new("x/ranklet_bg.wasm")), "application/wasm");
+        assert_eq!(
+            mime_type(Path::new("x/ranklet_bg.wasm")),
+            "application/wasm"
+        );
     }
 }

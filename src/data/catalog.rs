@@ -67,7 +67,10 @@ fn parse_id(value: Option<&Value>, at: &str) -> Result<String> {
         Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
         Some(Value::String(_)) => Err(Error::bad_input(at, "\"id\" is empty")),
         Some(Value::Number(n)) if n.is_u64() || n.is_i64() => Ok(n.to_string()),
-        Some(other) => Err(Error::bad_input(at, format!("\"id\" must be a string, not {other}"))),
+        Some(other) => Err(Error::bad_input(
+            at,
+            format!("\"id\" must be a string, not {other}"),
+        )),
         None => Err(Error::bad_input(at, "missing \"id\"")),
     }
 }
@@ -98,7 +101,11 @@ fn parse_item(value: Value, at: &str) -> Result<CatalogItem> {
 /// element) or JSONL (one per non-blank line). Invalid UTF-8 and JSON errors name the line.
 fn json_values(bytes: &[u8], origin: &str) -> Result<Vec<(Value, String)>> {
     let text = std::str::from_utf8(bytes).map_err(|e| {
-        let line = bytes[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count() + 1;
+        let line = bytes[..e.valid_up_to()]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1;
         Error::bad_input(
             format!("{origin} line {line}"),
             format!("invalid UTF-8 (byte offset {})", e.valid_up_to()),
@@ -169,7 +176,10 @@ pub fn read_text_records(bytes: &[u8], origin: &str) -> Result<Vec<TextRecord>> 
         } else {
             let id = parse_id(value.get("id"), &at)?;
             match value.get("text") {
-                Some(Value::String(t)) => TextRecord { id, text: t.clone() },
+                Some(Value::String(t)) => TextRecord {
+                    id,
+                    text: t.clone(),
+                },
                 Some(_) => return Err(Error::bad_input(&at, "\"text\" must be a string")),
                 None => return Err(Error::bad_input(&at, "missing \"text\" (or \"title\")")),
             }
@@ -177,7 +187,10 @@ pub fn read_text_records(bytes: &[u8], origin: &str) -> Result<Vec<TextRecord>> 
         records.push(record);
     }
     if records.is_empty() {
-        return Err(Error::bad_input(origin, "no texts to embed (the input is empty)"));
+        return Err(Error::bad_input(
+            origin,
+            "no texts to embed (the input is empty)",
+        ));
     }
     check_unique(records.iter().map(|r| r.id.as_str()), origin)?;
     Ok(records)
@@ -197,22 +210,44 @@ mod tests {
         assert_eq!(items[1].id, "7");
         assert_eq!(items[1].encoder_text(), "Lamp. Home");
         let array = br#"[{"id":"a","title":"Red shoe","text":"Soft."}]"#;
-        assert_eq!(read_catalog(array, "c.json").unwrap()[0].encoder_text(), "Red shoe. Soft.");
+        assert_eq!(
+            read_catalog(array, "c.json").unwrap()[0].encoder_text(),
+            "Red shoe. Soft."
+        );
     }
 
     #[test]
     fn errors_name_the_line_and_problem() {
-        let err = read_catalog(b"{\"id\":\"a\",\"title\":\"x\"}\n{\"id\":\"b\"}\n", "c.jsonl").unwrap_err();
+        let err = read_catalog(
+            b"{\"id\":\"a\",\"title\":\"x\"}\n{\"id\":\"b\"}\n",
+            "c.jsonl",
+        )
+        .unwrap_err();
         assert_eq!(err.to_string(), "c.jsonl line 2: missing \"title\"");
         let err = read_catalog(b"{\"title\":\"x\"}", "c.jsonl").unwrap_err();
         assert!(err.to_string().contains("line 1: missing \"id\""), "{err}");
-        let err = read_text_records(b"{\"id\":\"a\",\"text\":\"x\"}\n{\"id\": \n", "t.jsonl").unwrap_err();
-        assert!(err.to_string().starts_with("t.jsonl line 2: invalid JSON"), "{err}");
-        let err = read_text_records(b"{\"id\":\"a\",\"text\":\"x\"}\n{\"id\":\"b\",\"text\":\"\xff\"}", "t.jsonl").unwrap_err();
-        assert!(err.to_string().starts_with("t.jsonl line 2: invalid UTF-8"), "{err}");
+        let err = read_text_records(b"{\"id\":\"a\",\"text\":\"x\"}\n{\"id\": \n", "t.jsonl")
+            .unwrap_err();
+        assert!(
+            err.to_string().starts_with("t.jsonl line 2: invalid JSON"),
+            "{err}"
+        );
+        let err = read_text_records(
+            b"{\"id\":\"a\",\"text\":\"x\"}\n{\"id\":\"b\",\"text\":\"\xff\"}",
+            "t.jsonl",
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().starts_with("t.jsonl line 2: invalid UTF-8"),
+            "{err}"
+        );
         let err = read_text_records(b"\n  \n", "t.jsonl").unwrap_err();
         assert!(err.to_string().contains("empty"), "{err}");
-        let err = read_text_records(b"{\"id\":\"a\",\"text\":\"x\"}\n{\"id\":\"a\",\"text\":\"y\"}", "t.jsonl").unwrap_err();
+        let err = read_text_records(
+            b"{\"id\":\"a\",\"text\":\"x\"}\n{\"id\":\"a\",\"text\":\"y\"}",
+            "t.jsonl",
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("twice"), "{err}");
         let err = read_catalog(b"[{\"id\":\"a\",\n\"title\":}]", "c.json").unwrap_err();
         assert!(err.to_string().starts_with("c.json line 2"), "{err}");

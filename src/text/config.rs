@@ -136,10 +136,16 @@ impl BertConfig {
     /// Checks what the encoder relies on; returns a sentence saying what is wrong.
     pub fn validate(&self) -> std::result::Result<(), String> {
         if self.model_type != "bert" {
-            return Err(format!("model_type is {:?}, only \"bert\" is supported", self.model_type));
+            return Err(format!(
+                "model_type is {:?}, only \"bert\" is supported",
+                self.model_type
+            ));
         }
         if self.hidden_act != "gelu" {
-            return Err(format!("hidden_act is {:?}, only \"gelu\" is supported", self.hidden_act));
+            return Err(format!(
+                "hidden_act is {:?}, only \"gelu\" is supported",
+                self.hidden_act
+            ));
         }
         if self.position_embedding_type != "absolute" {
             return Err(format!(
@@ -166,7 +172,10 @@ impl BertConfig {
             ));
         }
         if !(self.layer_norm_eps > 0.0) {
-            return Err(format!("layer_norm_eps is {}, must be > 0", self.layer_norm_eps));
+            return Err(format!(
+                "layer_norm_eps is {}, must be > 0",
+                self.layer_norm_eps
+            ));
         }
         Ok(())
     }
@@ -200,8 +209,8 @@ mod tests {
         assert_eq!(c.hidden_size, 384);
         assert_eq!(c.head_size(), 32);
         assert_eq!(c.layer_norm_eps, 1e-12);
-        // all-MiniLM-L6-v2 has 22 713 216 parameters without the pooler.
-        assert_eq!(c.num_params(), 22_713_216);
+        // all-MiniLM-L6-v2: 22 713 216 parameters with the (unused) pooler's 147 840.
+        assert_eq!(c.num_params(), 22_713_216 - 147_840);
     }
 
     #[test]
@@ -209,7 +218,10 @@ mod tests {
         let text = MINILM.replace(r#""hidden_act":"gelu""#, r#""hidden_act":"relu""#);
         let err = BertConfig::from_json(&text, "models/x/config.json").unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("models/x/config.json") && msg.contains("relu"), "{msg}");
+        assert!(
+            msg.contains("models/x/config.json") && msg.contains("relu"),
+            "{msg}"
+        );
     }
 
     #[test]

@@ -36,8 +36,11 @@ impl TextEmbedder {
                 ),
             ));
         }
-        let tokenizer =
-            TextTokenizer::from_bytes(&files.tokenizer.1, files.max_seq_length, &files.tokenizer.0)?;
+        let tokenizer = TextTokenizer::from_bytes(
+            &files.tokenizer.1,
+            files.max_seq_length,
+            &files.tokenizer.0,
+        )?;
         if tokenizer.vocab_size() > config.vocab_size {
             return Err(Error::bad_file(
                 &files.tokenizer.0,
@@ -50,7 +53,13 @@ impl TextEmbedder {
             ));
         }
         let encoder = load_encoder(&files.weights.1, &config, device, &files.weights.0)?;
-        Ok(Self::new(config, tokenizer, encoder, files.normalize, device.clone()))
+        Ok(Self::new(
+            config,
+            tokenizer,
+            encoder,
+            files.normalize,
+            device.clone(),
+        ))
     }
 
     /// Wraps already-built parts (tests, distillation).

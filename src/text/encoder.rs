@@ -99,10 +99,11 @@ impl BertAttention {
         let scale = 1.0 / (self.head_size as f64).sqrt();
         let scores = q.matmul(k.swap_dims(2, 3)).mul_scalar(scale) + score_bias;
         let probs = self.dropout.forward(softmax(scores, 3));
-        let context = probs
-            .matmul(v)
-            .swap_dims(1, 2)
-            .reshape([batch, seq, self.num_heads * self.head_size]);
+        let context =
+            probs
+                .matmul(v)
+                .swap_dims(1, 2)
+                .reshape([batch, seq, self.num_heads * self.head_size]);
         let out = self.dropout.forward(self.output.forward(context));
         self.layer_norm.forward(out + x)
     }
@@ -161,7 +162,9 @@ impl BertEncoder {
     /// Last hidden state `[batch, seq, hidden]` for `ids` `[batch, seq]` and an attention mask
     /// `[batch, seq]` (1 real, 0 padding).
     pub fn forward(&self, ids: Tensor<2, Int>, mask: Tensor<2>) -> Tensor<3> {
-        self.forward_all(ids, mask).pop().expect("embeddings output")
+        self.forward_all(ids, mask)
+            .pop()
+            .expect("embeddings output")
     }
 
     /// Hidden states after the embeddings and after every layer (`num_layers + 1` tensors), for

@@ -7,8 +7,8 @@ use burn::prelude::*;
 
 use crate::error::Error;
 use crate::fixtures::{random_bert_tensors, tiny_bert_files, tiny_config, to_safetensors};
-use crate::text::pooling::masked_mean;
 use crate::text::TextEmbedder;
+use crate::text::pooling::masked_mean;
 
 fn device() -> Device {
     Device::flex()
@@ -17,8 +17,10 @@ fn device() -> Device {
 /// erf by Abramowitz–Stegun 7.1.26 (|error| < 1.5e-7), enough for a 1e-4 comparison.
 fn erf(x: f32) -> f32 {
     let t = 1.0 / (1.0 + 0.327_591_1 * x.abs() as f64);
-    let poly = t * (0.254_829_592
-        + t * (-0.284_496_736 + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
+    let poly = t
+        * (0.254_829_592
+            + t * (-0.284_496_736
+                + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
     let y = 1.0 - poly * (-(x as f64) * (x as f64)).exp();
     (y as f32).copysign(x)
 }
@@ -149,7 +151,10 @@ fn naive(seed: u64) -> Naive {
 
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 const TEXTS: &[&str] = &[
@@ -197,7 +202,13 @@ fn tokenizer_lowercases_splits_and_truncates() {
     let id = |w: &str| vocab.iter().position(|v| v == w).unwrap() as i64;
     assert_eq!(
         tok.encode("RED Shoes!").unwrap(),
-        vec![id("[CLS]"), id("red"), id("shoes"), id("[UNK]"), id("[SEP]")]
+        vec![
+            id("[CLS]"),
+            id("red"),
+            id("shoes"),
+            id("[UNK]"),
+            id("[SEP]")
+        ]
     );
     assert_eq!(tok.encode("").unwrap(), vec![id("[CLS]"), id("[SEP]")]);
     let long = "red ".repeat(100);
@@ -205,7 +216,10 @@ fn tokenizer_lowercases_splits_and_truncates() {
     assert_eq!(ids.len(), 32);
     assert_eq!(*ids.last().unwrap(), id("[SEP]"));
     let batch = tok.encode_batch(&["red", "blue green lamp"]).unwrap();
-    assert_eq!((batch.batch, batch.seq_len, batch.lens.clone()), (2, 5, vec![3, 5]));
+    assert_eq!(
+        (batch.batch, batch.seq_len, batch.lens.clone()),
+        (2, 5, vec![3, 5])
+    );
     assert_eq!(&batch.mask[..5], &[1.0, 1.0, 1.0, 0.0, 0.0]);
     assert_eq!(batch.ids_of(0), &[id("[CLS]"), id("red"), id("[SEP]")]);
 }
@@ -214,11 +228,17 @@ fn tokenizer_lowercases_splits_and_truncates() {
 fn masked_mean_ignores_padding() {
     let d = device();
     let hidden = Tensor::<3>::from_floats(
-        [[[1.0, 2.0], [3.0, 4.0], [100.0, 100.0]], [[5.0, 6.0], [7.0, 8.0], [9.0, 10.0]]],
+        [
+            [[1.0, 2.0], [3.0, 4.0], [100.0, 100.0]],
+            [[5.0, 6.0], [7.0, 8.0], [9.0, 10.0]],
+        ],
         &d,
     );
     let mask = Tensor::<2>::from_floats([[1.0, 1.0, 0.0], [1.0, 1.0, 1.0]], &d);
-    let got = masked_mean(hidden, mask).into_data().try_into_vec::<f32>().unwrap();
+    let got = masked_mean(hidden, mask)
+        .into_data()
+        .try_into_vec::<f32>()
+        .unwrap();
     assert_eq!(got, vec![2.0, 3.0, 7.0, 8.0]);
 }
 
@@ -231,31 +251,52 @@ fn refuses_mismatched_files_naming_them() {
     config.vocab_size = 10;
     files.config.1 = serde_json::to_vec(&config).unwrap();
     let err = TextEmbedder::from_files(&files, &d).unwrap_err();
-    assert!(matches!(err, Error::BadModelFile { ref file, .. } if file == "tokenizer.json"), "{err}");
+    assert!(
+        matches!(err, Error::BadModelFile { ref file, .. } if file == "tokenizer.json"),
+        "{err}"
+    );
 
     // A tensor of the wrong shape.
     let mut files = tiny_bert_files(1);
     let mut tensors = random_bert_tensors(&tiny_config(), 1);
     tensors.retain(|(n, _, _)| n != "encoder.layer.1.intermediate.dense.weight");
-    tensors.push(("encoder.layer.1.intermediate.dense.weight".into(), vec![31, 16], vec![0.0; 31 * 16]));
+    tensors.push((
+        "encoder.layer.1.intermediate.dense.weight".into(),
+        vec![31, 16],
+        vec![0.0; 31 * 16],
+    ));
     files.weights.1 = to_safetensors(&tensors);
-    let err = TextEmbedder::from_files(&files, &d).unwrap_err().to_string();
-    assert!(err.contains("encoder.layer.1.intermediate.dense.weight") && err.contains("[31, 16]"), "{err}");
+    let err = TextEmbedder::from_files(&files, &d)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("encoder.layer.1.intermediate.dense.weight") && err.contains("[31, 16]"),
+        "{err}"
+    );
 
     // A missing tensor.
     tensors.retain(|(n, _, _)| n != "encoder.layer.1.intermediate.dense.weight");
     files.weights.1 = to_safetensors(&tensors);
-    let err = TextEmbedder::from_files(&files, &d).unwrap_err().to_string();
+    let err = TextEmbedder::from_files(&files, &d)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("missing"), "{err}");
 
     // Bytes that are not safetensors, and a tokenizer that is not JSON.
     let mut files = tiny_bert_files(1);
     files.weights.1.truncate(100);
-    let err = TextEmbedder::from_files(&files, &d).unwrap_err().to_string();
-    assert!(err.contains("model.safetensors") && err.contains("safetensors"), "{err}");
+    let err = TextEmbedder::from_files(&files, &d)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("model.safetensors") && err.contains("safetensors"),
+        "{err}"
+    );
     let mut files = tiny_bert_files(1);
     files.tokenizer.1 = b"{ not json".to_vec();
-    let err = TextEmbedder::from_files(&files, &d).unwrap_err().to_string();
+    let err = TextEmbedder::from_files(&files, &d)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("tokenizer.json"), "{err}");
 }
 
@@ -264,5 +305,8 @@ fn refuses_huge_texts() {
     let embedder = TextEmbedder::from_files(&tiny_bert_files(1), &device()).unwrap();
     let huge = "a".repeat(crate::text::tokenizer::MAX_TEXT_BYTES + 1);
     let err = embedder.embed(&[huge]).unwrap_err();
-    assert!(err.is_user_error() && err.to_string().contains("bytes"), "{err}");
+    assert!(
+        err.is_user_error() && err.to_string().contains("bytes"),
+        "{err}"
+    );
 }

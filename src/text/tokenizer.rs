@@ -58,7 +58,10 @@ impl TextTokenizer {
     /// Loads `tokenizer.json` bytes; `origin` names the file in errors.
     pub fn from_bytes(bytes: &[u8], max_len: usize, origin: &str) -> Result<Self> {
         if max_len < 2 {
-            return Err(Error::bad_file(origin, format!("max_seq_length {max_len} is below 2")));
+            return Err(Error::bad_file(
+                origin,
+                format!("max_seq_length {max_len} is below 2"),
+            ));
         }
         let mut inner = Tokenizer::from_bytes(bytes)
             .map_err(|e| Error::bad_file(origin, format!("not a tokenizer.json: {e}")))?;

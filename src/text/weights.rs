@@ -47,7 +47,11 @@ impl<'a> TensorSource<'a> {
     fn new(bytes: &'a [u8], origin: &'a str, device: &'a Device) -> Result<Self> {
         let file = SafeTensors::deserialize(bytes)
             .map_err(|e| Error::bad_file(origin, format!("not a safetensors file: {e}")))?;
-        let prefix = if file.names().iter().any(|n| n.starts_with("bert.embeddings.")) {
+        let prefix = if file
+            .names()
+            .iter()
+            .any(|n| n.starts_with("bert.embeddings."))
+        {
             "bert."
         } else {
             ""

@@ -31,7 +31,11 @@ fn start() {
 /// WebGPU and fall back to the CPU, saying why.
 async fn init_device(preference: &str) -> Result<(Device, String, String), JsError> {
     match preference {
-        "cpu" => Ok((Device::flex(), "cpu".into(), "asked for the CPU backend".into())),
+        "cpu" => Ok((
+            Device::flex(),
+            "cpu".into(),
+            "asked for the CPU backend".into(),
+        )),
         "webgpu" | "auto" => {
             if let Some(device) = WEBGPU.with(|d| d.borrow().clone()) {
                 return Ok((device, "webgpu".into(), "WebGPU adapter (reused)".into()));
@@ -84,12 +88,21 @@ impl Encoder {
     /// Loads an encoder from a bundle: `manifest` is `manifest.json`'s bytes, `files` an object
     /// mapping each file name the manifest's encoder names to its bytes (`Uint8Array`). Every
     /// file's size and sha256 is checked against the manifest first.
-    pub async fn load(manifest: Uint8Array, files: Object, backend: String) -> Result<Encoder, JsError> {
-        let manifest = Manifest::from_json(&manifest.to_vec(), "manifest.json").map_err(js_error)?;
+    pub async fn load(
+        manifest: Uint8Array,
+        files: Object,
+        backend: String,
+    ) -> Result<Encoder, JsError> {
+        let manifest =
+            Manifest::from_json(&manifest.to_vec(), "manifest.json").map_err(js_error)?;
         let encoder_files = EncoderFiles::from_manifest(&manifest, |name| {
-            let value = Reflect::get(&files, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED);
+            let value =
+                Reflect::get(&files, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED);
             if value.is_undefined() {
-                return Err(Error::MissingModelFile { file: name.into(), hint: None });
+                return Err(Error::MissingModelFile {
+                    file: name.into(),
+                    hint: None,
+                });
             }
             value
                 .dyn_into::<Uint8Array>()
