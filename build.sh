@@ -39,7 +39,8 @@ setup_rust() {
   have=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)
   if [ "$have" != "$want" ]; then
     log "cargo install wasm-bindgen-cli $want (Cargo.lock's wasm-bindgen)"
-    cargo install --quiet --locked wasm-bindgen-cli --version "$want"
+    # Not --locked: its lock file names a webpki-roots release the registry no longer serves.
+    cargo install --quiet wasm-bindgen-cli --version "$want"
   fi
 }
 
@@ -83,20 +84,23 @@ build_web() {
   CARGO_TARGET_DIR="$TARGET_DIR/wasm" RUSTFLAGS="-C target-feature=+simd128" cargo rustc --locked --lib --crate-type cdylib \
     --target wasm32-unknown-unknown --no-default-features --features web --profile wasm-release
   local raw="$TARGET_DIR/wasm/wasm32-unknown-unknown/wasm-release/ranklet.wasm"
-  rm -rf www/pkg && mkdir -p www/pkg
-  wasm-bindgen --target web --out-dir www/pkg --out-name ranklet "$raw"
+  local module="$raw"
+  # wasm-opt runs on rustc's output, before wasm-bindgen: Debian's binaryen 108 run on
+  # wasm-bindgen's output breaks its externref table ("WebAssembly.Table.set(): Argument 1 is
+  # invalid for table") at start-up.
   if command -v wasm-opt >/dev/null; then
     log "wasm-opt -Oz"
-    wasm-opt -Oz --strip-debug --strip-producers --enable-simd --enable-bulk-memory \
+    module="$TARGET_DIR/wasm/ranklet.opt.wasm"
+    wasm-opt -Oz --strip-debug --enable-simd --enable-bulk-memory \
       --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
-      --enable-reference-types --enable-multivalue \
-      www/pkg/ranklet_bg.wasm -o www/pkg/ranklet_bg.opt.wasm \
-      && mv www/pkg/ranklet_bg.opt.wasm www/pkg/ranklet_bg.wasm \
-      || log "wasm-opt failed: keeping the unoptimised module (larger download)"
+      --enable-reference-types --enable-multivalue "$raw" -o "$module" \
+      || { log "wasm-opt failed: keeping the unoptimised module (larger download)"; module="$raw"; }
   else
     log "wasm-opt not found (apt install binaryen): keeping the unoptimised module"
   fi
-  printf 'wasm: raw %s bytes, after wasm-bindgen/wasm-opt %s bytes, gzip %s bytes\n' \
+  rm -rf www/pkg && mkdir -p www/pkg
+  wasm-bindgen --target web --out-dir www/pkg --out-name ranklet "$module"
+  printf 'wasm: raw %s bytes; shipped www/pkg/ranklet_bg.wasm %s bytes, gzip -9 %s bytes\n' \
     "$(stat -c %s "$raw")" "$(stat -c %s www/pkg/ranklet_bg.wasm)" \
     "$(gzip -9 -c www/pkg/ranklet_bg.wasm | wc -c)"
 }

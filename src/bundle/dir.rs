@@ -1,0 +1,129 @@
+//! Model folders on disk (native only): reading any encoder folder, writing a bundle.
+
+use crate::bundle::files::EncoderFiles;
+use crate::bundle::manifest::{MANIFEST_FILE, Manifest};
+use crate::error::{Error, Result};
+use crate::text::tokenizer::DEFAULT_MAX_SEQ_LEN;
+
+/// Reads a model folder from disk: a ranklet bundle (with `manifest.json`, every file verified)
+/// or a plain HF / sentence-transformers folder (`config.json`, `tokenizer.json`,
+/// `model.safetensors`, optionally `sentence_bert_config.json` and `1_Pooling/config.json`).
+pub fn read_model_dir(dir: &std::path::Path) -> Result<EncoderFiles> {
+    let shown = dir.display().to_string();
+    if !dir.is_dir() {
+        return Err(Error::MissingModelFile {
+            file: shown,
+            hint: Some(
+                "no such model folder; ./build.sh fetches the teacher into models/teacher".into(),
+            ),
+        });
+    }
+    let path_of = |name: &str| format!("{}/{}", shown.trim_end_matches('/'), name);
+    let read = |name: &str| -> Result<Vec<u8>> {
+        let path = dir.join(name);
+        std::fs::read(&path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::MissingModelFile {
+                file: path_of(name),
+                hint: None,
+            },
+            _ => Error::io(path.display(), e),
+        })
+    };
+    // Errors from the manifest check name the file without its folder; put the folder back.
+    let in_dir = |e: Error| match e {
+        Error::BadModelFile { file, reason } if !file.contains('/') => Error::BadModelFile {
+            file: path_of(&file),
+            reason,
+        },
+        e => e,
+    };
+
+    if dir.join(MANIFEST_FILE).exists() {
+        let manifest = Manifest::from_json(&read(MANIFEST_FILE)?, &path_of(MANIFEST_FILE))?;
+        let mut files = EncoderFiles::from_manifest(&manifest, read).map_err(in_dir)?;
+        for slot in [&mut files.config, &mut files.tokenizer, &mut files.weights] {
+            slot.0 = path_of(&slot.0);
+        }
+        return Ok(files);
+    }
+
+    let weights_name = ["model.safetensors", "encoder.safetensors"]
+        .into_iter()
+        .find(|n| dir.join(n).exists())
+        .unwrap_or("model.safetensors");
+    let mut max_seq_length = DEFAULT_MAX_SEQ_LEN;
+    if let Ok(bytes) = std::fs::read(dir.join("sentence_bert_config.json")) {
+        let v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+            Error::bad_file(
+                path_of("sentence_bert_config.json"),
+                format!("not JSON: {e}"),
+            )
+        })?;
+        if let Some(n) = v.get("max_seq_length").and_then(|n| n.as_u64()) {
+            max_seq_length = n as usize;
+        }
+    }
+    if let Ok(bytes) = std::fs::read(dir.join("1_Pooling/config.json")) {
+        let v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+            Error::bad_file(path_of("1_Pooling/config.json"), format!("not JSON: {e}"))
+        })?;
+        if v.get("pooling_mode_mean_tokens").and_then(|b| b.as_bool()) != Some(true) {
+            return Err(Error::bad_file(
+                path_of("1_Pooling/config.json"),
+                "only mean pooling (pooling_mode_mean_tokens) is supported",
+            ));
+        }
+    }
+    Ok(EncoderFiles {
+        name: dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| shown.clone()),
+        config: (path_of("config.json"), read("config.json")?),
+        tokenizer: (path_of("tokenizer.json"), read("tokenizer.json")?),
+        weights: (path_of(weights_name), read(weights_name)?),
+        max_seq_length,
+        normalize: true,
+    })
+}
+
+/// Writes an encoder as a ranklet bundle folder: its three files plus a `manifest.json` that
+/// records each file's size and sha256. Every file is written atomically, the manifest last.
+pub fn write_encoder_dir(dir: &std::path::Path, files: &EncoderFiles) -> Result<Manifest> {
+    use crate::bundle::manifest::{EncoderEntry, FORMAT, FORMAT_VERSION};
+    use crate::fsio::write_atomic;
+
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir.display(), e))?;
+    let base = |path: &str| {
+        std::path::Path::new(path)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| path.to_string())
+    };
+    let mut entries = std::collections::BTreeMap::new();
+    let mut names = Vec::new();
+    for (name, bytes) in [&files.config, &files.tokenizer, &files.weights] {
+        let name = base(name);
+        write_atomic(&dir.join(&name), bytes)?;
+        entries.insert(name.clone(), Manifest::entry_for(bytes));
+        names.push(name);
+    }
+    let manifest = Manifest {
+        format: FORMAT.into(),
+        format_version: FORMAT_VERSION,
+        name: files.name.clone(),
+        encoder: EncoderEntry {
+            config: names[0].clone(),
+            tokenizer: names[1].clone(),
+            weights: names[2].clone(),
+            max_seq_length: files.max_seq_length,
+            pooling: "mean".into(),
+            normalize: files.normalize,
+        },
+        files: entries,
+        metrics: serde_json::Value::Null,
+    };
+    let text = serde_json::to_vec_pretty(&manifest).expect("manifest serialises");
+    write_atomic(&dir.join(MANIFEST_FILE), &text)?;
+    Ok(manifest)
+}
