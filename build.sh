@@ -2,7 +2,7 @@
 # ranklet's one entry point for set-up, builds, the demo and the tests.
 #
 #   ./build.sh demo     set up, build, serve the demo on http://127.0.0.1:${PORT:-8080}
-#   ./build.sh test     set up and run every test (fmt, cargo tests, wasm build, browser tests)
+#   ./build.sh test     set up and run every test (fmt, cargo tests, clippy, wasm build, browser tests)
 #   ./build.sh setup    install/fetch what is missing (idempotent, cached)
 #   ./build.sh web      build the browser module into www/pkg/
 #   ./build.sh bench    native and browser embedding benchmarks → reports/
@@ -120,6 +120,9 @@ run_tests() {
   log "cargo test --release"
   # --nocapture: the parity tests print which backends ran and what was skipped, and why.
   cargo test --release --locked -- --nocapture
+  log "cargo clippy -D warnings"
+  # --release reuses the dependencies the tests just built.
+  cargo clippy --release --locked --all-targets -- -D warnings
   log "waiting for the browser module"
   wait "$web_pid" || { cat "$CACHE/web-build.log" >&2; die "the wasm build failed"; }
   trap - EXIT

@@ -165,13 +165,15 @@ impl BertConfig {
                 return Err(format!("{name} is 0"));
             }
         }
-        if self.attention_head_size.is_none() && self.hidden_size % self.num_attention_heads != 0 {
+        if self.attention_head_size.is_none()
+            && !self.hidden_size.is_multiple_of(self.num_attention_heads)
+        {
             return Err(format!(
                 "hidden_size {} is not a multiple of num_attention_heads {}",
                 self.hidden_size, self.num_attention_heads
             ));
         }
-        if !(self.layer_norm_eps > 0.0) {
+        if self.layer_norm_eps.is_nan() || self.layer_norm_eps <= 0.0 {
             return Err(format!(
                 "layer_norm_eps is {}, must be > 0",
                 self.layer_norm_eps
