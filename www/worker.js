@@ -37,6 +37,31 @@ function encoderOf(handle) {
   return encoder;
 }
 
+// "auto" takes WebGPU only on a real GPU: a CPU-emulated adapter (SwiftShader, or any the
+// browser marks as a fallback) is far slower than the wasm CPU backend.
+async function chooseBackend(preference) {
+  if (preference !== 'auto') return { backend: preference, note: null };
+  if (!self.navigator?.gpu) return { backend: 'cpu', note: 'auto: navigator.gpu is absent (no WebGPU here)' };
+  let adapter = null;
+  try {
+    adapter = await self.navigator.gpu.requestAdapter({ powerPreference: 'high-performance' });
+  } catch (err) {
+    return { backend: 'cpu', note: `auto: requestAdapter failed (${err.message})` };
+  }
+  if (!adapter) return { backend: 'cpu', note: 'auto: no WebGPU adapter' };
+  const info = adapter.info ?? {};
+  const software = info.isFallbackAdapter || adapter.isFallbackAdapter || /swiftshader|llvmpipe|lavapipe|warp/i.test(`${info.architecture} ${info.description} ${info.vendor}`);
+  if (software) {
+    return { backend: 'cpu', note: `auto: the WebGPU adapter is CPU-emulated (${info.vendor ?? ''} ${info.architecture ?? ''}); the wasm CPU backend is faster` };
+  }
+  return { backend: 'webgpu', note: null };
+}
+
+function withNote(info, note) {
+  if (note) info.backendReason = note;
+  return info;
+}
+
 const ops = {
   // Loads a bundle from a folder URL on the page's origin: manifest.json, then the encoder files
   // it names; the wasm side checks every size and sha256 before parsing anything.
@@ -50,10 +75,12 @@ const ops = {
     const names = [manifest.encoder?.config, manifest.encoder?.tokenizer, manifest.encoder?.weights];
     const files = {};
     await Promise.all(names.filter(Boolean).map(async (n) => { files[n] = await fetchBytes(base, n); }));
-    return register(await Encoder.load(manifestBytes, files, backend));
+    const choice = await chooseBackend(backend);
+    return withNote(register(await Encoder.load(manifestBytes, files, choice.backend)), choice.note);
   },
   async tiny({ seed, backend }) {
-    return register(await Encoder.tinyTestModel(seed, backend));
+    const choice = await chooseBackend(backend);
+    return withNote(register(await Encoder.tinyTestModel(seed, choice.backend)), choice.note);
   },
   async embed({ handle, texts }) {
     const flat = await encoderOf(handle).embed(texts);
