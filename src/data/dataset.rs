@@ -1,0 +1,429 @@
+//! A dataset in memory — items with text, per-user interaction sequences in time order — read
+//! from a RecBole atomic folder or from the catalog + events contracts, and split leave-one-out
+//! exactly as DESIGN.md §5 says.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::data::atomic::{AtomicFile, parse_timestamp};
+use crate::data::catalog::read_catalog;
+use crate::error::{Error, Result};
+
+/// An item: its id in the data and the text the encoder sees.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ItemText {
+    pub id: String,
+    pub text: String,
+}
+
+/// Items plus per-user sequences of item indices, each sorted by timestamp with ties in file
+/// order.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    pub name: String,
+    pub items: Vec<ItemText>,
+    pub users: Vec<String>,
+    pub sequences: Vec<Vec<usize>>,
+}
+
+/// One raw interaction before indexing.
+#[derive(Debug, Clone)]
+struct RawEvent {
+    user: String,
+    item: String,
+    ts: f64,
+    /// Where it came from, for messages.
+    at: String,
+}
+
+impl Dataset {
+    /// Builds a dataset from items and events. Events naming unknown items are an error.
+    fn build(name: &str, items: Vec<ItemText>, events: Vec<RawEvent>) -> Result<Self> {
+        let index: HashMap<&str, usize> = items
+            .iter()
+            .enumerate()
+            .map(|(i, it)| (it.id.as_str(), i))
+            .collect();
+        let mut users: Vec<String> = Vec::new();
+        let mut user_index: HashMap<String, usize> = HashMap::new();
+        let mut per_user: Vec<Vec<(f64, usize)>> = Vec::new();
+        for e in &events {
+            let item = *index.get(e.item.as_str()).ok_or_else(|| {
+                Error::bad_input(&e.at, format!("item {:?} is not in the catalog", e.item))
+            })?;
+            let u = *user_index.entry(e.user.clone()).or_insert_with(|| {
+                users.push(e.user.clone());
+                per_user.push(Vec::new());
+                users.len() - 1
+            });
+            per_user[u].push((e.ts, item));
+        }
+        let sequences = per_user
+            .into_iter()
+            .map(|mut seq| {
+                // Stable: equal timestamps keep file order (this decides many test targets).
+                seq.sort_by(|a, b| a.0.total_cmp(&b.0));
+                seq.into_iter().map(|(_, i)| i).collect()
+            })
+            .collect();
+        Ok(Self {
+            name: name.to_string(),
+            items,
+            users,
+            sequences,
+        })
+    }
+
+    /// Number of interactions.
+    pub fn num_interactions(&self) -> usize {
+        self.sequences.iter().map(Vec::len).sum()
+    }
+
+    /// Reads a dataset folder: RecBole atomic files (`NAME.inter`, `NAME.item`) or the contracts
+    /// (`catalog.json`/`catalog.jsonl` + `events.jsonl`).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn read_dir(dir: &Path) -> Result<Self> {
+        let shown = dir.display().to_string();
+        let entries: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+            .map_err(|e| Error::bad_input(&shown, format!("cannot read dataset folder: {e}")))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        let with_ext = |ext: &str| {
+            entries
+                .iter()
+                .find(|p| p.extension().is_some_and(|e| e == ext))
+                .cloned()
+        };
+        let read = |p: &Path| std::fs::read(p).map_err(|e| Error::io(p.display(), e));
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| shown.clone());
+        if let Some(inter) = with_ext("inter") {
+            let item = with_ext("item").ok_or_else(|| {
+                Error::bad_input(
+                    &shown,
+                    "an .inter file but no .item file (item texts are needed)",
+                )
+            })?;
+            return Self::from_recbole(
+                &name,
+                &read(&inter)?,
+                &inter.display().to_string(),
+                &read(&item)?,
+                &item.display().to_string(),
+            );
+        }
+        let catalog = ["catalog.jsonl", "catalog.json"]
+            .iter()
+            .map(|n| dir.join(n))
+            .find(|p| p.exists())
+            .ok_or_else(|| {
+                Error::bad_input(
+                    &shown,
+                    "no .inter/.item files and no catalog.json(l) + events.jsonl",
+                )
+            })?;
+        let events = dir.join("events.jsonl");
+        if !events.exists() {
+            return Err(Error::bad_input(
+                &shown,
+                "catalog found but no events.jsonl",
+            ));
+        }
+        Self::from_contracts(
+            &name,
+            &read(&catalog)?,
+            &catalog.display().to_string(),
+            &read(&events)?,
+            &events.display().to_string(),
+        )
+    }
+
+    /// RecBole `.inter` + `.item`. Item text = title, then categories/genres, then the other
+    /// attributes (e.g. year), joined by ". " (ml-100k: "Toy Story. Animation Children's Comedy.
+    /// 1995").
+    pub fn from_recbole(
+        name: &str,
+        inter: &[u8],
+        inter_origin: &str,
+        item: &[u8],
+        item_origin: &str,
+    ) -> Result<Self> {
+        let items_file = AtomicFile::parse(item, item_origin)?;
+        let id_col = items_file
+            .column("item_id")
+            .ok_or_else(|| Error::bad_input(item_origin, "no item_id column"))?;
+        let rank = |n: &str| -> u8 {
+            if n.contains("title") || n == "name" {
+                0
+            } else if ["class", "genre", "genres", "categories", "category"].contains(&n) {
+                1
+            } else {
+                2
+            }
+        };
+        let mut text_cols: Vec<usize> = (0..items_file.fields.len())
+            .filter(|&c| c != id_col)
+            .collect();
+        text_cols.sort_by_key(|&c| rank(&items_file.fields[c].name));
+        let mut items = Vec::with_capacity(items_file.rows.len());
+        for (row, line) in items_file.rows.iter().zip(&items_file.lines) {
+            let text = text_cols
+                .iter()
+                .map(|&c| row[c].as_str())
+                .filter(|s| !s.is_empty())
+                .collect::<Vec<_>>()
+                .join(". ");
+            if text.is_empty() {
+                return Err(Error::bad_input(
+                    format!("{item_origin} line {line}"),
+                    format!("item {:?} has no text", row[id_col]),
+                ));
+            }
+            items.push(ItemText {
+                id: row[id_col].clone(),
+                text,
+            });
+        }
+
+        let inter_file = AtomicFile::parse(inter, inter_origin)?;
+        let col = |n: &str| {
+            inter_file
+                .column(n)
+                .ok_or_else(|| Error::bad_input(inter_origin, format!("no {n} column")))
+        };
+        let (u, i, t) = (col("user_id")?, col("item_id")?, col("timestamp")?);
+        let events = inter_file
+            .rows
+            .iter()
+            .zip(&inter_file.lines)
+            .map(|(row, line)| {
+                let at = format!("{inter_origin} line {line}");
+                let ts = parse_timestamp(&row[t]).ok_or_else(|| {
+                    Error::bad_input(&at, format!("timestamp {:?} is not a number", row[t]))
+                })?;
+                Ok(RawEvent {
+                    user: row[u].clone(),
+                    item: row[i].clone(),
+                    ts,
+                    at,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Self::build(name, items, events)
+    }
+
+    /// The contracts: a catalog (JSON/JSONL) and events JSONL
+    /// `{"user","item","ts","event",…}`. Events without an item (searches) are not part of the
+    /// item sequences.
+    pub fn from_contracts(
+        name: &str,
+        catalog: &[u8],
+        catalog_origin: &str,
+        events: &[u8],
+        events_origin: &str,
+    ) -> Result<Self> {
+        let items = read_catalog(catalog, catalog_origin)?
+            .into_iter()
+            .map(|c| ItemText {
+                text: c.encoder_text(),
+                id: c.id,
+            })
+            .collect();
+        let text = std::str::from_utf8(events)
+            .map_err(|_| Error::bad_input(events_origin, "invalid UTF-8"))?;
+        let mut raw = Vec::new();
+        for (n, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let at = format!("{events_origin} line {}", n + 1);
+            let v: Value = serde_json::from_str(line)
+                .map_err(|e| Error::bad_input(&at, format!("invalid JSON: {e}")))?;
+            let field = |k: &str| match v.get(k) {
+                Some(Value::String(s)) => Some(s.clone()),
+                Some(Value::Number(n)) => Some(n.to_string()),
+                _ => None,
+            };
+            let user = field("user").ok_or_else(|| Error::bad_input(&at, "missing \"user\""))?;
+            let Some(item) = field("item") else {
+                if v.get("event").and_then(Value::as_str) == Some("search") {
+                    continue;
+                }
+                return Err(Error::bad_input(&at, "missing \"item\""));
+            };
+            let ts = field("ts")
+                .and_then(|s| parse_timestamp(&s))
+                .ok_or_else(|| Error::bad_input(&at, "missing or non-numeric \"ts\""))?;
+            raw.push(RawEvent { user, item, ts, at });
+        }
+        if raw.is_empty() {
+            return Err(Error::bad_input(events_origin, "no events"));
+        }
+        Self::build(name, items, raw)
+    }
+}
+
+/// A history and the item that follows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Example {
+    pub user: usize,
+    /// Item indices, oldest first, at most `max_len` (the most recent).
+    pub history: Vec<usize>,
+    pub target: usize,
+    /// Every item the user had before the target, uncapped: what "masking seen items" removes
+    /// (RecBole masks the whole past, not only the last `max_len`). Empty for training rows.
+    pub seen: Vec<usize>,
+}
+
+/// Leave-one-out split (DESIGN.md §5).
+#[derive(Debug, Clone)]
+pub struct Split {
+    /// Per user, the training part of the sequence (all but the last two).
+    pub train: Vec<Vec<usize>>,
+    /// Target = second-to-last item, history = the training part.
+    pub valid: Vec<Example>,
+    /// Target = last item, history = training part + validation item.
+    pub test: Vec<Example>,
+    /// Users with fewer than 3 interactions: all their items are training data; they are not
+    /// evaluated.
+    pub short_users: usize,
+    pub max_len: usize,
+}
+
+fn tail(seq: &[usize], max_len: usize) -> Vec<usize> {
+    seq[seq.len().saturating_sub(max_len)..].to_vec()
+}
+
+impl Split {
+    pub fn leave_one_out(ds: &Dataset, max_len: usize) -> Self {
+        let mut split = Split {
+            train: Vec::new(),
+            valid: Vec::new(),
+            test: Vec::new(),
+            short_users: 0,
+            max_len,
+        };
+        for (user, seq) in ds.sequences.iter().enumerate() {
+            let n = seq.len();
+            if n < 3 {
+                split.short_users += 1;
+                split.train.push(seq.clone());
+                continue;
+            }
+            split.train.push(seq[..n - 2].to_vec());
+            split.valid.push(Example {
+                user,
+                history: tail(&seq[..n - 2], max_len),
+                target: seq[n - 2],
+                seen: seq[..n - 2].to_vec(),
+            });
+            split.test.push(Example {
+                user,
+                history: tail(&seq[..n - 1], max_len),
+                target: seq[n - 1],
+                seen: seq[..n - 1].to_vec(),
+            });
+        }
+        split
+    }
+
+    /// RecBole's training rows: every prefix of a training sequence predicts its next item.
+    pub fn train_prefixes(&self) -> impl Iterator<Item = Example> + '_ {
+        self.train.iter().enumerate().flat_map(move |(user, seq)| {
+            (1..seq.len()).map(move |t| Example {
+                user,
+                history: tail(&seq[..t], self.max_len),
+                target: seq[t],
+                seen: Vec::new(),
+            })
+        })
+    }
+
+    /// Interaction counts per item over the training sequences.
+    pub fn train_counts(&self, num_items: usize) -> Vec<u32> {
+        let mut counts = vec![0; num_items];
+        for &i in self.train.iter().flatten() {
+            counts[i] += 1;
+        }
+        counts
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ITEM: &[u8] = b"item_id:token\tmovie_title:token_seq\trelease_year:token\tclass:token_seq\n1\tToy Story\t1995\tAnimation Children's Comedy\n2\tGoldenEye\t1995\tAction\n3\tHeat\t1995\tCrime\n4\tBabe\t1995\tFamily\n";
+
+    #[test]
+    fn recbole_item_text_and_stable_time_order() {
+        // User 9 has items 3 and 1 on the same timestamp: file order decides (3 before 1).
+        let inter = b"user_id:token\titem_id:token\trating:float\ttimestamp:float\n9\t2\t5\t100\n9\t3\t4\t300\n9\t1\t4\t300\n9\t4\t3\t200\n";
+        let ds = Dataset::from_recbole("t", inter, "t.inter", ITEM, "t.item").unwrap();
+        assert_eq!(
+            ds.items[0].text,
+            "Toy Story. Animation Children's Comedy. 1995"
+        );
+        let ids: Vec<&str> = ds.sequences[0]
+            .iter()
+            .map(|&i| ds.items[i].id.as_str())
+            .collect();
+        assert_eq!(ids, ["2", "4", "3", "1"]);
+        let split = Split::leave_one_out(&ds, 50);
+        assert_eq!(split.test[0].target, 0); // item "1"
+        assert_eq!(split.valid[0].target, 2); // item "3"
+        assert_eq!(split.test[0].history, vec![1, 3, 2]);
+        assert_eq!(split.train_prefixes().count(), 1);
+    }
+
+    #[test]
+    fn unknown_items_and_bad_timestamps_name_the_line() {
+        let inter = b"user_id:token\titem_id:token\ttimestamp:float\n9\t2\t100\n9\t77\t100\n";
+        let err = Dataset::from_recbole("t", inter, "t.inter", ITEM, "t.item").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "t.inter line 3: item \"77\" is not in the catalog"
+        );
+        let inter = b"user_id:token\titem_id:token\ttimestamp:float\n9\t2\tyesterday\n";
+        let err = Dataset::from_recbole("t", inter, "t.inter", ITEM, "t.item").unwrap_err();
+        assert!(err.to_string().starts_with("t.inter line 2: timestamp"));
+    }
+
+    #[test]
+    fn short_users_train_only_and_history_is_capped() {
+        let mut inter =
+            String::from("user_id:token\titem_id:token\ttimestamp:float\n1\t1\t1\n1\t2\t2\n");
+        for t in 0..10 {
+            inter.push_str(&format!("2\t{}\t{t}\n", 1 + t % 4));
+        }
+        let ds = Dataset::from_recbole("t", inter.as_bytes(), "t.inter", ITEM, "t.item").unwrap();
+        let split = Split::leave_one_out(&ds, 3);
+        assert_eq!(split.short_users, 1);
+        assert_eq!(split.test.len(), 1);
+        assert_eq!(split.test[0].history.len(), 3);
+        assert_eq!(split.train_prefixes().count(), 1 + 7);
+        assert!(split.train_prefixes().all(|e| e.history.len() <= 3));
+    }
+
+    #[test]
+    fn contracts_read_with_searches_skipped() {
+        let catalog = b"{\"id\":\"a\",\"title\":\"Red shoe\"}\n{\"id\":\"b\",\"title\":\"Lamp\"}";
+        let events = b"{\"user\":\"u\",\"item\":\"a\",\"ts\":1,\"event\":\"view\"}\n{\"user\":\"u\",\"event\":\"search\",\"query\":\"lamp\",\"ts\":2}\n{\"user\":\"u\",\"item\":\"b\",\"ts\":3,\"event\":\"click\"}\n";
+        let ds =
+            Dataset::from_contracts("c", catalog, "catalog.jsonl", events, "events.jsonl").unwrap();
+        assert_eq!(ds.sequences, vec![vec![0, 1]]);
+        let err = Dataset::from_contracts(
+            "c",
+            catalog,
+            "catalog.jsonl",
+            b"{\"user\":\"u\",\"item\":\"zz\",\"ts\":1}",
+            "events.jsonl",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("events.jsonl line 1") && err.to_string().contains("zz"));
+    }
+}
