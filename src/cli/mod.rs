@@ -2,6 +2,7 @@
 
 mod bench;
 mod embed;
+mod eval;
 mod serve;
 
 use burn::prelude::Device;
@@ -29,6 +30,8 @@ pub enum Command {
     /// Benchmarks that print figures (and write JSON with --json).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Evaluate on a dataset with the full-ranking leave-one-out protocol.
+    Eval(eval::EvalArgs),
     /// Serve a folder over HTTP on 127.0.0.1 (the demo and the browser tests use it).
     Serve(serve::ServeArgs),
 }
@@ -68,6 +71,7 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Embed(args) => embed::run(args),
         Command::Bench(cmd) => bench::run(cmd),
+        Command::Eval(args) => eval::run(args),
         Command::Serve(args) => serve::run(args),
     }
 }
