@@ -9,6 +9,7 @@ pub mod eval;
 pub mod fixtures;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod fsio;
+pub mod rec;
 pub mod text;
 #[cfg(all(feature = "web", target_arch = "wasm32"))]
 pub mod web;
