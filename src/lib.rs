@@ -11,6 +11,8 @@ pub mod fixtures;
 pub mod fsio;
 pub mod rec;
 pub mod text;
+#[cfg(feature = "native")]
+pub mod train;
 #[cfg(all(feature = "web", target_arch = "wasm32"))]
 pub mod web;
 

@@ -1,5 +1,13 @@
-//! The recommender: item tower (frozen text vectors → whitening → MoE adaptor), sequence
-//! encoder and scoring. Today: the text-vector cache the item tower starts from.
+//! The recommender (UniSRec design): item tower (frozen text vectors → whitening → MoE
+//! adaptor, optional ID embedding), causal sequence encoder, cosine/τ scores; and the cache of
+//! frozen text vectors the item tower starts from.
 
+pub mod item_tower;
+pub mod model;
+pub mod sequence;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod text_vectors;
+
+pub use item_tower::{ItemMode, ItemTower, ItemTowerConfig};
+pub use model::{Recommender, RecommenderConfig, SequenceBatch};
+pub use sequence::{SequenceEncoder, SequenceEncoderConfig};

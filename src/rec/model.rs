@@ -1,0 +1,142 @@
+//! The recommender: item tower + sequence encoder, scores = cos(user, item) / τ.
+
+use burn::prelude::*;
+use burn::tensor::activation::log_softmax;
+
+use crate::rec::item_tower::{ItemTower, ItemTowerConfig};
+use crate::rec::sequence::{SequenceEncoder, SequenceEncoderConfig};
+
+/// Everything that shapes a recommender.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RecommenderConfig {
+    pub items: ItemTowerConfig,
+    pub sequence: SequenceEncoderConfig,
+    /// Temperature of the cosine scores. UniSRec: 0.07.
+    pub temperature: f64,
+}
+
+#[derive(Module, Debug)]
+pub struct Recommender {
+    pub tower: ItemTower,
+    pub encoder: SequenceEncoder,
+    pub temperature: f64,
+}
+
+/// A right-padded batch of item sequences.
+#[derive(Debug, Clone)]
+pub struct SequenceBatch {
+    /// Item indices `[batch, len]` (padding holds 0).
+    pub items: Vec<i64>,
+    /// Next-item targets at each position (0 where there is none).
+    pub targets: Vec<i64>,
+    /// 1.0 where a target exists.
+    pub weights: Vec<f32>,
+    /// Real length of each row.
+    pub lens: Vec<usize>,
+    pub batch: usize,
+    pub len: usize,
+}
+
+impl SequenceBatch {
+    /// Rows of (input items, next-item targets); targets may be shorter than inputs (an
+    /// evaluation row has none).
+    pub fn new(rows: &[(&[usize], &[usize])]) -> Self {
+        let len = rows.iter().map(|(i, _)| i.len()).max().unwrap_or(1).max(1);
+        let batch = rows.len();
+        let mut s = Self {
+            items: vec![0; batch * len],
+            targets: vec![0; batch * len],
+            weights: vec![0.0; batch * len],
+            lens: Vec::with_capacity(batch),
+            batch,
+            len,
+        };
+        for (b, (inputs, targets)) in rows.iter().enumerate() {
+            for (t, &i) in inputs.iter().enumerate() {
+                s.items[b * len + t] = i as i64;
+            }
+            for (t, &i) in targets.iter().enumerate() {
+                s.targets[b * len + t] = i as i64;
+                s.weights[b * len + t] = 1.0;
+            }
+            s.lens.push(inputs.len());
+        }
+        s
+    }
+}
+
+fn l2_rows<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    let norm = x.clone().square().sum_dim(D - 1).sqrt().clamp_min(1e-12);
+    x / norm
+}
+
+impl Recommender {
+    pub fn init(config: &RecommenderConfig, device: &Device) -> Self {
+        Self {
+            tower: ItemTower::init(&config.items, device),
+            encoder: SequenceEncoder::init(&config.sequence, device),
+            temperature: config.temperature,
+        }
+    }
+
+    /// Sequence states `[batch, len, hidden]` and item vectors `[items, hidden]`, both unit-norm.
+    pub fn encode(&self, batch: &SequenceBatch, text: Tensor<2>) -> (Tensor<3>, Tensor<2>) {
+        let device = text.device();
+        let items = self.tower.forward(text);
+        let [_, hidden] = items.dims();
+        let ids = Tensor::<1, Int>::from_data(
+            TensorData::new(batch.items.clone(), [batch.batch * batch.len]),
+            &device,
+        );
+        let seq_items = items
+            .clone()
+            .select(0, ids)
+            .reshape([batch.batch, batch.len, hidden]);
+        let pad: Vec<bool> = (0..batch.batch * batch.len)
+            .map(|k| k % batch.len >= batch.lens[k / batch.len])
+            .collect();
+        let pad =
+            Tensor::<2, Bool>::from_data(TensorData::new(pad, [batch.batch, batch.len]), &device);
+        let states = self.encoder.forward(seq_items, pad);
+        (l2_rows(states), l2_rows(items))
+    }
+
+    /// Mean full-softmax cross-entropy of the next item over every position with a target.
+    pub fn loss(&self, batch: &SequenceBatch, text: Tensor<2>) -> Tensor<1> {
+        let device = text.device();
+        let (states, items) = self.encode(batch, text);
+        let [b, l, h] = states.dims();
+        let logits = states
+            .reshape([b * l, h])
+            .matmul(items.transpose())
+            .div_scalar(self.temperature);
+        let logp = log_softmax(logits, 1);
+        let targets = Tensor::<2, Int>::from_data(
+            TensorData::new(batch.targets.clone(), [b * l, 1]),
+            &device,
+        );
+        let weights =
+            Tensor::<2>::from_data(TensorData::new(batch.weights.clone(), [b * l, 1]), &device);
+        let count = batch.weights.iter().sum::<f32>().max(1.0);
+        (logp.gather(1, targets) * weights)
+            .sum()
+            .neg()
+            .div_scalar(count)
+    }
+
+    /// Scores `[batch, items]` of every item after each row's last item.
+    pub fn scores(&self, batch: &SequenceBatch, text: Tensor<2>) -> Tensor<2> {
+        let device = text.device();
+        let (states, items) = self.encode(batch, text);
+        let [b, l, h] = states.dims();
+        let last: Vec<i64> = batch
+            .lens
+            .iter()
+            .enumerate()
+            .map(|(r, &n)| (r * l + n.max(1) - 1) as i64)
+            .collect();
+        let last = Tensor::<1, Int>::from_data(TensorData::new(last, [b]), &device);
+        let user = states.reshape([b * l, h]).select(0, last);
+        user.matmul(items.transpose()).div_scalar(self.temperature)
+    }
+}
