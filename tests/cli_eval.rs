@@ -2,11 +2,15 @@
 
 use std::process::Command;
 
-use ranklet::data::synthetic::synthetic_dataset;
+use std::path::{Path, PathBuf};
 
-#[test]
-fn eval_writes_a_report_for_a_contracts_folder() {
-    let dir = std::env::temp_dir().join(format!("ranklet-eval-{}", std::process::id()));
+use ranklet::bundle::write_encoder_dir;
+use ranklet::data::synthetic::synthetic_dataset;
+use ranklet::fixtures::tiny_bert_files;
+
+/// Writes a synthetic dataset as catalog.jsonl + events.jsonl into a fresh folder.
+fn contracts_folder(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ranklet-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let ds = synthetic_dataset(40, 30, 4, 9, 1);
@@ -26,6 +30,12 @@ fn eval_writes_a_report_for_a_contracts_folder() {
     }
     std::fs::write(dir.join("catalog.jsonl"), catalog).unwrap();
     std::fs::write(dir.join("events.jsonl"), events).unwrap();
+    dir
+}
+
+#[test]
+fn eval_writes_a_report_for_a_contracts_folder() {
+    let dir = contracts_folder("eval");
     let report = dir.join("report.json");
     let out = Command::new(env!("CARGO_BIN_EXE_ranklet"))
         .args([
@@ -70,4 +80,74 @@ fn eval_writes_a_report_for_a_contracts_folder() {
         err.contains("events.jsonl line 1") && err.contains("\"nope\""),
         "{err}"
     );
+}
+
+fn train(dir: &Path, extra: &[&str]) -> serde_json::Value {
+    let report = dir.join("train.json");
+    let mut args = vec![
+        "train",
+        "--data",
+        dir.to_str().unwrap(),
+        "--report",
+        report.to_str().unwrap(),
+        "--quiet",
+    ];
+    args.extend_from_slice(&[
+        "--hidden",
+        "16",
+        "--heads",
+        "2",
+        "--inner",
+        "32",
+        "--layers",
+        "1",
+        "--experts",
+        "2",
+        "--epochs",
+        "3",
+        "--max-len",
+        "10",
+        "--batch-size",
+        "16",
+    ]);
+    args.extend_from_slice(extra);
+    let out = Command::new(env!("CARGO_BIN_EXE_ranklet"))
+        .args(&args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap()
+}
+
+#[test]
+fn train_reports_in_id_and_inductive_modes() {
+    let dir = contracts_folder("train");
+    let r = train(&dir, &["--mode", "id"]);
+    let m = &r["models"][0];
+    assert_eq!(m["mode"], "id");
+    assert_eq!(m["epochs"], 3);
+    assert!(m["test"]["ndcg@10"].as_f64().unwrap() >= 0.0);
+
+    // Inductive mode embeds item texts with a text-encoder folder (the tiny BERT here), cached.
+    let model = dir.join("tiny-encoder");
+    write_encoder_dir(&model, &tiny_bert_files(3)).unwrap();
+    let cache = dir.join("vectors");
+    let args = [
+        "--mode",
+        "inductive",
+        "--text-model",
+        model.to_str().unwrap(),
+        "--cache",
+        cache.to_str().unwrap(),
+    ];
+    let r = train(&dir, &args);
+    assert_eq!(r["models"][0]["mode"], "inductive");
+    assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 1);
+    // Same seed, same data: the same figures.
+    let again = train(&dir, &args);
+    assert_eq!(r["models"][0]["test"], again["models"][0]["test"]);
 }

@@ -4,6 +4,7 @@ mod bench;
 mod embed;
 mod eval;
 mod serve;
+mod train;
 
 use burn::prelude::Device;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -32,6 +33,8 @@ pub enum Command {
     Bench(bench::BenchCommand),
     /// Evaluate on a dataset with the full-ranking leave-one-out protocol.
     Eval(eval::EvalArgs),
+    /// Train the recommender on a dataset and report the protocol's figures.
+    Train(train::TrainArgs),
     /// Serve a folder over HTTP on 127.0.0.1 (the demo and the browser tests use it).
     Serve(serve::ServeArgs),
 }
@@ -73,6 +76,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Bench(cmd) => bench::run(cmd),
         Command::Eval(args) => eval::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Train(args) => train::run(args),
     }
 }
 
