@@ -81,6 +81,18 @@ pub struct TrainArgs {
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
+    if args.heads == 0 || !args.hidden.is_multiple_of(args.heads) {
+        return Err(Error::bad_input(
+            "--hidden/--heads",
+            "hidden must be a positive multiple of heads",
+        ));
+    }
+    if args.max_len == 0 || args.batch_size == 0 || args.experts == 0 {
+        return Err(Error::bad_input(
+            "ranklet train",
+            "--max-len, --batch-size and --experts must be at least 1",
+        ));
+    }
     let ds = Dataset::read_dir(&args.data)?;
     let split = Split::leave_one_out(&ds, args.max_len);
     let base = args.device.init()?;
@@ -139,12 +151,6 @@ pub fn run(args: TrainArgs) -> Result<()> {
         },
         temperature: args.temperature,
     };
-    if args.hidden % args.heads != 0 {
-        return Err(Error::bad_input(
-            "--hidden/--heads",
-            "hidden must be a multiple of heads",
-        ));
-    }
     let train_config = TrainConfig {
         epochs: args.epochs,
         batch_size: args.batch_size,
