@@ -93,19 +93,13 @@ fn embed(args: BenchEmbedArgs) -> Result<()> {
     }
     if let Some(path) = &args.json {
         let report = json!({
-            "command": std::env::args().collect::<Vec<_>>().join(" "),
             "model": files.name,
             "texts": "fixtures::product_titles(n, 42): synthetic 10–20-word product titles",
             "threads": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
             "results": results,
             "skipped": skipped,
         });
-        ranklet::fsio::write_atomic(
-            path,
-            serde_json::to_string_pretty(&report)
-                .expect("JSON")
-                .as_bytes(),
-        )?;
+        super::write_report(path, report)?;
     }
     Ok(())
 }

@@ -49,28 +49,18 @@ pub fn run(args: EvalArgs) -> Result<()> {
     let (valid, _) = evaluate_popularity(&split, ds.items.len(), &split.valid);
     let (test, test_masked) = evaluate_popularity(&split, ds.items.len(), &split.test);
     let eval_seconds = start.elapsed().as_secs_f64();
-    let names = ["recall@10", "ndcg@10", "mrr@10", "recall@20", "ndcg@20"];
-    println!(
-        "{:<28} {}",
+    super::print_metrics(
         "popularity",
-        names.map(|n| format!("{n:>9}")).join(" ")
+        &[
+            ("valid", &valid),
+            ("test", &test),
+            ("test (seen items masked)", &test_masked),
+        ],
     );
-    for (label, m) in [
-        ("valid", &valid),
-        ("test", &test),
-        ("test (seen items masked)", &test_masked),
-    ] {
-        let means = m.means();
-        println!(
-            "{label:<28} {}",
-            names.map(|n| format!("{:>9.4}", means[n])).join(" ")
-        );
-    }
     if let Some(path) = &args.report {
         let report = json!({
             "dataset": ds.name,
             "protocol": format!("leave-one-out, stable time order, full ranking over all items, history cap {}; headline unmasked, test_masked masks every item seen before the target", args.max_len),
-            "command": std::env::args().collect::<Vec<_>>().join(" "),
             "models": [{
                 "name": "popularity",
                 "mode": "baseline",
@@ -81,12 +71,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
                 "test_masked": test_masked.means(),
             }],
         });
-        ranklet::fsio::write_atomic(
-            path,
-            serde_json::to_string_pretty(&report)
-                .expect("JSON")
-                .as_bytes(),
-        )?;
+        super::write_report(path, report)?;
     }
     Ok(())
 }

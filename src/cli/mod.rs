@@ -97,3 +97,23 @@ pub fn progress(total: u64, unit: &str, quiet: bool) -> indicatif::ProgressBar {
     );
     bar
 }
+
+/// Writes a JSON report atomically, with the command line that produced it under "command".
+pub fn write_report(path: &std::path::Path, mut report: serde_json::Value) -> Result<()> {
+    report["command"] = std::env::args().collect::<Vec<_>>().join(" ").into();
+    let text = serde_json::to_string_pretty(&report).expect("JSON values serialise");
+    ranklet::fsio::write_atomic(path, text.as_bytes())
+}
+
+/// Prints the protocol's metrics, one row per (label, metrics).
+pub fn print_metrics(title: &str, rows: &[(&str, &ranklet::eval::Metrics)]) {
+    const NAMES: [&str; 5] = ["recall@10", "ndcg@10", "mrr@10", "recall@20", "ndcg@20"];
+    println!("{title:<28} {}", NAMES.map(|n| format!("{n:>9}")).join(" "));
+    for (label, m) in rows {
+        let means = m.means();
+        println!(
+            "{label:<28} {}",
+            NAMES.map(|n| format!("{:>9.4}", means[n])).join(" ")
+        );
+    }
+}

@@ -182,23 +182,14 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let (valid, _) = evaluate_model(&best, &plain_text, &split.valid, 256);
     let (test, test_masked) = evaluate_model(&best, &plain_text, &split.test, 256);
     let eval_seconds = start.elapsed().as_secs_f64();
-    let names = ["recall@10", "ndcg@10", "mrr@10", "recall@20", "ndcg@20"];
-    println!(
-        "{:<28} {}",
-        format!("{mode:?}").to_lowercase(),
-        names.map(|n| format!("{n:>9}")).join(" ")
+    super::print_metrics(
+        &format!("{mode:?}").to_lowercase(),
+        &[
+            ("valid", &valid),
+            ("test", &test),
+            ("test (seen items masked)", &test_masked),
+        ],
     );
-    for (label, m) in [
-        ("valid", &valid),
-        ("test", &test),
-        ("test (seen items masked)", &test_masked),
-    ] {
-        let means = m.means();
-        println!(
-            "{label:<28} {}",
-            names.map(|n| format!("{:>9.4}", means[n])).join(" ")
-        );
-    }
     if let Some(path) = &args.report {
         let best_epoch = log
             .iter()
@@ -207,7 +198,6 @@ pub fn run(args: TrainArgs) -> Result<()> {
         let report = json!({
             "dataset": ds.name,
             "protocol": format!("leave-one-out, stable time order, full ranking over all items, history cap {}; test_masked masks every item seen before the target", args.max_len),
-            "command": std::env::args().collect::<Vec<_>>().join(" "),
             "models": [{
                 "name": format!("ranklet-{}", format!("{mode:?}").to_lowercase()),
                 "mode": format!("{mode:?}").to_lowercase(),
@@ -224,12 +214,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
                 "test_masked": test_masked.means(),
             }],
         });
-        ranklet::fsio::write_atomic(
-            path,
-            serde_json::to_string_pretty(&report)
-                .expect("JSON")
-                .as_bytes(),
-        )?;
+        super::write_report(path, report)?;
     }
     Ok(())
 }

@@ -24,14 +24,7 @@ pub struct AtomicFile {
 impl AtomicFile {
     /// Parses the text of an atomic file; `origin` names it in errors.
     pub fn parse(bytes: &[u8], origin: &str) -> Result<Self> {
-        let text = std::str::from_utf8(bytes).map_err(|e| {
-            let line = bytes[..e.valid_up_to()]
-                .iter()
-                .filter(|&&b| b == b'\n')
-                .count()
-                + 1;
-            Error::bad_input(format!("{origin} line {line}"), "invalid UTF-8")
-        })?;
+        let text = crate::data::utf8_text(bytes, origin)?;
         let mut lines = text.lines().enumerate();
         let (_, header) = lines
             .next()

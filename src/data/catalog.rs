@@ -100,17 +100,7 @@ fn parse_item(value: Value, at: &str) -> Result<CatalogItem> {
 /// Splits a file's bytes into JSON values with their place: a JSON array (one value per
 /// element) or JSONL (one per non-blank line). Invalid UTF-8 and JSON errors name the line.
 fn json_values(bytes: &[u8], origin: &str) -> Result<Vec<(Value, String)>> {
-    let text = std::str::from_utf8(bytes).map_err(|e| {
-        let line = bytes[..e.valid_up_to()]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count()
-            + 1;
-        Error::bad_input(
-            format!("{origin} line {line}"),
-            format!("invalid UTF-8 (byte offset {})", e.valid_up_to()),
-        )
-    })?;
+    let text = crate::data::utf8_text(bytes, origin)?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     if text.trim_start().starts_with('[') {
         let values: Vec<Value> = serde_json::from_str(text).map_err(|e| {

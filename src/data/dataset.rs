@@ -233,8 +233,7 @@ impl Dataset {
                 id: c.id,
             })
             .collect();
-        let text = std::str::from_utf8(events)
-            .map_err(|_| Error::bad_input(events_origin, "invalid UTF-8"))?;
+        let text = crate::data::utf8_text(events, events_origin)?;
         let mut raw = Vec::new();
         for (n, line) in text.lines().enumerate() {
             if line.trim().is_empty() {
