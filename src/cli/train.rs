@@ -171,10 +171,16 @@ pub fn run(args: TrainArgs) -> Result<()> {
         if args.quiet {
             return;
         }
-        bar.println(format!(
+        let line = format!(
             "epoch {:>3}: loss {:.4}, valid NDCG@10 {:.4}, {:.1} s",
             e.epoch, e.loss, e.valid_ndcg10, e.seconds
-        ));
+        );
+        // indicatif drops println on a hidden bar (stderr not a terminal): print plainly then.
+        if bar.is_hidden() {
+            eprintln!("{line}");
+        } else {
+            bar.println(line);
+        }
     });
     bar.finish_and_clear();
     let plain_text = text.inner();
