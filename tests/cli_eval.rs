@@ -8,6 +8,20 @@ use ranklet::bundle::write_encoder_dir;
 use ranklet::data::synthetic::synthetic_dataset;
 use ranklet::fixtures::tiny_bert_files;
 
+/// Runs the binary and insists that it succeeded.
+fn ranklet_ok(args: &[&str]) -> std::process::Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_ranklet"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 /// Writes a synthetic dataset as catalog.jsonl + events.jsonl into a fresh folder.
 fn contracts_folder(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("ranklet-{name}-{}", std::process::id()));
@@ -37,21 +51,13 @@ fn contracts_folder(name: &str) -> PathBuf {
 fn eval_writes_a_report_for_a_contracts_folder() {
     let dir = contracts_folder("eval");
     let report = dir.join("report.json");
-    let out = Command::new(env!("CARGO_BIN_EXE_ranklet"))
-        .args([
-            "eval",
-            "--data",
-            dir.to_str().unwrap(),
-            "--report",
-            report.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = ranklet_ok(&[
+        "eval",
+        "--data",
+        dir.to_str().unwrap(),
+        "--report",
+        report.to_str().unwrap(),
+    ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("40 users, 30 items"), "{stdout}");
     let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
@@ -111,15 +117,7 @@ fn train(dir: &Path, extra: &[&str]) -> serde_json::Value {
         "16",
     ]);
     args.extend_from_slice(extra);
-    let out = Command::new(env!("CARGO_BIN_EXE_ranklet"))
-        .args(&args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ranklet_ok(&args);
     serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap()
 }
 
