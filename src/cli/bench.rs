@@ -50,11 +50,13 @@ fn embed(args: BenchEmbedArgs) -> Result<()> {
     let mut results = Vec::new();
     let mut skipped = Vec::new();
     for device_arg in &args.devices {
-        let device = match device_arg.init() {
+        let device = match device_for_bench(*device_arg) {
             Ok(d) => d,
-            Err(e) => {
-                println!("{device_arg:?}: skipped — {e}");
-                skipped.push(json!({"device": format!("{device_arg:?}").to_lowercase(), "reason": e.to_string()}));
+            Err(reason) => {
+                println!("{device_arg:?}: skipped — {reason}");
+                skipped.push(
+                    json!({"device": format!("{device_arg:?}").to_lowercase(), "reason": reason}),
+                );
                 continue;
             }
         };
@@ -102,4 +104,23 @@ fn embed(args: BenchEmbedArgs) -> Result<()> {
         super::write_report(path, report)?;
     }
     Ok(())
+}
+
+/// The device to measure, or why not: a CPU-emulated GPU adapter (llvmpipe, SwiftShader) says
+/// nothing about GPU speed and takes minutes, so it is skipped unless RANKLET_WGPU_SOFTWARE=1.
+fn device_for_bench(arg: DeviceArg) -> std::result::Result<burn::prelude::Device, String> {
+    match arg {
+        DeviceArg::Cpu => arg.init().map_err(|e| e.to_string()),
+        DeviceArg::Gpu => {
+            let gpu = ranklet::device::init_gpu().map_err(|e| e.to_string())?;
+            if gpu.software && std::env::var_os("RANKLET_WGPU_SOFTWARE").is_none() {
+                return Err(format!(
+                    "the only adapter, {}, is CPU-emulated (RANKLET_WGPU_SOFTWARE=1 measures it anyway)",
+                    gpu.adapter
+                ));
+            }
+            println!("gpu: {}", gpu.adapter);
+            Ok(gpu.device)
+        }
+    }
 }
