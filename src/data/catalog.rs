@@ -115,6 +115,12 @@ fn json_values(bytes: &[u8], origin: &str) -> Result<Vec<(Value, String)>> {
             .map(|(i, v)| (v, place(origin, "item", i + 1)))
             .collect());
     }
+    jsonl_values(text, origin)
+}
+
+/// One JSON value per non-blank line, each with its place (`file line N`); a JSON error names
+/// the line.
+pub(crate) fn jsonl_values(text: &str, origin: &str) -> Result<Vec<(Value, String)>> {
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {

@@ -8,7 +8,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::data::atomic::{AtomicFile, parse_timestamp};
-use crate::data::catalog::read_catalog;
+use crate::data::catalog::{jsonl_values, read_catalog};
 use crate::error::{Error, Result};
 
 /// An item: its id in the data and the text the encoder sees.
@@ -235,13 +235,7 @@ impl Dataset {
             .collect();
         let text = crate::data::utf8_text(events, events_origin)?;
         let mut raw = Vec::new();
-        for (n, line) in text.lines().enumerate() {
-            if line.trim().is_empty() {
-                continue;
-            }
-            let at = format!("{events_origin} line {}", n + 1);
-            let v: Value = serde_json::from_str(line)
-                .map_err(|e| Error::bad_input(&at, format!("invalid JSON: {e}")))?;
+        for (v, at) in jsonl_values(text, events_origin)? {
             let field = |k: &str| match v.get(k) {
                 Some(Value::String(s)) => Some(s.clone()),
                 Some(Value::Number(n)) => Some(n.to_string()),
