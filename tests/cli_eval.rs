@@ -97,7 +97,10 @@ fn train(dir: &Path, extra: &[&str]) -> serde_json::Value {
         "--report",
         report.to_str().unwrap(),
         "--quiet",
+        "--restart",
     ];
+    let checkpoint = dir.join("checkpoint");
+    args.extend_from_slice(&["--checkpoint", checkpoint.to_str().unwrap()]);
     args.extend_from_slice(&[
         "--hidden",
         "16",

@@ -1,7 +1,7 @@
 //! Model folders on disk (native only): reading any encoder folder, writing a bundle.
 
 use crate::bundle::files::EncoderFiles;
-use crate::bundle::manifest::{MANIFEST_FILE, Manifest};
+use crate::bundle::manifest::{MANIFEST_FILE, Manifest, RecommenderEntry};
 use crate::error::{Error, Result};
 use crate::text::tokenizer::DEFAULT_MAX_SEQ_LEN;
 
@@ -90,6 +90,27 @@ pub fn read_model_dir(dir: &std::path::Path) -> Result<EncoderFiles> {
 /// Writes an encoder as a ranklet bundle folder: its three files plus a `manifest.json` that
 /// records each file's size and sha256. Every file is written atomically, the manifest last.
 pub fn write_encoder_dir(dir: &std::path::Path, files: &EncoderFiles) -> Result<Manifest> {
+    write_bundle(dir, files, None, serde_json::Value::Null)
+}
+
+/// A trained recommender's part of a bundle.
+pub struct RecommenderFiles {
+    pub entry: RecommenderEntry,
+    /// The bytes of `entry.weights`.
+    pub weights: Vec<u8>,
+    /// The item ids, in the model's row order (written as `entry.items`).
+    pub items: Vec<String>,
+}
+
+/// Writes a bundle folder: the encoder's three files, the recommender's files when given, and
+/// `manifest.json` with every file's size and sha256 and the `metrics`. Every file is written
+/// atomically and the manifest last, so a reader never sees a manifest without its files.
+pub fn write_bundle(
+    dir: &std::path::Path,
+    files: &EncoderFiles,
+    recommender: Option<&RecommenderFiles>,
+    metrics: serde_json::Value,
+) -> Result<Manifest> {
     use crate::bundle::manifest::{EncoderEntry, FORMAT, FORMAT_VERSION};
     use crate::fsio::write_atomic;
 
@@ -101,12 +122,21 @@ pub fn write_encoder_dir(dir: &std::path::Path, files: &EncoderFiles) -> Result<
             .unwrap_or_else(|| path.to_string())
     };
     let mut entries = std::collections::BTreeMap::new();
+    let mut write = |name: &str, bytes: &[u8]| -> Result<()> {
+        write_atomic(&dir.join(name), bytes)?;
+        entries.insert(name.to_string(), Manifest::entry_for(bytes));
+        Ok(())
+    };
     let mut names = Vec::new();
     for (name, bytes) in [&files.config, &files.tokenizer, &files.weights] {
         let name = base(name);
-        write_atomic(&dir.join(&name), bytes)?;
-        entries.insert(name.clone(), Manifest::entry_for(bytes));
+        write(&name, bytes)?;
         names.push(name);
+    }
+    if let Some(rec) = recommender {
+        write(&rec.entry.weights, &rec.weights)?;
+        let items = serde_json::to_vec(&rec.items).expect("ids serialise");
+        write(&rec.entry.items, &items)?;
     }
     let manifest = Manifest {
         format: FORMAT.into(),
@@ -121,9 +151,71 @@ pub fn write_encoder_dir(dir: &std::path::Path, files: &EncoderFiles) -> Result<
             normalize: files.normalize,
         },
         files: entries,
-        metrics: serde_json::Value::Null,
+        recommender: recommender.map(|r| r.entry.clone()),
+        metrics,
     };
     let text = serde_json::to_vec_pretty(&manifest).expect("manifest serialises");
     write_atomic(&dir.join(MANIFEST_FILE), &text)?;
     Ok(manifest)
+}
+
+/// Reads the recommender of a bundle folder (every file verified against the manifest).
+pub fn read_recommender_dir(dir: &std::path::Path) -> Result<RecommenderFiles> {
+    let path = dir.join(MANIFEST_FILE);
+    let shown = path.display().to_string();
+    let text = std::fs::read(&path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::MissingModelFile {
+            file: shown.clone(),
+            hint: Some("not a ranklet bundle; `ranklet train --out DIR` writes one".into()),
+        },
+        _ => Error::io(&shown, e),
+    })?;
+    let manifest = Manifest::from_json(&text, &shown)?;
+    let entry = manifest.recommender.clone().ok_or_else(|| {
+        Error::bad_file(
+            &shown,
+            "this bundle has no recommender (a text encoder only); train one with `ranklet train --out`",
+        )
+    })?;
+    let read = |name: &str| -> Result<Vec<u8>> {
+        let p = dir.join(name);
+        let bytes = std::fs::read(&p).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::MissingModelFile {
+                file: p.display().to_string(),
+                hint: None,
+            },
+            _ => Error::io(p.display(), e),
+        })?;
+        manifest.verify(name, &bytes).map_err(|e| match e {
+            Error::BadModelFile { reason, .. } => Error::BadModelFile {
+                file: p.display().to_string(),
+                reason,
+            },
+            e => e,
+        })?;
+        Ok(bytes)
+    };
+    let weights = read(&entry.weights)?;
+    let items_path = dir.join(&entry.items);
+    let items: Vec<String> = serde_json::from_slice(&read(&entry.items)?).map_err(|e| {
+        Error::bad_file(
+            items_path.display().to_string(),
+            format!("not a JSON array of item ids: {e}"),
+        )
+    })?;
+    if items.len() != entry.config.items.num_items {
+        return Err(Error::bad_file(
+            items_path.display().to_string(),
+            format!(
+                "{} item ids, but the recommender was built for {}",
+                items.len(),
+                entry.config.items.num_items
+            ),
+        ));
+    }
+    Ok(RecommenderFiles {
+        entry,
+        weights,
+        items,
+    })
 }

@@ -27,6 +27,9 @@ pub struct Manifest {
     pub encoder: EncoderEntry,
     /// Every file of the folder (but the manifest) with its byte size and sha256.
     pub files: BTreeMap<String, FileEntry>,
+    /// The trained recommender, when the bundle carries one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recommender: Option<RecommenderEntry>,
     /// Evaluation figures the bundle was shipped with (free-form).
     #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
     pub metrics: serde_json::Value,
@@ -60,6 +63,17 @@ fn default_pooling() -> String {
 }
 fn default_true() -> bool {
     true
+}
+
+/// The recommender's files and shape.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecommenderEntry {
+    /// Item tower + sequence encoder tensors (safetensors, burn module paths as names).
+    pub weights: String,
+    /// JSON array of the item ids the model was trained on, in the order of its ID rows.
+    pub items: String,
+    /// The shape of the model.
+    pub config: crate::rec::RecommenderConfig,
 }
 
 /// Size and checksum of one file.
@@ -110,11 +124,18 @@ impl Manifest {
             &manifest.encoder.config,
             &manifest.encoder.weights,
             &manifest.encoder.tokenizer,
-        ] {
+        ]
+        .into_iter()
+        .chain(
+            manifest
+                .recommender
+                .iter()
+                .flat_map(|r| [&r.weights, &r.items]),
+        ) {
             if !manifest.files.contains_key(name) {
                 return Err(Error::bad_file(
                     origin,
-                    format!("encoder file {name} is not listed under \"files\""),
+                    format!("file {name} is not listed under \"files\""),
                 ));
             }
         }
@@ -193,6 +214,7 @@ mod tests {
                 normalize: true,
             },
             files,
+            recommender: None,
             metrics: serde_json::Value::Null,
         }
     }

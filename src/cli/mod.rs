@@ -5,6 +5,7 @@ mod embed;
 mod eval;
 mod serve;
 mod train;
+mod vectors;
 
 use burn::prelude::Device;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -88,7 +89,7 @@ pub fn progress(total: u64, unit: &str, quiet: bool) -> indicatif::ProgressBar {
     }
     let bar = indicatif::ProgressBar::new(total);
     let template = format!(
-        "{{bar:30}} {{pos}}/{{len}} {unit} · {{per_sec}} · {{elapsed_precise}} · ETA {{eta}}"
+        "{{prefix}} {{bar:30}} {{pos}}/{{len}} {unit} · {{per_sec}} · {{elapsed_precise}} · ETA {{eta}} {{msg}}"
     );
     bar.set_style(
         indicatif::ProgressStyle::with_template(&template)

@@ -8,15 +8,18 @@ use burn::prelude::*;
 use clap::{Args, ValueEnum};
 use ranklet::bundle::read_model_dir;
 use ranklet::data::{Dataset, Split};
-use ranklet::rec::text_vectors::{TextVectorCache, model_key};
+use ranklet::bundle::{RecommenderEntry, RecommenderFiles, write_bundle};
+use ranklet::eval::popularity::evaluate_popularity;
 use ranklet::rec::{
     ItemMode, ItemTowerConfig, Recommender, RecommenderConfig, SequenceEncoderConfig,
 };
-use ranklet::text::TextEmbedder;
-use ranklet::train::{TrainConfig, evaluate_model, train};
+use ranklet::train::{
+    CheckpointOptions, EpochLog, TrainConfig, TrainObserver, Trained, evaluate_model, train,
+};
 use ranklet::{Error, Result};
 use serde_json::json;
 
+use super::vectors::item_text_vectors;
 use super::{DeviceArg, progress};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -73,6 +76,25 @@ pub struct TrainArgs {
     /// Where cached item text vectors live.
     #[arg(long, default_value = ".cache/vectors")]
     pub cache: PathBuf,
+    /// Write the trained recommender as a bundle folder here (text encoder + rec.safetensors +
+    /// items.json + manifest.json with the figures).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Checkpoint folder, written atomically after every epoch
+    /// [default: .cache/checkpoints/train-<mode>-<seed>].
+    #[arg(long)]
+    pub checkpoint: Option<PathBuf>,
+    /// Continue the run saved in the checkpoint folder (same arguments; --epochs and
+    /// --patience may change). Figures match a run that was never interrupted.
+    #[arg(long, conflicts_with = "restart")]
+    pub resume: bool,
+    /// Discard an existing checkpoint and start over.
+    #[arg(long)]
+    pub restart: bool,
+    /// Cold start: hold out this fraction of the items from training entirely (seeded) and
+    /// report the test users whose target is one of them, against popularity.
+    #[arg(long, default_value_t = 0.0)]
+    pub holdout_items: f64,
     /// Write the JSON report here (atomically).
     #[arg(long)]
     pub report: Option<PathBuf>,
@@ -93,8 +115,19 @@ pub fn run(args: TrainArgs) -> Result<()> {
             "--max-len, --batch-size and --experts must be at least 1",
         ));
     }
+    if !(0.0..0.9).contains(&args.holdout_items) {
+        return Err(Error::bad_input(
+            "--holdout-items",
+            "a fraction of the items in [0, 0.9)",
+        ));
+    }
     let ds = Dataset::read_dir(&args.data)?;
-    let split = Split::leave_one_out(&ds, args.max_len);
+    let mut split = Split::leave_one_out(&ds, args.max_len);
+    let held = if args.holdout_items > 0.0 {
+        split.hold_out_items(ds.items.len(), args.holdout_items, args.seed)
+    } else {
+        Vec::new()
+    };
     let base = args.device.init()?;
     base.seed(args.seed);
     let device = base.clone().autodiff();
@@ -103,33 +136,35 @@ pub fn run(args: TrainArgs) -> Result<()> {
         ModeArg::Transductive => ItemMode::Transductive,
         ModeArg::Id => ItemMode::Id,
     };
+    let mode_name = format!("{mode:?}").to_lowercase();
+    let checkpoint = args.checkpoint.clone().unwrap_or_else(|| {
+        PathBuf::from(format!(".cache/checkpoints/train-{mode_name}-{}", args.seed))
+    });
+    if checkpoint.join("state.json").exists() && !args.resume {
+        if !args.restart {
+            return Err(Error::bad_input(
+                checkpoint.display().to_string(),
+                "holds the checkpoint of an earlier run: pass --resume to continue it, or \
+                 --restart to discard it and start over",
+            ));
+        }
+        std::fs::remove_dir_all(&checkpoint).map_err(|e| Error::io(checkpoint.display(), e))?;
+    }
 
-    // Frozen text vectors (cached per model and text).
+    // Frozen text vectors (cached per model and text). `id` mode reads the encoder only to ship
+    // it in a bundle: the browser embeds the catalog with it.
+    let files = if mode != ItemMode::Id || args.out.is_some() {
+        Some(read_model_dir(&args.text_model)?)
+    } else {
+        None
+    };
     let (text_dim, text) = if mode == ItemMode::Id {
         (1, Tensor::<2>::zeros([ds.items.len(), 1], &device))
     } else {
-        let files = read_model_dir(&args.text_model)?;
-        let embedder = TextEmbedder::from_files(&files, &base)?;
         let texts: Vec<String> = ds.items.iter().map(|i| i.text.clone()).collect();
-        let bar = progress(texts.len() as u64, "item texts", args.quiet);
-        let (vectors, stats) = TextVectorCache::new(&args.cache).vectors(
-            &embedder,
-            &model_key(&files),
-            &texts,
-            64,
-            |n| bar.set_position(n as u64),
-        )?;
-        bar.finish_and_clear();
-        eprintln!(
-            "item texts: {} from the cache, {} embedded with {}",
-            stats.reused, stats.embedded, files.name
-        );
-        let dim = embedder.dim();
-        let flat: Vec<f32> = vectors.into_iter().flatten().collect();
-        (
-            dim,
-            Tensor::<2>::from_data(TensorData::new(flat, [ds.items.len(), dim]), &device),
-        )
+        let files = files.as_ref().expect("read above in text modes");
+        let text = item_text_vectors(files, &texts, &base, &device, &args.cache, args.quiet)?;
+        (text.dims()[1], text)
     };
 
     let config = RecommenderConfig {
@@ -161,66 +196,167 @@ pub fn run(args: TrainArgs) -> Result<()> {
         seed: args.seed,
     };
     let model = Recommender::init(&config, &device);
-    let bar = progress(args.epochs as u64, "epochs", args.quiet);
-    let (best, log) = train(model, &text, &split, &train_config, |e| {
-        bar.set_position(e.epoch as u64);
-        bar.set_message(format!(
-            "loss {:.4} valid NDCG@10 {:.4}",
-            e.loss, e.valid_ndcg10
-        ));
-        if args.quiet {
-            return;
-        }
-        let line = format!(
-            "epoch {:>3}: loss {:.4}, valid NDCG@10 {:.4}, {:.1} s",
-            e.epoch, e.loss, e.valid_ndcg10, e.seconds
+    let model = Recommender {
+        tower: model.tower.centred_on(&text),
+        ..model
+    };
+    let mut observer = Progress::new(args.epochs, args.quiet);
+    let Trained {
+        best,
+        log,
+        resumed_epochs,
+    } = train(
+        model,
+        &text,
+        &split,
+        &train_config,
+        &CheckpointOptions {
+            dir: Some(checkpoint.clone()),
+            resume: args.resume,
+        },
+        &mut observer,
+    )?;
+    observer.finish();
+    if resumed_epochs > 0 {
+        eprintln!(
+            "resumed after epoch {resumed_epochs} from {}",
+            checkpoint.display()
         );
-        // indicatif drops println on a hidden bar (stderr not a terminal): print plainly then.
-        if bar.is_hidden() {
-            eprintln!("{line}");
-        } else {
-            bar.println(line);
-        }
-    });
-    bar.finish_and_clear();
+    }
     let plain_text = text.inner();
     let start = Instant::now();
     let (valid, _) = evaluate_model(&best, &plain_text, &split.valid, 256);
     let (test, test_masked) = evaluate_model(&best, &plain_text, &split.test, 256);
     let eval_seconds = start.elapsed().as_secs_f64();
-    super::print_metrics(
-        &format!("{mode:?}").to_lowercase(),
-        &[
-            ("valid", &valid),
-            ("test", &test),
-            ("test (seen items masked)", &test_masked),
-        ],
-    );
+    let mut rows = vec![
+        ("valid", &valid),
+        ("test", &test),
+        ("test (seen items masked)", &test_masked),
+    ];
+    let cold = (!held.is_empty()).then(|| {
+        let examples = split.cold_test(&held);
+        let (ours, _) = evaluate_model(&best, &plain_text, &examples, 256);
+        let (pop, _) = evaluate_popularity(&split, ds.items.len(), &examples);
+        (examples.len(), ours, pop)
+    });
+    if let Some((_, ours, pop)) = &cold {
+        rows.push(("cold-start items", ours));
+        rows.push(("cold-start items: popularity", pop));
+    }
+    super::print_metrics(&mode_name, &rows);
+    let best_epoch = log
+        .iter()
+        .max_by(|a, b| a.valid_ndcg10.total_cmp(&b.valid_ndcg10))
+        .map(|e| e.epoch);
+    let mut entry = json!({
+        "name": format!("ranklet-{mode_name}"),
+        "mode": mode_name,
+        "params": best.num_params(),
+        "epochs": log.len(),
+        "best_epoch": best_epoch,
+        "epoch_seconds": log.iter().map(|e| e.seconds).sum::<f64>() / log.len().max(1) as f64,
+        "eval_seconds": eval_seconds,
+        "text_model": files.as_ref().map(|f| f.name.clone()),
+        "config": config,
+        "train": train_config,
+        "log": log,
+        "valid": valid.means(),
+        "test": test.means(),
+        "test_masked": test_masked.means(),
+    });
+    if let Some((n, ours, pop)) = &cold {
+        entry["cold_start"] = json!({
+            "held_out_items": held.len(),
+            "fraction": args.holdout_items,
+            "test_users": n,
+            "model": ours.means(),
+            "popularity": pop.means(),
+        });
+    }
+    if let Some(out) = &args.out {
+        let rec = RecommenderFiles {
+            entry: RecommenderEntry {
+                weights: "rec.safetensors".into(),
+                items: "items.json".into(),
+                config: config.clone(),
+            },
+            weights: best.to_safetensors()?,
+            items: ds.items.iter().map(|i| i.id.clone()).collect(),
+        };
+        let metrics = json!({
+            "dataset": ds.name,
+            "valid": entry["valid"],
+            "test": entry["test"],
+            "test_masked": entry["test_masked"],
+        });
+        let files = files.as_ref().expect("read above when --out is given");
+        write_bundle(out, files, Some(&rec), metrics)?;
+        eprintln!("bundle written to {}", out.display());
+    }
     if let Some(path) = &args.report {
-        let best_epoch = log
-            .iter()
-            .max_by(|a, b| a.valid_ndcg10.total_cmp(&b.valid_ndcg10))
-            .map(|e| e.epoch);
         let report = json!({
             "dataset": ds.name,
             "protocol": format!("leave-one-out, stable time order, full ranking over all items, history cap {}; test_masked masks every item seen before the target", args.max_len),
-            "models": [{
-                "name": format!("ranklet-{}", format!("{mode:?}").to_lowercase()),
-                "mode": format!("{mode:?}").to_lowercase(),
-                "params": best.num_params(),
-                "epochs": log.len(),
-                "best_epoch": best_epoch,
-                "epoch_seconds": log.iter().map(|e| e.seconds).sum::<f64>() / log.len().max(1) as f64,
-                "eval_seconds": eval_seconds,
-                "config": config,
-                "train": train_config,
-                "log": log,
-                "valid": valid.means(),
-                "test": test.means(),
-                "test_masked": test_masked.means(),
-            }],
+            "models": [entry],
         });
         super::write_report(path, report)?;
     }
     Ok(())
+}
+
+/// The training progress: a bar over each epoch's batches (batches/s, running loss, ETA) and one
+/// line per epoch.
+struct Progress {
+    bar: indicatif::ProgressBar,
+    epochs: usize,
+    quiet: bool,
+    loss: f64,
+    seen: usize,
+}
+
+impl Progress {
+    fn new(epochs: usize, quiet: bool) -> Self {
+        Self {
+            bar: indicatif::ProgressBar::hidden(),
+            epochs,
+            quiet,
+            loss: 0.0,
+            seen: 0,
+        }
+    }
+
+    fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+impl TrainObserver for Progress {
+    fn epoch_start(&mut self, epoch: usize, batches: usize) {
+        self.bar.finish_and_clear();
+        self.bar = progress(batches as u64, "batches", self.quiet);
+        self.bar
+            .set_prefix(format!("epoch {epoch}/{}", self.epochs));
+        self.loss = 0.0;
+        self.seen = 0;
+    }
+
+    fn batch(&mut self, loss: f64) {
+        self.loss += loss;
+        self.seen += 1;
+        self.bar.inc(1);
+        if self.seen.is_multiple_of(10) {
+            self.bar
+                .set_message(format!("loss {:.4}", self.loss / self.seen as f64));
+        }
+    }
+
+    fn epoch_end(&mut self, e: &EpochLog) {
+        self.bar.finish_and_clear();
+        if !self.quiet {
+            eprintln!(
+                "epoch {:>3}: loss {:.4}, valid NDCG@10 {:.4}, {:.1} s",
+                e.epoch, e.loss, e.valid_ndcg10, e.seconds
+            );
+        }
+    }
 }

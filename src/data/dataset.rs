@@ -324,6 +324,40 @@ impl Split {
         split
     }
 
+    /// The cold-start protocol: picks `fraction` of the items (seeded) and removes them from
+    /// training entirely — from every training sequence, and from validation as targets — so
+    /// the model never sees them interact. Test examples stay; those whose target is held out
+    /// are the cold-start test set ([`Split::cold_test`]). Returns the held-out items, sorted.
+    pub fn hold_out_items(&mut self, num_items: usize, fraction: f64, seed: u64) -> Vec<usize> {
+        let mut rng = crate::fixtures::SplitMix(seed);
+        let mut order: Vec<usize> = (0..num_items).collect();
+        for i in (1..order.len()).rev() {
+            let j = ((rng.next_f32() * (i + 1) as f32) as usize).min(i);
+            order.swap(i, j);
+        }
+        let take = ((num_items as f64) * fraction.clamp(0.0, 1.0)).round() as usize;
+        let mut held: Vec<usize> = order[..take].to_vec();
+        held.sort_unstable();
+        let is_held = |i: &usize| held.binary_search(i).is_ok();
+        for seq in &mut self.train {
+            seq.retain(|i| !is_held(i));
+        }
+        self.valid.retain(|e| !is_held(&e.target));
+        for e in &mut self.valid {
+            e.history.retain(|i| !is_held(i));
+        }
+        held
+    }
+
+    /// Test examples whose target is one of `held` (sorted).
+    pub fn cold_test(&self, held: &[usize]) -> Vec<Example> {
+        self.test
+            .iter()
+            .filter(|e| held.binary_search(&e.target).is_ok())
+            .cloned()
+            .collect()
+    }
+
     /// RecBole's training rows: every prefix of a training sequence predicts its next item.
     pub fn train_prefixes(&self) -> impl Iterator<Item = Example> + '_ {
         self.train.iter().enumerate().flat_map(move |(user, seq)| {
@@ -348,6 +382,27 @@ impl Split {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn held_out_items_never_reach_training_and_form_the_cold_test_set() {
+        let ds = crate::data::synthetic::synthetic_dataset(60, 40, 8, 12, 3);
+        let mut split = Split::leave_one_out(&ds, 10);
+        let tests_before = split.test.len();
+        let held = split.hold_out_items(ds.items.len(), 0.1, 5);
+        assert_eq!(held.len(), 4);
+        assert!(split.train.iter().flatten().all(|i| !held.contains(i)));
+        assert!(split.valid.iter().all(|e| !held.contains(&e.target)));
+        assert_eq!(split.test.len(), tests_before);
+        let cold = split.cold_test(&held);
+        assert!(cold.iter().all(|e| held.contains(&e.target)));
+        assert_eq!(
+            cold.len(),
+            split.test.iter().filter(|e| held.contains(&e.target)).count()
+        );
+        // Seeded: the same seed holds out the same items.
+        let mut again = Split::leave_one_out(&ds, 10);
+        assert_eq!(again.hold_out_items(ds.items.len(), 0.1, 5), held);
+    }
+
     use super::*;
 
     const ITEM: &[u8] = b"item_id:token\tmovie_title:token_seq\trelease_year:token\tclass:token_seq\n1\tToy Story\t1995\tAnimation Children's Comedy\n2\tGoldenEye\t1995\tAction\n3\tHeat\t1995\tCrime\n4\tBabe\t1995\tFamily\n";

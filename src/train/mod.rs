@@ -1,11 +1,18 @@
 //! Training the recommender: next-item cross-entropy over every position of causal windows,
 //! AdamW, early stopping on validation NDCG@10.
 //!
-//! A plain loop over burn's autodiff and `ModuleOptimizer` for now; moving onto burn-train's
-//! `Learner` (checkpointer, multi-device strategies) is the next step of the training issue.
+//! A plain loop over burn's autodiff and `ModuleOptimizer` rather than burn-train's `Learner`:
+//! the epoch's validation is a full ranking of the catalog for every user (not a per-batch
+//! metric), and an exact `--resume` needs the shuffling state and a per-epoch reseed of the
+//! device generator (dropout, gate noise) saved with the checkpoint — see `checkpoint.rs`.
+
+pub mod checkpoint;
 
 use burn::optim::{AdamWConfig, GradientsParams};
 use burn::prelude::*;
+
+use crate::error::Result;
+use checkpoint::{Checkpointer, TrainState, shape_fingerprint};
 
 use crate::data::dataset::{Example, Split};
 use crate::eval::metrics::{Metrics, rank_of};
@@ -65,7 +72,7 @@ pub fn windows(split: &Split, max_len: usize) -> Vec<(Vec<usize>, Vec<usize>)> {
 }
 
 /// One epoch's figures.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EpochLog {
     pub epoch: usize,
     pub loss: f64,
@@ -98,43 +105,130 @@ pub fn evaluate_model(
     (plain, masked)
 }
 
+/// Where and whether to checkpoint.
+#[derive(Debug, Clone, Default)]
+pub struct CheckpointOptions {
+    /// Checkpoint folder; `None` trains without checkpoints.
+    pub dir: Option<std::path::PathBuf>,
+    /// Continue from the folder's checkpoint (an error when there is none).
+    pub resume: bool,
+}
+
+/// The outcome of [`train`].
+pub struct Trained {
+    /// The best model by validation NDCG@10 (an inference copy).
+    pub best: Recommender,
+    /// One entry per epoch run, the resumed ones included.
+    pub log: Vec<EpochLog>,
+    /// Epochs that were read from a checkpoint rather than run now.
+    pub resumed_epochs: usize,
+}
+
+/// What a training run reports as it goes (a progress bar, a log).
+pub trait TrainObserver {
+    /// An epoch of `batches` batches starts.
+    fn epoch_start(&mut self, _epoch: usize, _batches: usize) {}
+    /// A batch finished with this loss.
+    fn batch(&mut self, _loss: f64) {}
+    /// An epoch finished (validation included).
+    fn epoch_end(&mut self, _log: &EpochLog) {}
+}
+
+/// Observes nothing.
+pub struct Silent;
+impl TrainObserver for Silent {}
+
 /// Trains `model` (on an autodiff device, like `text`) and returns the best model by validation
-/// NDCG@10 (as an inference copy) with the per-epoch log. `on_epoch` sees each epoch's log.
+/// NDCG@10 with the per-epoch log. `observer` sees batches and epochs. With a checkpoint folder,
+/// the state after every epoch is written there; with `resume`, training continues from it and
+/// gives the same figures as a run that was never interrupted.
 pub fn train(
     mut model: Recommender,
     text: &Tensor<2>,
     split: &Split,
     config: &TrainConfig,
-    mut on_epoch: impl FnMut(&EpochLog),
-) -> (Recommender, Vec<EpochLog>) {
+    checkpoints: &CheckpointOptions,
+    observer: &mut dyn TrainObserver,
+) -> Result<Trained> {
     let mut optim = AdamWConfig::new()
         .with_weight_decay(config.weight_decay)
         .init();
-    let mut data = windows(split, config.max_len);
+    let base = windows(split, config.max_len);
+    let fingerprint = shape_fingerprint(
+        &model,
+        &format!("{} windows {} items", base.len(), text.dims()[0]),
+    );
     let mut rng = SplitMix(config.seed);
     let plain_text = text.clone().inner();
     let mut best: Option<(f64, Recommender)> = None;
     let mut log = Vec::new();
     let mut since_best = 0;
-    for epoch in 1..=config.epochs {
+    let mut first_epoch = 1;
+    let checkpointer = checkpoints.dir.as_ref().map(Checkpointer::new);
+    let mut state: Option<TrainState> = None;
+    if checkpoints.resume {
+        let cp = checkpointer.as_ref().ok_or_else(|| {
+            crate::Error::bad_input("--resume", "resuming needs a checkpoint folder")
+        })?;
+        if !cp.exists() {
+            return Err(crate::Error::bad_input(
+                cp.dir().display().to_string(),
+                "no checkpoint to resume from (state.json is missing)",
+            ));
+        }
+        let loaded = cp.load()?;
+        let s = loaded.state;
+        let mut theirs = s.config.clone();
+        theirs.epochs = config.epochs;
+        theirs.patience = config.patience;
+        if theirs != *config || s.fingerprint != fingerprint {
+            return Err(crate::Error::bad_file(
+                cp.dir().display().to_string(),
+                "the checkpoint was written by a run with other settings, model shape or data; \
+                 resume with the same arguments (only --epochs and --patience may change)",
+            ));
+        }
+        model = model.load_record(loaded.model);
+        optim = optim.load_record(loaded.optim);
+        best = Some((s.best_ndcg10, model.valid().load_record(loaded.best)));
+        rng = SplitMix(s.rng);
+        since_best = s.since_best;
+        first_epoch = s.epoch + 1;
+        log = s.log.clone();
+        state = Some(s);
+        if since_best >= config.patience {
+            first_epoch = config.epochs + 1; // it had already stopped early
+        }
+    }
+    let resumed_epochs = first_epoch - 1;
+    let device = text.device();
+    for epoch in first_epoch..=config.epochs {
         let start = std::time::Instant::now();
-        // Fisher–Yates with the seeded generator: the same seed gives the same run.
+        // Each epoch reseeds the device generator (dropout, gate noise) from the run's seed, so an
+        // epoch run after a resume draws exactly what it would have drawn uninterrupted.
+        device.seed(config.seed.wrapping_mul(1_000_003).wrapping_add(epoch as u64));
+        // Fisher–Yates with the seeded generator, over the windows in their base order: the
+        // same seed gives the same run, and the generator's state is all a resume needs.
+        let mut data = base.clone();
         for i in (1..data.len()).rev() {
             let j = ((rng.next_f32() * (i + 1) as f32) as usize).min(i);
             data.swap(i, j);
         }
         let mut loss_sum = 0.0;
         let mut batches = 0;
+        observer.epoch_start(epoch, data.len().div_ceil(config.batch_size));
         for chunk in data.chunks(config.batch_size) {
             let rows: Vec<(&[usize], &[usize])> = chunk
                 .iter()
                 .map(|(i, t)| (i.as_slice(), t.as_slice()))
                 .collect();
             let loss = model.loss(&SequenceBatch::new(&rows), text.clone());
-            loss_sum += f64::from(loss.clone().into_scalar::<f32>());
+            let value = f64::from(loss.clone().into_scalar::<f32>());
+            loss_sum += value;
             batches += 1;
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = optim.step(config.lr, model, grads);
+            observer.batch(value);
         }
         let inference = model.valid();
         let (valid, _) = evaluate_model(&inference, &plain_text, &split.valid, 256);
@@ -145,19 +239,49 @@ pub fn train(
             valid_ndcg10: ndcg,
             seconds: start.elapsed().as_secs_f64(),
         };
-        on_epoch(&entry);
+        observer.epoch_end(&entry);
         log.push(entry);
-        if best.as_ref().is_none_or(|(b, _)| ndcg > *b) {
+        let improved = best.as_ref().is_none_or(|(b, _)| ndcg > *b);
+        if improved {
             best = Some((ndcg, inference));
             since_best = 0;
         } else {
             since_best += 1;
-            if since_best >= config.patience {
-                break;
-            }
+        }
+        if let Some(cp) = &checkpointer {
+            let (best_ndcg10, best_model) = best.as_ref().expect("set above");
+            let next = TrainState {
+                version: checkpoint::STATE_VERSION,
+                epoch,
+                rng: rng.0,
+                since_best,
+                best_ndcg10: *best_ndcg10,
+                config: config.clone(),
+                fingerprint: fingerprint.clone(),
+                log: log.clone(),
+                model_file: String::new(),
+                optim_file: String::new(),
+                best_file: state.as_ref().map(|s| s.best_file.clone()).unwrap_or_default(),
+            };
+            state = Some(cp.save(
+                next,
+                model.clone().into_record(),
+                optim.to_record(),
+                improved.then(|| best_model.clone().into_record()),
+            )?);
+        }
+        if since_best >= config.patience {
+            break;
         }
     }
-    (best.expect("at least one epoch").1, log)
+    let best = best
+        .map(|(_, m)| m)
+        .ok_or_else(|| crate::Error::bad_input("--epochs", "no epoch was run"))?;
+    Ok(Trained {
+        best,
+        log,
+        resumed_epochs,
+    })
 }
 
 #[cfg(test)]
@@ -233,7 +357,15 @@ mod tests {
                 max_len: 10,
                 ..TrainConfig::default()
             };
-            let (best, log) = train(model, &text, &split, &train_config, |_| {});
+            let Trained { best, log, .. } = train(
+                model,
+                &text,
+                &split,
+                &train_config,
+                &CheckpointOptions::default(),
+                &mut Silent,
+            )
+            .unwrap();
             assert!(
                 log.last().unwrap().loss < log[0].loss,
                 "{mode:?}: loss {:?}",
@@ -246,5 +378,127 @@ mod tests {
                 "{mode:?}: NDCG@10 {ours:.4} vs popularity {theirs:.4}"
             );
         }
+    }
+
+    /// Stops the run (as a kill would) in the middle of epoch `at`.
+    struct KillAt {
+        at: usize,
+        epoch: usize,
+        batches: usize,
+    }
+    impl TrainObserver for KillAt {
+        fn epoch_start(&mut self, epoch: usize, _: usize) {
+            self.epoch = epoch;
+            self.batches = 0;
+        }
+        fn batch(&mut self, _: f64) {
+            self.batches += 1;
+            if self.epoch == self.at && self.batches == 2 {
+                panic!("killed mid-epoch");
+            }
+        }
+    }
+
+    #[test]
+    fn resume_after_a_kill_mid_epoch_matches_an_uninterrupted_run() {
+        let ds = synthetic_dataset(60, 30, 6, 12, 2);
+        let split = Split::leave_one_out(&ds, 8);
+        let dir = std::env::temp_dir().join(format!("ranklet-resume-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let config = RecommenderConfig {
+            items: ItemTowerConfig {
+                text_dim: 12,
+                hidden: 8,
+                experts: 2,
+                dropout: 0.2,
+                mode: ItemMode::Transductive,
+                num_items: ds.items.len(),
+            },
+            sequence: SequenceEncoderConfig {
+                hidden: 8,
+                layers: 1,
+                heads: 2,
+                inner: 16,
+                dropout: 0.3,
+                max_len: 8,
+            },
+            temperature: 0.1,
+        };
+        let train_config = TrainConfig {
+            epochs: 5,
+            batch_size: 8,
+            lr: 5e-3,
+            patience: 5,
+            max_len: 8,
+            ..TrainConfig::default()
+        };
+        let run = |resume: bool, dir: Option<std::path::PathBuf>, observer: &mut dyn TrainObserver| {
+            let device = Device::flex().autodiff();
+            device.seed(11);
+            let text = topic_text(ds.items.len(), &device);
+            let model = Recommender::init(&config, &device);
+            let out = train(
+                model,
+                &text,
+                &split,
+                &train_config,
+                &CheckpointOptions { dir, resume },
+                observer,
+            );
+            out.map(|t| {
+                let (test, _) = evaluate_model(&t.best, &text.inner(), &split.test, 64);
+                (t.log, test.means(), t.resumed_epochs)
+            })
+        };
+        let (log, test, _) = run(false, None, &mut Silent).unwrap();
+
+        let killed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            run(
+                false,
+                Some(dir.clone()),
+                &mut KillAt {
+                    at: 3,
+                    epoch: 0,
+                    batches: 0,
+                },
+            )
+        }));
+        assert!(killed.is_err(), "the run was interrupted");
+        let state: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("state.json")).unwrap()).unwrap();
+        assert_eq!(state["epoch"], 2, "the last committed checkpoint is epoch 2");
+
+        let (resumed_log, resumed_test, resumed_epochs) =
+            run(true, Some(dir.clone()), &mut Silent).unwrap();
+        assert_eq!(resumed_epochs, 2);
+        let strip = |l: &[EpochLog]| -> Vec<(usize, f64, f64)> {
+            l.iter().map(|e| (e.epoch, e.loss, e.valid_ndcg10)).collect()
+        };
+        assert_eq!(strip(&resumed_log), strip(&log));
+        assert_eq!(resumed_test, test);
+
+        // Resuming with other settings is refused, naming the folder.
+        let other = TrainConfig {
+            lr: 1e-2,
+            ..train_config.clone()
+        };
+        let device = Device::flex().autodiff();
+        let text = topic_text(ds.items.len(), &device);
+        let err = train(
+            Recommender::init(&config, &device),
+            &text,
+            &split,
+            &other,
+            &CheckpointOptions {
+                dir: Some(dir.clone()),
+                resume: true,
+            },
+            &mut Silent,
+        )
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(err.contains("other settings"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
