@@ -1,51 +1,12 @@
 //! `ranklet eval` on a synthetic dataset written in the catalog + events contracts.
 
+mod common;
+
 use std::process::Command;
 
-use std::path::{Path, PathBuf};
-
+use common::{contracts_folder, ranklet_ok, train};
 use ranklet::bundle::write_encoder_dir;
-use ranklet::data::synthetic::synthetic_dataset;
 use ranklet::fixtures::tiny_bert_files;
-
-/// Runs the binary and insists that it succeeded.
-fn ranklet_ok(args: &[&str]) -> std::process::Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_ranklet"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-/// Writes a synthetic dataset as catalog.jsonl + events.jsonl into a fresh folder.
-fn contracts_folder(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ranklet-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let ds = synthetic_dataset(40, 30, 4, 9, 1);
-    let catalog: String = ds
-        .items
-        .iter()
-        .map(|it| format!("{}\n", serde_json::json!({"id": it.id, "title": it.text})))
-        .collect();
-    let mut events = String::new();
-    for (u, seq) in ds.sequences.iter().enumerate() {
-        for (t, &i) in seq.iter().enumerate() {
-            events.push_str(&format!(
-                "{}\n",
-                serde_json::json!({"user": ds.users[u], "item": ds.items[i].id, "ts": 1_700_000_000 + t, "event": "click"})
-            ));
-        }
-    }
-    std::fs::write(dir.join("catalog.jsonl"), catalog).unwrap();
-    std::fs::write(dir.join("events.jsonl"), events).unwrap();
-    dir
-}
 
 #[test]
 fn eval_writes_a_report_for_a_contracts_folder() {
@@ -86,42 +47,6 @@ fn eval_writes_a_report_for_a_contracts_folder() {
         err.contains("events.jsonl line 1") && err.contains("\"nope\""),
         "{err}"
     );
-}
-
-fn train(dir: &Path, extra: &[&str]) -> serde_json::Value {
-    let report = dir.join("train.json");
-    let mut args = vec![
-        "train",
-        "--data",
-        dir.to_str().unwrap(),
-        "--report",
-        report.to_str().unwrap(),
-        "--quiet",
-        "--restart",
-    ];
-    let checkpoint = dir.join("checkpoint");
-    args.extend_from_slice(&["--checkpoint", checkpoint.to_str().unwrap()]);
-    args.extend_from_slice(&[
-        "--hidden",
-        "16",
-        "--heads",
-        "2",
-        "--inner",
-        "32",
-        "--layers",
-        "1",
-        "--experts",
-        "2",
-        "--epochs",
-        "3",
-        "--max-len",
-        "10",
-        "--batch-size",
-        "16",
-    ]);
-    args.extend_from_slice(extra);
-    ranklet_ok(&args);
-    serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap()
 }
 
 #[test]

@@ -1,15 +1,23 @@
 //! `ranklet eval`: the evaluation protocol (DESIGN.md §5) on a dataset folder, printed as a
-//! table and written as JSON. Trained recommenders join as the training issue lands; today the
-//! reference baseline is popularity.
+//! table and written as JSON — for a trained recommender bundle (`--model`) or the popularity
+//! baseline.
 
 use std::path::PathBuf;
 use std::time::Instant;
 
+use burn::prelude::*;
 use clap::{Args, ValueEnum};
-use ranklet::Result;
+use ranklet::bundle::{read_model_dir, read_recommender_dir};
 use ranklet::data::{Dataset, Split};
+use ranklet::eval::Metrics;
 use ranklet::eval::popularity::evaluate_popularity;
+use ranklet::rec::{ItemMode, Recommender};
+use ranklet::train::evaluate_model;
+use ranklet::{Error, Result};
 use serde_json::json;
+
+use super::DeviceArg;
+use super::vectors::item_text_vectors;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Baseline {
@@ -22,49 +30,104 @@ pub struct EvalArgs {
     /// Dataset folder: RecBole atomic files (.inter + .item) or catalog.json(l) + events.jsonl.
     #[arg(long)]
     pub data: PathBuf,
-    /// What to evaluate.
+    /// A trained recommender bundle (`ranklet train --out`); without it, the baseline runs.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// The baseline to evaluate when no --model is given.
     #[arg(long, value_enum, default_value_t = Baseline::Popularity)]
     pub baseline: Baseline,
-    /// History length cap (most recent items).
+    /// History length cap (most recent items); a model's own cap wins.
     #[arg(long, default_value_t = 50)]
     pub max_len: usize,
+    #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
+    pub device: DeviceArg,
+    /// Where cached item text vectors live.
+    #[arg(long, default_value = ".cache/vectors")]
+    pub cache: PathBuf,
     /// Write the JSON report here (atomically).
     #[arg(long)]
     pub report: Option<PathBuf>,
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 pub fn run(args: EvalArgs) -> Result<()> {
     let ds = Dataset::read_dir(&args.data)?;
-    let split = Split::leave_one_out(&ds, args.max_len);
-    println!(
-        "{}: {} users, {} items, {} interactions, {} training rows, {} users with < 3 events (train only)",
-        ds.name,
-        ds.users.len(),
-        ds.items.len(),
-        ds.num_interactions(),
-        split.train_prefixes().count(),
-        split.short_users
-    );
-    let start = Instant::now();
-    let (valid, _) = evaluate_popularity(&split, ds.items.len(), &split.valid);
-    let (test, test_masked) = evaluate_popularity(&split, ds.items.len(), &split.test);
-    let eval_seconds = start.elapsed().as_secs_f64();
-    super::print_metrics(
-        "popularity",
-        &[
-            ("valid", &valid),
-            ("test", &test),
-            ("test (seen items masked)", &test_masked),
-        ],
-    );
+    let (name, mode, params, (valid, test, test_masked), eval_seconds, max_len) =
+        if let Some(dir) = &args.model {
+            let rec = read_recommender_dir(dir)?;
+            let files = read_model_dir(dir)?;
+            let config = &rec.entry.config;
+            let mode = config.items.mode;
+            // Models with ID rows rank the catalog they were trained on, in their row order.
+            let ds = if mode == ItemMode::Inductive {
+                ds.clone()
+            } else {
+                ds.in_item_order(&rec.items, &dir.display().to_string())?
+            };
+            let max_len = config.sequence.max_len;
+            let split = Split::leave_one_out(&ds, max_len);
+            describe(&ds, &split);
+            let device = args.device.init()?;
+            let text = if mode == ItemMode::Id {
+                Tensor::<2>::zeros([ds.items.len(), 1], &device)
+            } else {
+                let texts: Vec<String> = ds.items.iter().map(|i| i.text.clone()).collect();
+                item_text_vectors(&files, &texts, &device, &device, &args.cache, args.quiet)?
+            };
+            let dim = text.dims()[1];
+            if dim != config.items.text_dim {
+                return Err(Error::bad_file(
+                    dir.join("manifest.json").display().to_string(),
+                    format!(
+                        "the recommender expects {}-wide text vectors, its encoder {} gives {dim}",
+                        config.items.text_dim, files.name
+                    ),
+                ));
+            }
+            let origin = dir.join(&rec.entry.weights).display().to_string();
+            let model = Recommender::from_safetensors(config, rec.weights, &device, &origin)?;
+            let start = Instant::now();
+            let (valid, _) = evaluate_model(&model, &text, &split.valid, 256);
+            let (test, masked) = evaluate_model(&model, &text, &split.test, 256);
+            let mode_name = format!("{mode:?}").to_lowercase();
+            (
+                dir.display().to_string(),
+                mode_name,
+                model.num_params(),
+                (valid, test, masked),
+                start.elapsed().as_secs_f64(),
+                max_len,
+            )
+        } else {
+            let split = Split::leave_one_out(&ds, args.max_len);
+            describe(&ds, &split);
+            let start = Instant::now();
+            let (valid, _) = evaluate_popularity(&split, ds.items.len(), &split.valid);
+            let (test, masked) = evaluate_popularity(&split, ds.items.len(), &split.test);
+            (
+                "popularity".to_string(),
+                "baseline".to_string(),
+                0,
+                (valid, test, masked),
+                start.elapsed().as_secs_f64(),
+                args.max_len,
+            )
+        };
+    let rows: [(&str, &Metrics); 3] = [
+        ("valid", &valid),
+        ("test", &test),
+        ("test (seen items masked)", &test_masked),
+    ];
+    super::print_metrics(&name, &rows);
     if let Some(path) = &args.report {
         let report = json!({
             "dataset": ds.name,
-            "protocol": format!("leave-one-out, stable time order, full ranking over all items, history cap {}; headline unmasked, test_masked masks every item seen before the target", args.max_len),
+            "protocol": format!("leave-one-out, stable time order, full ranking over all items, history cap {max_len}; headline unmasked, test_masked masks every item seen before the target"),
             "models": [{
-                "name": "popularity",
-                "mode": "baseline",
-                "params": 0,
+                "name": name,
+                "mode": mode,
+                "params": params,
                 "eval_seconds": eval_seconds,
                 "valid": valid.means(),
                 "test": test.means(),
@@ -74,4 +137,16 @@ pub fn run(args: EvalArgs) -> Result<()> {
         super::write_report(path, report)?;
     }
     Ok(())
+}
+
+fn describe(ds: &Dataset, split: &Split) {
+    println!(
+        "{}: {} users, {} items, {} interactions, {} training rows, {} users with < 3 events (train only)",
+        ds.name,
+        ds.users.len(),
+        ds.items.len(),
+        ds.num_interactions(),
+        split.train_prefixes().count(),
+        split.short_users
+    );
 }

@@ -7,8 +7,8 @@ use std::time::Instant;
 use burn::prelude::*;
 use clap::{Args, ValueEnum};
 use ranklet::bundle::read_model_dir;
-use ranklet::data::{Dataset, Split};
 use ranklet::bundle::{RecommenderEntry, RecommenderFiles, write_bundle};
+use ranklet::data::{Dataset, Split};
 use ranklet::eval::popularity::evaluate_popularity;
 use ranklet::rec::{
     ItemMode, ItemTowerConfig, Recommender, RecommenderConfig, SequenceEncoderConfig,
@@ -138,7 +138,10 @@ pub fn run(args: TrainArgs) -> Result<()> {
     };
     let mode_name = format!("{mode:?}").to_lowercase();
     let checkpoint = args.checkpoint.clone().unwrap_or_else(|| {
-        PathBuf::from(format!(".cache/checkpoints/train-{mode_name}-{}", args.seed))
+        PathBuf::from(format!(
+            ".cache/checkpoints/train-{mode_name}-{}",
+            args.seed
+        ))
     });
     if checkpoint.join("state.json").exists() && !args.resume {
         if !args.restart {

@@ -28,6 +28,53 @@ pub struct Dataset {
     pub sequences: Vec<Vec<usize>>,
 }
 
+impl Dataset {
+    /// The same dataset with its items in the order of `ids` (a model's item rows). The item
+    /// sets must be equal: a model with ID embeddings ranks the catalog it was trained on.
+    pub fn in_item_order(&self, ids: &[String], model: &str) -> Result<Dataset> {
+        let row: std::collections::HashMap<&str, usize> = ids
+            .iter()
+            .enumerate()
+            .map(|(r, id)| (id.as_str(), r))
+            .collect();
+        let unknown: Vec<&str> = self
+            .items
+            .iter()
+            .map(|i| i.id.as_str())
+            .filter(|id| !row.contains_key(id))
+            .collect();
+        if !unknown.is_empty() || ids.len() != self.items.len() {
+            let shown: Vec<&str> = unknown.iter().take(3).copied().collect();
+            return Err(Error::bad_input(
+                self.name.clone(),
+                format!(
+                    "{} items, {} of them unknown to the model {model} (e.g. {shown:?}), which has \
+                     ID embeddings for {} items; ID-based modes rank the catalog they were \
+                     trained on (the inductive mode ranks any catalog)",
+                    self.items.len(),
+                    unknown.len(),
+                    ids.len()
+                ),
+            ));
+        }
+        let new_of_old: Vec<usize> = self.items.iter().map(|i| row[i.id.as_str()]).collect();
+        let mut items = self.items.clone();
+        for (old, item) in self.items.iter().enumerate() {
+            items[new_of_old[old]] = item.clone();
+        }
+        Ok(Dataset {
+            name: self.name.clone(),
+            items,
+            users: self.users.clone(),
+            sequences: self
+                .sequences
+                .iter()
+                .map(|s| s.iter().map(|&i| new_of_old[i]).collect())
+                .collect(),
+        })
+    }
+}
+
 /// One raw interaction before indexing.
 #[derive(Debug, Clone)]
 struct RawEvent {
@@ -396,7 +443,11 @@ mod tests {
         assert!(cold.iter().all(|e| held.contains(&e.target)));
         assert_eq!(
             cold.len(),
-            split.test.iter().filter(|e| held.contains(&e.target)).count()
+            split
+                .test
+                .iter()
+                .filter(|e| held.contains(&e.target))
+                .count()
         );
         // Seeded: the same seed holds out the same items.
         let mut again = Split::leave_one_out(&ds, 10);

@@ -125,7 +125,12 @@ impl ItemTower {
     pub fn centred_on(mut self, text: &Tensor<2>) -> Self {
         if let Some(adaptor) = self.adaptor.as_mut() {
             let [n, d] = text.dims();
-            let mean = text.clone().detach().sum_dim(0).reshape([d]).div_scalar(n.max(1) as f32);
+            let mean = text
+                .clone()
+                .detach()
+                .sum_dim(0)
+                .reshape([d])
+                .div_scalar(n.max(1) as f32);
             for expert in adaptor.experts.iter_mut() {
                 let device = expert.bias.val().device();
                 expert.bias = Param::from_tensor(mean.clone().to_device(&device));

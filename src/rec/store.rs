@@ -87,7 +87,8 @@ mod tests {
         let batch = SequenceBatch::new(&[(&[1, 2, 3][..], &[][..]), (&[4][..], &[][..])]);
         let before = model.scores(&batch, text.clone());
         let bytes = model.to_safetensors().unwrap();
-        let back = Recommender::from_safetensors(&config(4), bytes.clone(), &device, "rec").unwrap();
+        let back =
+            Recommender::from_safetensors(&config(4), bytes.clone(), &device, "rec").unwrap();
         let after = back.scores(&batch, text);
         before
             .into_data()

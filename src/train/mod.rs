@@ -206,7 +206,12 @@ pub fn train(
         let start = std::time::Instant::now();
         // Each epoch reseeds the device generator (dropout, gate noise) from the run's seed, so an
         // epoch run after a resume draws exactly what it would have drawn uninterrupted.
-        device.seed(config.seed.wrapping_mul(1_000_003).wrapping_add(epoch as u64));
+        device.seed(
+            config
+                .seed
+                .wrapping_mul(1_000_003)
+                .wrapping_add(epoch as u64),
+        );
         // Fisher–Yates with the seeded generator, over the windows in their base order: the
         // same seed gives the same run, and the generator's state is all a resume needs.
         let mut data = base.clone();
@@ -261,7 +266,10 @@ pub fn train(
                 log: log.clone(),
                 model_file: String::new(),
                 optim_file: String::new(),
-                best_file: state.as_ref().map(|s| s.best_file.clone()).unwrap_or_default(),
+                best_file: state
+                    .as_ref()
+                    .map(|s| s.best_file.clone())
+                    .unwrap_or_default(),
             };
             state = Some(cp.save(
                 next,
@@ -432,24 +440,25 @@ mod tests {
             max_len: 8,
             ..TrainConfig::default()
         };
-        let run = |resume: bool, dir: Option<std::path::PathBuf>, observer: &mut dyn TrainObserver| {
-            let device = Device::flex().autodiff();
-            device.seed(11);
-            let text = topic_text(ds.items.len(), &device);
-            let model = Recommender::init(&config, &device);
-            let out = train(
-                model,
-                &text,
-                &split,
-                &train_config,
-                &CheckpointOptions { dir, resume },
-                observer,
-            );
-            out.map(|t| {
-                let (test, _) = evaluate_model(&t.best, &text.inner(), &split.test, 64);
-                (t.log, test.means(), t.resumed_epochs)
-            })
-        };
+        let run =
+            |resume: bool, dir: Option<std::path::PathBuf>, observer: &mut dyn TrainObserver| {
+                let device = Device::flex().autodiff();
+                device.seed(11);
+                let text = topic_text(ds.items.len(), &device);
+                let model = Recommender::init(&config, &device);
+                let out = train(
+                    model,
+                    &text,
+                    &split,
+                    &train_config,
+                    &CheckpointOptions { dir, resume },
+                    observer,
+                );
+                out.map(|t| {
+                    let (test, _) = evaluate_model(&t.best, &text.inner(), &split.test, 64);
+                    (t.log, test.means(), t.resumed_epochs)
+                })
+            };
         let (log, test, _) = run(false, None, &mut Silent).unwrap();
 
         let killed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -466,13 +475,18 @@ mod tests {
         assert!(killed.is_err(), "the run was interrupted");
         let state: serde_json::Value =
             serde_json::from_slice(&std::fs::read(dir.join("state.json")).unwrap()).unwrap();
-        assert_eq!(state["epoch"], 2, "the last committed checkpoint is epoch 2");
+        assert_eq!(
+            state["epoch"], 2,
+            "the last committed checkpoint is epoch 2"
+        );
 
         let (resumed_log, resumed_test, resumed_epochs) =
             run(true, Some(dir.clone()), &mut Silent).unwrap();
         assert_eq!(resumed_epochs, 2);
         let strip = |l: &[EpochLog]| -> Vec<(usize, f64, f64)> {
-            l.iter().map(|e| (e.epoch, e.loss, e.valid_ndcg10)).collect()
+            l.iter()
+                .map(|e| (e.epoch, e.loss, e.valid_ndcg10))
+                .collect()
         };
         assert_eq!(strip(&resumed_log), strip(&log));
         assert_eq!(resumed_test, test);

@@ -1,0 +1,268 @@
+//! `ranklet train` as a user runs it: bundles that `ranklet eval --model` reads back, refusals
+//! of bad or mismatched bundles, a run killed with SIGKILL and resumed, cold-start items.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use common::{contracts_folder, contracts_folder_sized, ranklet_ok, train};
+use ranklet::bundle::write_encoder_dir;
+use ranklet::fixtures::tiny_bert_files;
+
+fn ranklet_err(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_ranklet"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "expected a bad-input exit: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn tiny_encoder(dir: &Path) -> String {
+    let model = dir.join("tiny-encoder");
+    write_encoder_dir(&model, &tiny_bert_files(3)).unwrap();
+    model.to_str().unwrap().to_string()
+}
+
+fn eval_model(data: &Path, model: &Path) -> serde_json::Value {
+    let report = data.join("eval.json");
+    ranklet_ok(&[
+        "eval",
+        "--data",
+        data.to_str().unwrap(),
+        "--model",
+        model.to_str().unwrap(),
+        "--cache",
+        data.join("vectors").to_str().unwrap(),
+        "--report",
+        report.to_str().unwrap(),
+        "--quiet",
+    ]);
+    serde_json::from_slice(&std::fs::read(report).unwrap()).unwrap()
+}
+
+#[test]
+fn a_trained_bundle_evaluates_to_the_training_figures_and_bad_bundles_are_refused() {
+    let dir = contracts_folder("bundle");
+    let encoder = tiny_encoder(&dir);
+    let cache = dir.join("vectors");
+    for mode in ["inductive", "transductive"] {
+        let out = dir.join(format!("bundle-{mode}"));
+        let r = train(
+            &dir,
+            &[
+                "--mode",
+                mode,
+                "--text-model",
+                &encoder,
+                "--cache",
+                cache.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+            ],
+        );
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+        assert_eq!(manifest["recommender"]["config"]["items"]["mode"], mode);
+        for f in [
+            "rec.safetensors",
+            "items.json",
+            "config.json",
+            "tokenizer.json",
+        ] {
+            assert!(manifest["files"][f]["sha256"].is_string(), "{f} listed");
+        }
+        let e = eval_model(&dir, &out);
+        assert_eq!(e["models"][0]["test"], r["models"][0]["test"], "{mode}");
+        assert_eq!(
+            e["models"][0]["test_masked"], r["models"][0]["test_masked"],
+            "{mode}"
+        );
+    }
+    let bundle = dir.join("bundle-transductive");
+
+    // A transductive model ranks only the catalog it was trained on.
+    let other = contracts_folder_sized("bundle-other", 30, 35, 4, 9);
+    let err = ranklet_err(&[
+        "eval",
+        "--data",
+        other.to_str().unwrap(),
+        "--model",
+        bundle.to_str().unwrap(),
+        "--cache",
+        cache.to_str().unwrap(),
+    ]);
+    assert!(err.contains("unknown to the model"), "{err}");
+
+    // A recommender whose text width disagrees with its encoder is refused, naming the manifest.
+    let manifest_path = bundle.join("manifest.json");
+    let good = std::fs::read(&manifest_path).unwrap();
+    let mut m: serde_json::Value = serde_json::from_slice(&good).unwrap();
+    m["recommender"]["config"]["items"]["text_dim"] = 20.into();
+    std::fs::write(&manifest_path, serde_json::to_vec(&m).unwrap()).unwrap();
+    let args = [
+        "eval",
+        "--data",
+        dir.to_str().unwrap(),
+        "--model",
+        bundle.to_str().unwrap(),
+        "--cache",
+        cache.to_str().unwrap(),
+    ];
+    let err = ranklet_err(&args);
+    assert!(
+        err.contains("manifest.json") && err.contains("20-wide text vectors"),
+        "{err}"
+    );
+    std::fs::write(&manifest_path, &good).unwrap();
+
+    // A damaged rec.safetensors is refused by its checksum, naming the file.
+    let weights = bundle.join("rec.safetensors");
+    let mut bytes = std::fs::read(&weights).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x55;
+    std::fs::write(&weights, &bytes).unwrap();
+    let err = ranklet_err(&args);
+    assert!(
+        err.contains("rec.safetensors") && err.contains("sha256"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_run_killed_with_sigkill_resumes_to_the_same_figures() {
+    let dir = contracts_folder_sized("resume", 300, 60, 10, 30);
+    let report = dir.join("killed.json");
+    let checkpoint = dir.join("checkpoint");
+    let mut args: Vec<String> = [
+        "train",
+        "--data",
+        dir.to_str().unwrap(),
+        "--mode",
+        "id",
+        "--hidden",
+        "32",
+        "--heads",
+        "2",
+        "--inner",
+        "32",
+        "--layers",
+        "1",
+        "--epochs",
+        "12",
+        "--patience",
+        "12",
+        "--max-len",
+        "20",
+        "--batch-size",
+        "8",
+        "--quiet",
+        "--checkpoint",
+        checkpoint.to_str().unwrap(),
+        "--report",
+        report.to_str().unwrap(),
+    ]
+    .map(String::from)
+    .to_vec();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ranklet"))
+        .args(&args)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it once two epochs are committed (the state file names the last complete epoch).
+    let state = checkpoint.join("state.json");
+    let started = std::time::Instant::now();
+    loop {
+        let epoch = std::fs::read(&state)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|v| v["epoch"].as_u64())
+            .unwrap_or(0);
+        if epoch >= 2 {
+            break;
+        }
+        assert!(
+            started.elapsed().as_secs() < 300,
+            "no checkpoint after 300 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the run must still be going when it is killed"
+    );
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(!report.exists(), "a killed run wrote no report");
+
+    // Without --resume, the earlier run's checkpoint is not silently overwritten.
+    let refused = ranklet_err(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(refused.contains("--resume"), "{refused}");
+
+    args.push("--resume".into());
+    ranklet_ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let resumed: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+
+    // The same run, never interrupted.
+    args.pop();
+    args.push("--restart".into());
+    let fresh_report = dir.join("fresh.json");
+    let i = args.iter().position(|a| a == "--report").unwrap();
+    args[i + 1] = fresh_report.to_str().unwrap().into();
+    ranklet_ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let fresh: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&fresh_report).unwrap()).unwrap();
+    let (a, b) = (&resumed["models"][0], &fresh["models"][0]);
+    assert_eq!(a["test"], b["test"]);
+    assert_eq!(a["valid"], b["valid"]);
+    let losses = |m: &serde_json::Value| -> Vec<f64> {
+        m["log"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["loss"].as_f64().unwrap())
+            .collect()
+    };
+    assert_eq!(losses(a), losses(b));
+}
+
+#[test]
+fn cold_start_items_are_held_out_and_reported_against_popularity() {
+    let dir = contracts_folder("coldstart");
+    let encoder = tiny_encoder(&dir);
+    let r = train(
+        &dir,
+        &[
+            "--mode",
+            "inductive",
+            "--text-model",
+            &encoder,
+            "--cache",
+            dir.join("vectors").to_str().unwrap(),
+            "--holdout-items",
+            "0.1",
+        ],
+    );
+    let cold = &r["models"][0]["cold_start"];
+    assert_eq!(cold["held_out_items"], 3, "10 % of 30 items");
+    assert!(cold["test_users"].as_u64().unwrap() <= 40);
+    for side in ["model", "popularity"] {
+        let v = cold[side]["recall@10"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&v), "{side}: {v}");
+    }
+    let err = ranklet_err(&[
+        "train",
+        "--data",
+        dir.to_str().unwrap(),
+        "--holdout-items",
+        "1.5",
+    ]);
+    assert!(err.contains("--holdout-items"), "{err}");
+}

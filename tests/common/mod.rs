@@ -1,0 +1,94 @@
+//! Helpers shared by the CLI tests: running the binary, writing synthetic dataset folders.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use ranklet::data::synthetic::synthetic_dataset;
+
+/// Runs the binary and insists that it succeeded.
+pub fn ranklet_ok(args: &[&str]) -> std::process::Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_ranklet"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Writes a synthetic dataset as catalog.jsonl + events.jsonl into a fresh folder.
+pub fn contracts_folder(name: &str) -> PathBuf {
+    contracts_folder_sized(name, 40, 30, 4, 9)
+}
+
+/// A synthetic dataset of `users` users over `items` items, histories of `min`–`max` events,
+/// as catalog.jsonl + events.jsonl in a fresh folder.
+pub fn contracts_folder_sized(
+    name: &str,
+    users: usize,
+    items: usize,
+    min: usize,
+    max: usize,
+) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ranklet-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let ds = synthetic_dataset(users, items, min, max, 1);
+    let catalog: String = ds
+        .items
+        .iter()
+        .map(|it| format!("{}\n", serde_json::json!({"id": it.id, "title": it.text})))
+        .collect();
+    let mut events = String::new();
+    for (u, seq) in ds.sequences.iter().enumerate() {
+        for (t, &i) in seq.iter().enumerate() {
+            events.push_str(&format!(
+                "{}\n",
+                serde_json::json!({"user": ds.users[u], "item": ds.items[i].id, "ts": 1_700_000_000 + t, "event": "click"})
+            ));
+        }
+    }
+    std::fs::write(dir.join("catalog.jsonl"), catalog).unwrap();
+    std::fs::write(dir.join("events.jsonl"), events).unwrap();
+    dir
+}
+
+pub fn train(dir: &Path, extra: &[&str]) -> serde_json::Value {
+    let report = dir.join("train.json");
+    let mut args = vec![
+        "train",
+        "--data",
+        dir.to_str().unwrap(),
+        "--report",
+        report.to_str().unwrap(),
+        "--quiet",
+        "--restart",
+    ];
+    let checkpoint = dir.join("checkpoint");
+    args.extend_from_slice(&["--checkpoint", checkpoint.to_str().unwrap()]);
+    args.extend_from_slice(&[
+        "--hidden",
+        "16",
+        "--heads",
+        "2",
+        "--inner",
+        "32",
+        "--layers",
+        "1",
+        "--experts",
+        "2",
+        "--epochs",
+        "3",
+        "--max-len",
+        "10",
+        "--batch-size",
+        "16",
+    ]);
+    args.extend_from_slice(extra);
+    ranklet_ok(&args);
+    serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap()
+}
