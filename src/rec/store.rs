@@ -94,8 +94,7 @@ mod tests {
             .into_data()
             .assert_approx_eq::<f32>(&after.into_data(), burn::tensor::Tolerance::absolute(1e-6));
         let err = Recommender::from_safetensors(&config(6), bytes, &device, "rec.safetensors")
-            .err()
-            .expect("a wider model does not load")
+            .expect_err("a wider model does not load")
             .to_string();
         assert!(err.contains("rec.safetensors"), "{err}");
     }
