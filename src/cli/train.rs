@@ -7,7 +7,7 @@ use std::time::Instant;
 use burn::prelude::*;
 use clap::{Args, ValueEnum};
 use ranklet::bundle::read_model_dir;
-use ranklet::bundle::{RecommenderEntry, RecommenderFiles, write_bundle};
+use ranklet::bundle::{RecommenderEntry, RecommenderFiles, read_recommender_dir, write_bundle};
 use ranklet::data::{Dataset, Split};
 use ranklet::eval::popularity::evaluate_popularity;
 use ranklet::rec::{
@@ -91,6 +91,23 @@ pub struct TrainArgs {
     /// Discard an existing checkpoint and start over.
     #[arg(long)]
     pub restart: bool,
+    /// Pre-training epochs with UniSRec's contrastive losses (sequence–item + λ·sequence–
+    /// sequence) before fine-tuning.
+    #[arg(long, default_value_t = 0)]
+    pub pretrain_epochs: usize,
+    /// λ, the weight of the sequence–sequence loss in pre-training.
+    #[arg(long, default_value_t = 1e-3)]
+    pub lambda: f64,
+    /// Item-drop probability of the augmented sequence in pre-training.
+    #[arg(long, default_value_t = 0.2)]
+    pub item_drop: f32,
+    /// Parameter-efficient fine-tuning: keep the sequence encoder frozen, train the item tower
+    /// (MoE adaptor, ID embedding) only. Usually with --init.
+    #[arg(long)]
+    pub freeze_encoder: bool,
+    /// Start from the recommender of this bundle (same shape), e.g. a pre-trained one.
+    #[arg(long)]
+    pub init: Option<PathBuf>,
     /// Cold start: hold out this fraction of the items from training entirely (seeded) and
     /// report the test users whose target is one of them, against popularity.
     #[arg(long, default_value_t = 0.0)]
@@ -197,13 +214,46 @@ pub fn run(args: TrainArgs) -> Result<()> {
         patience: args.patience,
         max_len: args.max_len,
         seed: args.seed,
+        pretrain_epochs: args.pretrain_epochs,
+        lambda: args.lambda,
+        item_drop: args.item_drop,
+        freeze_encoder: args.freeze_encoder,
     };
-    let model = Recommender::init(&config, &device);
+    let model = match &args.init {
+        None => {
+            let model = Recommender::init(&config, &device);
+            Recommender {
+                tower: model.tower.centred_on(&text),
+                ..model
+            }
+        }
+        Some(dir) => {
+            let rec = read_recommender_dir(dir)?;
+            let manifest = dir.join("manifest.json").display().to_string();
+            if rec.entry.config != config {
+                return Err(Error::bad_file(
+                    manifest,
+                    "--init: that recommender has another shape or mode than these arguments \
+                     ask for (see its manifest's recommender.config)",
+                ));
+            }
+            if config.items.mode != ItemMode::Inductive
+                && rec.items != ds.items.iter().map(|i| i.id.clone()).collect::<Vec<_>>()
+            {
+                return Err(Error::bad_file(
+                    manifest,
+                    "--init: its ID rows belong to another catalog",
+                ));
+            }
+            let origin = dir.join(&rec.entry.weights).display().to_string();
+            Recommender::from_safetensors(&config, rec.weights, &device, &origin)?
+        }
+    };
     let model = Recommender {
         tower: model.tower.centred_on(&text),
         ..model
     };
-    let mut observer = Progress::new(args.epochs, args.quiet);
+    let mut observer = Progress::new(args.pretrain_epochs + args.epochs, args.quiet);
     let Trained {
         best,
         log,
@@ -357,8 +407,8 @@ impl TrainObserver for Progress {
         self.bar.finish_and_clear();
         if !self.quiet {
             eprintln!(
-                "epoch {:>3}: loss {:.4}, valid NDCG@10 {:.4}, {:.1} s",
-                e.epoch, e.loss, e.valid_ndcg10, e.seconds
+                "epoch {:>3} ({}): loss {:.4}, valid NDCG@10 {:.4}, {:.1} s",
+                e.epoch, e.phase, e.loss, e.valid_ndcg10, e.seconds
             );
         }
     }

@@ -3,7 +3,9 @@
 //! embedding (transductive), or an ID embedding alone (`id` mode, the SASRec sanity check).
 
 use burn::module::Param;
-use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, Linear, LinearConfig};
+use burn::nn::{
+    Dropout, DropoutConfig, Embedding, EmbeddingConfig, Initializer, Linear, LinearConfig,
+};
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use burn::tensor::activation::{softmax, softplus};
@@ -113,8 +115,16 @@ pub struct ItemTower {
 impl ItemTower {
     pub fn init(config: &ItemTowerConfig, device: &Device) -> Self {
         let adaptor = (config.mode != ItemMode::Id).then(|| MoeAdaptor::init(config, device));
-        let ids = (config.mode != ItemMode::Inductive)
-            .then(|| EmbeddingConfig::new(config.num_items, config.hidden).init(device));
+        let ids = (config.mode != ItemMode::Inductive).then(|| {
+            // N(0, 0.02) as in SASRec/UniSRec, the scale of the whitened text vectors it is
+            // added to and of the position embeddings.
+            EmbeddingConfig::new(config.num_items, config.hidden)
+                .with_initializer(Initializer::Normal {
+                    mean: 0.0,
+                    std: 0.02,
+                })
+                .init(device)
+        });
         Self { adaptor, ids }
     }
 

@@ -2,6 +2,7 @@
 //! adaptor, optional ID embedding), causal sequence encoder, cosine/τ scores; and the cache of
 //! frozen text vectors the item tower starts from.
 
+pub mod contrastive;
 pub mod item_tower;
 pub mod model;
 pub mod sequence;

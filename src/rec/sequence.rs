@@ -5,7 +5,9 @@ use burn::nn::attention::generate_autoregressive_mask;
 use burn::nn::transformer::{
     TransformerEncoder, TransformerEncoderConfig, TransformerEncoderInput,
 };
-use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig};
+use burn::nn::{
+    Dropout, DropoutConfig, Embedding, EmbeddingConfig, Initializer, LayerNorm, LayerNormConfig,
+};
 use burn::prelude::*;
 
 /// Shape of the sequence encoder (UniSRec's defaults).
@@ -49,7 +51,15 @@ pub struct SequenceEncoder {
 impl SequenceEncoder {
     pub fn init(config: &SequenceEncoderConfig, device: &Device) -> Self {
         Self {
-            positions: EmbeddingConfig::new(config.max_len, config.hidden).init(device),
+            // N(0, 0.02) as in SASRec/UniSRec: at burn's default N(0, 1) the positions drown
+            // the item vectors (whose entries are ~0.02 out of the whitening layer) and text
+            // modes learn several times more slowly.
+            positions: EmbeddingConfig::new(config.max_len, config.hidden)
+                .with_initializer(Initializer::Normal {
+                    mean: 0.0,
+                    std: 0.02,
+                })
+                .init(device),
             norm: LayerNormConfig::new(config.hidden)
                 .with_epsilon(1e-12)
                 .init(device),

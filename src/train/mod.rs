@@ -36,6 +36,27 @@ pub struct TrainConfig {
     pub max_len: usize,
     /// Shuffling and initialisation seed. Default 2020.
     pub seed: u64,
+    /// Pre-training epochs (UniSRec's sequence–item + λ·sequence–sequence contrastive losses)
+    /// before fine-tuning with full-softmax cross-entropy. Default 0.
+    #[serde(default)]
+    pub pretrain_epochs: usize,
+    /// λ, the weight of the sequence–sequence loss in pre-training. UniSRec: 1e-3.
+    #[serde(default = "default_lambda")]
+    pub lambda: f64,
+    /// Probability of dropping each item of the augmented copy in pre-training. Default 0.2.
+    #[serde(default = "default_item_drop")]
+    pub item_drop: f32,
+    /// Parameter-efficient fine-tuning: the sequence encoder stays frozen while fine-tuning
+    /// (only the item tower — MoE adaptor, ID embedding — learns). Default false.
+    #[serde(default)]
+    pub freeze_encoder: bool,
+}
+
+fn default_lambda() -> f64 {
+    1e-3
+}
+fn default_item_drop() -> f32 {
+    0.2
 }
 
 impl Default for TrainConfig {
@@ -48,6 +69,10 @@ impl Default for TrainConfig {
             patience: 10,
             max_len: 50,
             seed: 2020,
+            pretrain_epochs: 0,
+            lambda: default_lambda(),
+            item_drop: default_item_drop(),
+            freeze_encoder: false,
         }
     }
 }
@@ -75,6 +100,9 @@ pub fn windows(split: &Split, max_len: usize) -> Vec<(Vec<usize>, Vec<usize>)> {
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EpochLog {
     pub epoch: usize,
+    /// `pretrain` (contrastive) or `finetune` (cross-entropy).
+    #[serde(default)]
+    pub phase: String,
     pub loss: f64,
     pub valid_ndcg10: f64,
     pub seconds: f64,
@@ -103,6 +131,20 @@ pub fn evaluate_model(
         }
     }
     (plain, masked)
+}
+
+/// A copy of `items` with each one dropped with probability `p` (at least one kept).
+fn item_drop(items: &[usize], p: f32, rng: &mut SplitMix) -> Vec<usize> {
+    let kept: Vec<usize> = items
+        .iter()
+        .copied()
+        .filter(|_| rng.next_f32() >= p)
+        .collect();
+    if kept.is_empty() {
+        items[items.len() - 1..].to_vec()
+    } else {
+        kept
+    }
 }
 
 /// Where and whether to checkpoint.
@@ -195,14 +237,19 @@ pub fn train(
         since_best = s.since_best;
         first_epoch = s.epoch + 1;
         log = s.log.clone();
-        state = Some(s);
-        if since_best >= config.patience {
-            first_epoch = config.epochs + 1; // it had already stopped early
+        if s.epoch > config.pretrain_epochs && since_best >= config.patience {
+            first_epoch = config.pretrain_epochs + config.epochs + 1; // it had stopped early
         }
+        state = Some(s);
     }
     let resumed_epochs = first_epoch - 1;
     let device = text.device();
-    for epoch in first_epoch..=config.epochs {
+    let last_epoch = config.pretrain_epochs + config.epochs;
+    for epoch in first_epoch..=last_epoch {
+        let pretraining = epoch <= config.pretrain_epochs;
+        if !pretraining && config.freeze_encoder {
+            model.encoder = model.encoder.no_grad();
+        }
         let start = std::time::Instant::now();
         // Each epoch reseeds the device generator (dropout, gate noise) from the run's seed, so an
         // epoch run after a resume draws exactly what it would have drawn uninterrupted.
@@ -227,7 +274,23 @@ pub fn train(
                 .iter()
                 .map(|(i, t)| (i.as_slice(), t.as_slice()))
                 .collect();
-            let loss = model.loss(&SequenceBatch::new(&rows), text.clone());
+            let batch = SequenceBatch::new(&rows);
+            let loss = if pretraining {
+                let dropped: Vec<Vec<usize>> = chunk
+                    .iter()
+                    .map(|(inputs, _)| item_drop(inputs, config.item_drop, &mut rng))
+                    .collect();
+                let aug: Vec<(&[usize], &[usize])> =
+                    dropped.iter().map(|d| (d.as_slice(), &[][..])).collect();
+                model.pretrain_loss(
+                    &batch,
+                    &SequenceBatch::new(&aug),
+                    text.clone(),
+                    config.lambda,
+                )
+            } else {
+                model.loss(&batch, text.clone())
+            };
             let value = f64::from(loss.clone().into_scalar::<f32>());
             loss_sum += value;
             batches += 1;
@@ -240,13 +303,20 @@ pub fn train(
         let ndcg = valid.means()["ndcg@10"];
         let entry = EpochLog {
             epoch,
+            phase: if pretraining { "pretrain" } else { "finetune" }.into(),
             loss: loss_sum / batches.max(1) as f64,
             valid_ndcg10: ndcg,
             seconds: start.elapsed().as_secs_f64(),
         };
         observer.epoch_end(&entry);
         log.push(entry);
-        let improved = best.as_ref().is_none_or(|(b, _)| ndcg > *b);
+        // Model selection and early stopping belong to fine-tuning; the last pre-training
+        // epoch is kept as a fallback only.
+        let improved = if pretraining {
+            epoch == config.pretrain_epochs
+        } else {
+            best.as_ref().is_none_or(|(b, _)| ndcg > *b) || epoch == config.pretrain_epochs + 1
+        };
         if improved {
             best = Some((ndcg, inference));
             since_best = 0;
@@ -278,7 +348,7 @@ pub fn train(
                 improved.then(|| best_model.clone().into_record()),
             )?);
         }
-        if since_best >= config.patience {
+        if !pretraining && since_best >= config.patience {
             break;
         }
     }
@@ -297,7 +367,10 @@ mod tests {
     use super::*;
     use crate::data::synthetic::synthetic_dataset;
     use crate::eval::popularity::evaluate_popularity;
-    use crate::rec::{ItemMode, ItemTowerConfig, RecommenderConfig, SequenceEncoderConfig};
+    use crate::rec::{
+        ItemMode, ItemTower, ItemTowerConfig, RecommenderConfig, SequenceEncoder,
+        SequenceEncoderConfig,
+    };
 
     #[test]
     fn windows_supervise_every_pair_once() {
@@ -330,6 +403,7 @@ mod tests {
 
     #[test]
     fn learns_synthetic_tastes_better_than_popularity() {
+        let _seeded = SEEDED.lock().unwrap_or_else(|e| e.into_inner());
         let ds = synthetic_dataset(120, 48, 8, 16, 5);
         let split = Split::leave_one_out(&ds, 10);
         let device = Device::flex().autodiff();
@@ -388,6 +462,10 @@ mod tests {
         }
     }
 
+    /// burn's CPU generator is process-wide: tests that compare two seeded runs take this lock
+    /// so that no other test draws from it in between.
+    static SEEDED: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
     /// Stops the run (as a kill would) in the middle of epoch `at`.
     struct KillAt {
         at: usize,
@@ -409,6 +487,7 @@ mod tests {
 
     #[test]
     fn resume_after_a_kill_mid_epoch_matches_an_uninterrupted_run() {
+        let _seeded = SEEDED.lock().unwrap_or_else(|e| e.into_inner());
         let ds = synthetic_dataset(60, 30, 6, 12, 2);
         let split = Split::leave_one_out(&ds, 8);
         let dir = std::env::temp_dir().join(format!("ranklet-resume-{}", std::process::id()));
@@ -514,5 +593,102 @@ mod tests {
         .to_string();
         assert!(err.contains("other settings"), "{err}");
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn pretraining_then_frozen_encoder_fine_tuning() {
+        let _seeded = SEEDED.lock().unwrap_or_else(|e| e.into_inner());
+        let ds = synthetic_dataset(80, 30, 6, 12, 4);
+        let split = Split::leave_one_out(&ds, 8);
+        let device = Device::flex().autodiff();
+        device.seed(5);
+        let config = RecommenderConfig {
+            items: ItemTowerConfig {
+                text_dim: 12,
+                hidden: 16,
+                experts: 2,
+                dropout: 0.0,
+                mode: ItemMode::Inductive,
+                num_items: ds.items.len(),
+            },
+            sequence: SequenceEncoderConfig {
+                hidden: 16,
+                layers: 1,
+                heads: 2,
+                inner: 16,
+                dropout: 0.1,
+                max_len: 8,
+            },
+            temperature: 0.1,
+        };
+        let text = topic_text(ds.items.len(), &device);
+        let model = Recommender::init(&config, &device);
+        let train_config = TrainConfig {
+            epochs: 3,
+            pretrain_epochs: 4,
+            batch_size: 16,
+            lr: 5e-3,
+            patience: 3,
+            max_len: 8,
+            freeze_encoder: true,
+            ..TrainConfig::default()
+        };
+        /// Records the encoder's parameters when fine-tuning starts.
+        struct Phases(Vec<String>);
+        impl TrainObserver for Phases {
+            fn epoch_end(&mut self, log: &EpochLog) {
+                self.0.push(log.phase.clone());
+            }
+        }
+        let mut phases = Phases(Vec::new());
+        let model_before = model.encoder.clone();
+        let trained = train(
+            model,
+            &text,
+            &split,
+            &train_config,
+            &CheckpointOptions::default(),
+            &mut phases,
+        )
+        .unwrap();
+        assert_eq!(
+            phases.0,
+            [
+                "pretrain", "pretrain", "pretrain", "pretrain", "finetune", "finetune", "finetune"
+            ]
+        );
+        let pre: Vec<f64> = trained.log[..4].iter().map(|e| e.loss).collect();
+        assert!(pre[3] < pre[0], "contrastive loss falls: {pre:?}");
+        // Pre-training moved the encoder.
+        let bytes = |m: &SequenceEncoder| m.clone().into_record().into_bytes().unwrap().to_vec();
+        let pretrained = trained.best;
+        assert!(
+            bytes(&model_before) != bytes(&pretrained.encoder),
+            "pre-training trains the encoder"
+        );
+
+        // Fine-tuning with the encoder frozen moves the item tower only.
+        let tower = |m: &ItemTower| m.clone().into_record().into_bytes().unwrap().to_vec();
+        let start = pretrained.clone().train().fork(&device);
+        let tuned = train(
+            start,
+            &text,
+            &split,
+            &TrainConfig {
+                pretrain_epochs: 0,
+                ..train_config.clone()
+            },
+            &CheckpointOptions::default(),
+            &mut Silent,
+        )
+        .unwrap();
+        assert!(
+            bytes(&tuned.best.encoder) == bytes(&pretrained.encoder),
+            "the encoder moved while frozen"
+        );
+        assert!(
+            tower(&tuned.best.tower) != tower(&pretrained.tower),
+            "the item tower learns"
+        );
     }
 }
