@@ -77,3 +77,54 @@ fn train_reports_in_id_and_inductive_modes() {
     let again = train(&dir, &args);
     assert_eq!(r["models"][0]["test"], again["models"][0]["test"]);
 }
+
+#[test]
+fn reports_of_one_dataset_collect_one_model_per_name() {
+    let dir = contracts_folder("merge");
+    let report = dir.join("table.json");
+    let r = report.to_str().unwrap();
+    let d = dir.to_str().unwrap();
+    ranklet_ok(&["eval", "--data", d, "--report", r]);
+    let ck = dir.join("ck");
+    let train_args = [
+        "train",
+        "--data",
+        d,
+        "--mode",
+        "id",
+        "--hidden",
+        "8",
+        "--heads",
+        "2",
+        "--inner",
+        "8",
+        "--layers",
+        "1",
+        "--epochs",
+        "1",
+        "--max-len",
+        "10",
+        "--quiet",
+        "--restart",
+        "--checkpoint",
+        ck.to_str().unwrap(),
+        "--report",
+        r,
+    ];
+    ranklet_ok(&train_args);
+    ranklet_ok(&train_args); // the same model again replaces its entry
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let names: Vec<&str> = v["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["popularity", "ranklet-id"]);
+    assert!(
+        v["models"][1]["command"]
+            .as_str()
+            .unwrap()
+            .contains("train")
+    );
+}

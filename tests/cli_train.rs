@@ -32,6 +32,7 @@ fn tiny_encoder(dir: &Path) -> String {
 
 fn eval_model(data: &Path, model: &Path) -> serde_json::Value {
     let report = data.join("eval.json");
+    let _ = std::fs::remove_file(&report); // reports merge models; start each run afresh
     ranklet_ok(&[
         "eval",
         "--data",

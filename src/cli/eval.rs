@@ -44,7 +44,8 @@ pub struct EvalArgs {
     /// Where cached item text vectors live.
     #[arg(long, default_value = ".cache/vectors")]
     pub cache: PathBuf,
-    /// Write the JSON report here (atomically).
+    /// Write the JSON report here (atomically); an existing report of the same dataset keeps
+    /// its other models.
     #[arg(long)]
     pub report: Option<PathBuf>,
     #[arg(long)]

@@ -100,8 +100,42 @@ pub fn progress(total: u64, unit: &str, quiet: bool) -> indicatif::ProgressBar {
 }
 
 /// Writes a JSON report atomically, with the command line that produced it under "command".
+///
+/// A report with a `"models"` list joins an existing report of the same dataset at `path`:
+/// its models replace those of the same name and the others are kept, so several commands
+/// (one per model) build one comparison table. Each model records its own command.
 pub fn write_report(path: &std::path::Path, mut report: serde_json::Value) -> Result<()> {
-    report["command"] = std::env::args().collect::<Vec<_>>().join(" ").into();
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    report["command"] = command.clone().into();
+    if let Some(models) = report["models"].as_array_mut() {
+        for m in models.iter_mut() {
+            m["command"] = command.clone().into();
+        }
+    }
+    let earlier: Option<serde_json::Value> = std::fs::read(path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    if let Some(earlier) = earlier.filter(|e| e["dataset"] == report["dataset"])
+        && let Some(new_models) = report["models"].as_array().cloned()
+    {
+        let names: Vec<&serde_json::Value> = new_models.iter().map(|m| &m["name"]).collect();
+        let mut merged: Vec<serde_json::Value> = earlier["models"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter(|m| !names.contains(&&m["name"]))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        merged.extend(new_models);
+        report["models"] = merged.into();
+        for (k, v) in earlier.as_object().into_iter().flatten() {
+            if report.get(k).is_none() {
+                report[k] = v.clone();
+            }
+        }
+    }
     let text = serde_json::to_string_pretty(&report).expect("JSON values serialise");
     ranklet::fsio::write_atomic(path, text.as_bytes())
 }

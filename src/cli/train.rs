@@ -112,7 +112,11 @@ pub struct TrainArgs {
     /// report the test users whose target is one of them, against popularity.
     #[arg(long, default_value_t = 0.0)]
     pub holdout_items: f64,
-    /// Write the JSON report here (atomically).
+    /// The model's name in the report [default: ranklet-<mode>].
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Write the JSON report here (atomically); an existing report of the same dataset keeps
+    /// its other models.
     #[arg(long)]
     pub report: Option<PathBuf>,
     #[arg(long)]
@@ -302,7 +306,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         .max_by(|a, b| a.valid_ndcg10.total_cmp(&b.valid_ndcg10))
         .map(|e| e.epoch);
     let mut entry = json!({
-        "name": format!("ranklet-{mode_name}"),
+        "name": args.name.clone().unwrap_or_else(|| format!("ranklet-{mode_name}")),
         "mode": mode_name,
         "params": best.num_params(),
         "epochs": log.len(),

@@ -170,16 +170,16 @@ impl Dataset {
             .ok_or_else(|| {
                 Error::bad_input(
                     &shown,
-                    "no .inter/.item files and no catalog.json(l) + events.jsonl",
+                    "no .inter/.item files and no catalog.json(l) + events.jsonl/events.csv",
                 )
             })?;
-        let events = dir.join("events.jsonl");
-        if !events.exists() {
-            return Err(Error::bad_input(
-                &shown,
-                "catalog found but no events.jsonl",
-            ));
-        }
+        let events = ["events.jsonl", "events.csv"]
+            .iter()
+            .map(|n| dir.join(n))
+            .find(|p| p.exists())
+            .ok_or_else(|| {
+                Error::bad_input(&shown, "catalog found but no events.jsonl or events.csv")
+            })?;
         Self::from_contracts(
             &name,
             &read(&catalog)?,
@@ -281,8 +281,13 @@ impl Dataset {
             })
             .collect();
         let text = crate::data::utf8_text(events, events_origin)?;
+        let rows = if events_origin.ends_with(".csv") {
+            csv_values(text, events_origin)?
+        } else {
+            jsonl_values(text, events_origin)?
+        };
         let mut raw = Vec::new();
-        for (v, at) in jsonl_values(text, events_origin)? {
+        for (v, at) in rows {
             let field = |k: &str| match v.get(k) {
                 Some(Value::String(s)) => Some(s.clone()),
                 Some(Value::Number(n)) => Some(n.to_string()),
@@ -305,6 +310,41 @@ impl Dataset {
         }
         Self::build(name, items, raw)
     }
+}
+
+/// The rows of a CSV file with a header line, as JSON objects keyed by the header (values stay
+/// strings; empty cells are absent), each with its place (`FILE line N`) for messages.
+fn csv_values(text: &str, origin: &str) -> Result<Vec<(Value, String)>> {
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let header: Vec<String> = reader
+        .headers()
+        .map_err(|e| {
+            Error::bad_input(
+                format!("{origin} line 1"),
+                format!("invalid CSV header: {e}"),
+            )
+        })?
+        .iter()
+        .map(str::to_string)
+        .collect();
+    let mut out = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| {
+            let line = e.position().map(|p| p.line()).unwrap_or(0);
+            Error::bad_input(format!("{origin} line {line}"), format!("invalid CSV: {e}"))
+        })?;
+        let line = record.position().map(|p| p.line()).unwrap_or(0);
+        let object: serde_json::Map<String, Value> = header
+            .iter()
+            .zip(record.iter())
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| (k.clone(), Value::String(v.to_string())))
+            .collect();
+        out.push((Value::Object(object), format!("{origin} line {line}")));
+    }
+    Ok(out)
 }
 
 /// A history and the item that follows it.
@@ -524,5 +564,26 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("events.jsonl line 1") && err.to_string().contains("zz"));
+    }
+
+    #[test]
+    fn csv_events_read_like_jsonl_and_errors_name_the_line() {
+        let catalog = b"{\"id\":\"a\",\"title\":\"A\"}\n{\"id\":\"b\",\"title\":\"B\"}\n";
+        let csv = b"user,item,ts,event\nu,b,20,click\nu,a,10,view\nv,,30,search\n";
+        let ds = Dataset::from_contracts("c", catalog, "catalog.jsonl", csv, "events.csv").unwrap();
+        assert_eq!(ds.sequences, vec![vec![0, 1]], "time order, search skipped");
+        let bad = b"user,item,ts\nu,a,10\nu,zz,11\n";
+        let err = Dataset::from_contracts("c", catalog, "catalog.jsonl", bad, "events.csv")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("events.csv line 3") && err.contains("zz"),
+            "{err}"
+        );
+        let ragged = b"user,item,ts\nu,a\n";
+        let err = Dataset::from_contracts("c", catalog, "catalog.jsonl", ragged, "events.csv")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("events.csv line 2"), "{err}");
     }
 }

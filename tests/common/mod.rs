@@ -59,6 +59,7 @@ pub fn contracts_folder_sized(
 
 pub fn train(dir: &Path, extra: &[&str]) -> serde_json::Value {
     let report = dir.join("train.json");
+    let _ = std::fs::remove_file(&report); // reports merge models; start each run afresh
     let mut args = vec![
         "train",
         "--data",
