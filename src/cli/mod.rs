@@ -35,7 +35,7 @@ pub enum Command {
     /// Evaluate on a dataset with the full-ranking leave-one-out protocol.
     Eval(eval::EvalArgs),
     /// Train the recommender on a dataset and report the protocol's figures.
-    Train(train::TrainArgs),
+    Train(Box<train::TrainArgs>),
     /// Serve a folder over HTTP on 127.0.0.1 (the demo and the browser tests use it).
     Serve(serve::ServeArgs),
 }
@@ -77,7 +77,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Bench(cmd) => bench::run(cmd),
         Command::Eval(args) => eval::run(args),
         Command::Serve(args) => serve::run(args),
-        Command::Train(args) => train::run(args),
+        Command::Train(args) => train::run(*args),
     }
 }
 
