@@ -6,6 +6,8 @@
 #   ./build.sh setup    install/fetch what is missing (idempotent, cached)
 #   ./build.sh web      build the browser module into www/pkg/
 #   ./build.sh bench    native and browser embedding benchmarks → reports/
+#   ./build.sh report-ml100k   train and evaluate every recommender mode on ml-100k → reports/ml-100k.json
+#                       (hours on 2 CPU cores; bundles go to .cache/bundles/)
 #
 # Set-up installs only what is missing: the wasm32 target, wasm-bindgen-cli of exactly the
 # version in Cargo.lock, Debian's chromium and binaryen, npm packages (playwright-core), and the
@@ -172,5 +174,17 @@ case "${1:-}" in
     mkdir -p reports
     "$TARGET_DIR/release/ranklet" bench embed --model models/teacher --device cpu --device gpu --json reports/native-embed.json
     RANKLET_BIN="$TARGET_DIR/release/ranklet" node tests/browser/bench.mjs reports/browser-embed.json ;;
-  *) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  report-ml100k)
+    setup_teacher; setup_data; build_native
+    R=reports/ml-100k.json; B="$CACHE/bundles"; mkdir -p reports "$B"; rm -f "$R"
+    rk() { "$TARGET_DIR/release/ranklet" "$@"; }
+    rk eval --data data/ml-100k --report "$R"
+    rk train --data data/ml-100k --mode id --epochs 200 --patience 10 --restart --report "$R" --out "$B/ml-100k-id"
+    rk train --data data/ml-100k --mode inductive --epochs 80 --patience 10 --restart --report "$R" --out "$B/ml-100k-inductive"
+    rk train --data data/ml-100k --mode transductive --epochs 80 --patience 10 --restart --report "$R" --out "$B/ml-100k-transductive"
+    rk train --data data/ml-100k --mode inductive --pretrain-epochs 10 --epochs 80 --patience 10 --restart \
+      --name ranklet-inductive-pretrained --report "$R"
+    rk train --data data/ml-100k --mode inductive --holdout-items 0.1 --epochs 80 --patience 10 --restart \
+      --name ranklet-inductive-coldstart --checkpoint "$CACHE/checkpoints/coldstart" --report "$R" ;;
+  *) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
