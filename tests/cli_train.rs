@@ -86,6 +86,77 @@ fn a_trained_bundle_evaluates_to_the_training_figures_and_bad_bundles_are_refuse
             "{mode}"
         );
     }
+    // `recommend` ranks the catalog after a history: k items, none of the history, scores
+    // descending, each explained by history items.
+    let catalog = dir.join("catalog.jsonl");
+    let first: serde_json::Value = serde_json::from_str(
+        std::fs::read_to_string(&catalog)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    let ids: Vec<String> = std::fs::read_to_string(&catalog)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let history = format!("{},{},{}", ids[3], ids[7], ids[11]);
+    for mode in ["inductive", "transductive"] {
+        let out = ranklet_ok(&[
+            "recommend",
+            "--model",
+            dir.join(format!("bundle-{mode}")).to_str().unwrap(),
+            "--catalog",
+            catalog.to_str().unwrap(),
+            "--history",
+            &history,
+            "--k",
+            "5",
+            "--json",
+            "--cache",
+            cache.to_str().unwrap(),
+        ]);
+        let recs: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(recs.len(), 5, "{mode}");
+        let hist = [&ids[3], &ids[7], &ids[11]];
+        for w in recs.windows(2) {
+            assert!(
+                w[0]["score"].as_f64() >= w[1]["score"].as_f64(),
+                "{mode}: {recs:?}"
+            );
+        }
+        for r in &recs {
+            let id = r["id"].as_str().unwrap().to_string();
+            assert!(
+                !hist.contains(&&id),
+                "{mode}: history item {id} recommended"
+            );
+            let because = r["because"].as_array().unwrap();
+            assert!(!because.is_empty());
+            assert!(because.iter().all(|b| hist.iter().any(|h| b == h.as_str())));
+        }
+    }
+    let err = ranklet_err(&[
+        "recommend",
+        "--model",
+        dir.join("bundle-inductive").to_str().unwrap(),
+        "--catalog",
+        catalog.to_str().unwrap(),
+        "--history",
+        "no-such-item",
+    ]);
+    assert!(err.contains("no-such-item"), "{err}");
+
     let bundle = dir.join("bundle-transductive");
 
     // A transductive model ranks only the catalog it was trained on.

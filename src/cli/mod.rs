@@ -3,6 +3,7 @@
 mod bench;
 mod embed;
 mod eval;
+mod recommend;
 mod serve;
 mod train;
 mod vectors;
@@ -34,6 +35,8 @@ pub enum Command {
     Bench(bench::BenchCommand),
     /// Evaluate on a dataset with the full-ranking leave-one-out protocol.
     Eval(eval::EvalArgs),
+    /// Recommend from a trained bundle after a history of item ids.
+    Recommend(recommend::RecommendArgs),
     /// Train the recommender on a dataset and report the protocol's figures.
     Train(Box<train::TrainArgs>),
     /// Serve a folder over HTTP on 127.0.0.1 (the demo and the browser tests use it).
@@ -76,6 +79,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Embed(args) => embed::run(args),
         Command::Bench(cmd) => bench::run(cmd),
         Command::Eval(args) => eval::run(args),
+        Command::Recommend(args) => recommend::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Train(args) => train::run(*args),
     }

@@ -5,6 +5,7 @@
 pub mod contrastive;
 pub mod item_tower;
 pub mod model;
+pub mod rank;
 pub mod sequence;
 #[cfg(feature = "native")]
 pub mod store;
@@ -13,4 +14,5 @@ pub mod text_vectors;
 
 pub use item_tower::{ItemMode, ItemTower, ItemTowerConfig};
 pub use model::{Recommender, RecommenderConfig, SequenceBatch};
+pub use rank::{Recommendation, top_k};
 pub use sequence::{SequenceEncoder, SequenceEncoderConfig};

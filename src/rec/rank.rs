@@ -1,0 +1,114 @@
+//! Turning scores into recommendations: top-k on the CPU (burn's top-k is not usable on
+//! WebGPU, and k is small), each with the history items that explain it.
+
+use burn::prelude::*;
+
+use crate::rec::{Recommender, SequenceBatch};
+
+/// One recommended item.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Recommendation {
+    /// Row of the item in the catalog the scores were computed over.
+    pub item: usize,
+    /// cos(user, item) / τ.
+    pub score: f32,
+    /// History items (rows) most similar to this one, most similar first.
+    pub because: Vec<usize>,
+}
+
+/// Indices of the `k` largest `scores` (ties: lower index first), skipping `exclude`.
+pub fn top_k(scores: &[f32], k: usize, exclude: &[usize]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..scores.len())
+        .filter(|i| !exclude.contains(i) && scores[*i].is_finite())
+        .collect();
+    let k = k.min(order.len());
+    if k == 0 {
+        return Vec::new();
+    }
+    let by_score = |a: &usize, b: &usize| scores[*b].total_cmp(&scores[*a]).then(a.cmp(b));
+    order.select_nth_unstable_by(k - 1, by_score);
+    order.truncate(k);
+    order.sort_by(by_score);
+    order
+}
+
+impl Recommender {
+    /// The `k` best items after `history` (item rows, oldest first; the most recent
+    /// `max_len` are used), over the catalog whose text vectors are `text`; items in the
+    /// history are left out when `exclude_seen`. Each comes with up to `because` history items
+    /// whose item vectors are closest to it.
+    pub fn recommend(
+        &self,
+        text: Tensor<2>,
+        history: &[usize],
+        max_len: usize,
+        k: usize,
+        exclude_seen: bool,
+        because: usize,
+    ) -> Vec<Recommendation> {
+        if history.is_empty() {
+            return Vec::new();
+        }
+        let recent = &history[history.len().saturating_sub(max_len)..];
+        let batch = SequenceBatch::new(&[(recent, &[][..])]);
+        let (states, items) = self.encode(&batch, text);
+        let [_, l, h] = states.dims();
+        let user = states
+            .reshape([l, h])
+            .slice([recent.len() - 1..recent.len(), 0..h]);
+        let scores = user
+            .matmul(items.clone().transpose())
+            .div_scalar(self.temperature);
+        let scores: Vec<f32> = scores.into_data().try_to_vec::<f32>().expect("f32 scores");
+        let exclude: &[usize] = if exclude_seen { history } else { &[] };
+        let best = top_k(&scores, k, exclude);
+        // Similarity of each recommended item to each (distinct) history item.
+        let mut distinct: Vec<usize> = Vec::new();
+        for &i in recent.iter().rev() {
+            if !distinct.contains(&i) {
+                distinct.push(i);
+            }
+        }
+        let pick = |rows: &[usize]| {
+            let idx: Vec<i64> = rows.iter().map(|&r| r as i64).collect();
+            let n = idx.len();
+            items.clone().select(
+                0,
+                Tensor::<1, Int>::from_data(TensorData::new(idx, [n]), &items.device()),
+            )
+        };
+        let sims: Vec<f32> = pick(&best)
+            .matmul(pick(&distinct).transpose())
+            .into_data()
+            .try_to_vec::<f32>()
+            .expect("f32 similarities");
+        best.iter()
+            .enumerate()
+            .map(|(r, &item)| {
+                let row = &sims[r * distinct.len()..(r + 1) * distinct.len()];
+                Recommendation {
+                    item,
+                    score: scores[item],
+                    because: top_k(row, because, &[])
+                        .into_iter()
+                        .map(|j| distinct[j])
+                        .collect(),
+                }
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn top_k_orders_breaks_ties_and_excludes() {
+        let s = [0.5, 2.0, 2.0, f32::NAN, -1.0, 3.0];
+        assert_eq!(top_k(&s, 3, &[]), vec![5, 1, 2]);
+        assert_eq!(top_k(&s, 3, &[5]), vec![1, 2, 0]);
+        assert_eq!(top_k(&s, 10, &[]), vec![5, 1, 2, 0, 4], "NaN never ranks");
+        assert!(top_k(&s, 0, &[]).is_empty());
+    }
+}
