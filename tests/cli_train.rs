@@ -89,14 +89,6 @@ fn a_trained_bundle_evaluates_to_the_training_figures_and_bad_bundles_are_refuse
     // `recommend` ranks the catalog after a history: k items, none of the history, scores
     // descending, each explained by history items.
     let catalog = dir.join("catalog.jsonl");
-    let first: serde_json::Value = serde_json::from_str(
-        std::fs::read_to_string(&catalog)
-            .unwrap()
-            .lines()
-            .next()
-            .unwrap(),
-    )
-    .unwrap();
     let ids: Vec<String> = std::fs::read_to_string(&catalog)
         .unwrap()
         .lines()

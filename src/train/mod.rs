@@ -310,10 +310,10 @@ pub fn train(
         };
         observer.epoch_end(&entry);
         log.push(entry);
-        // Model selection and early stopping belong to fine-tuning; the last pre-training
-        // epoch is kept as a fallback only.
+        // Model selection and early stopping belong to fine-tuning.
+        // While pre-training, the latest model stands in (a checkpoint always has a best).
         let improved = if pretraining {
-            epoch == config.pretrain_epochs
+            true
         } else {
             best.as_ref().is_none_or(|(b, _)| ndcg > *b) || epoch == config.pretrain_epochs + 1
         };
@@ -641,13 +641,18 @@ mod tests {
             }
         }
         let mut phases = Phases(Vec::new());
+        let dir = std::env::temp_dir().join(format!("ranklet-pretrain-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
         let model_before = model.encoder.clone();
         let trained = train(
             model,
             &text,
             &split,
             &train_config,
-            &CheckpointOptions::default(),
+            &CheckpointOptions {
+                dir: Some(dir.clone()),
+                resume: false,
+            },
             &mut phases,
         )
         .unwrap();
@@ -690,5 +695,6 @@ mod tests {
             tower(&tuned.best.tower) != tower(&pretrained.tower),
             "the item tower learns"
         );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
