@@ -110,7 +110,7 @@ fn embed(args: BenchEmbedArgs) -> Result<()> {
 /// nothing about GPU speed and takes minutes, so it is skipped unless RANKLET_WGPU_SOFTWARE=1.
 fn device_for_bench(arg: DeviceArg) -> std::result::Result<burn::prelude::Device, String> {
     match arg {
-        DeviceArg::Cpu => arg.init().map_err(|e| e.to_string()),
+        DeviceArg::Cpu | DeviceArg::Cuda => arg.init().map_err(|e| e.to_string()),
         DeviceArg::Gpu => {
             let gpu = ranklet::device::init_gpu().map_err(|e| e.to_string())?;
             if gpu.software && std::env::var_os("RANKLET_WGPU_SOFTWARE").is_none() {

@@ -50,6 +50,8 @@ pub enum DeviceArg {
     Cpu,
     /// burn's WGPU backend (Vulkan, Metal or DX12: any desktop GPU).
     Gpu,
+    /// burn's CUDA backend (NVIDIA; builds with `--features cuda`).
+    Cuda,
 }
 
 impl DeviceArg {
@@ -70,6 +72,14 @@ impl DeviceArg {
                 );
                 Ok(gpu.device)
             }
+            #[cfg(feature = "cuda")]
+            DeviceArg::Cuda => Ok(Device::cuda(0)),
+            #[cfg(not(feature = "cuda"))]
+            DeviceArg::Cuda => Err(Error::bad_input(
+                "--device cuda",
+                "this build has no CUDA backend; rebuild with `cargo build --release --features cuda` \
+                 or use --device gpu (WGPU runs on NVIDIA GPUs too)",
+            )),
         }
     }
 }
