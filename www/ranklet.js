@@ -92,6 +92,51 @@ export class RankletEncoder {
   }
 }
 
+/**
+ * A shop's recommender: the bundle's encoder embeds the catalog, its recommender ranks it after
+ * a history — all in a Web Worker.
+ *
+ *   const r = await Ranklet.load({ model: '/models/student/', backend: 'auto' });
+ *   await r.index(catalog);                      // [{id, title, category?, brand?, text?}]
+ *   await r.recommend({ k: 8, history: ['item-3', 'item-9'] });  // [{id, score, because: [ids]}]
+ */
+export class Ranklet {
+  constructor(client, info) {
+    this.client = client;
+    this.handle = info.handle;
+    this.backend = info.backend;
+    this.backendReason = info.backendReason;
+    /** "inductive" | "transductive" | "id". */
+    this.mode = info.mode;
+    this.maxLen = info.maxLen;
+  }
+
+  static async load({ model, backend = 'auto' } = {}) {
+    const url = new URL(model, location.href).href;
+    const client = new WorkerClient();
+    try {
+      return new Ranklet(client, await client.call('loadShop', { url, backend }));
+    } catch (err) {
+      client.terminate();
+      throw err;
+    }
+  }
+
+  /** Embeds the catalog's item texts; resolves to the number of items indexed. */
+  async index(catalog, { batch = 32 } = {}) {
+    return this.client.call('index', { handle: this.handle, catalog, batch });
+  }
+
+  /** The k best items after `history` (item ids, oldest first; unknown ids are ignored). */
+  async recommend({ k = 10, history = [], excludeSeen = true } = {}) {
+    return this.client.call('recommend', { handle: this.handle, history: Array.from(history, String), k, excludeSeen });
+  }
+
+  close() {
+    this.client.terminate();
+  }
+}
+
 /** Cosine similarity of two vectors. */
 export function cosine(a, b) {
   let dot = 0, na = 0, nb = 0;

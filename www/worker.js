@@ -1,6 +1,6 @@
 // The Web Worker that owns the wasm module and the models: all model work happens here, so
 // the page's main thread never blocks. Messages: {id, op, args} → {id, ok, result | error}.
-import init, { Encoder, productTitles } from './pkg/ranklet.js';
+import init, { Encoder, Ranker, catalogTexts, productTitles } from './pkg/ranklet.js';
 
 let ready = null;
 const encoders = new Map();
@@ -62,7 +62,70 @@ function withNote(info, note) {
   return info;
 }
 
+// A recommender and the encoder of its bundle, with the indexed catalog's rows.
+const shops = new Map();
+
+function shopOf(handle) {
+  const shop = shops.get(handle);
+  if (!shop) throw new Error(`no recommender with handle ${handle} (closed?)`);
+  return shop;
+}
+
 const ops = {
+  // Loads a bundle with a recommender: its encoder (to embed the catalog) and rec.safetensors.
+  async loadShop({ url, backend }) {
+    const base = url.endsWith('/') ? url : url + '/';
+    if (new URL(base).origin !== self.location.origin) {
+      throw new Error(`model ${url}: refusing to load a model from another origin`);
+    }
+    const manifestBytes = await fetchBytes(base, 'manifest.json');
+    const manifest = JSON.parse(new TextDecoder().decode(manifestBytes));
+    if (!manifest.recommender) throw new Error(`model ${url}: manifest.json has no recommender (a text encoder only)`);
+    const names = [manifest.encoder?.config, manifest.encoder?.tokenizer, manifest.encoder?.weights,
+      manifest.recommender.weights, manifest.recommender.items];
+    const files = {};
+    await Promise.all(names.filter(Boolean).map(async (n) => { files[n] = await fetchBytes(base, n); }));
+    const choice = await chooseBackend(backend);
+    const encoder = await Encoder.load(manifestBytes, files, choice.backend);
+    const ranker = await Ranker.load(manifestBytes, files, choice.backend);
+    const handle = nextHandle++;
+    shops.set(handle, { encoder, ranker, ids: null, row: null });
+    return withNote({ handle, backend: ranker.backend, backendReason: ranker.backendReason, mode: ranker.mode,
+      maxLen: ranker.maxLen, name: encoder.name }, choice.note);
+  },
+  // Embeds the catalog's item texts (the same texts as natively) and hands them to the ranker.
+  async index({ handle, catalog, batch = 32 }) {
+    const shop = shopOf(handle);
+    const [ids, texts] = catalogTexts(typeof catalog === 'string' ? catalog : JSON.stringify(catalog));
+    let order = ids.map((_, i) => i);
+    if (shop.ranker.mode !== 'inductive') {
+      // ID rows: the catalog must be the model's, in its row order.
+      const at = new Map(ids.map((id, i) => [id, i]));
+      const rows = shop.ranker.items;
+      const missing = rows.filter((id) => !at.has(id));
+      if (missing.length || rows.length !== ids.length) {
+        throw new Error(`catalog: this ${shop.ranker.mode} model ranks its own ${rows.length} items; the catalog has ${ids.length} (the inductive mode ranks any catalog)`);
+      }
+      order = rows.map((id) => at.get(id));
+    }
+    const dim = shop.encoder.dim;
+    const vectors = new Float32Array(order.length * dim);
+    for (let start = 0; start < order.length; start += batch) {
+      const part = order.slice(start, start + batch).map((i) => texts[i]);
+      vectors.set(await shop.encoder.embed(part), start * dim);
+    }
+    shop.ranker.setTextVectors(vectors);
+    shop.ids = order.map((i) => ids[i]);
+    shop.row = new Map(shop.ids.map((id, r) => [id, r]));
+    return shop.ids.length;
+  },
+  async recommend({ handle, history, k = 10, excludeSeen = true }) {
+    const shop = shopOf(handle);
+    if (!shop.ids) throw new Error('index(catalog) first');
+    const rows = history.filter((id) => shop.row.has(id)).map((id) => shop.row.get(id));
+    const recs = await shop.ranker.recommend(Uint32Array.from(rows), k, excludeSeen);
+    return recs.map((r) => ({ id: shop.ids[r.item], score: r.score, because: r.because.map((b) => shop.ids[b]) }));
+  },
   // Loads a bundle from a folder URL on the page's origin: manifest.json, then the encoder files
   // it names; the wasm side checks every size and sha256 before parsing anything.
   async load({ url, backend }) {
@@ -95,6 +158,8 @@ const ops = {
   async close({ handle }) {
     encoders.get(handle)?.free();
     encoders.delete(handle);
+    const shop = shops.get(handle);
+    if (shop) { shop.encoder.free(); shop.ranker.free(); shops.delete(handle); }
     return true;
   },
 };

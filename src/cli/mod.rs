@@ -3,6 +3,7 @@
 mod bench;
 mod embed;
 mod eval;
+mod fixture;
 mod recommend;
 mod serve;
 mod train;
@@ -39,6 +40,9 @@ pub enum Command {
     Recommend(recommend::RecommendArgs),
     /// Train the recommender on a dataset and report the protocol's figures.
     Train(Box<train::TrainArgs>),
+    /// Write the deterministic test fixtures (tiny encoder bundle, synthetic shop).
+    #[command(hide = true)]
+    Fixture(fixture::FixtureArgs),
     /// Serve a folder over HTTP on 127.0.0.1 (the demo and the browser tests use it).
     Serve(serve::ServeArgs),
 }
@@ -89,6 +93,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Embed(args) => embed::run(args),
         Command::Bench(cmd) => bench::run(cmd),
         Command::Eval(args) => eval::run(args),
+        Command::Fixture(args) => fixture::run(args),
         Command::Recommend(args) => recommend::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Train(args) => train::run(*args),

@@ -3,6 +3,7 @@
 //! exactly as DESIGN.md §5 says.
 
 use std::collections::HashMap;
+#[cfg(not(target_arch = "wasm32"))]
 use std::path::Path;
 
 use serde_json::Value;

@@ -7,7 +7,6 @@ pub mod item_tower;
 pub mod model;
 pub mod rank;
 pub mod sequence;
-#[cfg(feature = "native")]
 pub mod store;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod text_vectors;

@@ -32,7 +32,40 @@ pub fn top_k(scores: &[f32], k: usize, exclude: &[usize]) -> Vec<usize> {
     order
 }
 
+/// What a recommendation needs computed on the device, before readback.
+struct Pending {
+    /// `[1, items]` scores.
+    scores: Tensor<2>,
+    /// Unit item vectors `[items, hidden]`.
+    items: Tensor<2>,
+    /// Distinct history items, most recent first.
+    distinct: Vec<usize>,
+}
+
 impl Recommender {
+    fn pending(&self, text: Tensor<2>, recent: &[usize]) -> Pending {
+        let batch = SequenceBatch::new(&[(recent, &[][..])]);
+        let (states, items) = self.encode(&batch, text);
+        let [_, l, h] = states.dims();
+        let user = states
+            .reshape([l, h])
+            .slice([recent.len() - 1..recent.len(), 0..h]);
+        let scores = user
+            .matmul(items.clone().transpose())
+            .div_scalar(self.temperature);
+        let mut distinct: Vec<usize> = Vec::new();
+        for &i in recent.iter().rev() {
+            if !distinct.contains(&i) {
+                distinct.push(i);
+            }
+        }
+        Pending {
+            scores,
+            items,
+            distinct,
+        }
+    }
+
     /// The `k` best items after `history` (item rows, oldest first; the most recent
     /// `max_len` are used), over the catalog whose text vectors are `text`; items in the
     /// history are left out when `exclude_seen`. Each comes with up to `because` history items
@@ -50,53 +83,91 @@ impl Recommender {
             return Vec::new();
         }
         let recent = &history[history.len().saturating_sub(max_len)..];
-        let batch = SequenceBatch::new(&[(recent, &[][..])]);
-        let (states, items) = self.encode(&batch, text);
-        let [_, l, h] = states.dims();
-        let user = states
-            .reshape([l, h])
-            .slice([recent.len() - 1..recent.len(), 0..h]);
-        let scores = user
-            .matmul(items.clone().transpose())
-            .div_scalar(self.temperature);
-        let scores: Vec<f32> = scores.into_data().try_to_vec::<f32>().expect("f32 scores");
-        let exclude: &[usize] = if exclude_seen { history } else { &[] };
-        let best = top_k(&scores, k, exclude);
-        // Similarity of each recommended item to each (distinct) history item.
-        let mut distinct: Vec<usize> = Vec::new();
-        for &i in recent.iter().rev() {
-            if !distinct.contains(&i) {
-                distinct.push(i);
-            }
-        }
-        let pick = |rows: &[usize]| {
-            let idx: Vec<i64> = rows.iter().map(|&r| r as i64).collect();
-            let n = idx.len();
-            items.clone().select(
-                0,
-                Tensor::<1, Int>::from_data(TensorData::new(idx, [n]), &items.device()),
-            )
-        };
-        let sims: Vec<f32> = pick(&best)
-            .matmul(pick(&distinct).transpose())
+        let p = self.pending(text, recent);
+        let scores: Vec<f32> = p
+            .scores
+            .into_data()
+            .try_to_vec::<f32>()
+            .expect("f32 scores");
+        let best = top_k(&scores, k, if exclude_seen { history } else { &[] });
+        let sims: Vec<f32> = similarities(&p.items, &best, &p.distinct)
             .into_data()
             .try_to_vec::<f32>()
             .expect("f32 similarities");
-        best.iter()
-            .enumerate()
-            .map(|(r, &item)| {
-                let row = &sims[r * distinct.len()..(r + 1) * distinct.len()];
-                Recommendation {
-                    item,
-                    score: scores[item],
-                    because: top_k(row, because, &[])
-                        .into_iter()
-                        .map(|j| distinct[j])
-                        .collect(),
-                }
-            })
-            .collect()
+        assemble(&scores, best, &sims, &p.distinct, because)
     }
+
+    /// [`Recommender::recommend`] with asynchronous readbacks (required on WebGPU).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn recommend_async(
+        &self,
+        text: Tensor<2>,
+        history: &[usize],
+        max_len: usize,
+        k: usize,
+        exclude_seen: bool,
+        because: usize,
+    ) -> crate::Result<Vec<Recommendation>> {
+        if history.is_empty() {
+            return Ok(Vec::new());
+        }
+        fn backend(e: impl std::fmt::Debug) -> crate::Error {
+            crate::Error::Backend(format!("{e:?}"))
+        }
+        let recent = &history[history.len().saturating_sub(max_len)..];
+        let p = self.pending(text, recent);
+        let scores: Vec<f32> = p
+            .scores
+            .into_data_async()
+            .await
+            .map_err(backend)?
+            .try_to_vec::<f32>()
+            .map_err(backend)?;
+        let best = top_k(&scores, k, if exclude_seen { history } else { &[] });
+        let sims: Vec<f32> = similarities(&p.items, &best, &p.distinct)
+            .into_data_async()
+            .await
+            .map_err(backend)?
+            .try_to_vec::<f32>()
+            .map_err(backend)?;
+        Ok(assemble(&scores, best, &sims, &p.distinct, because))
+    }
+}
+
+/// Cosine similarities `[best, distinct]` between recommended and history items.
+fn similarities(items: &Tensor<2>, best: &[usize], distinct: &[usize]) -> Tensor<2> {
+    let pick = |rows: &[usize]| {
+        let idx: Vec<i64> = rows.iter().map(|&r| r as i64).collect();
+        let n = idx.len();
+        items.clone().select(
+            0,
+            Tensor::<1, Int>::from_data(TensorData::new(idx, [n]), &items.device()),
+        )
+    };
+    pick(best).matmul(pick(distinct).transpose())
+}
+
+fn assemble(
+    scores: &[f32],
+    best: Vec<usize>,
+    sims: &[f32],
+    distinct: &[usize],
+    because: usize,
+) -> Vec<Recommendation> {
+    best.iter()
+        .enumerate()
+        .map(|(r, &item)| {
+            let row = &sims[r * distinct.len()..(r + 1) * distinct.len()];
+            Recommendation {
+                item,
+                score: scores[item],
+                because: top_k(row, because, &[])
+                    .into_iter()
+                    .map(|j| distinct[j])
+                    .collect(),
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

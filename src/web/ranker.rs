@@ -1,0 +1,189 @@
+//! The recommender in the browser: a bundle's `rec.safetensors` over item text vectors that the
+//! page embedded (with the bundle's encoder), scored on WebGPU or the CPU, top-k on the CPU
+//! after an asynchronous readback.
+
+use burn::prelude::*;
+use js_sys::{Array, Float32Array, Object, Reflect, Uint8Array};
+use wasm_bindgen::prelude::*;
+
+use super::device::init_device;
+use super::{file_reader, js_error};
+use crate::bundle::Manifest;
+use crate::error::Error;
+use crate::rec::{ItemMode, Recommender, RecommenderConfig};
+
+/// A trained recommender running in this page or worker.
+#[wasm_bindgen]
+pub struct Ranker {
+    model: Recommender,
+    config: RecommenderConfig,
+    items: Vec<String>,
+    text: Option<Tensor<2>>,
+    device: Device,
+    backend: String,
+    backend_reason: String,
+}
+
+#[wasm_bindgen]
+impl Ranker {
+    /// Loads the recommender of a bundle: `manifest` is `manifest.json`'s bytes, `files` maps
+    /// the recommender's file names (weights, items) to their bytes. Sizes and sha256 are
+    /// checked against the manifest, tensor shapes against its config.
+    pub async fn load(
+        manifest: Uint8Array,
+        files: Object,
+        backend: String,
+    ) -> Result<Ranker, JsError> {
+        let manifest =
+            Manifest::from_json(&manifest.to_vec(), "manifest.json").map_err(js_error)?;
+        let entry = manifest.recommender.clone().ok_or_else(|| {
+            JsError::new("manifest.json: this bundle has no recommender (a text encoder only)")
+        })?;
+        let mut read = file_reader(&files);
+        let mut take = |name: &str| -> Result<Vec<u8>, JsError> {
+            let bytes = read(name).map_err(js_error)?;
+            manifest.verify(name, &bytes).map_err(js_error)?;
+            Ok(bytes)
+        };
+        let weights = take(&entry.weights)?;
+        let items: Vec<String> = serde_json::from_slice(&take(&entry.items)?).map_err(|e| {
+            js_error(Error::bad_file(
+                &entry.items,
+                format!("not a JSON array of item ids: {e}"),
+            ))
+        })?;
+        if items.len() != entry.config.items.num_items {
+            return Err(js_error(Error::bad_file(
+                &entry.items,
+                format!(
+                    "{} item ids, the recommender was built for {}",
+                    items.len(),
+                    entry.config.items.num_items
+                ),
+            )));
+        }
+        let (device, backend, backend_reason) = init_device(&backend).await?;
+        let model = Recommender::from_safetensors(&entry.config, weights, &device, &entry.weights)
+            .map_err(js_error)?;
+        Ok(Ranker {
+            model,
+            config: entry.config,
+            items,
+            text: None,
+            device,
+            backend,
+            backend_reason,
+        })
+    }
+
+    /// The item ids of the model's rows (the order `setTextVectors` expects).
+    #[wasm_bindgen(getter)]
+    pub fn items(&self) -> Vec<String> {
+        self.items.clone()
+    }
+
+    /// `"inductive"`, `"transductive"` or `"id"`.
+    #[wasm_bindgen(getter)]
+    pub fn mode(&self) -> String {
+        format!("{:?}", self.config.items.mode).to_lowercase()
+    }
+
+    /// Width of the text vectors the model takes (the encoder's width).
+    #[wasm_bindgen(getter, js_name = textDim)]
+    pub fn text_dim(&self) -> usize {
+        self.config.items.text_dim
+    }
+
+    /// The longest history the model looks at.
+    #[wasm_bindgen(getter, js_name = maxLen)]
+    pub fn max_len(&self) -> usize {
+        self.config.sequence.max_len
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn backend(&self) -> String {
+        self.backend.clone()
+    }
+
+    #[wasm_bindgen(getter, js_name = backendReason)]
+    pub fn backend_reason(&self) -> String {
+        self.backend_reason.clone()
+    }
+
+    /// The catalog's text vectors, row-major `items × textDim`, in the order of `items` (an
+    /// inductive model takes any catalog: then the rows are that catalog's items).
+    #[wasm_bindgen(js_name = setTextVectors)]
+    pub fn set_text_vectors(&mut self, vectors: Float32Array) -> Result<(), JsError> {
+        let dim = self.config.items.text_dim;
+        let flat = vectors.to_vec();
+        if flat.is_empty() || !flat.len().is_multiple_of(dim) {
+            return Err(JsError::new(&format!(
+                "text vectors: {} floats is not a whole number of {dim}-wide rows",
+                flat.len()
+            )));
+        }
+        let n = flat.len() / dim;
+        if self.config.items.mode != ItemMode::Inductive && n != self.items.len() {
+            return Err(JsError::new(&format!(
+                "text vectors: {n} rows, but this {} model ranks its {} items",
+                self.mode(),
+                self.items.len()
+            )));
+        }
+        if flat.iter().any(|v| !v.is_finite()) {
+            return Err(JsError::new("text vectors: NaN or infinite values"));
+        }
+        self.text = Some(Tensor::from_data(
+            TensorData::new(flat, [n, dim]),
+            &self.device,
+        ));
+        Ok(())
+    }
+
+    /// The `k` best rows after `history` (rows, oldest first) as
+    /// `[{item, score, because: [rows]}]`; history rows are left out when `excludeSeen`.
+    pub async fn recommend(
+        &self,
+        history: Vec<u32>,
+        k: usize,
+        exclude_seen: bool,
+    ) -> Result<Array, JsError> {
+        let text = match (&self.text, self.config.items.mode) {
+            (Some(t), _) => t.clone(),
+            (None, ItemMode::Id) => {
+                Tensor::zeros([self.items.len(), self.config.items.text_dim], &self.device)
+            }
+            (None, _) => return Err(JsError::new("call setTextVectors before recommend")),
+        };
+        let n = text.dims()[0];
+        let history: Vec<usize> = history.into_iter().map(|h| h as usize).collect();
+        if let Some(bad) = history.iter().find(|&&h| h >= n) {
+            return Err(JsError::new(&format!(
+                "history row {bad} is outside the catalog of {n} items"
+            )));
+        }
+        let recs = self
+            .model
+            .recommend_async(
+                text,
+                &history,
+                self.config.sequence.max_len,
+                k,
+                exclude_seen,
+                2,
+            )
+            .await
+            .map_err(js_error)?;
+        let out = Array::new();
+        for r in recs {
+            let o = Object::new();
+            let set = |k: &str, v: JsValue| Reflect::set(&o, &k.into(), &v).map(|_| ());
+            set("item", (r.item as u32).into()).map_err(|_| JsError::new("reflect"))?;
+            set("score", r.score.into()).map_err(|_| JsError::new("reflect"))?;
+            let because: Array = r.because.iter().map(|&b| JsValue::from(b as u32)).collect();
+            set("because", because.into()).map_err(|_| JsError::new("reflect"))?;
+            out.push(&o);
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,103 @@
+// The recommender in headless Chromium, in a Web Worker, through the real wasm module, against
+// the native `ranklet recommend` on the same bundle, catalog and history: the scores agree
+// within 1e-4 (CPU backend, and WebGPU where an adapter exists). The bundle is trained here,
+// natively, on the deterministic fixtures (tiny random encoder, synthetic shop).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { ROOT, startServer, launchBrowser, openPage } from './helpers.mjs';
+
+const BIN = process.env.RANKLET_BIN ?? path.join(ROOT, 'target/release/ranklet');
+const FIX = path.join(ROOT, 'target/browser-fixtures');
+const rel = (p) => '/' + path.relative(ROOT, p).split(path.sep).join('/');
+const run = (...args) => execFileSync(BIN, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+
+let server, browser;
+const HISTORY = ['item-3', 'item-17', 'item-8', 'item-21'];
+before(async () => {
+  rmSync(FIX, { recursive: true, force: true });
+  run('fixture', '--out', FIX);
+  for (const mode of ['transductive', 'inductive']) {
+    run('train', '--data', path.join(FIX, 'shop'), '--text-model', path.join(FIX, 'encoder'), '--mode', mode,
+      '--out', path.join(FIX, `bundle-${mode}`), '--epochs', '3', '--hidden', '16', '--heads', '2', '--inner', '32',
+      '--layers', '1', '--experts', '2', '--max-len', '10', '--batch-size', '16', '--quiet', '--restart',
+      '--checkpoint', path.join(FIX, `ck-${mode}`), '--cache', path.join(FIX, 'vectors'));
+  }
+  server = await startServer();
+  browser = await launchBrowser();
+});
+after(async () => {
+  await browser?.close();
+  server?.stop();
+});
+
+function native(mode) {
+  const out = run('recommend', '--model', path.join(FIX, `bundle-${mode}`), '--catalog', path.join(FIX, 'shop/catalog.jsonl'),
+    '--history', HISTORY.join(','), '--k', '10', '--json', '--cache', path.join(FIX, 'vectors'));
+  return out.trim().split('\n').map((l) => JSON.parse(l));
+}
+
+async function browserRecs(backend, mode) {
+  const page = await openPage(browser, server.url);
+  const catalog = readFileSync(path.join(FIX, 'shop/catalog.jsonl'), 'utf8');
+  return page.evaluate(async ({ model, catalog, history, backend }) => {
+    const { Ranklet } = await import('/www/ranklet.js');
+    const r = await Ranklet.load({ model, backend });
+    const n = await r.index(catalog);
+    const recs = await r.recommend({ k: 10, history });
+    const out = { backend: r.backend, reason: r.backendReason, mode: r.mode, n, recs };
+    r.close();
+    return out;
+  }, { model: rel(path.join(FIX, `bundle-${mode}`)) + '/', catalog, history: HISTORY, backend });
+}
+
+function compare(nativeRecs, browser, label) {
+  const theirs = new Map(browser.recs.map((r) => [r.id, r]));
+  let maxDiff = 0;
+  for (const r of nativeRecs) {
+    const b = theirs.get(r.id);
+    assert.ok(b, `${label}: native recommends ${r.id}, the browser does not: ${JSON.stringify(browser.recs)}`);
+    maxDiff = Math.max(maxDiff, Math.abs(b.score - r.score));
+    assert.deepEqual(new Set(b.because), new Set(r.because), `${label}: because of ${r.id}`);
+  }
+  assert.equal(browser.recs.length, nativeRecs.length);
+  for (const r of browser.recs) assert.ok(!HISTORY.includes(r.id), `${label}: history item ${r.id} recommended`);
+  console.log(`${label}: ${browser.backend} (${browser.reason}); ${browser.n} items; max |browser − native| score ${maxDiff.toExponential(2)}`);
+  assert.ok(maxDiff < 1e-4, `${label}: max score difference ${maxDiff}`);
+}
+
+for (const mode of ['transductive', 'inductive']) {
+  test(`${mode}: browser CPU recommendations equal the native ones within 1e-4`, { timeout: 300_000 }, async () => {
+    const b = await browserRecs('cpu', mode);
+    assert.equal(b.backend, 'cpu');
+    assert.equal(b.mode, mode);
+    compare(native(mode), b, `${mode} cpu`);
+  });
+}
+
+test('WebGPU recommendations equal the native ones within 1e-4 (where an adapter exists)', { timeout: 300_000 }, async (t) => {
+  const page = await openPage(browser, server.url);
+  const adapter = await page.evaluate(async () => {
+    if (!navigator.gpu) return 'navigator.gpu is absent';
+    return (await navigator.gpu.requestAdapter()) ? null : 'requestAdapter() returned null';
+  });
+  if (adapter) {
+    console.log(`SKIPPED WebGPU recommendations: ${adapter}`);
+    t.skip(adapter);
+    return;
+  }
+  const b = await browserRecs('webgpu', 'transductive');
+  assert.equal(b.backend, 'webgpu', b.reason);
+  compare(native('transductive'), b, 'transductive webgpu');
+});
+
+test('a bundle without a recommender is refused with a clear message', { timeout: 120_000 }, async () => {
+  const page = await openPage(browser, server.url);
+  const message = await page.evaluate(async (model) => {
+    const { Ranklet } = await import('/www/ranklet.js');
+    try { (await Ranklet.load({ model, backend: 'cpu' })).close(); return 'loaded'; } catch (err) { return err.message; }
+  }, rel(path.join(FIX, 'encoder')) + '/');
+  assert.match(message, /no recommender/);
+});
