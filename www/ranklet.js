@@ -122,14 +122,41 @@ export class Ranklet {
     }
   }
 
-  /** Embeds the catalog's item texts; resolves to the number of items indexed. */
+  /**
+   * Embeds the catalog's item texts, reusing vectors cached in IndexedDB for this model and
+   * text; resolves to {items, embedded, reused, cacheNote}.
+   */
   async index(catalog, { batch = 32 } = {}) {
     return this.client.call('index', { handle: this.handle, catalog, batch });
   }
 
-  /** The k best items after `history` (item ids, oldest first; unknown ids are ignored). */
-  async recommend({ k = 10, history = [], excludeSeen = true } = {}) {
-    return this.client.call('recommend', { handle: this.handle, history: Array.from(history, String), k, excludeSeen });
+  /** Appends an event ({event, item | query, ts?, value?, dwell_ms?}) to the local history. */
+  async record(event, { limit = 1000 } = {}) {
+    return this.client.call('record', { event, limit });
+  }
+
+  /** The stored events, oldest first. */
+  async history() {
+    return this.client.call('history', {});
+  }
+
+  /** Wipes everything ranklet stored on this device (history and cached vectors). */
+  async forget() {
+    return this.client.call('forget', {});
+  }
+
+  /** Counters for tests and the bench page: embedding calls made by this instance. */
+  async stats() {
+    return this.client.call('stats', { handle: this.handle });
+  }
+
+  /**
+   * The k best items after `history` (item ids, oldest first; unknown ids are ignored), or
+   * after the stored history when none is given: [{id, score, because: [ids]}].
+   */
+  async recommend({ k = 10, history, excludeSeen = true } = {}) {
+    const h = history === undefined ? undefined : Array.from(history, String);
+    return this.client.call('recommend', { handle: this.handle, history: h, k, excludeSeen });
   }
 
   close() {

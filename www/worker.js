@@ -1,6 +1,7 @@
 // The Web Worker that owns the wasm module and the models: all model work happens here, so
 // the page's main thread never blocks. Messages: {id, op, args} → {id, ok, result | error}.
 import init, { Encoder, Ranker, catalogTexts, productTitles } from './pkg/ranklet.js';
+import { appendEvent, checkEvent, forgetAll, getVectors, putVectors, readEvents, sha256 } from './store.js';
 
 let ready = null;
 const encoders = new Map();
@@ -84,12 +85,17 @@ const ops = {
     const names = [manifest.encoder?.config, manifest.encoder?.tokenizer, manifest.encoder?.weights,
       manifest.recommender.weights, manifest.recommender.items];
     const files = {};
-    await Promise.all(names.filter(Boolean).map(async (n) => { files[n] = await fetchBytes(base, n); }));
+    // One file at a time: concurrent fetches from the test server (`ranklet serve`) were seen
+    // to stall now and then; the files are few and large, so little is lost.
+    for (const n of names.filter(Boolean)) files[n] = await fetchBytes(base, n);
     const choice = await chooseBackend(backend);
     const encoder = await Encoder.load(manifestBytes, files, choice.backend);
     const ranker = await Ranker.load(manifestBytes, files, choice.backend);
     const handle = nextHandle++;
-    shops.set(handle, { encoder, ranker, ids: null, row: null });
+    // The cache key of this model's vectors: its encoder files' checksums.
+    const e = manifest.encoder;
+    const modelKey = [e.config, e.tokenizer, e.weights].map((n) => manifest.files[n]?.sha256).join(':') + `:${e.max_seq_length}:${e.normalize}`;
+    shops.set(handle, { encoder, ranker, ids: null, row: null, modelKey, embedCalls: 0 });
     return withNote({ handle, backend: ranker.backend, backendReason: ranker.backendReason, mode: ranker.mode,
       maxLen: ranker.maxLen, name: encoder.name }, choice.note);
   },
@@ -108,20 +114,61 @@ const ops = {
       }
       order = rows.map((id) => at.get(id));
     }
+    // Vectors come from the IndexedDB cache (model + text); only texts not seen are embedded.
     const dim = shop.encoder.dim;
     const vectors = new Float32Array(order.length * dim);
-    for (let start = 0; start < order.length; start += batch) {
-      const part = order.slice(start, start + batch).map((i) => texts[i]);
-      vectors.set(await shop.encoder.embed(part), start * dim);
+    const keys = await Promise.all(order.map((i) => sha256(`${shop.modelKey}\n${texts[i]}`)));
+    let cached = [];
+    let cacheNote = null;
+    try {
+      cached = await getVectors(keys);
+    } catch (err) {
+      cacheNote = `the vector cache could not be read (${err?.message ?? err})`;
     }
+    const missing = [];
+    order.forEach((_, r) => {
+      const v = cached[r];
+      if (v && v.length === dim) vectors.set(v, r * dim);
+      else missing.push(r);
+    });
+    const fresh = [];
+    for (let start = 0; start < missing.length; start += batch) {
+      const part = missing.slice(start, start + batch);
+      const flat = await shop.encoder.embed(part.map((r) => texts[order[r]]));
+      part.forEach((r, j) => {
+        const v = flat.slice(j * dim, (j + 1) * dim);
+        vectors.set(v, r * dim);
+        fresh.push([keys[r], v]);
+      });
+    }
+    if (fresh.length) cacheNote = (await putVectors(fresh)) ?? cacheNote;
+    shop.embedCalls += missing.length ? Math.ceil(missing.length / batch) : 0;
     shop.ranker.setTextVectors(vectors);
     shop.ids = order.map((i) => ids[i]);
     shop.row = new Map(shop.ids.map((id, r) => [id, r]));
-    return shop.ids.length;
+    return { items: shop.ids.length, embedded: missing.length, reused: order.length - missing.length, cacheNote };
   },
+  // Appends a visitor event to the local history (bounded; safe with several tabs).
+  async record({ event, limit = 1000 }) {
+    return { stored: await appendEvent(checkEvent(event), limit) };
+  },
+  async history() {
+    return readEvents();
+  },
+  async forget() {
+    await forgetAll();
+    return true;
+  },
+  async stats({ handle }) {
+    return { embedCalls: shopOf(handle).embedCalls };
+  },
+  // Without an explicit history, the stored one: items the visitor engaged with, oldest first.
   async recommend({ handle, history, k = 10, excludeSeen = true }) {
     const shop = shopOf(handle);
     if (!shop.ids) throw new Error('index(catalog) first');
+    if (!history) {
+      history = (await readEvents()).filter((e) => e.item !== undefined && e.event !== 'dislike').map((e) => e.item);
+    }
     const rows = history.filter((id) => shop.row.has(id)).map((id) => shop.row.get(id));
     const recs = await shop.ranker.recommend(Uint32Array.from(rows), k, excludeSeen);
     return recs.map((r) => ({ id: shop.ids[r.item], score: r.score, because: r.because.map((b) => shop.ids[b]) }));
@@ -137,7 +184,7 @@ const ops = {
     const manifest = JSON.parse(new TextDecoder().decode(manifestBytes));
     const names = [manifest.encoder?.config, manifest.encoder?.tokenizer, manifest.encoder?.weights];
     const files = {};
-    await Promise.all(names.filter(Boolean).map(async (n) => { files[n] = await fetchBytes(base, n); }));
+    for (const n of names.filter(Boolean)) files[n] = await fetchBytes(base, n);
     const choice = await chooseBackend(backend);
     return withNote(register(await Encoder.load(manifestBytes, files, choice.backend)), choice.note);
   },

@@ -373,6 +373,9 @@ pub struct Split {
     /// evaluated.
     pub short_users: usize,
     pub max_len: usize,
+    /// Items held out of training entirely (cold start), sorted; empty normally. Training
+    /// leaves them out of the softmax too: they do not exist yet.
+    pub held_out: Vec<usize>,
 }
 
 fn tail(seq: &[usize], max_len: usize) -> Vec<usize> {
@@ -387,6 +390,7 @@ impl Split {
             test: Vec::new(),
             short_users: 0,
             max_len,
+            held_out: Vec::new(),
         };
         for (user, seq) in ds.sequences.iter().enumerate() {
             let n = seq.len();
@@ -434,6 +438,7 @@ impl Split {
         for e in &mut self.valid {
             e.history.retain(|i| !is_held(i));
         }
+        self.held_out = held.clone();
         held
     }
 

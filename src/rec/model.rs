@@ -101,8 +101,14 @@ impl Recommender {
         (l2_rows(states), l2_rows(items))
     }
 
-    /// Mean full-softmax cross-entropy of the next item over every position with a target.
-    pub fn loss(&self, batch: &SequenceBatch, text: Tensor<2>) -> Tensor<1> {
+    /// Mean full-softmax cross-entropy of the next item over every position with a target;
+    /// items where `absent` `[1, items]` is true are left out of the softmax.
+    pub fn loss(
+        &self,
+        batch: &SequenceBatch,
+        text: Tensor<2>,
+        absent: Option<Tensor<2, Bool>>,
+    ) -> Tensor<1> {
         let device = text.device();
         let (states, items) = self.encode(batch, text);
         let [b, l, h] = states.dims();
@@ -110,6 +116,13 @@ impl Recommender {
             .reshape([b * l, h])
             .matmul(items.transpose())
             .div_scalar(self.temperature);
+        let logits = match absent {
+            Some(mask) => {
+                let n = mask.dims()[1];
+                logits.mask_fill(mask.expand([b * l, n]), -1e9)
+            }
+            None => logits,
+        };
         let logp = log_softmax(logits, 1);
         let targets = Tensor::<2, Int>::from_data(
             TensorData::new(batch.targets.clone(), [b * l, 1]),

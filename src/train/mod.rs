@@ -244,6 +244,15 @@ pub fn train(
     }
     let resumed_epochs = first_epoch - 1;
     let device = text.device();
+    // Held-out (cold-start) items are absent from the training catalog: not even negatives.
+    let absent = (!split.held_out.is_empty()).then(|| {
+        let n = text.dims()[0];
+        let mut mask = vec![false; n];
+        for &i in &split.held_out {
+            mask[i] = true;
+        }
+        Tensor::<2, Bool>::from_data(TensorData::new(mask, [1, n]), &device)
+    });
     let last_epoch = config.pretrain_epochs + config.epochs;
     for epoch in first_epoch..=last_epoch {
         let pretraining = epoch <= config.pretrain_epochs;
@@ -289,7 +298,7 @@ pub fn train(
                     config.lambda,
                 )
             } else {
-                model.loss(&batch, text.clone())
+                model.loss(&batch, text.clone(), absent.clone())
             };
             let value = f64::from(loss.clone().into_scalar::<f32>());
             loss_sum += value;
@@ -380,6 +389,7 @@ mod tests {
             test: vec![],
             short_users: 0,
             max_len: 3,
+            held_out: Vec::new(),
         };
         let w = windows(&split, 3);
         let pairs: usize = w.iter().map(|(_, t)| t.len()).sum();

@@ -45,7 +45,7 @@ async function browserRecs(backend, mode) {
   return page.evaluate(async ({ model, catalog, history, backend }) => {
     const { Ranklet } = await import('/www/ranklet.js');
     const r = await Ranklet.load({ model, backend });
-    const n = await r.index(catalog);
+    const n = (await r.index(catalog)).items;
     const recs = await r.recommend({ k: 10, history });
     const out = { backend: r.backend, reason: r.backendReason, mode: r.mode, n, recs };
     r.close();
@@ -100,4 +100,69 @@ test('a bundle without a recommender is refused with a clear message', { timeout
     try { (await Ranklet.load({ model, backend: 'cpu' })).close(); return 'loaded'; } catch (err) { return err.message; }
   }, rel(path.join(FIX, 'encoder')) + '/');
   assert.match(message, /no recommender/);
+});
+
+test('IndexedDB: cached vectors are reused, the history persists across pages and tabs, forget() wipes it', { timeout: 300_000 }, async () => {
+  const catalog = readFileSync(path.join(FIX, 'shop/catalog.jsonl'), 'utf8');
+  const model = rel(path.join(FIX, 'bundle-transductive')) + '/';
+  // Two tabs of one browser profile (Playwright's browser.newPage() would isolate each page's
+  // storage like a private window; a context is one profile).
+  const context = await browser.newContext();
+  const tab = async () => { const p = await context.newPage(); await p.goto(server.url + '/www/blank.html'); return p; };
+  const [a, b] = [await tab(), await tab()];
+  const inPage = (page, fn, arg) => page.evaluate(fn, arg);
+  // Tab A starts from nothing and indexes: every item is embedded.
+  const first = await inPage(a, async ({ model, catalog }) => {
+    const { Ranklet } = await import('/www/ranklet.js');
+    const r = await Ranklet.load({ model, backend: 'cpu' });
+    await r.forget();
+    const stats = await r.index(catalog);
+    r.close();
+    return stats;
+  }, { model, catalog });
+  assert.equal(first.embedded, 40);
+  // A reload (a fresh instance) reuses every vector; one changed text is the only one embedded.
+  const second = await inPage(b, async ({ model, catalog }) => {
+    const { Ranklet } = await import('/www/ranklet.js');
+    const r = await Ranklet.load({ model, backend: 'cpu' });
+    const again = await r.index(catalog);
+    const calls = (await r.stats()).embedCalls;
+    const changed = await r.index(catalog.replace('"title":"classic french press 0', '"title":"refurbished french press 0'));
+    r.close();
+    return { again, calls, changed };
+  }, { model, catalog });
+  assert.equal(second.again.embedded, 0);
+  assert.equal(second.again.reused, 40);
+  assert.equal(second.calls, 0, 'no embedding call when everything is cached');
+  assert.equal(second.changed.embedded, 1);
+
+  // Two tabs record at once: nothing is lost.
+  const recordIn = (page, items) => inPage(page, async (items) => {
+    const { Ranklet } = await import('/www/ranklet.js');
+    const r = await Ranklet.load({ model: location.origin + '/target/browser-fixtures/bundle-transductive/', backend: 'cpu' });
+    for (const item of items) await r.record({ event: 'click', item });
+    r.close();
+  }, items);
+  await Promise.all([recordIn(a, ['item-3', 'item-17', 'item-8']), recordIn(b, ['item-21', 'item-5'])]);
+  const after = await inPage(a, async ({ model, catalog }) => {
+    const { Ranklet } = await import('/www/ranklet.js');
+    const r = await Ranklet.load({ model, backend: 'cpu' });
+    await r.index(catalog);
+    const history = await r.history();
+    const stored = await r.recommend({ k: 5 });
+    const explicit = await r.recommend({ k: 5, history: history.map((e) => e.item) });
+    let refused = null;
+    try { await r.record({ event: 'teleport', item: 'item-1' }); } catch (err) { refused = err.message; }
+    await r.forget();
+    const wiped = await r.history();
+    r.close();
+    return { n: history.length, items: history.map((e) => e.item).sort(), stored, explicit, refused, wiped: wiped.length };
+  }, { model, catalog });
+  assert.equal(after.n, 5);
+  assert.deepEqual(after.items, ['item-17', 'item-21', 'item-3', 'item-5', 'item-8']);
+  assert.deepEqual(after.stored, after.explicit, 'recommend() without a history uses the stored one');
+  assert.equal(after.stored.length, 5);
+  assert.match(after.refused, /unknown event type "teleport"/);
+  assert.equal(after.wiped, 0);
+  await context.close();
 });
