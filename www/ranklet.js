@@ -152,11 +152,13 @@ export class Ranklet {
 
   /**
    * The k best items after `history` (item ids, oldest first; unknown ids are ignored), or
-   * after the stored history when none is given: [{id, score, because: [ids]}].
+   * after the stored history when none is given: [{id, score, because: [ids]}]. With
+   * `candidates` (item ids), only those are ranked.
    */
-  async recommend({ k = 10, history, excludeSeen = true } = {}) {
+  async recommend({ k = 10, history, excludeSeen = true, candidates } = {}) {
     const h = history === undefined ? undefined : Array.from(history, String);
-    return this.client.call('recommend', { handle: this.handle, history: h, k, excludeSeen });
+    const c = candidates === undefined ? null : Array.from(candidates, String);
+    return this.client.call('recommend', { handle: this.handle, history: h, k, excludeSeen, candidates: c });
   }
 
   close() {

@@ -163,15 +163,18 @@ const ops = {
     return { embedCalls: shopOf(handle).embedCalls };
   },
   // Without an explicit history, the stored one: items the visitor engaged with, oldest first.
-  async recommend({ handle, history, k = 10, excludeSeen = true }) {
+  async recommend({ handle, history, k = 10, excludeSeen = true, candidates = null }) {
     const shop = shopOf(handle);
     if (!shop.ids) throw new Error('index(catalog) first');
     if (!history) {
       history = (await readEvents()).filter((e) => e.item !== undefined && e.event !== 'dislike').map((e) => e.item);
     }
     const rows = history.filter((id) => shop.row.has(id)).map((id) => shop.row.get(id));
-    const recs = await shop.ranker.recommend(Uint32Array.from(rows), k, excludeSeen);
-    return recs.map((r) => ({ id: shop.ids[r.item], score: r.score, because: r.because.map((b) => shop.ids[b]) }));
+    // With candidates, rank the whole catalog and keep theirs (top-k stays on the CPU).
+    const wanted = candidates ? new Set(Array.from(candidates, String)) : null;
+    const recs = await shop.ranker.recommend(Uint32Array.from(rows), wanted ? shop.ids.length : k, excludeSeen);
+    const out = recs.map((r) => ({ id: shop.ids[r.item], score: r.score, because: r.because.map((b) => shop.ids[b]) }));
+    return wanted ? out.filter((r) => wanted.has(r.id)).slice(0, k) : out;
   },
   // Loads a bundle from a folder URL on the page's origin: manifest.json, then the encoder files
   // it names; the wasm side checks every size and sha256 before parsing anything.

@@ -151,17 +151,23 @@ test('IndexedDB: cached vectors are reused, the history persists across pages an
     const history = await r.history();
     const stored = await r.recommend({ k: 5 });
     const explicit = await r.recommend({ k: 5, history: history.map((e) => e.item) });
+    const pool = ['item-1', 'item-2', 'item-30', 'item-31', 'item-3'];
+    const among = await r.recommend({ k: 3, candidates: pool });
     let refused = null;
     try { await r.record({ event: 'teleport', item: 'item-1' }); } catch (err) { refused = err.message; }
     await r.forget();
     const wiped = await r.history();
     r.close();
-    return { n: history.length, items: history.map((e) => e.item).sort(), stored, explicit, refused, wiped: wiped.length };
+    return { n: history.length, items: history.map((e) => e.item).sort(), stored, explicit, among, pool, refused, wiped: wiped.length };
   }, { model, catalog });
   assert.equal(after.n, 5);
   assert.deepEqual(after.items, ['item-17', 'item-21', 'item-3', 'item-5', 'item-8']);
   assert.deepEqual(after.stored, after.explicit, 'recommend() without a history uses the stored one');
   assert.equal(after.stored.length, 5);
+  // Candidates: only they are ranked (item-3 is in the history, so it is left out).
+  assert.equal(after.among.length, 3);
+  for (const r of after.among) assert.ok(after.pool.includes(r.id) && r.id !== 'item-3', r.id);
+  for (let i = 1; i < after.among.length; i++) assert.ok(after.among[i - 1].score >= after.among[i].score);
   assert.match(after.refused, /unknown event type "teleport"/);
   assert.equal(after.wiped, 0);
   await context.close();
