@@ -6,23 +6,9 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use common::{contracts_folder, contracts_folder_sized, ranklet_ok, train};
+use common::{contracts_folder, contracts_folder_sized, ranklet_err, ranklet_ok, train};
 use ranklet::bundle::write_encoder_dir;
 use ranklet::fixtures::tiny_bert_files;
-
-fn ranklet_err(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_ranklet"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "expected a bad-input exit: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
 
 fn tiny_encoder(dir: &Path) -> String {
     let model = dir.join("tiny-encoder");

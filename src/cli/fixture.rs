@@ -5,10 +5,10 @@
 use std::path::PathBuf;
 
 use clap::Args;
+use ranklet::Result;
 use ranklet::bundle::write_encoder_dir;
-use ranklet::data::synthetic::synthetic_dataset;
+use ranklet::data::synthetic::{synthetic_dataset, write_contracts};
 use ranklet::fixtures::tiny_bert_files;
-use ranklet::{Error, Result};
 
 #[derive(Debug, Args)]
 pub struct FixtureArgs {
@@ -22,25 +22,7 @@ pub struct FixtureArgs {
 
 pub fn run(args: FixtureArgs) -> Result<()> {
     write_encoder_dir(&args.out.join("encoder"), &tiny_bert_files(args.seed))?;
-    let shop = args.out.join("shop");
-    std::fs::create_dir_all(&shop).map_err(|e| Error::io(shop.display(), e))?;
-    let ds = synthetic_dataset(60, 40, 5, 12, 1);
-    let catalog: String = ds
-        .items
-        .iter()
-        .map(|it| format!("{}\n", serde_json::json!({"id": it.id, "title": it.text})))
-        .collect();
-    let mut events = String::new();
-    for (u, seq) in ds.sequences.iter().enumerate() {
-        for (t, &i) in seq.iter().enumerate() {
-            events.push_str(&format!(
-                "{}\n",
-                serde_json::json!({"user": ds.users[u], "item": ds.items[i].id, "ts": 1_700_000_000 + t, "event": "click"})
-            ));
-        }
-    }
-    ranklet::fsio::write_atomic(&shop.join("catalog.jsonl"), catalog.as_bytes())?;
-    ranklet::fsio::write_atomic(&shop.join("events.jsonl"), events.as_bytes())?;
+    write_contracts(&synthetic_dataset(60, 40, 5, 12, 1), &args.out.join("shop"))?;
     println!("{}", args.out.display());
     Ok(())
 }

@@ -122,6 +122,27 @@ pub fn synthetic_dataset(
     }
 }
 
+/// Writes a dataset in the catalog + events contracts (`catalog.jsonl`, `events.jsonl`, one
+/// click per item, one second apart) into `dir`, atomically per file.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn write_contracts(ds: &Dataset, dir: &std::path::Path) -> crate::Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| crate::Error::io(dir.display(), e))?;
+    let catalog: String = ds
+        .items
+        .iter()
+        .map(|it| format!("{}\n", serde_json::json!({"id": it.id, "title": it.text})))
+        .collect();
+    let mut events = String::new();
+    for (u, seq) in ds.sequences.iter().enumerate() {
+        for (t, &i) in seq.iter().enumerate() {
+            let event = serde_json::json!({"user": ds.users[u], "item": ds.items[i].id, "ts": 1_700_000_000 + t, "event": "click"});
+            events.push_str(&format!("{event}\n"));
+        }
+    }
+    crate::fsio::write_atomic(&dir.join("catalog.jsonl"), catalog.as_bytes())?;
+    crate::fsio::write_atomic(&dir.join("events.jsonl"), events.as_bytes())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use ranklet::data::synthetic::synthetic_dataset;
+use ranklet::data::synthetic::{synthetic_dataset, write_contracts};
 
 /// Runs the binary and insists that it succeeded.
 pub fn ranklet_ok(args: &[&str]) -> std::process::Output {
@@ -21,6 +21,21 @@ pub fn ranklet_ok(args: &[&str]) -> std::process::Output {
 }
 
 /// Writes a synthetic dataset as catalog.jsonl + events.jsonl into a fresh folder.
+/// Runs the binary and insists that it refused the input (exit 2); returns its stderr.
+pub fn ranklet_err(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_ranklet"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "expected a bad-input exit: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 pub fn contracts_folder(name: &str) -> PathBuf {
     contracts_folder_sized(name, 40, 30, 4, 9)
 }
@@ -37,23 +52,7 @@ pub fn contracts_folder_sized(
     let dir = std::env::temp_dir().join(format!("ranklet-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let ds = synthetic_dataset(users, items, min, max, 1);
-    let catalog: String = ds
-        .items
-        .iter()
-        .map(|it| format!("{}\n", serde_json::json!({"id": it.id, "title": it.text})))
-        .collect();
-    let mut events = String::new();
-    for (u, seq) in ds.sequences.iter().enumerate() {
-        for (t, &i) in seq.iter().enumerate() {
-            events.push_str(&format!(
-                "{}\n",
-                serde_json::json!({"user": ds.users[u], "item": ds.items[i].id, "ts": 1_700_000_000 + t, "event": "click"})
-            ));
-        }
-    }
-    std::fs::write(dir.join("catalog.jsonl"), catalog).unwrap();
-    std::fs::write(dir.join("events.jsonl"), events).unwrap();
+    write_contracts(&synthetic_dataset(users, items, min, max, 1), &dir).unwrap();
     dir
 }
 
