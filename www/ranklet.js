@@ -12,9 +12,13 @@ class WorkerClient {
     this.pending = new Map();
     this.nextId = 1;
     this.worker.onmessage = (e) => {
-      const { id, ok, result, error } = e.data;
+      const { id, ok, result, error, progress } = e.data;
       const p = this.pending.get(id);
       if (!p) return;
+      if (progress !== undefined) {
+        try { p.onProgress?.(progress); } catch (err) { console.error('onProgress threw', err); }
+        return;
+      }
       this.pending.delete(id);
       ok ? p.resolve(result) : p.reject(new Error(error));
     };
@@ -24,10 +28,10 @@ class WorkerClient {
       this.pending.clear();
     };
   }
-  call(op, args) {
+  call(op, args, onProgress) {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
+      this.pending.set(id, { resolve, reject, onProgress });
       this.worker.postMessage({ id, op, args });
     });
   }
@@ -124,10 +128,11 @@ export class Ranklet {
 
   /**
    * Embeds the catalog's item texts, reusing vectors cached in IndexedDB for this model and
-   * text; resolves to {items, embedded, reused, cacheNote}.
+   * text; resolves to {items, embedded, reused, cacheNote}. `onProgress({embedded, toEmbed,
+   * items})` is called after each embedded batch.
    */
-  async index(catalog, { batch = 32 } = {}) {
-    return this.client.call('index', { handle: this.handle, catalog, batch });
+  async index(catalog, { batch = 32, onProgress } = {}) {
+    return this.client.call('index', { handle: this.handle, catalog, batch }, onProgress);
   }
 
   /** Appends an event ({event, item | query, ts?, value?, dwell_ms?}) to the local history. */

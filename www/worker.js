@@ -100,7 +100,7 @@ const ops = {
       maxLen: ranker.maxLen, name: encoder.name }, choice.note);
   },
   // Embeds the catalog's item texts (the same texts as natively) and hands them to the ranker.
-  async index({ handle, catalog, batch = 32 }) {
+  async index({ handle, catalog, batch = 32 }, progress) {
     const shop = shopOf(handle);
     const [ids, texts] = catalogTexts(typeof catalog === 'string' ? catalog : JSON.stringify(catalog));
     let order = ids.map((_, i) => i);
@@ -140,6 +140,7 @@ const ops = {
         vectors.set(v, r * dim);
         fresh.push([keys[r], v]);
       });
+      progress({ embedded: fresh.length, toEmbed: missing.length, items: order.length });
     }
     if (fresh.length) cacheNote = (await putVectors(fresh)) ?? cacheNote;
     shop.embedCalls += missing.length ? Math.ceil(missing.length / batch) : 0;
@@ -220,7 +221,8 @@ self.onmessage = async (event) => {
     ready ??= init();
     await ready;
     if (!ops[op]) throw new Error(`unknown operation ${op}`);
-    const result = await ops[op](args ?? {});
+    // Long operations report progress as {id, progress} messages before their answer.
+    const result = await ops[op](args ?? {}, (progress) => self.postMessage({ id, progress }));
     if (result && result.transfer) self.postMessage({ id, ok: true, result: result.value }, result.transfer);
     else self.postMessage({ id, ok: true, result });
   } catch (err) {

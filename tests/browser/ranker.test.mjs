@@ -116,11 +116,15 @@ test('IndexedDB: cached vectors are reused, the history persists across pages an
     const { Ranklet } = await import('/www/ranklet.js');
     const r = await Ranklet.load({ model, backend: 'cpu' });
     await r.forget();
-    const stats = await r.index(catalog);
+    const progress = [];
+    const stats = await r.index(catalog, { batch: 16, onProgress: (p) => progress.push(p) });
     r.close();
-    return stats;
+    return { ...stats, progress };
   }, { model, catalog });
   assert.equal(first.embedded, 40);
+  // Progress after each batch of 16: 16, 32, 40 of 40.
+  assert.deepEqual(first.progress.map((p) => p.embedded), [16, 32, 40]);
+  assert.ok(first.progress.every((p) => p.toEmbed === 40 && p.items === 40));
   // A reload (a fresh instance) reuses every vector; one changed text is the only one embedded.
   const second = await inPage(b, async ({ model, catalog }) => {
     const { Ranklet } = await import('/www/ranklet.js');
