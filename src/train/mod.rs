@@ -411,6 +411,36 @@ mod tests {
         Tensor::from_data(TensorData::new(v, [num_items, dim]), device)
     }
 
+    /// A small recommender over topic text vectors (12 wide) for these tests.
+    fn small_config(
+        mode: ItemMode,
+        num_items: usize,
+        hidden: usize,
+        inner: usize,
+        dropout: (f64, f64),
+        max_len: usize,
+    ) -> RecommenderConfig {
+        RecommenderConfig {
+            items: ItemTowerConfig {
+                text_dim: 12,
+                hidden,
+                experts: 2,
+                dropout: dropout.0,
+                mode,
+                num_items,
+            },
+            sequence: SequenceEncoderConfig {
+                hidden,
+                layers: 1,
+                heads: 2,
+                inner,
+                dropout: dropout.1,
+                max_len,
+            },
+            temperature: 0.1,
+        }
+    }
+
     #[test]
     fn learns_synthetic_tastes_better_than_popularity() {
         let _seeded = SEEDED.lock().unwrap_or_else(|e| e.into_inner());
@@ -420,25 +450,7 @@ mod tests {
         device.seed(7);
         let (pop, _) = evaluate_popularity(&split, ds.items.len(), &split.test);
         for mode in [ItemMode::Inductive, ItemMode::Id] {
-            let config = RecommenderConfig {
-                items: ItemTowerConfig {
-                    text_dim: 12,
-                    hidden: 16,
-                    experts: 2,
-                    dropout: 0.0,
-                    mode,
-                    num_items: ds.items.len(),
-                },
-                sequence: SequenceEncoderConfig {
-                    hidden: 16,
-                    layers: 1,
-                    heads: 2,
-                    inner: 32,
-                    dropout: 0.1,
-                    max_len: 10,
-                },
-                temperature: 0.1,
-            };
+            let config = small_config(mode, ds.items.len(), 16, 32, (0.0, 0.1), 10);
             let text = topic_text(ds.items.len(), &device);
             let model = Recommender::init(&config, &device);
             let train_config = TrainConfig {
@@ -502,25 +514,7 @@ mod tests {
         let split = Split::leave_one_out(&ds, 8);
         let dir = std::env::temp_dir().join(format!("ranklet-resume-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let config = RecommenderConfig {
-            items: ItemTowerConfig {
-                text_dim: 12,
-                hidden: 8,
-                experts: 2,
-                dropout: 0.2,
-                mode: ItemMode::Transductive,
-                num_items: ds.items.len(),
-            },
-            sequence: SequenceEncoderConfig {
-                hidden: 8,
-                layers: 1,
-                heads: 2,
-                inner: 16,
-                dropout: 0.3,
-                max_len: 8,
-            },
-            temperature: 0.1,
-        };
+        let config = small_config(ItemMode::Transductive, ds.items.len(), 8, 16, (0.2, 0.3), 8);
         let train_config = TrainConfig {
             epochs: 5,
             batch_size: 8,
@@ -612,25 +606,7 @@ mod tests {
         let split = Split::leave_one_out(&ds, 8);
         let device = Device::flex().autodiff();
         device.seed(5);
-        let config = RecommenderConfig {
-            items: ItemTowerConfig {
-                text_dim: 12,
-                hidden: 16,
-                experts: 2,
-                dropout: 0.0,
-                mode: ItemMode::Inductive,
-                num_items: ds.items.len(),
-            },
-            sequence: SequenceEncoderConfig {
-                hidden: 16,
-                layers: 1,
-                heads: 2,
-                inner: 16,
-                dropout: 0.1,
-                max_len: 8,
-            },
-            temperature: 0.1,
-        };
+        let config = small_config(ItemMode::Inductive, ds.items.len(), 16, 16, (0.0, 0.1), 8);
         let text = topic_text(ds.items.len(), &device);
         let model = Recommender::init(&config, &device);
         let train_config = TrainConfig {
