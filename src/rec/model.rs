@@ -153,3 +153,65 @@ impl Recommender {
         user.matmul(items.transpose()).div_scalar(self.temperature)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rec::ItemMode;
+
+    /// Leaving items out of the softmax equals scoring a catalog without them: the masked loss
+    /// is the loss over the remaining items only.
+    #[test]
+    fn absent_items_are_not_in_the_softmax() {
+        let device = Device::flex();
+        device.seed(4);
+        let config = RecommenderConfig {
+            items: ItemTowerConfig {
+                text_dim: 1,
+                hidden: 8,
+                experts: 1,
+                dropout: 0.0,
+                mode: ItemMode::Id,
+                num_items: 6,
+            },
+            sequence: SequenceEncoderConfig {
+                hidden: 8,
+                layers: 1,
+                heads: 2,
+                inner: 8,
+                dropout: 0.0,
+                max_len: 4,
+            },
+            temperature: 0.5,
+        };
+        let model = Recommender::init(&config, &device);
+        let text = Tensor::<2>::zeros([6, 1], &device);
+        let batch = SequenceBatch::new(&[(&[0, 1, 2][..], &[1, 2, 3][..])]);
+        let plain = model.loss(&batch, text.clone(), None).into_scalar::<f32>();
+        let absent = Tensor::<2, Bool>::from_data(
+            TensorData::new(vec![false, false, false, false, true, true], [1, 6]),
+            &device,
+        );
+        let masked = model
+            .loss(&batch, text.clone(), Some(absent))
+            .into_scalar::<f32>();
+        assert!(masked < plain, "{masked} vs {plain}");
+        // The same loss by hand from the scores over items 0..4.
+        let (states, items) = model.encode(&batch, text);
+        let s: Vec<f32> = states
+            .reshape([3, 8])
+            .matmul(items.transpose())
+            .div_scalar(0.5)
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        let mut expected = 0.0;
+        for (t, target) in [1usize, 2, 3].into_iter().enumerate() {
+            let row = &s[t * 6..t * 6 + 4];
+            let lse = row.iter().map(|v| v.exp()).sum::<f32>().ln();
+            expected += lse - row[target];
+        }
+        expected /= 3.0;
+        assert!((masked - expected).abs() < 1e-4, "{masked} vs {expected}");
+    }
+}
