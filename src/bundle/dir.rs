@@ -1,9 +1,29 @@
 //! Model folders on disk (native only): reading any encoder folder, writing a bundle.
 
-use crate::bundle::files::EncoderFiles;
-use crate::bundle::manifest::{MANIFEST_FILE, Manifest, RecommenderEntry};
+use crate::bundle::files::{EncoderFiles, RecommenderFiles};
+use crate::bundle::manifest::{MANIFEST_FILE, Manifest};
 use crate::error::{Error, Result};
 use crate::text::tokenizer::DEFAULT_MAX_SEQ_LEN;
+
+/// `dir/name` for messages.
+fn path_in(dir: &std::path::Path, name: &str) -> String {
+    format!(
+        "{}/{}",
+        dir.display().to_string().trim_end_matches('/'),
+        name
+    )
+}
+
+/// Errors from the manifest checks name the file without its folder; puts the folder back.
+fn in_dir(dir: &std::path::Path, e: Error) -> Error {
+    match e {
+        Error::BadModelFile { file, reason } if !file.contains('/') => Error::BadModelFile {
+            file: path_in(dir, &file),
+            reason,
+        },
+        e => e,
+    }
+}
 
 /// Reads a model folder from disk: a ranklet bundle (with `manifest.json`, every file verified)
 /// or a plain HF / sentence-transformers folder (`config.json`, `tokenizer.json`,
@@ -18,7 +38,7 @@ pub fn read_model_dir(dir: &std::path::Path) -> Result<EncoderFiles> {
             ),
         });
     }
-    let path_of = |name: &str| format!("{}/{}", shown.trim_end_matches('/'), name);
+    let path_of = |name: &str| path_in(dir, name);
     let read = |name: &str| -> Result<Vec<u8>> {
         let path = dir.join(name);
         std::fs::read(&path).map_err(|e| match e.kind() {
@@ -29,18 +49,10 @@ pub fn read_model_dir(dir: &std::path::Path) -> Result<EncoderFiles> {
             _ => Error::io(path.display(), e),
         })
     };
-    // Errors from the manifest check name the file without its folder; put the folder back.
-    let in_dir = |e: Error| match e {
-        Error::BadModelFile { file, reason } if !file.contains('/') => Error::BadModelFile {
-            file: path_of(&file),
-            reason,
-        },
-        e => e,
-    };
 
     if dir.join(MANIFEST_FILE).exists() {
         let manifest = Manifest::from_json(&read(MANIFEST_FILE)?, &path_of(MANIFEST_FILE))?;
-        let mut files = EncoderFiles::from_manifest(&manifest, read).map_err(in_dir)?;
+        let mut files = EncoderFiles::from_manifest(&manifest, read).map_err(|e| in_dir(dir, e))?;
         for slot in [&mut files.config, &mut files.tokenizer, &mut files.weights] {
             slot.0 = path_of(&slot.0);
         }
@@ -91,15 +103,6 @@ pub fn read_model_dir(dir: &std::path::Path) -> Result<EncoderFiles> {
 /// records each file's size and sha256. Every file is written atomically, the manifest last.
 pub fn write_encoder_dir(dir: &std::path::Path, files: &EncoderFiles) -> Result<Manifest> {
     write_bundle(dir, files, None, serde_json::Value::Null)
-}
-
-/// A trained recommender's part of a bundle.
-pub struct RecommenderFiles {
-    pub entry: RecommenderEntry,
-    /// The bytes of `entry.weights`.
-    pub weights: Vec<u8>,
-    /// The item ids, in the model's row order (written as `entry.items`).
-    pub items: Vec<String>,
 }
 
 /// Writes a bundle folder: the encoder's three files, the recommender's files when given, and
@@ -159,63 +162,20 @@ pub fn write_bundle(
     Ok(manifest)
 }
 
-/// Reads the recommender of a bundle folder (every file verified against the manifest).
+/// Reads the recommender of a bundle folder (every file verified against the manifest; errors
+/// name the file with its folder).
 pub fn read_recommender_dir(dir: &std::path::Path) -> Result<RecommenderFiles> {
-    let path = dir.join(MANIFEST_FILE);
-    let shown = path.display().to_string();
-    let text = std::fs::read(&path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::MissingModelFile {
-            file: shown.clone(),
-            hint: Some("not a ranklet bundle; `ranklet train --out DIR` writes one".into()),
-        },
-        _ => Error::io(&shown, e),
-    })?;
-    let manifest = Manifest::from_json(&text, &shown)?;
-    let entry = manifest.recommender.clone().ok_or_else(|| {
-        Error::bad_file(
-            &shown,
-            "this bundle has no recommender (a text encoder only); train one with `ranklet train --out`",
-        )
-    })?;
     let read = |name: &str| -> Result<Vec<u8>> {
-        let p = dir.join(name);
-        let bytes = std::fs::read(&p).map_err(|e| match e.kind() {
+        let path = dir.join(name);
+        std::fs::read(&path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => Error::MissingModelFile {
-                file: p.display().to_string(),
-                hint: None,
+                file: path_in(dir, name),
+                hint: (name == MANIFEST_FILE)
+                    .then(|| "not a ranklet bundle; `ranklet train --out DIR` writes one".into()),
             },
-            _ => Error::io(p.display(), e),
-        })?;
-        manifest.verify(name, &bytes).map_err(|e| match e {
-            Error::BadModelFile { reason, .. } => Error::BadModelFile {
-                file: p.display().to_string(),
-                reason,
-            },
-            e => e,
-        })?;
-        Ok(bytes)
+            _ => Error::io(path.display(), e),
+        })
     };
-    let weights = read(&entry.weights)?;
-    let items_path = dir.join(&entry.items);
-    let items: Vec<String> = serde_json::from_slice(&read(&entry.items)?).map_err(|e| {
-        Error::bad_file(
-            items_path.display().to_string(),
-            format!("not a JSON array of item ids: {e}"),
-        )
-    })?;
-    if items.len() != entry.config.items.num_items {
-        return Err(Error::bad_file(
-            items_path.display().to_string(),
-            format!(
-                "{} item ids, but the recommender was built for {}",
-                items.len(),
-                entry.config.items.num_items
-            ),
-        ));
-    }
-    Ok(RecommenderFiles {
-        entry,
-        weights,
-        items,
-    })
+    let manifest = Manifest::from_json(&read(MANIFEST_FILE)?, &path_in(dir, MANIFEST_FILE))?;
+    RecommenderFiles::from_manifest(&manifest, read).map_err(|e| in_dir(dir, e))
 }

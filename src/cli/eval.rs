@@ -7,17 +7,17 @@ use std::time::Instant;
 
 use burn::prelude::*;
 use clap::{Args, ValueEnum};
-use ranklet::bundle::{read_model_dir, read_recommender_dir};
+use ranklet::Result;
+use ranklet::bundle::read_recommender_dir;
 use ranklet::data::{Dataset, Split};
 use ranklet::eval::Metrics;
 use ranklet::eval::popularity::evaluate_popularity;
-use ranklet::rec::{ItemMode, Recommender};
+use ranklet::rec::ItemMode;
 use ranklet::train::evaluate_model;
-use ranklet::{Error, Result};
 use serde_json::json;
 
 use super::DeviceArg;
-use super::vectors::item_text_vectors;
+use super::vectors::trained_model;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Baseline {
@@ -57,8 +57,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
     let (name, mode, params, (valid, test, test_masked), eval_seconds, max_len) =
         if let Some(dir) = &args.model {
             let rec = read_recommender_dir(dir)?;
-            let files = read_model_dir(dir)?;
-            let config = &rec.entry.config;
+            let config = rec.entry.config.clone();
             let mode = config.items.mode;
             // Models with ID rows rank the catalog they were trained on, in their row order.
             let ds = if mode == ItemMode::Inductive {
@@ -70,24 +69,8 @@ pub fn run(args: EvalArgs) -> Result<()> {
             let split = Split::leave_one_out(&ds, max_len);
             describe(&ds, &split);
             let device = args.device.init()?;
-            let text = if mode == ItemMode::Id {
-                Tensor::<2>::zeros([ds.items.len(), 1], &device)
-            } else {
-                let texts: Vec<String> = ds.items.iter().map(|i| i.text.clone()).collect();
-                item_text_vectors(&files, &texts, &device, &device, &args.cache, args.quiet)?
-            };
-            let dim = text.dims()[1];
-            if dim != config.items.text_dim {
-                return Err(Error::bad_file(
-                    dir.join("manifest.json").display().to_string(),
-                    format!(
-                        "the recommender expects {}-wide text vectors, its encoder {} gives {dim}",
-                        config.items.text_dim, files.name
-                    ),
-                ));
-            }
-            let origin = dir.join(&rec.entry.weights).display().to_string();
-            let model = Recommender::from_safetensors(config, rec.weights, &device, &origin)?;
+            let texts: Vec<String> = ds.items.iter().map(|i| i.text.clone()).collect();
+            let (model, text) = trained_model(dir, rec, &texts, &device, &args.cache, args.quiet)?;
             let start = Instant::now();
             let (valid, _) = evaluate_model(&model, &text, &split.valid, 256);
             let (test, masked) = evaluate_model(&model, &text, &split.test, 256);

@@ -4,14 +4,14 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use ranklet::bundle::{read_model_dir, read_recommender_dir};
+use ranklet::bundle::read_recommender_dir;
 use ranklet::data::{Dataset, ItemText, read_catalog};
-use ranklet::rec::{ItemMode, Recommender};
+use ranklet::rec::ItemMode;
 use ranklet::{Error, Result};
 use serde_json::json;
 
 use super::DeviceArg;
-use super::vectors::item_text_vectors;
+use super::vectors::trained_model;
 
 #[derive(Debug, Args)]
 pub struct RecommendArgs {
@@ -45,48 +45,39 @@ pub struct RecommendArgs {
 
 pub fn run(args: RecommendArgs) -> Result<()> {
     let rec = read_recommender_dir(&args.model)?;
-    let files = read_model_dir(&args.model)?;
     let config = rec.entry.config.clone();
-    let mut items: Vec<ItemText> = if let Some(path) = &args.catalog {
+    let (origin, items) = if let Some(path) = &args.catalog {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path.display(), e))?;
-        read_catalog(&bytes, &path.display().to_string())?
+        let origin = path.display().to_string();
+        let items: Vec<ItemText> = read_catalog(&bytes, &origin)?
             .into_iter()
             .map(|c| ItemText {
                 text: c.encoder_text(),
                 id: c.id,
             })
-            .collect()
-    } else {
-        Dataset::read_dir(
-            args.data
-                .as_ref()
-                .expect("clap requires --catalog or --data"),
-        )?
-        .items
-    };
-    if config.items.mode != ItemMode::Inductive {
-        // ID rows: the catalog must be the model's, in its row order.
-        let by_id: std::collections::HashMap<&str, &ItemText> =
-            items.iter().map(|i| (i.id.as_str(), i)).collect();
-        if items.len() != rec.items.len()
-            || rec.items.iter().any(|id| !by_id.contains_key(id.as_str()))
-        {
-            return Err(Error::bad_input(
-                "--catalog/--data",
-                format!(
-                    "this {:?} model ranks the {} items it was trained on; the catalog given has {} items and not all of them (the inductive mode ranks any catalog)",
-                    config.items.mode,
-                    rec.items.len(),
-                    items.len()
-                ),
-            ));
-        }
-        items = rec
-            .items
-            .iter()
-            .map(|id| by_id[id.as_str()].clone())
             .collect();
-    }
+        (origin, items)
+    } else {
+        let dir = args
+            .data
+            .as_ref()
+            .expect("clap requires --catalog or --data");
+        (dir.display().to_string(), Dataset::read_dir(dir)?.items)
+    };
+    let items = if config.items.mode == ItemMode::Inductive {
+        items
+    } else {
+        // ID rows: the catalog must be the model's, in its row order.
+        let catalog = Dataset {
+            name: origin,
+            items,
+            users: Vec::new(),
+            sequences: Vec::new(),
+        };
+        catalog
+            .in_item_order(&rec.items, &args.model.display().to_string())?
+            .items
+    };
     let row: std::collections::HashMap<&str, usize> = items
         .iter()
         .enumerate()
@@ -103,23 +94,7 @@ pub fn run(args: RecommendArgs) -> Result<()> {
         .collect::<Result<_>>()?;
     let device = args.device.init()?;
     let texts: Vec<String> = items.iter().map(|i| i.text.clone()).collect();
-    let text = if config.items.mode == ItemMode::Id {
-        burn::Tensor::<2>::zeros([items.len(), 1], &device)
-    } else {
-        item_text_vectors(&files, &texts, &device, &device, &args.cache, true)?
-    };
-    if text.dims()[1] != config.items.text_dim {
-        return Err(Error::bad_file(
-            args.model.join("manifest.json").display().to_string(),
-            format!(
-                "the recommender expects {}-wide text vectors, its encoder gives {}",
-                config.items.text_dim,
-                text.dims()[1]
-            ),
-        ));
-    }
-    let origin = args.model.join(&rec.entry.weights).display().to_string();
-    let model = Recommender::from_safetensors(&config, rec.weights, &device, &origin)?;
+    let (model, text) = trained_model(&args.model, rec, &texts, &device, &args.cache, true)?;
     let recs = model.recommend(
         text,
         &history,

@@ -50,3 +50,37 @@ pub fn item_text_vectors(
         device,
     ))
 }
+
+/// A trained bundle's recommender on `device`, with the text vectors `[texts, dim]` of the
+/// catalog it will rank (zeros in `id` mode) — refused, naming the manifest, when the bundle's
+/// encoder does not give the width the recommender takes.
+pub fn trained_model(
+    dir: &Path,
+    rec: ranklet::bundle::RecommenderFiles,
+    texts: &[String],
+    device: &Device,
+    cache: &Path,
+    quiet: bool,
+) -> Result<(ranklet::rec::Recommender, Tensor<2>)> {
+    let config = &rec.entry.config;
+    // The encoder is checked in every mode: it is part of the bundle the browser downloads.
+    let files = ranklet::bundle::read_model_dir(dir)?;
+    let text = if config.items.mode == ranklet::rec::ItemMode::Id {
+        Tensor::<2>::zeros([texts.len(), 1], device)
+    } else {
+        item_text_vectors(&files, texts, device, device, cache, quiet)?
+    };
+    let dim = text.dims()[1];
+    if dim != config.items.text_dim {
+        return Err(ranklet::Error::bad_file(
+            dir.join("manifest.json").display().to_string(),
+            format!(
+                "the recommender expects {}-wide text vectors, its encoder gives {dim}",
+                config.items.text_dim
+            ),
+        ));
+    }
+    let origin = dir.join(&rec.entry.weights).display().to_string();
+    let model = ranklet::rec::Recommender::from_safetensors(config, rec.weights, device, &origin)?;
+    Ok((model, text))
+}

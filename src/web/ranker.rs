@@ -8,8 +8,7 @@ use wasm_bindgen::prelude::*;
 
 use super::device::init_device;
 use super::{file_reader, js_error};
-use crate::bundle::Manifest;
-use crate::error::Error;
+use crate::bundle::{Manifest, RecommenderFiles};
 use crate::rec::{ItemMode, Recommender, RecommenderConfig};
 
 /// A trained recommender running in this page or worker.
@@ -36,32 +35,11 @@ impl Ranker {
     ) -> Result<Ranker, JsError> {
         let manifest =
             Manifest::from_json(&manifest.to_vec(), "manifest.json").map_err(js_error)?;
-        let entry = manifest.recommender.clone().ok_or_else(|| {
-            JsError::new("manifest.json: this bundle has no recommender (a text encoder only)")
-        })?;
-        let mut read = file_reader(&files);
-        let mut take = |name: &str| -> Result<Vec<u8>, JsError> {
-            let bytes = read(name).map_err(js_error)?;
-            manifest.verify(name, &bytes).map_err(js_error)?;
-            Ok(bytes)
-        };
-        let weights = take(&entry.weights)?;
-        let items: Vec<String> = serde_json::from_slice(&take(&entry.items)?).map_err(|e| {
-            js_error(Error::bad_file(
-                &entry.items,
-                format!("not a JSON array of item ids: {e}"),
-            ))
-        })?;
-        if items.len() != entry.config.items.num_items {
-            return Err(js_error(Error::bad_file(
-                &entry.items,
-                format!(
-                    "{} item ids, the recommender was built for {}",
-                    items.len(),
-                    entry.config.items.num_items
-                ),
-            )));
-        }
+        let RecommenderFiles {
+            entry,
+            weights,
+            items,
+        } = RecommenderFiles::from_manifest(&manifest, file_reader(&files)).map_err(js_error)?;
         let (device, backend, backend_reason) = init_device(&backend).await?;
         let model = Recommender::from_safetensors(&entry.config, weights, &device, &entry.weights)
             .map_err(js_error)?;
