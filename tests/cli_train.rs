@@ -316,3 +316,30 @@ fn cold_start_items_are_held_out_and_reported_against_popularity() {
     ]);
     assert!(err.contains("--holdout-items"), "{err}");
 }
+
+/// `--devices 2` splits each batch across two replicas (two handles on the CPU here; GPUs
+/// cannot be tested on this machine) and sums their gradients: without dropout or gate noise
+/// (ID mode) it trains the same model as one device, up to float rounding.
+#[test]
+fn data_parallel_training_matches_one_device() {
+    let dir = contracts_folder("devices");
+    let losses = |devices: &str| -> Vec<f64> {
+        let r = train(
+            &dir,
+            &["--mode", "id", "--dropout", "0", "--devices", devices],
+        );
+        r["models"][0]["log"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["loss"].as_f64().unwrap())
+            .collect()
+    };
+    let one = losses("1");
+    let two = losses("2");
+    assert_eq!(one.len(), two.len());
+    for (a, b) in one.iter().zip(&two) {
+        assert!((a - b).abs() < 1e-4 * a.abs().max(1.0), "{one:?} vs {two:?}");
+    }
+    ranklet_err(&["train", "--data", dir.to_str().unwrap(), "--devices", "0"]);
+}

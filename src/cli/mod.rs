@@ -59,6 +59,32 @@ pub enum DeviceArg {
 }
 
 impl DeviceArg {
+    /// `count` devices of this kind for data-parallel training: GPUs 0..count (discrete GPUs on
+    /// WGPU, CUDA ordinals with `cuda`); on the CPU, `count` handles on the one CPU device
+    /// (the same code path, for checking it — no speed-up).
+    pub fn init_replicas(self, count: usize) -> Result<Vec<Device>> {
+        if count <= 1 {
+            return Ok(vec![self.init()?]);
+        }
+        (0..count)
+            .map(|i| match self {
+                DeviceArg::Cpu => Ok(Device::flex()),
+                DeviceArg::Gpu => Device::wgpu_options()
+                    .device_kind(burn::tensor::DeviceKind::DiscreteGpu(i))
+                    .init()
+                    .map_err(|e| {
+                        Error::Backend(format!(
+                            "--devices {count}: discrete GPU {i} is not usable ({e})"
+                        ))
+                    }),
+                #[cfg(feature = "cuda")]
+                DeviceArg::Cuda => Ok(Device::cuda(i)),
+                #[cfg(not(feature = "cuda"))]
+                DeviceArg::Cuda => self.init(),
+            })
+            .collect()
+    }
+
     pub fn init(self) -> Result<Device> {
         match self {
             DeviceArg::Cpu => Ok(Device::flex()),

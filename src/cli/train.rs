@@ -73,6 +73,11 @@ pub struct TrainArgs {
     pub seed: u64,
     #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
     pub device: DeviceArg,
+    /// Train data-parallel on this many devices of --device's kind (GPUs 0..N): each batch is
+    /// split across them and their gradients summed. Figures match one device's up to float
+    /// rounding when fine-tuning; pre-training's in-batch negatives become each shard's.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    pub devices: u16,
     /// Where cached item text vectors live.
     #[arg(long, default_value = ".cache/vectors")]
     pub cache: PathBuf,
@@ -149,7 +154,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
     } else {
         Vec::new()
     };
-    let base = args.device.init()?;
+    let replicas = args.device.init_replicas(usize::from(args.devices))?;
+    let base = replicas[0].clone();
     base.seed(args.seed);
     let device = base.clone().autodiff();
     let mode = match args.mode {
@@ -270,6 +276,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         &CheckpointOptions {
             dir: Some(checkpoint.clone()),
             resume: args.resume,
+            devices: replicas.iter().map(|d| d.clone().autodiff()).collect(),
         },
         &mut observer,
     )?;

@@ -147,13 +147,119 @@ fn item_drop(items: &[usize], p: f32, rng: &mut SplitMix) -> Vec<usize> {
     }
 }
 
-/// Where and whether to checkpoint.
+/// What a batch's loss is.
+pub enum Objective<'a> {
+    /// Pre-training: sequence–item + λ·sequence–sequence against each row's item-dropped copy.
+    Pretrain {
+        dropped: &'a [Vec<usize>],
+        lambda: f64,
+    },
+    /// Fine-tuning: full-softmax cross-entropy, `absent` items left out of the softmax.
+    Finetune { absent: Option<&'a Tensor<2, Bool>> },
+}
+
+type Window = (Vec<usize>, Vec<usize>);
+
+/// The loss of `chunk` (rows `offset..` of the batch for the item-dropped copies) for `model`.
+fn shard_loss(
+    model: &Recommender,
+    chunk: &[Window],
+    offset: usize,
+    text: Tensor<2>,
+    objective: &Objective,
+) -> Tensor<1> {
+    let rows: Vec<(&[usize], &[usize])> = chunk
+        .iter()
+        .map(|(i, t)| (i.as_slice(), t.as_slice()))
+        .collect();
+    let batch = SequenceBatch::new(&rows);
+    match objective {
+        Objective::Pretrain { dropped, lambda } => {
+            let aug: Vec<(&[usize], &[usize])> = dropped[offset..offset + chunk.len()]
+                .iter()
+                .map(|d| (d.as_slice(), &[][..]))
+                .collect();
+            model.pretrain_loss(&batch, &SequenceBatch::new(&aug), text, *lambda)
+        }
+        Objective::Finetune { absent } => {
+            let absent = absent.map(|a| a.clone().to_device(&text.device()));
+            model.loss(&batch, text, absent)
+        }
+    }
+}
+
+/// The batch's loss value and gradients (on the model's device). With several `devices`, the
+/// batch is cut into one contiguous shard per device; each replica computes its shard's loss
+/// weighted by its share of the batch (supervised positions when fine-tuning, rows when
+/// pre-training), all replicas run at once on their own threads, and the gradients are summed
+/// on the model's device — for fine-tuning exactly the full batch's gradient (the loss is a
+/// mean over positions); pre-training's in-batch negatives are then those of each shard, as in
+/// data-parallel training without an all-gather.
+pub fn batch_gradients(
+    model: &Recommender,
+    chunk: &[Window],
+    text: &Tensor<2>,
+    objective: &Objective,
+    devices: &[Device],
+) -> (f64, GradientsParams) {
+    if devices.len() <= 1 || chunk.len() < 2 {
+        let loss = shard_loss(model, chunk, 0, text.clone(), objective);
+        let value = f64::from(loss.clone().into_scalar::<f32>());
+        return (value, GradientsParams::from_grads(loss.backward(), model));
+    }
+    let weight = |c: &[Window]| -> f64 {
+        match objective {
+            Objective::Pretrain { .. } => c.len() as f64,
+            Objective::Finetune { .. } => c.iter().map(|(_, t)| t.len()).sum::<usize>() as f64,
+        }
+    };
+    let total = weight(chunk).max(1.0);
+    let per = chunk.len().div_ceil(devices.len().min(chunk.len()));
+    let main = text.device();
+    let shards: Vec<(f64, GradientsParams)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = chunk
+            .chunks(per)
+            .zip(devices)
+            .enumerate()
+            .map(|(k, (shard, device))| {
+                let replica = model.clone().fork(device);
+                let text = text.clone().to_device(device);
+                scope.spawn(move || {
+                    let share = weight(shard) / total;
+                    let loss =
+                        shard_loss(&replica, shard, k * per, text, objective).mul_scalar(share);
+                    let value = f64::from(loss.clone().into_scalar::<f32>());
+                    (
+                        value,
+                        GradientsParams::from_grads(loss.backward(), &replica),
+                    )
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a data-parallel replica panicked"))
+            .collect()
+    });
+    let mut value = 0.0;
+    let mut sum = burn::optim::GradientsAccumulator::new();
+    for (v, grads) in shards {
+        value += v;
+        sum.accumulate(model, grads.to_device(&main, model));
+    }
+    (value, sum.grads())
+}
+
+/// Where and whether to checkpoint, and on which devices to train.
 #[derive(Debug, Clone, Default)]
 pub struct CheckpointOptions {
     /// Checkpoint folder; `None` trains without checkpoints.
     pub dir: Option<std::path::PathBuf>,
     /// Continue from the folder's checkpoint (an error when there is none).
     pub resume: bool,
+    /// Data-parallel replicas (autodiff devices): each batch is split across them and their
+    /// gradients are summed on the model's device. Empty or one: everything on the model's device.
+    pub devices: Vec<Device>,
 }
 
 /// The outcome of [`train`].
@@ -192,6 +298,7 @@ pub fn train(
     checkpoints: &CheckpointOptions,
     observer: &mut dyn TrainObserver,
 ) -> Result<Trained> {
+    let devices = &checkpoints.devices;
     let mut optim = AdamWConfig::new()
         .with_weight_decay(config.weight_decay)
         .init();
@@ -262,12 +369,14 @@ pub fn train(
         let start = std::time::Instant::now();
         // Each epoch reseeds the device generator (dropout, gate noise) from the run's seed, so an
         // epoch run after a resume draws exactly what it would have drawn uninterrupted.
-        device.seed(
-            config
-                .seed
-                .wrapping_mul(1_000_003)
-                .wrapping_add(epoch as u64),
-        );
+        let epoch_seed = config
+            .seed
+            .wrapping_mul(1_000_003)
+            .wrapping_add(epoch as u64);
+        device.seed(epoch_seed);
+        for (k, replica) in devices.iter().enumerate().skip(1) {
+            replica.seed(epoch_seed.wrapping_add(k as u64 * 7919));
+        }
         // Fisher–Yates with the seeded generator, over the windows in their base order: the
         // same seed gives the same run, and the generator's state is all a resume needs.
         let mut data = base.clone();
@@ -279,31 +388,25 @@ pub fn train(
         let mut batches = 0;
         observer.epoch_start(epoch, data.len().div_ceil(config.batch_size));
         for chunk in data.chunks(config.batch_size) {
-            let rows: Vec<(&[usize], &[usize])> = chunk
-                .iter()
-                .map(|(i, t)| (i.as_slice(), t.as_slice()))
-                .collect();
-            let batch = SequenceBatch::new(&rows);
-            let loss = if pretraining {
-                let dropped: Vec<Vec<usize>> = chunk
+            let dropped: Option<Vec<Vec<usize>>> = pretraining.then(|| {
+                chunk
                     .iter()
                     .map(|(inputs, _)| item_drop(inputs, config.item_drop, &mut rng))
-                    .collect();
-                let aug: Vec<(&[usize], &[usize])> =
-                    dropped.iter().map(|d| (d.as_slice(), &[][..])).collect();
-                model.pretrain_loss(
-                    &batch,
-                    &SequenceBatch::new(&aug),
-                    text.clone(),
-                    config.lambda,
-                )
+                    .collect()
+            });
+            let objective = if pretraining {
+                Objective::Pretrain {
+                    dropped: dropped.as_deref().expect("set when pretraining"),
+                    lambda: config.lambda,
+                }
             } else {
-                model.loss(&batch, text.clone(), absent.clone())
+                Objective::Finetune {
+                    absent: absent.as_ref(),
+                }
             };
-            let value = f64::from(loss.clone().into_scalar::<f32>());
+            let (value, grads) = batch_gradients(&model, chunk, text, &objective, devices);
             loss_sum += value;
             batches += 1;
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = optim.step(config.lr, model, grads);
             observer.batch(value);
         }
@@ -534,7 +637,11 @@ mod tests {
                     &text,
                     &split,
                     &train_config,
-                    &CheckpointOptions { dir, resume },
+                    &CheckpointOptions {
+                        dir,
+                        resume,
+                        ..Default::default()
+                    },
                     observer,
                 );
                 out.map(|t| {
@@ -589,6 +696,7 @@ mod tests {
             &CheckpointOptions {
                 dir: Some(dir.clone()),
                 resume: true,
+                ..Default::default()
             },
             &mut Silent,
         )
@@ -638,6 +746,7 @@ mod tests {
             &CheckpointOptions {
                 dir: Some(dir.clone()),
                 resume: false,
+                ..Default::default()
             },
             &mut phases,
         )
@@ -682,5 +791,49 @@ mod tests {
             "the item tower learns"
         );
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Two replicas (here two handles on the CPU device, the same code path as two GPUs) give
+    /// the full batch's fine-tuning gradient: the sharded losses are weighted by their share of
+    /// the supervised positions and the replicas' gradients summed on the model's device.
+    #[test]
+    fn data_parallel_gradients_equal_the_full_batch() {
+        let _seeded = SEEDED.lock().unwrap_or_else(|e| e.into_inner());
+        let ds = synthetic_dataset(40, 30, 6, 12, 3);
+        let split = Split::leave_one_out(&ds, 8);
+        let device = Device::flex().autodiff();
+        device.seed(3);
+        let config = small_config(ItemMode::Id, ds.items.len(), 8, 16, (0.0, 0.0), 8);
+        let model = Recommender::init(&config, &device);
+        let text = topic_text(ds.items.len(), &device);
+        // Windows of unequal length, so the shards' weights differ.
+        let chunk: Vec<Window> = windows(&split, 8).into_iter().take(7).collect();
+        let objective = Objective::Finetune { absent: None };
+        let (whole, mut g1) = batch_gradients(&model, &chunk, &text, &objective, &[]);
+        let replicas = [device.clone(), device.clone()];
+        let (sharded, mut g2) = batch_gradients(&model, &chunk, &text, &objective, &replicas);
+        assert!((whole - sharded).abs() < 1e-5, "loss {whole} vs {sharded}");
+        let mut compared = 0;
+        let mut visit = |id: burn::module::ParamId| {
+            if let (Some(a), Some(b)) = (g1.remove::<2>(id), g2.remove::<2>(id)) {
+                let (a, b) = (
+                    a.into_data().try_to_vec::<f32>().unwrap(),
+                    b.into_data().try_to_vec::<f32>().unwrap(),
+                );
+                let scale = a.iter().fold(0f32, |m, x| m.max(x.abs())).max(1e-6);
+                let diff = a
+                    .iter()
+                    .zip(&b)
+                    .fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+                assert!(
+                    diff / scale < 1e-4,
+                    "gradient differs by {diff} (scale {scale})"
+                );
+                compared += 1;
+            }
+        };
+        visit(model.tower.ids.as_ref().expect("ID mode").weight.id);
+        visit(model.encoder.positions.weight.id);
+        assert_eq!(compared, 2, "compared {compared} gradients");
     }
 }
