@@ -339,7 +339,10 @@ fn data_parallel_training_matches_one_device() {
     let two = losses("2");
     assert_eq!(one.len(), two.len());
     for (a, b) in one.iter().zip(&two) {
-        assert!((a - b).abs() < 1e-4 * a.abs().max(1.0), "{one:?} vs {two:?}");
+        assert!(
+            (a - b).abs() < 1e-4 * a.abs().max(1.0),
+            "{one:?} vs {two:?}"
+        );
     }
     ranklet_err(&["train", "--data", dir.to_str().unwrap(), "--devices", "0"]);
 }

@@ -170,10 +170,7 @@ impl BertEncoder {
     /// Hidden states after the embeddings and after every layer (`num_layers + 1` tensors), for
     /// layer-wise distillation.
     pub fn forward_all(&self, ids: Tensor<2, Int>, mask: Tensor<2>) -> Vec<Tensor<3>> {
-        let [batch, seq] = mask.dims();
-        let score_bias = (mask - 1.0)
-            .mul_scalar(-MASKED_SCORE)
-            .reshape([batch, 1, 1, seq]);
+        let score_bias = score_bias(mask);
         let mut states = Vec::with_capacity(self.layers.len() + 1);
         let mut x = self.embeddings.forward(ids);
         for layer in &self.layers {
@@ -183,6 +180,15 @@ impl BertEncoder {
         states.push(x);
         states
     }
+}
+
+/// The additive attention bias `[batch, 1, 1, seq]` of a mask `[batch, seq]` (1 real, 0 padding):
+/// 0 at real keys, [`MASKED_SCORE`] at padding.
+pub fn score_bias(mask: Tensor<2>) -> Tensor<4> {
+    let [batch, seq] = mask.dims();
+    (mask - 1.0)
+        .mul_scalar(-MASKED_SCORE)
+        .reshape([batch, 1, 1, seq])
 }
 
 fn layer_norm(config: &BertConfig, width: usize, device: &Device) -> LayerNorm {

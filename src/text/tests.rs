@@ -310,3 +310,36 @@ fn refuses_huge_texts() {
         "{err}"
     );
 }
+
+/// `save_encoder` writes the tensors `load_encoder` reads, by their HF names: f32 reproduces
+/// the encoder exactly, f16 within half precision.
+#[test]
+fn saved_encoders_load_back_to_the_same_outputs() {
+    use crate::text::weights::{StoredDtype, load_encoder, save_encoder};
+    let files = tiny_bert_files(5);
+    let embedder = TextEmbedder::from_files(&files, &device()).unwrap();
+    let want = embedder.embed(TEXTS).unwrap();
+    for (dtype, tolerance) in [(StoredDtype::F32, 0.0), (StoredDtype::F16, 5e-3)] {
+        let bytes = save_encoder(&embedder.encoder, dtype).unwrap();
+        let names: Vec<String> = safetensors::SafeTensors::deserialize(&bytes)
+            .unwrap()
+            .names()
+            .into_iter()
+            .map(String::from)
+            .collect();
+        assert!(names.contains(&"encoder.layer.1.attention.self.query.weight".to_string()));
+        let encoder = load_encoder(&bytes, &embedder.config, &device(), "saved").unwrap();
+        let reloaded = TextEmbedder::new(
+            embedder.config.clone(),
+            embedder.tokenizer.clone(),
+            encoder,
+            true,
+            device(),
+        );
+        let got = reloaded.embed(TEXTS).unwrap();
+        for (a, b) in want.iter().zip(&got) {
+            let diff = max_abs_diff(a, b);
+            assert!(diff <= tolerance, "{dtype:?}: differs by {diff}");
+        }
+    }
+}

@@ -207,3 +207,111 @@ pub fn load_encoder(
         .collect::<Result<Vec<_>>>()?;
     Ok(BertEncoder { embeddings, layers })
 }
+
+/// Element type of a written encoder file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoredDtype {
+    F32,
+    F16,
+}
+
+/// Collects an encoder's tensors under their HF names (linear weights back to `[out, in]`).
+struct TensorSink {
+    tensors: Vec<(String, Vec<usize>, Vec<f32>)>,
+}
+
+impl TensorSink {
+    fn values<const D: usize>(t: &Tensor<D>) -> Vec<f32> {
+        t.to_data()
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .expect("f32 after convert")
+    }
+
+    fn push<const D: usize>(&mut self, name: String, t: &Tensor<D>) {
+        self.tensors
+            .push((name, t.dims().to_vec(), Self::values(t)));
+    }
+
+    fn linear(&mut self, name: &str, l: &Linear) {
+        let [d_in, d_out] = l.weight.dims();
+        let w = Self::values(&l.weight.val());
+        let mut hf = vec![0.0; d_in * d_out];
+        for i in 0..d_in {
+            for o in 0..d_out {
+                hf[o * d_in + i] = w[i * d_out + o];
+            }
+        }
+        self.tensors
+            .push((format!("{name}.weight"), vec![d_out, d_in], hf));
+        if let Some(b) = &l.bias {
+            self.push(format!("{name}.bias"), &b.val());
+        }
+    }
+
+    fn layer_norm(&mut self, name: &str, n: &LayerNorm) {
+        self.push(format!("{name}.weight"), &n.gamma.val());
+        if let Some(b) = &n.beta {
+            self.push(format!("{name}.bias"), &b.val());
+        }
+    }
+}
+
+/// Serialises `encoder` as HF `BertModel` safetensors (the names [`load_encoder`] reads, the
+/// layout Python `transformers` loads), in `dtype`.
+pub fn save_encoder(encoder: &BertEncoder, dtype: StoredDtype) -> Result<Vec<u8>> {
+    let mut sink = TensorSink {
+        tensors: Vec::new(),
+    };
+    let e = &encoder.embeddings;
+    sink.push(names::WORD.into(), &e.word_embeddings.weight.val());
+    sink.push(names::POSITION.into(), &e.position_embeddings.weight.val());
+    sink.push(
+        names::TOKEN_TYPE.into(),
+        &e.token_type_embeddings.weight.val(),
+    );
+    sink.layer_norm(names::EMB_NORM, &e.layer_norm);
+    for (i, layer) in encoder.layers.iter().enumerate() {
+        let p = names::layer(i);
+        let a = &layer.attention;
+        sink.linear(&format!("{p}{}", names::QUERY), &a.query);
+        sink.linear(&format!("{p}{}", names::KEY), &a.key);
+        sink.linear(&format!("{p}{}", names::VALUE), &a.value);
+        sink.linear(&format!("{p}{}", names::ATT_OUT), &a.output);
+        sink.layer_norm(&format!("{p}{}", names::ATT_NORM), &a.layer_norm);
+        sink.linear(&format!("{p}{}", names::INTERMEDIATE), &layer.intermediate);
+        sink.linear(&format!("{p}{}", names::OUTPUT), &layer.output);
+        sink.layer_norm(&format!("{p}{}", names::OUT_NORM), &layer.layer_norm);
+    }
+    let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = sink
+        .tensors
+        .into_iter()
+        .map(|(name, shape, v)| {
+            let raw = match dtype {
+                StoredDtype::F32 => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+                StoredDtype::F16 => v
+                    .iter()
+                    .flat_map(|x| half::f16::from_f32(*x).to_le_bytes())
+                    .collect(),
+            };
+            (name, shape, raw)
+        })
+        .collect();
+    let st_dtype = match dtype {
+        StoredDtype::F32 => Dtype::F32,
+        StoredDtype::F16 => Dtype::F16,
+    };
+    let views = bytes
+        .iter()
+        .map(|(name, shape, raw)| {
+            safetensors::tensor::TensorView::new(st_dtype, shape.clone(), raw)
+                .map(|v| (name.clone(), v))
+                .map_err(|e| Error::Backend(format!("tensor {name}: {e}")))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut metadata = std::collections::HashMap::new();
+    metadata.insert("format".to_string(), "pt".to_string());
+    safetensors::tensor::serialize(views, Some(metadata))
+        .map_err(|e| Error::Backend(format!("writing safetensors: {e}")))
+}

@@ -7,6 +7,7 @@
 //! device generator (dropout, gate noise) saved with the checkpoint — see `checkpoint.rs`.
 
 pub mod checkpoint;
+pub mod text_tuning;
 
 use burn::optim::{AdamWConfig, GradientsParams};
 use burn::prelude::*;
