@@ -346,3 +346,63 @@ fn data_parallel_training_matches_one_device() {
     }
     ranklet_err(&["train", "--data", dir.to_str().unwrap(), "--devices", "0"]);
 }
+
+/// Teacher training proper: `--tune-text-layers 1` tunes the encoder's top layer with the
+/// recommender (here from an `--init` bundle, `--epochs 0`); the bundle carries the tuned
+/// encoder, and `eval` of that bundle reproduces the figures the run reported.
+#[test]
+fn text_tuning_writes_a_bundle_with_the_tuned_encoder() {
+    let dir = contracts_folder("text-tuning");
+    let encoder = tiny_encoder(&dir);
+    let cache = dir.join("vectors");
+    let first = dir.join("bundle-first");
+    let common = [
+        "--mode",
+        "inductive",
+        "--text-model",
+        &encoder,
+        "--cache",
+        cache.to_str().unwrap(),
+    ];
+    let mut args = common.to_vec();
+    args.extend(["--out", first.to_str().unwrap()]);
+    train(&dir, &args);
+    let tuned = dir.join("bundle-tuned");
+    let mut args = common.to_vec();
+    args.extend([
+        "--init",
+        first.to_str().unwrap(),
+        "--epochs",
+        "0",
+        "--tune-text-layers",
+        "1",
+        "--text-epochs",
+        "2",
+        "--text-lr",
+        "1e-2",
+        "--out",
+        tuned.to_str().unwrap(),
+    ]);
+    let r = train(&dir, &args);
+    let t = &r["models"][0]["text_tuning"];
+    assert_eq!(t["layers"], 1);
+    assert!(t["log"].as_array().unwrap().len() >= 2, "{t}");
+    let sha = |d: &Path| {
+        let m: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(d.join("manifest.json")).unwrap()).unwrap();
+        m["files"]["model.safetensors"]["sha256"].clone()
+    };
+    if t["valid_ndcg10_best"].as_f64() > t["valid_ndcg10_start"].as_f64() {
+        assert_ne!(sha(&first), sha(&tuned), "a better epoch was kept: the encoder changed");
+    }
+    let e = eval_model(&dir, &tuned);
+    assert_eq!(e["models"][0]["test"], r["models"][0]["test"]);
+    // Text tuning needs text-only items.
+    let mut args = common.to_vec();
+    args[1] = "transductive";
+    args.extend(["--tune-text-layers", "1"]);
+    let mut full = vec!["train", "--data", dir.to_str().unwrap()];
+    full.extend(args);
+    let err = ranklet_err(&full);
+    assert!(err.contains("--tune-text-layers"), "{err}");
+}

@@ -13,6 +13,9 @@ use ranklet::eval::popularity::evaluate_popularity;
 use ranklet::rec::{
     ItemMode, ItemTowerConfig, Recommender, RecommenderConfig, SequenceEncoderConfig,
 };
+use ranklet::text::TextEmbedder;
+use ranklet::text::weights::{StoredDtype, save_encoder};
+use ranklet::train::text_tuning::{TextTuneConfig, split_encoder, tune_text, with_top};
 use ranklet::train::{
     CheckpointOptions, EpochLog, TrainConfig, TrainObserver, Trained, evaluate_model, train,
 };
@@ -110,9 +113,21 @@ pub struct TrainArgs {
     /// (MoE adaptor, ID embedding) only. Usually with --init.
     #[arg(long)]
     pub freeze_encoder: bool,
-    /// Start from the recommender of this bundle (same shape), e.g. a pre-trained one.
+    /// Start from the recommender of this bundle (same shape), e.g. a pre-trained one. With
+    /// --epochs 0 the recommender is not trained further (e.g. to tune the text layers only).
     #[arg(long)]
     pub init: Option<PathBuf>,
+    /// Teacher training proper: after the recommender's training, fine-tune the top K layers of
+    /// the text encoder together with it (in-batch negatives; inductive mode). The bundle then
+    /// carries the tuned encoder. 0 keeps the encoder frozen. GPU recommended.
+    #[arg(long, default_value_t = 0)]
+    pub tune_text_layers: usize,
+    /// Epochs of text tuning (early stopping on validation NDCG@10, patience 2).
+    #[arg(long, default_value_t = 5)]
+    pub text_epochs: usize,
+    /// AdamW learning rate of the tuned text layers (the recommender uses --lr / 10 meanwhile).
+    #[arg(long, default_value_t = 5e-5)]
+    pub text_lr: f64,
     /// Cold start: hold out this fraction of the items from training entirely (seeded) and
     /// report the test users whose target is one of them, against popularity.
     #[arg(long, default_value_t = 0.0)]
@@ -263,23 +278,38 @@ pub fn run(args: TrainArgs) -> Result<()> {
         tower: model.tower.centred_on(&text),
         ..model
     };
+    if args.tune_text_layers > 0 && mode != ItemMode::Inductive {
+        return Err(Error::bad_input(
+            "--tune-text-layers",
+            "tuning the text encoder needs --mode inductive (text-only items)",
+        ));
+    }
     let mut observer = Progress::new(args.pretrain_epochs + args.epochs, args.quiet);
     let Trained {
         best,
-        log,
+        mut log,
         resumed_epochs,
-    } = train(
-        model,
-        &text,
-        &split,
-        &train_config,
-        &CheckpointOptions {
-            dir: Some(checkpoint.clone()),
-            resume: args.resume,
-            devices: replicas.iter().map(|d| d.clone().autodiff()).collect(),
-        },
-        &mut observer,
-    )?;
+    } = if args.epochs == 0 && args.pretrain_epochs == 0 && args.init.is_some() {
+        // Nothing to train: the --init recommender as it is (then, typically, text tuning).
+        Trained {
+            best: model.valid(),
+            log: Vec::new(),
+            resumed_epochs: 0,
+        }
+    } else {
+        train(
+            model,
+            &text,
+            &split,
+            &train_config,
+            &CheckpointOptions {
+                dir: Some(checkpoint.clone()),
+                resume: args.resume,
+                devices: replicas.iter().map(|d| d.clone().autodiff()).collect(),
+            },
+            &mut observer,
+        )?
+    };
     observer.finish();
     if resumed_epochs > 0 {
         eprintln!(
@@ -287,6 +317,41 @@ pub fn run(args: TrainArgs) -> Result<()> {
             checkpoint.display()
         );
     }
+    // Teacher training proper: the text encoder's top layers learn with the recommender.
+    let (best, text, files, text_tuning) = if args.tune_text_layers > 0 {
+        let files = files.expect("read above in inductive mode");
+        let texts: Vec<String> = ds.items.iter().map(|i| i.text.clone()).collect();
+        let embedder = TextEmbedder::from_files(&files, &base)?;
+        let (bottom, top) = split_encoder(&embedder, &texts, args.tune_text_layers, &device)?;
+        let tune = TextTuneConfig {
+            epochs: args.text_epochs,
+            text_lr: args.text_lr,
+            rec_lr: args.lr / 10.0,
+            batch_size: args.batch_size,
+            max_len: args.max_len,
+            seed: args.seed,
+            ..TextTuneConfig::default()
+        };
+        let mut observer = Progress::new(args.text_epochs, args.quiet);
+        let tuned = tune_text(best.train().fork(&device), top, &bottom, &split, &tune, &mut observer)?;
+        observer.finish();
+        let encoder = with_top(&embedder.encoder, &tuned.top);
+        let mut files = files;
+        files.weights.1 = save_encoder(&encoder, StoredDtype::F32)?;
+        files.name = format!("{}-tuned-top{}", files.name, args.tune_text_layers);
+        let summary = json!({
+            "layers": args.tune_text_layers,
+            "config": tune,
+            "valid_ndcg10_start": tuned.log[0].valid_ndcg10,
+            "valid_ndcg10_best": tuned.log.iter().map(|e| e.valid_ndcg10).fold(f64::MIN, f64::max),
+            "log": tuned.log,
+        });
+        log.extend(tuned.log.iter().skip(1).cloned());
+        let text = Tensor::<2>::from_data(tuned.text.into_data(), &device);
+        (tuned.model, text, Some(files), Some(summary))
+    } else {
+        (best, text, files, None)
+    };
     let plain_text = text.inner();
     let start = Instant::now();
     let (valid, _) = evaluate_model(&best, &plain_text, &split.valid, 256);
@@ -328,6 +393,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
         "test": test.means(),
         "test_masked": test_masked.means(),
     });
+    if let Some(t) = text_tuning {
+        entry["text_tuning"] = t;
+    }
     if let Some((n, ours, pop)) = &cold {
         entry["cold_start"] = json!({
             "held_out_items": held.len(),

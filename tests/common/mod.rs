@@ -81,13 +81,14 @@ pub fn train(dir: &Path, extra: &[&str]) -> serde_json::Value {
         "1",
         "--experts",
         "2",
-        "--epochs",
-        "3",
         "--max-len",
         "10",
         "--batch-size",
         "16",
     ]);
+    if !extra.contains(&"--epochs") {
+        args.extend_from_slice(&["--epochs", "3"]);
+    }
     args.extend_from_slice(extra);
     ranklet_ok(&args);
     serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap()
