@@ -4,6 +4,8 @@ pub mod bundle;
 pub mod data;
 #[cfg(feature = "native")]
 pub mod device;
+#[cfg(feature = "native")]
+pub mod distill;
 pub mod error;
 pub mod eval;
 pub mod fixtures;

@@ -393,7 +393,11 @@ fn text_tuning_writes_a_bundle_with_the_tuned_encoder() {
         m["files"]["model.safetensors"]["sha256"].clone()
     };
     if t["valid_ndcg10_best"].as_f64() > t["valid_ndcg10_start"].as_f64() {
-        assert_ne!(sha(&first), sha(&tuned), "a better epoch was kept: the encoder changed");
+        assert_ne!(
+            sha(&first),
+            sha(&tuned),
+            "a better epoch was kept: the encoder changed"
+        );
     }
     let e = eval_model(&dir, &tuned);
     assert_eq!(e["models"][0]["test"], r["models"][0]["test"]);

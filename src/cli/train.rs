@@ -333,7 +333,14 @@ pub fn run(args: TrainArgs) -> Result<()> {
             ..TextTuneConfig::default()
         };
         let mut observer = Progress::new(args.text_epochs, args.quiet);
-        let tuned = tune_text(best.train().fork(&device), top, &bottom, &split, &tune, &mut observer)?;
+        let tuned = tune_text(
+            best.train().fork(&device),
+            top,
+            &bottom,
+            &split,
+            &tune,
+            &mut observer,
+        )?;
         observer.finish();
         let encoder = with_top(&embedder.encoder, &tuned.top);
         let mut files = files;

@@ -1,0 +1,7 @@
+//! `ranklet distill`: the browser student from the teacher — HomoDistil-style iterative
+//! structured pruning of a copy of the teacher, LRC-BERT-style contrastive layer distillation,
+//! and vocabulary pruning to the catalog's word-pieces.
+
+pub mod vocab;
+
+pub use vocab::{PrunedVocab, prune_embeddings, prune_vocab};
