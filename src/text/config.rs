@@ -57,6 +57,11 @@ pub struct BertConfig {
     /// (a HomoDistil student). `None` (default): `hidden_size / num_attention_heads`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attention_head_size: Option<usize>,
+    /// Heads removed from each layer (`{"0": [1, 5], …}`), as HF `BertConfig.pruned_heads`:
+    /// `transformers` prunes them at construction, so a pruned student's tensors load as a
+    /// `BertModel`. Head width stays `hidden_size / num_attention_heads`. Default: none.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub pruned_heads: std::collections::BTreeMap<String, Vec<usize>>,
 }
 
 fn default_max_position_embeddings() -> usize {
@@ -106,6 +111,7 @@ impl BertConfig {
             position_embedding_type: default_position_embedding_type(),
             model_type: default_model_type(),
             attention_head_size: None,
+            pruned_heads: Default::default(),
         }
     }
 
@@ -128,9 +134,18 @@ impl BertConfig {
             .unwrap_or(self.hidden_size / self.num_attention_heads.max(1))
     }
 
-    /// Total width of all heads (the attention projections' output width).
+    /// Total width of all heads (the attention projections' output width) before pruning.
     pub fn all_heads_size(&self) -> usize {
         self.head_size() * self.num_attention_heads
+    }
+
+    /// Heads left in layer `layer` after `pruned_heads`.
+    pub fn heads_in_layer(&self, layer: usize) -> usize {
+        let pruned = self
+            .pruned_heads
+            .get(&layer.to_string())
+            .map_or(0, Vec::len);
+        self.num_attention_heads - pruned
     }
 
     /// Checks what the encoder relies on; returns a sentence saying what is wrong.
@@ -173,6 +188,22 @@ impl BertConfig {
                 self.hidden_size, self.num_attention_heads
             ));
         }
+        for (layer, heads) in &self.pruned_heads {
+            let mut seen = std::collections::BTreeSet::new();
+            if layer.parse::<usize>().is_err() {
+                return Err(format!("pruned_heads has a non-numeric layer {layer:?}"));
+            }
+            for &h in heads {
+                if h >= self.num_attention_heads || !seen.insert(h) {
+                    return Err(format!(
+                        "pruned_heads[{layer}] lists head {h} twice or out of range"
+                    ));
+                }
+            }
+            if seen.len() >= self.num_attention_heads {
+                return Err(format!("pruned_heads[{layer}] removes every head"));
+            }
+        }
         if self.layer_norm_eps.is_nan() || self.layer_norm_eps <= 0.0 {
             return Err(format!(
                 "layer_norm_eps is {}, must be > 0",
@@ -185,12 +216,15 @@ impl BertConfig {
     /// Number of parameters of the encoder these dimensions describe (no pooler).
     pub fn num_params(&self) -> usize {
         let h = self.hidden_size;
-        let a = self.all_heads_size();
         let f = self.intermediate_size;
         let embeddings =
             (self.vocab_size + self.max_position_embeddings + self.type_vocab_size) * h + 2 * h;
-        let layer = 3 * (h * a + a) + (a * h + h) + 2 * h + (h * f + f) + (f * h + h) + 2 * h;
-        embeddings + self.num_hidden_layers * layer
+        let layer =
+            |a: usize| 3 * (h * a + a) + (a * h + h) + 2 * h + (h * f + f) + (f * h + h) + 2 * h;
+        embeddings
+            + (0..self.num_hidden_layers)
+                .map(|l| layer(self.heads_in_layer(l) * self.head_size()))
+                .sum::<usize>()
     }
 }
 

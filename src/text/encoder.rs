@@ -70,9 +70,11 @@ pub struct BertAttention {
 }
 
 impl BertAttention {
-    pub fn init(config: &BertConfig, device: &Device) -> Self {
+    /// Layer `layer`'s attention (its head count after `pruned_heads`).
+    pub fn init(config: &BertConfig, layer: usize, device: &Device) -> Self {
         let h = config.hidden_size;
-        let a = config.all_heads_size();
+        let heads = config.heads_in_layer(layer);
+        let a = heads * config.head_size();
         Self {
             query: LinearConfig::new(h, a).init(device),
             key: LinearConfig::new(h, a).init(device),
@@ -80,7 +82,7 @@ impl BertAttention {
             output: LinearConfig::new(a, h).init(device),
             layer_norm: layer_norm(config, h, device),
             dropout: DropoutConfig::new(config.attention_probs_dropout_prob).init(),
-            num_heads: config.num_attention_heads,
+            num_heads: heads,
             head_size: config.head_size(),
         }
     }
@@ -121,11 +123,11 @@ pub struct BertLayer {
 }
 
 impl BertLayer {
-    pub fn init(config: &BertConfig, device: &Device) -> Self {
+    pub fn init(config: &BertConfig, layer: usize, device: &Device) -> Self {
         let h = config.hidden_size;
         let f = config.intermediate_size;
         Self {
-            attention: BertAttention::init(config, device),
+            attention: BertAttention::init(config, layer, device),
             intermediate: LinearConfig::new(h, f).init(device),
             output: LinearConfig::new(f, h).init(device),
             layer_norm: layer_norm(config, h, device),
@@ -154,7 +156,7 @@ impl BertEncoder {
         Self {
             embeddings: BertEmbeddings::init(config, device),
             layers: (0..config.num_hidden_layers)
-                .map(|_| BertLayer::init(config, device))
+                .map(|l| BertLayer::init(config, l, device))
                 .collect(),
         }
     }

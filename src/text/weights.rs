@@ -174,7 +174,6 @@ pub fn load_encoder(
 ) -> Result<BertEncoder> {
     let src = TensorSource::new(bytes, origin, device)?;
     let h = config.hidden_size;
-    let a = config.all_heads_size();
     let f = config.intermediate_size;
     let eps = config.layer_norm_eps;
     let embeddings = BertEmbeddings {
@@ -187,6 +186,7 @@ pub fn load_encoder(
     let layers = (0..config.num_hidden_layers)
         .map(|i| {
             let p = names::layer(i);
+            let a = config.heads_in_layer(i) * config.head_size();
             Ok(BertLayer {
                 attention: BertAttention {
                     query: src.linear(&format!("{p}{}", names::QUERY), h, a)?,
@@ -195,7 +195,7 @@ pub fn load_encoder(
                     output: src.linear(&format!("{p}{}", names::ATT_OUT), a, h)?,
                     layer_norm: src.layer_norm(&format!("{p}{}", names::ATT_NORM), h, eps)?,
                     dropout: DropoutConfig::new(config.attention_probs_dropout_prob).init(),
-                    num_heads: config.num_attention_heads,
+                    num_heads: config.heads_in_layer(i),
                     head_size: config.head_size(),
                 },
                 intermediate: src.linear(&format!("{p}{}", names::INTERMEDIATE), h, f)?,
