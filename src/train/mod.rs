@@ -476,7 +476,7 @@ pub fn train(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::data::synthetic::synthetic_dataset;
     use crate::eval::popularity::evaluate_popularity;
@@ -590,7 +590,9 @@ mod tests {
 
     /// burn's CPU generator is process-wide: tests that compare two seeded runs take this lock
     /// so that no other test draws from it in between.
-    static SEEDED: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    /// Tests that seed the shared CPU device's generator and compare figures hold this lock
+    /// (and so must any test that draws from that generator meanwhile).
+    pub(crate) static SEEDED: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
     /// Stops the run (as a kill would) in the middle of epoch `at`.
     struct KillAt {

@@ -329,6 +329,9 @@ mod tests {
     /// computes — so the written bundle embeds the catalog as the tuned model saw it.
     #[test]
     fn tuned_top_layers_equal_the_rebuilt_encoder() {
+        let _seeded = crate::train::tests::SEEDED
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         let ds = synthetic_dataset(60, 24, 6, 10, 4);
         let split = Split::leave_one_out(&ds, 8);
         let texts: Vec<String> = ds.items.iter().map(|i| i.text.clone()).collect();
