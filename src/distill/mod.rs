@@ -2,6 +2,8 @@
 //! structured pruning of a copy of the teacher, LRC-BERT-style contrastive layer distillation,
 //! and vocabulary pruning to the catalog's word-pieces.
 
+pub mod loss;
+pub mod pruning;
 pub mod student;
 pub mod vocab;
 
