@@ -85,72 +85,103 @@ impl Checkpointer {
         optim: OptimizerRecord,
         best: Option<ModuleRecord>,
     ) -> Result<TrainState> {
-        std::fs::create_dir_all(&self.dir).map_err(|e| Error::io(self.dir.display(), e))?;
         let e = state.epoch;
-        let write = |name: String, bytes: std::result::Result<Bytes, _>| -> Result<String> {
-            let path = self.dir.join(&name);
-            let bytes = bytes.map_err(|err| bad(&path, format!("cannot serialise: {err}")))?;
-            write_atomic(&path, &bytes)?;
-            Ok(name)
-        };
-        state.model_file = write(format!("model-{e:04}.bpk"), model.into_bytes())?;
-        state.optim_file = write(format!("optim-{e:04}.bpk"), optim.into_bytes())?;
+        let mut records = vec![
+            (format!("model-{e:04}.bpk"), model.into_bytes()),
+            (format!("optim-{e:04}.bpk"), optim.into_bytes()),
+        ];
         if let Some(best) = best {
-            state.best_file = write(format!("best-{e:04}.bpk"), best.into_bytes())?;
+            records.push((format!("best-{e:04}.bpk"), best.into_bytes()));
+        }
+        let written = self.write_records(records)?;
+        state.model_file = written[0].clone();
+        state.optim_file = written[1].clone();
+        if let Some(b) = written.get(2) {
+            state.best_file = b.clone();
         }
         state.version = STATE_VERSION;
-        let json = serde_json::to_vec_pretty(&state).expect("state serialises");
+        let keep = [
+            state.model_file.clone(),
+            state.optim_file.clone(),
+            state.best_file.clone(),
+        ];
+        self.commit(&state, &keep)?;
+        Ok(state)
+    }
+
+    /// Writes serialised records (each atomically) into the folder; returns their names.
+    pub fn write_records<E: std::fmt::Display>(
+        &self,
+        records: Vec<(String, std::result::Result<Bytes, E>)>,
+    ) -> Result<Vec<String>> {
+        std::fs::create_dir_all(&self.dir).map_err(|e| Error::io(self.dir.display(), e))?;
+        records
+            .into_iter()
+            .map(|(name, bytes)| {
+                let path = self.dir.join(&name);
+                let bytes = bytes.map_err(|err| bad(&path, format!("cannot serialise: {err}")))?;
+                write_atomic(&path, &bytes)?;
+                Ok(name)
+            })
+            .collect()
+    }
+
+    /// Commits `state` as `state.json` (atomically: the commit point), then removes the records
+    /// that are not in `keep` — only now may the previous epoch's records go.
+    pub fn commit<S: Serialize>(&self, state: &S, keep: &[String]) -> Result<()> {
+        let json = serde_json::to_vec_pretty(state).expect("state serialises");
         write_atomic(&self.dir.join(STATE_FILE), &json)?;
-        // Only now may the previous epoch's records go.
-        let keep = [&state.model_file, &state.optim_file, &state.best_file];
         if let Ok(entries) = std::fs::read_dir(&self.dir) {
             for entry in entries.flatten() {
                 let name = entry.file_name().to_string_lossy().into_owned();
-                if name.ends_with(".bpk") && !keep.iter().any(|k| **k == name) {
+                if name.ends_with(".bpk") && !keep.iter().any(|k| *k == name) {
                     let _ = std::fs::remove_file(entry.path());
                 }
             }
         }
-        Ok(state)
+        Ok(())
+    }
+
+    /// The committed `state.json`.
+    pub fn load_state<S: serde::de::DeserializeOwned>(&self) -> Result<S> {
+        let path = self.dir.join(STATE_FILE);
+        let text = std::fs::read(&path).map_err(|e| Error::io(path.display(), e))?;
+        serde_json::from_slice(&text).map_err(|e| bad(&path, format!("not a checkpoint state: {e}")))
+    }
+
+    /// A module record of the folder.
+    pub fn module_record(&self, name: &str) -> Result<ModuleRecord> {
+        let p = self.dir.join(name);
+        let bytes = std::fs::read(&p).map_err(|e| Error::io(p.display(), e))?;
+        ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes))
+            .map_err(|e| bad(&p, format!("unreadable record: {e}")))
+    }
+
+    /// An optimizer record of the folder.
+    pub fn optim_record(&self, name: &str) -> Result<OptimizerRecord> {
+        let p = self.dir.join(name);
+        let bytes = std::fs::read(&p).map_err(|e| Error::io(p.display(), e))?;
+        OptimizerRecord::from_bytes(Bytes::from_bytes_vec(bytes))
+            .map_err(|e| bad(&p, format!("unreadable optimizer state: {e}")))
     }
 
     /// Reads the committed checkpoint.
     pub fn load(&self) -> Result<Loaded> {
-        let path = self.dir.join(STATE_FILE);
-        let text = std::fs::read(&path).map_err(|e| Error::io(path.display(), e))?;
-        let state: TrainState = serde_json::from_slice(&text)
-            .map_err(|e| bad(&path, format!("not a training state: {e}")))?;
+        let state: TrainState = self.load_state()?;
         if state.version != STATE_VERSION {
             return Err(bad(
-                &path,
+                &self.dir.join(STATE_FILE),
                 format!(
                     "state version {} is not supported (this build reads {STATE_VERSION})",
                     state.version
                 ),
             ));
         }
-        let read = |name: &str| -> Result<Bytes> {
-            let p = self.dir.join(name);
-            let bytes = std::fs::read(&p).map_err(|e| Error::io(p.display(), e))?;
-            Ok(Bytes::from_bytes_vec(bytes))
-        };
-        let module = |name: &str| -> Result<ModuleRecord> {
-            ModuleRecord::from_bytes(read(name)?)
-                .map_err(|e| bad(&self.dir.join(name), format!("unreadable record: {e}")))
-        };
-        let model = module(&state.model_file)?;
-        let best = module(&state.best_file)?;
-        let optim = OptimizerRecord::from_bytes(read(&state.optim_file)?).map_err(|e| {
-            bad(
-                &self.dir.join(&state.optim_file),
-                format!("unreadable optimizer state: {e}"),
-            )
-        })?;
         Ok(Loaded {
+            model: self.module_record(&state.model_file)?,
+            best: self.module_record(&state.best_file)?,
+            optim: self.optim_record(&state.optim_file)?,
             state,
-            model,
-            optim,
-            best,
         })
     }
 }
