@@ -4,6 +4,7 @@
 
 pub mod loss;
 pub mod pruning;
+pub mod run;
 pub mod student;
 pub mod vocab;
 

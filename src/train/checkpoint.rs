@@ -146,7 +146,8 @@ impl Checkpointer {
     pub fn load_state<S: serde::de::DeserializeOwned>(&self) -> Result<S> {
         let path = self.dir.join(STATE_FILE);
         let text = std::fs::read(&path).map_err(|e| Error::io(path.display(), e))?;
-        serde_json::from_slice(&text).map_err(|e| bad(&path, format!("not a checkpoint state: {e}")))
+        serde_json::from_slice(&text)
+            .map_err(|e| bad(&path, format!("not a checkpoint state: {e}")))
     }
 
     /// A module record of the folder.

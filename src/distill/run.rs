@@ -1,0 +1,765 @@
+//! The distillation loop: a student that starts as a copy of (some layers of) the teacher,
+//! trained with COS-NCE on mapped layers (stage 1), then also the output-level losses with FGM
+//! perturbation (stage 2), while HomoDistil prunes it on a cubic schedule; checkpointed
+//! atomically after every epoch, resumable exactly, and finally sliced to its kept structures.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use burn::module::Param;
+use burn::nn::{Embedding, Linear, LinearConfig};
+use burn::optim::{AdamWConfig, GradientsParams};
+use burn::prelude::*;
+
+use crate::bundle::EncoderFiles;
+use crate::distill::loss::{cos_nce, output_cosine, perturb, similarity_kl};
+use crate::distill::pruning::{Importance, PruneSchedule, Shape, select_masks};
+use crate::distill::student::{Masks, masked_embeddings, masked_layers, slice};
+use crate::distill::vocab::{prune_embeddings, prune_vocab};
+use crate::error::{Error, Result};
+use crate::fixtures::SplitMix;
+use crate::text::TextEmbedder;
+use crate::text::config::BertConfig;
+use crate::text::encoder::BertEncoder;
+use crate::text::pooling::{l2_normalize, masked_mean};
+use crate::text::tokenizer::{TextTokenizer, TokenBatch};
+use crate::train::checkpoint::{Checkpointer, shape_fingerprint};
+
+/// Distillation settings.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DistillConfig {
+    /// Epochs over the training texts. Default 12.
+    pub epochs: usize,
+    /// Epochs of stage 1 (COS-NCE alone); the rest are stage 2. Default 4.
+    pub stage1_epochs: usize,
+    /// Texts per batch (also COS-NCE's negatives). Default 32.
+    pub batch_size: usize,
+    /// AdamW learning rate. Default 2e-4.
+    pub lr: f64,
+    /// COS-NCE temperature. Default 0.1.
+    pub tau: f64,
+    /// Temperature of the in-batch similarity distributions (stage 2 KL). Default 0.05.
+    pub kl_tau: f64,
+    /// FGM step on the embedding output in stage 2; 0 turns the perturbation off. Default 0.05.
+    pub fgm_epsilon: f64,
+    /// Teacher layers (0-based) the student keeps, in order; student layer `i` is distilled
+    /// towards teacher layer `layer_map[i]`. Default: every layer.
+    pub layer_map: Vec<usize>,
+    /// HomoDistil's pruning; false keeps every head and neuron. Default true.
+    pub prune: bool,
+    /// Heads and neurons per layer to prune down to (hidden width is kept: the output stays in
+    /// the teacher's space).
+    pub target: Shape,
+    /// Pruning ends at this fraction of the steps (the rest trains the final shape). Default 0.6.
+    pub prune_until: f64,
+    /// Masks are re-selected every this many steps while pruning. Default 4.
+    pub prune_every: usize,
+    /// Importance smoothing β. Default 0.85.
+    pub importance_beta: f32,
+    /// Vocabulary pruning to the catalog's word-pieces. Default true.
+    pub prune_vocab: bool,
+    /// Word-pieces per text (and rows of the student's position table). Default 128.
+    pub max_len: usize,
+    /// Shuffling and dropout seed. Default 2020.
+    pub seed: u64,
+}
+
+impl DistillConfig {
+    /// The defaults for a teacher of `teacher`'s shape.
+    pub fn for_teacher(teacher: &BertConfig) -> Self {
+        Self {
+            epochs: 12,
+            stage1_epochs: 4,
+            batch_size: 32,
+            lr: 2e-4,
+            tau: 0.1,
+            kl_tau: 0.05,
+            fgm_epsilon: 0.05,
+            layer_map: (0..teacher.num_hidden_layers).collect(),
+            prune: true,
+            target: Shape {
+                hidden: teacher.hidden_size,
+                heads: 4,
+                ffn: 384,
+            },
+            prune_until: 0.6,
+            prune_every: 4,
+            importance_beta: 0.85,
+            prune_vocab: true,
+            max_len: 128,
+            seed: 2020,
+        }
+    }
+}
+
+/// The student while it learns: its encoder and one width mapping per layer onto the teacher's
+/// width (COS-NCE's learned mapping; not part of the shipped model).
+#[derive(Module, Debug)]
+pub struct Student {
+    pub encoder: BertEncoder,
+    pub maps: Vec<Linear>,
+}
+
+fn identity_linear(width: usize, out: usize, device: &Device) -> Linear {
+    let mut l = LinearConfig::new(width, out).init(device);
+    let eye: Vec<f32> = (0..width * out)
+        .map(|k| if k / out == k % out { 1.0 } else { 0.0 })
+        .collect();
+    l.weight = Param::from_tensor(Tensor::from_data(
+        TensorData::new(eye, [width, out]),
+        device,
+    ));
+    l.bias = Some(Param::from_tensor(Tensor::zeros([out], device)));
+    l
+}
+
+impl Student {
+    /// A copy of the teacher's layers `layer_map` (and re-indexed embeddings when the vocabulary
+    /// is pruned), with identity width mappings.
+    pub fn from_teacher(
+        teacher: &BertEncoder,
+        layer_map: &[usize],
+        kept_vocab: Option<&[u32]>,
+        device: &Device,
+    ) -> Self {
+        let mut encoder = teacher.clone();
+        encoder.layers = layer_map
+            .iter()
+            .map(|&l| teacher.layers[l].clone())
+            .collect();
+        if let Some(kept) = kept_vocab {
+            encoder = prune_embeddings(encoder, kept);
+        }
+        let [_, h] = encoder.embeddings.word_embeddings.weight.dims();
+        let maps = layer_map
+            .iter()
+            .map(|_| identity_linear(h, h, device))
+            .collect();
+        Self {
+            encoder: encoder.unfreeze().fork(device).train(),
+            maps,
+        }
+    }
+}
+
+/// One epoch's figures.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DistillEpoch {
+    pub epoch: usize,
+    /// 1 (COS-NCE) or 2 (+ output losses, FGM).
+    pub stage: usize,
+    pub loss: f64,
+    /// Mean cosine between the student's and the teacher's vectors of the held-out texts.
+    pub valid_cosine: f64,
+    /// Kept heads / neurons per layer after the epoch.
+    pub kept: Shape,
+    /// Parameters of the student as it would be sliced now.
+    pub params: usize,
+    pub seconds: f64,
+}
+
+/// What a distillation reports as it goes.
+pub trait DistillObserver {
+    fn epoch_start(&mut self, _epoch: usize, _batches: usize) {}
+    fn batch(&mut self, _loss: f64) {}
+    fn epoch_end(&mut self, _log: &DistillEpoch) {}
+}
+
+/// Observes nothing.
+pub struct Quiet;
+impl DistillObserver for Quiet {}
+
+/// The checkpoint's state (`state.json`).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct DistillState {
+    version: u32,
+    epoch: usize,
+    step: usize,
+    rng: u64,
+    masks: Masks,
+    importance: Importance,
+    log: Vec<DistillEpoch>,
+    config: DistillConfig,
+    fingerprint: String,
+    model_file: String,
+    optim_file: String,
+}
+
+const DISTILL_STATE_VERSION: u32 = 1;
+
+/// The distilled student, sliced.
+pub struct Distilled {
+    pub encoder: BertEncoder,
+    pub config: BertConfig,
+    pub tokenizer_json: Vec<u8>,
+    pub log: Vec<DistillEpoch>,
+    /// Mean cosine of the sliced student to the teacher on the held-out texts.
+    pub valid_cosine: f64,
+    /// Largest difference between the sliced and the masked student's vectors (held-out texts).
+    pub sliced_vs_masked: f32,
+    pub epochs_resumed: usize,
+}
+
+/// The teacher's targets for a batch: per student layer the pooled hidden state of its teacher
+/// layer, and the teacher's sentence vector.
+fn teacher_targets(
+    teacher: &TextEmbedder,
+    tokens: &TokenBatch,
+    layer_map: &[usize],
+    device: &Device,
+) -> (Vec<Tensor<2>>, Tensor<2>) {
+    let here = teacher.device();
+    let shape = [tokens.batch, tokens.seq_len];
+    let ids = Tensor::<2, Int>::from_data(TensorData::new(tokens.ids.clone(), shape), here);
+    let mask = Tensor::<2>::from_data(TensorData::new(tokens.mask.clone(), shape), here);
+    let states = teacher.encoder.forward_all(ids, mask.clone());
+    let to_train = |t: Tensor<2>| Tensor::<2>::from_data(t.into_data(), device);
+    let layers = layer_map
+        .iter()
+        .map(|&l| to_train(masked_mean(states[l + 1].clone(), mask.clone())))
+        .collect();
+    let out = to_train(masked_mean(states.last().expect("layers").clone(), mask));
+    (layers, out)
+}
+
+/// The student's loss on an embedding output.
+#[allow(clippy::too_many_arguments)]
+fn student_loss(
+    student: &Student,
+    embedded: Tensor<3>,
+    mask: Tensor<2>,
+    masks: &crate::distill::student::MaskTensors,
+    targets: &(Vec<Tensor<2>>, Tensor<2>),
+    stage2: bool,
+    config: &DistillConfig,
+) -> Tensor<1> {
+    let states = masked_layers(&student.encoder, embedded, mask.clone(), masks);
+    let n = states.len() as f64;
+    let mut loss = states
+        .iter()
+        .zip(&student.maps)
+        .zip(&targets.0)
+        .map(|((s, map), t)| {
+            cos_nce(
+                map.forward(masked_mean(s.clone(), mask.clone())),
+                t.clone(),
+                config.tau,
+            )
+        })
+        .reduce(|a, b| a + b)
+        .expect("at least one layer")
+        .div_scalar(n);
+    if stage2 {
+        let out = masked_mean(states.last().expect("layers").clone(), mask);
+        loss = loss
+            + output_cosine(out.clone(), targets.1.clone())
+            + similarity_kl(out, targets.1.clone(), config.kl_tau);
+    }
+    loss
+}
+
+/// Student ids from teacher ids (the pruned vocabulary's re-indexing).
+struct IdMap(Option<HashMap<i64, i64>>, i64);
+
+impl IdMap {
+    fn map(&self, ids: &[i64]) -> Vec<i64> {
+        match &self.0 {
+            None => ids.to_vec(),
+            Some(m) => ids.iter().map(|i| *m.get(i).unwrap_or(&self.1)).collect(),
+        }
+    }
+}
+
+/// Mean cosine to the teacher and the student's vectors (masked forward, inference) of `texts`.
+fn validate(
+    student: &Student,
+    masks: &Masks,
+    teacher: &TextEmbedder,
+    tokenizer: &TextTokenizer,
+    ids: &IdMap,
+    texts: &[String],
+) -> Result<(f64, Vec<Vec<f32>>)> {
+    let enc = &student.encoder;
+    let here = teacher.device();
+    let mt = masks.tensors(here, teacher.config.layer_norm_eps);
+    let (mut sum, mut vectors) = (0.0, Vec::new());
+    for chunk in texts.chunks(64) {
+        let tokens = tokenizer.encode_batch(chunk)?;
+        let shape = [tokens.batch, tokens.seq_len];
+        let mask = Tensor::<2>::from_data(TensorData::new(tokens.mask.clone(), shape), here);
+        let sid = Tensor::<2, Int>::from_data(TensorData::new(ids.map(&tokens.ids), shape), here);
+        let e = masked_embeddings(enc, sid, &mt);
+        let last = masked_layers(enc, e, mask.clone(), &mt)
+            .pop()
+            .expect("layers");
+        let s = l2_normalize(masked_mean(last, mask));
+        let t = teacher.forward(&tokens);
+        let cos: Vec<f32> = (s.clone() * l2_normalize(t))
+            .sum_dim(1)
+            .into_data()
+            .try_to_vec()
+            .map_err(|e| Error::Backend(format!("{e:?}")))?;
+        sum += cos.iter().map(|&c| f64::from(c)).sum::<f64>();
+        let flat: Vec<f32> = s
+            .into_data()
+            .try_to_vec()
+            .map_err(|e| Error::Backend(format!("{e:?}")))?;
+        let h = flat.len() / chunk.len();
+        vectors.extend(flat.chunks(h).map(<[f32]>::to_vec));
+    }
+    Ok((sum / texts.len().max(1) as f64, vectors))
+}
+
+/// Distils `teacher` (its files, run on `base`) into a student trained on `device` (an autodiff
+/// device), on `train_texts`, validated on `valid_texts` (the vocabulary is pruned to both: the
+/// whole catalog). With a checkpoint folder, every epoch is committed there; `resume`
+/// continues from it exactly.
+#[allow(clippy::too_many_arguments)]
+pub fn distill(
+    files: &EncoderFiles,
+    base: &Device,
+    device: &Device,
+    train_texts: &[String],
+    valid_texts: &[String],
+    config: &DistillConfig,
+    checkpoint: Option<(PathBuf, bool)>,
+    observer: &mut dyn DistillObserver,
+) -> Result<Distilled> {
+    let teacher = TextEmbedder::from_files(files, base)?;
+    let tokenizer =
+        TextTokenizer::from_bytes(&files.tokenizer.1, config.max_len, &files.tokenizer.0)?;
+    if config.layer_map.is_empty()
+        || config
+            .layer_map
+            .iter()
+            .any(|&l| l >= teacher.encoder.layers.len())
+    {
+        return Err(Error::bad_input(
+            "--layer-map",
+            format!(
+                "{:?}: teacher layers are 0..{}",
+                config.layer_map,
+                teacher.encoder.layers.len()
+            ),
+        ));
+    }
+    if train_texts.len() < 2 {
+        return Err(Error::bad_input(
+            "--texts",
+            "distillation needs at least 2 training texts",
+        ));
+    }
+    let all: Vec<String> = train_texts.iter().chain(valid_texts).cloned().collect();
+    let vocab = config
+        .prune_vocab
+        .then(|| prune_vocab(&files.tokenizer.1, &all, &files.tokenizer.0))
+        .transpose()?;
+    let ids = match &vocab {
+        None => IdMap(None, 0),
+        Some(v) => {
+            let unk = tokenizer.inner().token_to_id("[UNK]").unwrap_or(0);
+            let map: HashMap<i64, i64> = v
+                .kept
+                .iter()
+                .enumerate()
+                .map(|(new, &old)| (i64::from(old), new as i64))
+                .collect();
+            let unk_new = *map.get(&i64::from(unk)).unwrap_or(&0);
+            IdMap(Some(map), unk_new)
+        }
+    };
+    let mut student = Student::from_teacher(
+        &teacher.encoder,
+        &config.layer_map,
+        vocab.as_ref().map(|v| v.kept.as_slice()),
+        device,
+    );
+    let mut masks = Masks::full(&student.encoder);
+    let full = Shape {
+        hidden: masks.hidden.len(),
+        heads: masks.heads[0].len(),
+        ffn: masks.ffn[0].len(),
+    };
+    let target = if config.prune { config.target } else { full };
+    if target.heads == 0 || target.heads > full.heads || target.ffn == 0 || target.ffn > full.ffn {
+        return Err(Error::bad_input(
+            "--heads/--ffn",
+            format!(
+                "targets must be between 1 and the teacher's {} heads and {} neurons",
+                full.heads, full.ffn
+            ),
+        ));
+    }
+    let target = Shape {
+        hidden: full.hidden,
+        ..target
+    };
+    let batches = train_texts.len().div_ceil(config.batch_size);
+    let total = batches * config.epochs;
+    let schedule = PruneSchedule {
+        full,
+        target,
+        start: 0,
+        end: ((total as f64) * config.prune_until).round() as usize,
+    };
+    let mut optim = AdamWConfig::new().init();
+    let mut importance = Importance::empty(&masks);
+    let mut rng = SplitMix(config.seed);
+    let mut log = Vec::new();
+    let (mut first_epoch, mut step) = (1, 0);
+    let fingerprint = shape_fingerprint(
+        &student,
+        &format!(
+            "{} train texts {} valid texts",
+            train_texts.len(),
+            valid_texts.len()
+        ),
+    );
+    let checkpointer = checkpoint
+        .as_ref()
+        .map(|(dir, _)| Checkpointer::new(dir.clone()));
+    if let Some((dir, true)) = &checkpoint {
+        let cp = checkpointer.as_ref().expect("set above");
+        if !cp.exists() {
+            return Err(Error::bad_input(
+                dir.display().to_string(),
+                "no checkpoint to resume from (state.json is missing)",
+            ));
+        }
+        let s: DistillState = cp.load_state()?;
+        // The pruning schedule spans all epochs: none of the settings may change.
+        if s.version != DISTILL_STATE_VERSION || s.config != *config || s.fingerprint != fingerprint
+        {
+            return Err(Error::bad_file(
+                dir.display().to_string(),
+                "the checkpoint was written by a distillation with other settings or texts; \
+                 resume with the same arguments",
+            ));
+        }
+        student = student.load_record(cp.module_record(&s.model_file)?);
+        optim = optim.load_record(cp.optim_record(&s.optim_file)?);
+        masks = s.masks;
+        importance = s.importance;
+        rng = SplitMix(s.rng);
+        log = s.log;
+        first_epoch = s.epoch + 1;
+        step = s.step;
+    }
+    let epochs_resumed = first_epoch - 1;
+    let eps = teacher.config.layer_norm_eps;
+    for epoch in first_epoch..=config.epochs {
+        let start = std::time::Instant::now();
+        let stage2 = epoch > config.stage1_epochs;
+        device.seed(
+            config
+                .seed
+                .wrapping_mul(1_000_003)
+                .wrapping_add(epoch as u64),
+        );
+        let mut order: Vec<usize> = (0..train_texts.len()).collect();
+        for i in (1..order.len()).rev() {
+            let j = ((rng.next_f32() * (i + 1) as f32) as usize).min(i);
+            order.swap(i, j);
+        }
+        observer.epoch_start(epoch, batches);
+        let (mut loss_sum, mut seen) = (0.0, 0);
+        for chunk in order.chunks(config.batch_size) {
+            if chunk.len() < 2 {
+                continue; // COS-NCE needs negatives
+            }
+            let texts: Vec<&str> = chunk.iter().map(|&i| train_texts[i].as_str()).collect();
+            let tokens = tokenizer.encode_batch(&texts)?;
+            let targets = teacher_targets(&teacher, &tokens, &config.layer_map, device);
+            let shape = [tokens.batch, tokens.seq_len];
+            let mask = Tensor::<2>::from_data(TensorData::new(tokens.mask.clone(), shape), device);
+            let sid =
+                Tensor::<2, Int>::from_data(TensorData::new(ids.map(&tokens.ids), shape), device);
+            let mt = masks.tensors(device, eps);
+            let embedded = masked_embeddings(&student.encoder, sid, &mt);
+            let loss = if stage2 && config.fgm_epsilon > 0.0 {
+                // FGM: the gradient at the embedding output (a detached leaf), then the loss at
+                // the clean and at the perturbed embedding together.
+                let leaf = embedded.clone().detach().require_grad();
+                let probe = student_loss(
+                    &student,
+                    leaf.clone(),
+                    mask.clone(),
+                    &mt,
+                    &targets,
+                    true,
+                    config,
+                );
+                let grad = leaf
+                    .grad(&probe.backward())
+                    .ok_or_else(|| Error::Backend("no gradient at the embedding output".into()))?;
+                let grad = Tensor::<3>::from_inner(grad);
+                let adversarial = perturb(embedded.clone(), grad, config.fgm_epsilon);
+                student_loss(
+                    &student,
+                    embedded,
+                    mask.clone(),
+                    &mt,
+                    &targets,
+                    true,
+                    config,
+                ) + student_loss(&student, adversarial, mask, &mt, &targets, true, config)
+            } else {
+                student_loss(&student, embedded, mask, &mt, &targets, stage2, config)
+            };
+            let value = f64::from(loss.clone().into_scalar::<f32>());
+            if !value.is_finite() {
+                return Err(Error::Backend(format!(
+                    "the distillation loss became {value} at epoch {epoch}; lower --lr"
+                )));
+            }
+            let grads = GradientsParams::from_grads(loss.backward(), &student);
+            if config.prune && step <= schedule.end {
+                importance.smooth(
+                    &Importance::of_step(&student.encoder, &grads),
+                    config.importance_beta,
+                );
+                if step % config.prune_every.max(1) == 0 || step == schedule.end {
+                    masks = select_masks(&importance, &masks, schedule.at(step));
+                }
+            }
+            student = optim.step(config.lr, student, grads);
+            step += 1;
+            loss_sum += value;
+            seen += 1;
+            observer.batch(value);
+        }
+        if config.prune && step > schedule.end {
+            masks = select_masks(&importance, &masks, schedule.at(step));
+        }
+        let (valid_cosine, _) = validate(
+            &student.valid(),
+            &masks,
+            &teacher,
+            &tokenizer,
+            &ids,
+            valid_texts,
+        )?;
+        let (_, heads, ffn) = masks.counts();
+        let (_, config_now) = slice(&student.valid().encoder, &masks, &teacher.config);
+        let entry = DistillEpoch {
+            epoch,
+            stage: if stage2 { 2 } else { 1 },
+            loss: loss_sum / seen.max(1) as f64,
+            valid_cosine,
+            kept: Shape {
+                hidden: full.hidden,
+                heads: heads.iter().copied().max().unwrap_or(0),
+                ffn: ffn.iter().copied().max().unwrap_or(0),
+            },
+            params: config_now.num_params(),
+            seconds: start.elapsed().as_secs_f64(),
+        };
+        observer.epoch_end(&entry);
+        log.push(entry);
+        if let Some(cp) = &checkpointer {
+            let written = cp.write_records(vec![
+                (
+                    format!("student-{epoch:04}.bpk"),
+                    student.clone().into_record().into_bytes(),
+                ),
+                (
+                    format!("optim-{epoch:04}.bpk"),
+                    optim.to_record().into_bytes(),
+                ),
+            ])?;
+            let state = DistillState {
+                version: DISTILL_STATE_VERSION,
+                epoch,
+                step,
+                rng: rng.0,
+                masks: masks.clone(),
+                importance: importance.clone(),
+                log: log.clone(),
+                config: config.clone(),
+                fingerprint: fingerprint.clone(),
+                model_file: written[0].clone(),
+                optim_file: written[1].clone(),
+            };
+            cp.commit(&state, &written)?;
+        }
+    }
+    // Slice to the kept structures, the vocabulary and the position table.
+    let trained = student.valid();
+    let (_, masked_vectors) = validate(&trained, &masks, &teacher, &tokenizer, &ids, valid_texts)?;
+    let (mut encoder, mut bert) = slice(&trained.encoder, &masks, &teacher.config);
+    let positions = encoder.embeddings.position_embeddings.weight.val();
+    let [rows, h] = positions.dims();
+    let keep_rows = config.max_len.min(rows);
+    encoder.embeddings.position_embeddings = Embedding {
+        weight: Param::from_tensor(positions.slice([0..keep_rows, 0..h])),
+    };
+    bert.max_position_embeddings = keep_rows;
+    let tokenizer_json = match &vocab {
+        Some(v) => {
+            bert.vocab_size = v.kept.len();
+            v.tokenizer_json.clone()
+        }
+        None => files.tokenizer.1.clone(),
+    };
+    let sliced = TextEmbedder::new(
+        bert.clone(),
+        TextTokenizer::from_bytes(&tokenizer_json, config.max_len, "student tokenizer.json")?,
+        encoder.clone(),
+        teacher.normalize,
+        base.clone(),
+    );
+    let (mut sum, mut diff) = (0.0, 0f32);
+    for (chunk, want) in valid_texts.chunks(64).zip(masked_vectors.chunks(64)) {
+        let got = sliced.embed(chunk)?;
+        let t = teacher.embed(chunk)?;
+        for ((g, w), t) in got.iter().zip(want).zip(&t) {
+            diff = g.iter().zip(w).fold(diff, |m, (a, b)| m.max((a - b).abs()));
+            sum += g.iter().zip(t).map(|(a, b)| f64::from(a * b)).sum::<f64>();
+        }
+    }
+    Ok(Distilled {
+        encoder,
+        config: bert,
+        tokenizer_json,
+        log,
+        valid_cosine: sum / valid_texts.len().max(1) as f64,
+        sliced_vs_masked: diff,
+        epochs_resumed,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::{product_titles, tiny_bert_files};
+
+    struct KillAt(usize, usize);
+    impl DistillObserver for KillAt {
+        fn epoch_start(&mut self, epoch: usize, _: usize) {
+            self.1 = epoch;
+        }
+        fn batch(&mut self, _: f64) {
+            if self.1 == self.0 {
+                panic!("killed mid-epoch");
+            }
+        }
+    }
+
+    fn figures(log: &[DistillEpoch]) -> Vec<(usize, usize, String, String, Shape, usize)> {
+        log.iter()
+            .map(|e| {
+                (
+                    e.epoch,
+                    e.stage,
+                    format!("{:.6}", e.loss),
+                    format!("{:.6}", e.valid_cosine),
+                    e.kept,
+                    e.params,
+                )
+            })
+            .collect()
+    }
+
+    /// A tiny random teacher distilled with every part on (pruning to the target, vocabulary
+    /// pruning, two stages, FGM): the student ends at the target shape, the sliced model equals
+    /// the masked one, and a run killed mid-epoch resumes to the same figures.
+    #[test]
+    fn distils_prunes_slices_and_resumes_exactly() {
+        let _seeded = crate::train::tests::SEEDED
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let files = tiny_bert_files(11);
+        let base = Device::flex();
+        let device = base.clone().autodiff();
+        let titles = product_titles(40, 3);
+        let (train, valid) = titles.split_at(32);
+        let teacher_config = TextEmbedder::from_files(&files, &base).unwrap().config;
+        let config = DistillConfig {
+            epochs: 4,
+            stage1_epochs: 2,
+            batch_size: 8,
+            lr: 1e-3,
+            target: Shape {
+                hidden: 16,
+                heads: 1,
+                ffn: 12,
+            },
+            prune_every: 2,
+            max_len: 32,
+            ..DistillConfig::for_teacher(&teacher_config)
+        };
+        let whole = distill(
+            &files, &base, &device, train, valid, &config, None, &mut Quiet,
+        )
+        .unwrap();
+        let last = whole.log.last().unwrap();
+        assert_eq!(
+            last.kept,
+            Shape {
+                hidden: 16,
+                heads: 1,
+                ffn: 12
+            }
+        );
+        assert_eq!(whole.config.heads_in_layer(0), 1);
+        assert_eq!(whole.config.intermediate_size, 12);
+        assert!(whole.config.vocab_size < teacher_config.vocab_size);
+        assert_eq!(whole.config.max_position_embeddings, 32);
+        assert!(whole.config.num_params() < teacher_config.num_params());
+        assert!(whole.sliced_vs_masked < 1e-4, "{}", whole.sliced_vs_masked);
+        assert!(whole.valid_cosine.is_finite() && whole.valid_cosine > 0.0);
+        assert_eq!(
+            whole.log.iter().map(|e| e.stage).collect::<Vec<_>>(),
+            vec![1, 1, 2, 2]
+        );
+
+        let dir =
+            std::env::temp_dir().join(format!("ranklet-distill-resume-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let killed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            distill(
+                &files,
+                &base,
+                &device,
+                train,
+                valid,
+                &config,
+                Some((dir.clone(), false)),
+                &mut KillAt(3, 0),
+            )
+        }));
+        assert!(killed.is_err());
+        let resumed = distill(
+            &files,
+            &base,
+            &device,
+            train,
+            valid,
+            &config,
+            Some((dir.clone(), true)),
+            &mut Quiet,
+        )
+        .unwrap();
+        assert_eq!(resumed.epochs_resumed, 2);
+        assert_eq!(figures(&resumed.log), figures(&whole.log));
+        let other = DistillConfig {
+            lr: 5e-4,
+            ..config.clone()
+        };
+        let err = distill(
+            &files,
+            &base,
+            &device,
+            train,
+            valid,
+            &other,
+            Some((dir.clone(), true)),
+            &mut Quiet,
+        )
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(err.contains("other settings"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
