@@ -88,10 +88,10 @@ pub fn bert_tokenizer_json(vocab: &[String]) -> String {
 }
 
 /// SplitMix64: tiny, seedable, identical everywhere.
-pub(crate) struct SplitMix(pub(crate) u64);
+pub struct SplitMix(pub u64);
 
 impl SplitMix {
-    pub(crate) fn next_f32(&mut self) -> f32 {
+    pub fn next_f32(&mut self) -> f32 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);

@@ -1,6 +1,7 @@
 //! Command-line interface: argument definitions and dispatch.
 
 mod bench;
+mod distill;
 mod embed;
 mod eval;
 mod fixture;
@@ -40,6 +41,8 @@ pub enum Command {
     Recommend(recommend::RecommendArgs),
     /// Train the recommender on a dataset and report the protocol's figures.
     Train(Box<train::TrainArgs>),
+    /// Distil the teacher into the browser student (HomoDistil pruning + LRC-BERT).
+    Distill(Box<distill::DistillArgs>),
     /// Write the deterministic test fixtures (tiny encoder bundle, synthetic shop).
     #[command(hide = true)]
     Fixture(fixture::FixtureArgs),
@@ -123,6 +126,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Recommend(args) => recommend::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Train(args) => train::run(*args),
+        Command::Distill(args) => distill::run(*args),
     }
 }
 

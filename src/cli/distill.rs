@@ -1,0 +1,383 @@
+//! `ranklet distill`: the browser student from the teacher (HomoDistil pruning + LRC-BERT
+//! contrastive layer distillation + vocabulary pruning), written as a bundle folder.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use clap::Args;
+use ranklet::bundle::{EncoderFiles, read_model_dir, write_encoder_dir};
+use ranklet::data::{Dataset, read_text_records};
+use ranklet::distill::pruning::Shape;
+use ranklet::distill::run::{DistillConfig, DistillEpoch, DistillObserver, distill};
+use ranklet::fixtures::SplitMix;
+use ranklet::text::TextEmbedder;
+use ranklet::text::config::BertConfig;
+use ranklet::text::weights::{StoredDtype, save_encoder};
+use ranklet::{Error, Result};
+use serde_json::json;
+
+use super::{DeviceArg, progress};
+
+#[derive(Debug, Args)]
+pub struct DistillArgs {
+    /// The teacher's model folder.
+    #[arg(long, default_value = "models/teacher")]
+    pub teacher: PathBuf,
+    /// The catalog texts: a dataset folder (RecBole atomic files or catalog.jsonl + events) or a
+    /// catalog / {"id","text"} JSONL file.
+    #[arg(long)]
+    pub texts: PathBuf,
+    /// Where the student bundle goes.
+    #[arg(long, default_value = "models/student")]
+    pub out: PathBuf,
+    /// Fraction of the texts held out to measure the student's cosine to the teacher.
+    #[arg(long, default_value_t = 0.1)]
+    pub valid_fraction: f64,
+    /// Student layers, taken evenly from the teacher's (e.g. 3 of 6 → teacher layers 1, 3, 5).
+    #[arg(long, conflicts_with = "layer_map")]
+    pub layers: Option<usize>,
+    /// Teacher layers (0-based, comma-separated) the student keeps, in order.
+    #[arg(long, value_delimiter = ',')]
+    pub layer_map: Option<Vec<usize>>,
+    /// Attention heads per layer to prune down to.
+    #[arg(long, default_value_t = 4)]
+    pub heads: usize,
+    /// Feed-forward neurons per layer to prune down to (unless --target-params sets it).
+    #[arg(long, default_value_t = 384)]
+    pub ffn: usize,
+    /// Target parameter count of the student encoder: sets --ffn (multiples of 32) so the
+    /// student, with its layers, heads and pruned vocabulary, fits.
+    #[arg(long)]
+    pub target_params: Option<usize>,
+    /// Keep every head and neuron (LRC-BERT alone: only layers are dropped).
+    #[arg(long)]
+    pub no_prune: bool,
+    /// Keep the teacher's whole vocabulary.
+    #[arg(long)]
+    pub no_vocab_prune: bool,
+    #[arg(long, default_value_t = 12)]
+    pub epochs: usize,
+    /// Epochs of stage 1 (COS-NCE alone); 0 runs stage 2 throughout.
+    #[arg(long, default_value_t = 4)]
+    pub stage1_epochs: usize,
+    #[arg(long, default_value_t = 32)]
+    pub batch_size: usize,
+    #[arg(long, default_value_t = 2e-4)]
+    pub lr: f64,
+    /// FGM step on the embedding output in stage 2 (0: off).
+    #[arg(long, default_value_t = 0.05)]
+    pub fgm_epsilon: f64,
+    /// Word-pieces per text.
+    #[arg(long, default_value_t = 128)]
+    pub max_len: usize,
+    #[arg(long, default_value_t = 2020)]
+    pub seed: u64,
+    /// Element type of encoder.safetensors.
+    #[arg(long, value_enum, default_value_t = DtypeArg::F16)]
+    pub dtype: DtypeArg,
+    #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
+    pub device: DeviceArg,
+    /// Checkpoint folder [default: .cache/checkpoints/distill-<seed>].
+    #[arg(long)]
+    pub checkpoint: Option<PathBuf>,
+    /// Continue the distillation saved in the checkpoint folder (same arguments).
+    #[arg(long, conflicts_with = "restart")]
+    pub resume: bool,
+    /// Discard an earlier checkpoint in the folder.
+    #[arg(long)]
+    pub restart: bool,
+    /// JSON report (entries of one report merge by --name).
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// Name of this run in the report; the run named "student" fills its top-level figures.
+    #[arg(long, default_value = "student")]
+    pub name: String,
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DtypeArg {
+    F32,
+    F16,
+}
+
+/// The texts of a dataset folder or a text/catalog file.
+fn read_texts(path: &Path) -> Result<Vec<String>> {
+    if path.is_dir() {
+        let ds = Dataset::read_dir(path)?;
+        return Ok(ds.items.into_iter().map(|i| i.text).collect());
+    }
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path.display(), e))?;
+    Ok(read_text_records(&bytes, &path.display().to_string())?
+        .into_iter()
+        .map(|r| r.text)
+        .collect())
+}
+
+/// The student's parameters for a shape (what --target-params solves for).
+fn student_params(teacher: &BertConfig, layers: usize, heads: usize, ffn: usize, vocab: usize, max_len: usize) -> usize {
+    let mut c = teacher.clone();
+    c.num_hidden_layers = layers;
+    c.intermediate_size = ffn;
+    c.vocab_size = vocab;
+    c.max_position_embeddings = max_len.min(teacher.max_position_embeddings);
+    let pruned: Vec<usize> = (heads..teacher.num_attention_heads).collect();
+    c.pruned_heads = (0..layers).map(|l| (l.to_string(), pruned.clone())).collect();
+    c.num_params()
+}
+
+/// Texts per second of an embedder over `texts` in batches of 32 (after one warm-up batch).
+fn texts_per_s(embedder: &TextEmbedder, texts: &[String]) -> Result<f64> {
+    embedder.embed(&texts[..texts.len().min(8)])?;
+    let start = Instant::now();
+    for chunk in texts.chunks(32) {
+        embedder.embed(chunk)?;
+    }
+    Ok(texts.len() as f64 / start.elapsed().as_secs_f64())
+}
+
+struct Progress {
+    bar: indicatif::ProgressBar,
+    epochs: usize,
+    quiet: bool,
+}
+
+impl DistillObserver for Progress {
+    fn epoch_start(&mut self, epoch: usize, batches: usize) {
+        self.bar.finish_and_clear();
+        self.bar = progress(batches as u64, "batches", self.quiet);
+        self.bar.set_prefix(format!("epoch {epoch}/{}", self.epochs));
+    }
+    fn batch(&mut self, loss: f64) {
+        self.bar.inc(1);
+        self.bar.set_message(format!("loss {loss:.4}"));
+    }
+    fn epoch_end(&mut self, e: &DistillEpoch) {
+        self.bar.finish_and_clear();
+        if !self.quiet {
+            eprintln!(
+                "epoch {:>2} (stage {}): loss {:.4}, held-out cosine {:.4}, {} heads × {} neurons, {:.2} M params, {:.0} s",
+                e.epoch, e.stage, e.loss, e.valid_cosine, e.kept.heads, e.kept.ffn, e.params as f64 / 1e6, e.seconds
+            );
+        }
+    }
+}
+
+pub fn run(args: DistillArgs) -> Result<()> {
+    let files = read_model_dir(&args.teacher)?;
+    let teacher_config = BertConfig::from_json(
+        std::str::from_utf8(&files.config.1).map_err(|_| Error::bad_file(&files.config.0, "not UTF-8"))?,
+        &files.config.0,
+    )?;
+    let mut texts = read_texts(&args.texts)?;
+    texts.sort();
+    texts.dedup();
+    if texts.len() < 4 {
+        return Err(Error::bad_input(args.texts.display().to_string(), "fewer than 4 distinct texts"));
+    }
+    // A seeded shuffle, then the held-out share.
+    let mut rng = SplitMix(args.seed ^ 0x5eed);
+    for i in (1..texts.len()).rev() {
+        let j = ((rng.next_f32() * (i + 1) as f32) as usize).min(i);
+        texts.swap(i, j);
+    }
+    let n_valid = ((texts.len() as f64 * args.valid_fraction).round() as usize).clamp(1, texts.len() - 2);
+    let (valid, train) = texts.split_at(n_valid);
+
+    let teacher_layers = teacher_config.num_hidden_layers;
+    let layer_map = match (&args.layer_map, args.layers) {
+        (Some(map), _) => map.clone(),
+        (None, Some(n)) if n >= 1 && n <= teacher_layers => {
+            // Evenly spaced, ending at the last layer (3 of 6 → 1, 3, 5).
+            (1..=n).map(|i| i * teacher_layers / n - 1).collect()
+        }
+        (None, Some(n)) => {
+            return Err(Error::bad_input("--layers", format!("{n}: the teacher has {teacher_layers} layers")));
+        }
+        (None, None) => (0..teacher_layers).collect(),
+    };
+    let mut ffn = args.ffn;
+    if let Some(target) = args.target_params {
+        // The vocabulary the catalog keeps is known only after pruning; estimate it from the
+        // teacher's tokenizer the way pruning will count it.
+        let vocab = if args.no_vocab_prune {
+            teacher_config.vocab_size
+        } else {
+            ranklet::distill::prune_vocab(&files.tokenizer.1, &texts, &files.tokenizer.0)?.kept.len()
+        };
+        ffn = (1..=teacher_config.intermediate_size / 32)
+            .rev()
+            .map(|k| k * 32)
+            .find(|&f| student_params(&teacher_config, layer_map.len(), args.heads, f, vocab, args.max_len) <= target)
+            .ok_or_else(|| {
+                Error::bad_input(
+                    "--target-params",
+                    format!("{target} is below the smallest student of {} layers and {} heads", layer_map.len(), args.heads),
+                )
+            })?;
+        eprintln!("--target-params {target}: {} layers, {} heads, {ffn} neurons, vocabulary {vocab}", layer_map.len(), args.heads);
+    }
+    let config = DistillConfig {
+        epochs: args.epochs,
+        stage1_epochs: args.stage1_epochs,
+        batch_size: args.batch_size,
+        lr: args.lr,
+        fgm_epsilon: args.fgm_epsilon,
+        layer_map,
+        prune: !args.no_prune,
+        target: Shape {
+            hidden: teacher_config.hidden_size,
+            heads: args.heads,
+            ffn,
+        },
+        prune_vocab: !args.no_vocab_prune,
+        max_len: args.max_len,
+        seed: args.seed,
+        ..DistillConfig::for_teacher(&teacher_config)
+    };
+    let checkpoint = args
+        .checkpoint
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!(".cache/checkpoints/distill-{}", args.seed)));
+    if checkpoint.join("state.json").exists() && !args.resume {
+        if !args.restart {
+            return Err(Error::bad_input(
+                checkpoint.display().to_string(),
+                "holds the checkpoint of an earlier distillation: pass --resume to continue it, \
+                 or --restart to discard it and start over",
+            ));
+        }
+        std::fs::remove_dir_all(&checkpoint).map_err(|e| Error::io(checkpoint.display(), e))?;
+    }
+    let base = args.device.init()?;
+    base.seed(args.seed);
+    let device = base.clone().autodiff();
+    if !args.quiet {
+        eprintln!(
+            "distilling {} ({} train / {} held-out texts): layers {:?}, {} heads, {} neurons, vocabulary pruning {}",
+            files.name, train.len(), valid.len(), config.layer_map, config.target.heads, config.target.ffn,
+            if config.prune_vocab { "on" } else { "off" }
+        );
+    }
+    let start = Instant::now();
+    let mut observer = Progress {
+        bar: indicatif::ProgressBar::hidden(),
+        epochs: config.epochs,
+        quiet: args.quiet,
+    };
+    let out = distill(&files, &base, &device, train, valid, &config, Some((checkpoint.clone(), args.resume)), &mut observer)?;
+    observer.bar.finish_and_clear();
+    let wall = start.elapsed().as_secs_f64();
+
+    // The bundle.
+    let dtype = match args.dtype {
+        DtypeArg::F32 => StoredDtype::F32,
+        DtypeArg::F16 => StoredDtype::F16,
+    };
+    let student_files = EncoderFiles {
+        name: format!("ranklet-student-{}", args.name),
+        config: ("config.json".into(), serde_json::to_vec_pretty(&out.config).expect("config serialises")),
+        tokenizer: ("tokenizer.json".into(), out.tokenizer_json.clone()),
+        weights: ("encoder.safetensors".into(), save_encoder(&out.encoder, dtype)?),
+        max_seq_length: args.max_len,
+        normalize: files.normalize,
+    };
+    let manifest = write_encoder_dir(&args.out, &student_files)?;
+    let bundle_bytes: u64 = manifest.files.values().map(|f| f.bytes).sum();
+
+    // The same run measures both encoders' speed and the stored student's cosine to the teacher.
+    let teacher = TextEmbedder::from_files(&files, &base)?;
+    let student = TextEmbedder::from_files(&read_model_dir(&args.out)?, &base)?;
+    let mut cos = 0.0;
+    for chunk in valid.chunks(64) {
+        for (s, t) in student.embed(chunk)?.iter().zip(teacher.embed(chunk)?) {
+            cos += s.iter().zip(&t).map(|(a, b)| f64::from(a * b)).sum::<f64>();
+        }
+    }
+    let stored_cosine = cos / valid.len() as f64;
+    let speed_texts: Vec<String> = valid.iter().chain(train).take(256).cloned().collect();
+    let teacher_speed = texts_per_s(&teacher, &speed_texts)?;
+    let student_speed = texts_per_s(&student, &speed_texts)?;
+    let student_params = out.config.num_params();
+    let teacher_params = teacher_config.num_params();
+    println!(
+        "student: {} layers, {} heads, {} neurons, vocabulary {} — {:.2} M parameters ({:.1} % of the teacher's {:.2} M)",
+        out.config.num_hidden_layers,
+        out.config.heads_in_layer(0),
+        out.config.intermediate_size,
+        out.config.vocab_size,
+        student_params as f64 / 1e6,
+        100.0 * student_params as f64 / teacher_params as f64,
+        teacher_params as f64 / 1e6
+    );
+    println!(
+        "held-out cosine to the teacher {stored_cosine:.4} (as stored, {:?}); sliced vs masked max diff {:.1e}",
+        args.dtype, out.sliced_vs_masked
+    );
+    println!(
+        "speed (CPU, batch 32, same run): teacher {teacher_speed:.1} texts/s, student {student_speed:.1} texts/s — {:.2}×",
+        student_speed / teacher_speed
+    );
+    println!("bundle {} bytes in {}; distillation {wall:.0} s", bundle_bytes, args.out.display());
+
+    if let Some(path) = &args.report {
+        let command = std::env::args().collect::<Vec<_>>().join(" ");
+        let entry = json!({
+            "name": args.name,
+            "command": command,
+            "config": config,
+            "params": student_params,
+            "bundle_bytes": bundle_bytes,
+            "dtype": format!("{:?}", args.dtype).to_lowercase(),
+            "mean_cosine_to_teacher": stored_cosine,
+            "texts_per_s_cpu": student_speed,
+            "teacher_texts_per_s_cpu": teacher_speed,
+            "speedup": student_speed / teacher_speed,
+            "sliced_vs_masked_max_diff": out.sliced_vs_masked,
+            "wall_seconds": wall,
+            "device": format!("{:?}", args.device).to_lowercase(),
+            "log": out.log,
+        });
+        let mut report: serde_json::Value = std::fs::read(path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_else(|| json!({}));
+        let mut ablations: Vec<serde_json::Value> = report["ablations"]
+            .as_array()
+            .map(|a| a.iter().filter(|e| e["name"] != args.name).cloned().collect())
+            .unwrap_or_default();
+        ablations.push(entry);
+        report["ablations"] = json!(ablations);
+        if args.name == "student" {
+            report["command"] = json!(command);
+            report["teacher"] = json!({
+                "name": files.name,
+                "params": teacher_params,
+                "params_with_pooler": teacher_params + teacher_config.hidden_size * (teacher_config.hidden_size + 1),
+                "texts_per_s_cpu": teacher_speed,
+            });
+            let keep = |k: &str| report["student"].get(k).cloned().unwrap_or(serde_json::Value::Null);
+            let (nt, ns) = (keep("ndcg@10_teacher"), keep("ndcg@10_student"));
+            report["student"] = json!({
+                "params": student_params,
+                "params_fraction_of_teacher": student_params as f64 / teacher_params as f64,
+                "bundle_bytes": bundle_bytes,
+                "texts_per_s_cpu": student_speed,
+                "speedup_vs_teacher": student_speed / teacher_speed,
+                "mean_cosine_to_teacher": stored_cosine,
+                "ndcg@10_teacher": nt,
+                "ndcg@10_student": ns,
+                "layers": out.config.num_hidden_layers,
+                "heads": out.config.heads_in_layer(0),
+                "ffn": out.config.intermediate_size,
+                "vocab": out.config.vocab_size,
+            });
+        }
+        if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir.display(), e))?;
+        }
+        ranklet::fsio::write_atomic(path, &serde_json::to_vec_pretty(&report).expect("JSON"))?;
+    }
+    Ok(())
+}
