@@ -366,7 +366,12 @@ fn text_tuning_writes_a_bundle_with_the_tuned_encoder() {
     ];
     let mut args = common.to_vec();
     args.extend(["--out", first.to_str().unwrap()]);
-    train(&dir, &args);
+    let r0 = train(&dir, &args);
+    // --init with --epochs 0 is that recommender, unchanged (its learned biases included).
+    let mut args = common.to_vec();
+    args.extend(["--init", first.to_str().unwrap(), "--epochs", "0"]);
+    let same = train(&dir, &args);
+    assert_eq!(same["models"][0]["test"], r0["models"][0]["test"]);
     let tuned = dir.join("bundle-tuned");
     let mut args = common.to_vec();
     args.extend([

@@ -274,10 +274,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             Recommender::from_safetensors(&config, rec.weights, &device, &origin)?
         }
     };
-    let model = Recommender {
-        tower: model.tower.centred_on(&text),
-        ..model
-    };
+    // (An --init recommender keeps its learned whitening biases: only a new one is centred.)
     if args.tune_text_layers > 0 && mode != ItemMode::Inductive {
         return Err(Error::bad_input(
             "--tune-text-layers",

@@ -540,7 +540,11 @@ pub fn distill(
             valid_texts,
         )?;
         let (_, heads, ffn) = masks.counts();
-        let (_, config_now) = slice(&student.valid().encoder, &masks, &teacher.config);
+        let (_, mut config_now) = slice(&student.valid().encoder, &masks, &teacher.config);
+        config_now.max_position_embeddings = config.max_len.min(config_now.max_position_embeddings);
+        if let Some(v) = &vocab {
+            config_now.vocab_size = v.kept.len();
+        }
         let entry = DistillEpoch {
             epoch,
             stage: if stage2 { 2 } else { 1 },
