@@ -116,14 +116,23 @@ fn read_texts(path: &Path) -> Result<Vec<String>> {
 }
 
 /// The student's parameters for a shape (what --target-params solves for).
-fn student_params(teacher: &BertConfig, layers: usize, heads: usize, ffn: usize, vocab: usize, max_len: usize) -> usize {
+fn student_params(
+    teacher: &BertConfig,
+    layers: usize,
+    heads: usize,
+    ffn: usize,
+    vocab: usize,
+    max_len: usize,
+) -> usize {
     let mut c = teacher.clone();
     c.num_hidden_layers = layers;
     c.intermediate_size = ffn;
     c.vocab_size = vocab;
     c.max_position_embeddings = max_len.min(teacher.max_position_embeddings);
     let pruned: Vec<usize> = (heads..teacher.num_attention_heads).collect();
-    c.pruned_heads = (0..layers).map(|l| (l.to_string(), pruned.clone())).collect();
+    c.pruned_heads = (0..layers)
+        .map(|l| (l.to_string(), pruned.clone()))
+        .collect();
     c.num_params()
 }
 
@@ -147,7 +156,8 @@ impl DistillObserver for Progress {
     fn epoch_start(&mut self, epoch: usize, batches: usize) {
         self.bar.finish_and_clear();
         self.bar = progress(batches as u64, "batches", self.quiet);
-        self.bar.set_prefix(format!("epoch {epoch}/{}", self.epochs));
+        self.bar
+            .set_prefix(format!("epoch {epoch}/{}", self.epochs));
     }
     fn batch(&mut self, loss: f64) {
         self.bar.inc(1);
@@ -158,7 +168,14 @@ impl DistillObserver for Progress {
         if !self.quiet {
             eprintln!(
                 "epoch {:>2} (stage {}): loss {:.4}, held-out cosine {:.4}, {} heads × {} neurons, {:.2} M params, {:.0} s",
-                e.epoch, e.stage, e.loss, e.valid_cosine, e.kept.heads, e.kept.ffn, e.params as f64 / 1e6, e.seconds
+                e.epoch,
+                e.stage,
+                e.loss,
+                e.valid_cosine,
+                e.kept.heads,
+                e.kept.ffn,
+                e.params as f64 / 1e6,
+                e.seconds
             );
         }
     }
@@ -167,14 +184,18 @@ impl DistillObserver for Progress {
 pub fn run(args: DistillArgs) -> Result<()> {
     let files = read_model_dir(&args.teacher)?;
     let teacher_config = BertConfig::from_json(
-        std::str::from_utf8(&files.config.1).map_err(|_| Error::bad_file(&files.config.0, "not UTF-8"))?,
+        std::str::from_utf8(&files.config.1)
+            .map_err(|_| Error::bad_file(&files.config.0, "not UTF-8"))?,
         &files.config.0,
     )?;
     let mut texts = read_texts(&args.texts)?;
     texts.sort();
     texts.dedup();
     if texts.len() < 4 {
-        return Err(Error::bad_input(args.texts.display().to_string(), "fewer than 4 distinct texts"));
+        return Err(Error::bad_input(
+            args.texts.display().to_string(),
+            "fewer than 4 distinct texts",
+        ));
     }
     // A seeded shuffle, then the held-out share.
     let mut rng = SplitMix(args.seed ^ 0x5eed);
@@ -182,7 +203,8 @@ pub fn run(args: DistillArgs) -> Result<()> {
         let j = ((rng.next_f32() * (i + 1) as f32) as usize).min(i);
         texts.swap(i, j);
     }
-    let n_valid = ((texts.len() as f64 * args.valid_fraction).round() as usize).clamp(1, texts.len() - 2);
+    let n_valid =
+        ((texts.len() as f64 * args.valid_fraction).round() as usize).clamp(1, texts.len() - 2);
     let (valid, train) = texts.split_at(n_valid);
 
     let teacher_layers = teacher_config.num_hidden_layers;
@@ -193,7 +215,10 @@ pub fn run(args: DistillArgs) -> Result<()> {
             (1..=n).map(|i| i * teacher_layers / n - 1).collect()
         }
         (None, Some(n)) => {
-            return Err(Error::bad_input("--layers", format!("{n}: the teacher has {teacher_layers} layers")));
+            return Err(Error::bad_input(
+                "--layers",
+                format!("{n}: the teacher has {teacher_layers} layers"),
+            ));
         }
         (None, None) => (0..teacher_layers).collect(),
     };
@@ -204,19 +229,38 @@ pub fn run(args: DistillArgs) -> Result<()> {
         let vocab = if args.no_vocab_prune {
             teacher_config.vocab_size
         } else {
-            ranklet::distill::prune_vocab(&files.tokenizer.1, &texts, &files.tokenizer.0)?.kept.len()
+            ranklet::distill::prune_vocab(&files.tokenizer.1, &texts, &files.tokenizer.0)?
+                .kept
+                .len()
         };
         ffn = (1..=teacher_config.intermediate_size / 32)
             .rev()
             .map(|k| k * 32)
-            .find(|&f| student_params(&teacher_config, layer_map.len(), args.heads, f, vocab, args.max_len) <= target)
+            .find(|&f| {
+                student_params(
+                    &teacher_config,
+                    layer_map.len(),
+                    args.heads,
+                    f,
+                    vocab,
+                    args.max_len,
+                ) <= target
+            })
             .ok_or_else(|| {
                 Error::bad_input(
                     "--target-params",
-                    format!("{target} is below the smallest student of {} layers and {} heads", layer_map.len(), args.heads),
+                    format!(
+                        "{target} is below the smallest student of {} layers and {} heads",
+                        layer_map.len(),
+                        args.heads
+                    ),
                 )
             })?;
-        eprintln!("--target-params {target}: {} layers, {} heads, {ffn} neurons, vocabulary {vocab}", layer_map.len(), args.heads);
+        eprintln!(
+            "--target-params {target}: {} layers, {} heads, {ffn} neurons, vocabulary {vocab}",
+            layer_map.len(),
+            args.heads
+        );
     }
     let config = DistillConfig {
         epochs: args.epochs,
@@ -256,7 +300,12 @@ pub fn run(args: DistillArgs) -> Result<()> {
     if !args.quiet {
         eprintln!(
             "distilling {} ({} train / {} held-out texts): layers {:?}, {} heads, {} neurons, vocabulary pruning {}",
-            files.name, train.len(), valid.len(), config.layer_map, config.target.heads, config.target.ffn,
+            files.name,
+            train.len(),
+            valid.len(),
+            config.layer_map,
+            config.target.heads,
+            config.target.ffn,
             if config.prune_vocab { "on" } else { "off" }
         );
     }
@@ -266,7 +315,16 @@ pub fn run(args: DistillArgs) -> Result<()> {
         epochs: config.epochs,
         quiet: args.quiet,
     };
-    let out = distill(&files, &base, &device, train, valid, &config, Some((checkpoint.clone(), args.resume)), &mut observer)?;
+    let out = distill(
+        &files,
+        &base,
+        &device,
+        train,
+        valid,
+        &config,
+        Some((checkpoint.clone(), args.resume)),
+        &mut observer,
+    )?;
     observer.bar.finish_and_clear();
     let wall = start.elapsed().as_secs_f64();
 
@@ -277,9 +335,15 @@ pub fn run(args: DistillArgs) -> Result<()> {
     };
     let student_files = EncoderFiles {
         name: format!("ranklet-student-{}", args.name),
-        config: ("config.json".into(), serde_json::to_vec_pretty(&out.config).expect("config serialises")),
+        config: (
+            "config.json".into(),
+            serde_json::to_vec_pretty(&out.config).expect("config serialises"),
+        ),
         tokenizer: ("tokenizer.json".into(), out.tokenizer_json.clone()),
-        weights: ("encoder.safetensors".into(), save_encoder(&out.encoder, dtype)?),
+        weights: (
+            "encoder.safetensors".into(),
+            save_encoder(&out.encoder, dtype)?,
+        ),
         max_seq_length: args.max_len,
         normalize: files.normalize,
     };
@@ -319,7 +383,11 @@ pub fn run(args: DistillArgs) -> Result<()> {
         "speed (CPU, batch 32, same run): teacher {teacher_speed:.1} texts/s, student {student_speed:.1} texts/s — {:.2}×",
         student_speed / teacher_speed
     );
-    println!("bundle {} bytes in {}; distillation {wall:.0} s", bundle_bytes, args.out.display());
+    println!(
+        "bundle {} bytes in {}; distillation {wall:.0} s",
+        bundle_bytes,
+        args.out.display()
+    );
 
     if let Some(path) = &args.report {
         let command = std::env::args().collect::<Vec<_>>().join(" ");
@@ -345,7 +413,12 @@ pub fn run(args: DistillArgs) -> Result<()> {
             .unwrap_or_else(|| json!({}));
         let mut ablations: Vec<serde_json::Value> = report["ablations"]
             .as_array()
-            .map(|a| a.iter().filter(|e| e["name"] != args.name).cloned().collect())
+            .map(|a| {
+                a.iter()
+                    .filter(|e| e["name"] != args.name)
+                    .cloned()
+                    .collect()
+            })
             .unwrap_or_default();
         ablations.push(entry);
         report["ablations"] = json!(ablations);
@@ -357,7 +430,12 @@ pub fn run(args: DistillArgs) -> Result<()> {
                 "params_with_pooler": teacher_params + teacher_config.hidden_size * (teacher_config.hidden_size + 1),
                 "texts_per_s_cpu": teacher_speed,
             });
-            let keep = |k: &str| report["student"].get(k).cloned().unwrap_or(serde_json::Value::Null);
+            let keep = |k: &str| {
+                report["student"]
+                    .get(k)
+                    .cloned()
+                    .unwrap_or(serde_json::Value::Null)
+            };
             let (nt, ns) = (keep("ndcg@10_teacher"), keep("ndcg@10_student"));
             report["student"] = json!({
                 "params": student_params,

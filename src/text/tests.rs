@@ -319,7 +319,11 @@ fn saved_encoders_load_back_to_the_same_outputs() {
     let files = tiny_bert_files(5);
     let embedder = TextEmbedder::from_files(&files, &device()).unwrap();
     let want = embedder.embed(TEXTS).unwrap();
-    for (dtype, tolerance) in [(StoredDtype::F32, 0.0), (StoredDtype::F16, 5e-3)] {
+    for (dtype, tolerance) in [
+        (StoredDtype::F32, 0.0),
+        (StoredDtype::F16, 5e-3),
+        (StoredDtype::Int8, 1e-2),
+    ] {
         let bytes = save_encoder(&embedder.encoder, dtype).unwrap();
         let names: Vec<String> = safetensors::SafeTensors::deserialize(&bytes)
             .unwrap()

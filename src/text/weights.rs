@@ -97,10 +97,40 @@ impl<'a> TensorSource<'a> {
                 .chunks_exact(2)
                 .map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32())
                 .collect(),
+            // int8 with one f32 scale per row (per output channel; per token for embeddings),
+            // stored beside it as `{name}_scale`.
+            Dtype::I8 => {
+                let rows = shape.first().copied().unwrap_or(1);
+                let cols = shape.iter().skip(1).product::<usize>().max(1);
+                let scale_name = format!("{full}{INT8_SCALE_SUFFIX}");
+                let scale = self.file.tensor(&scale_name).map_err(|_| {
+                    Error::bad_file(
+                        self.origin,
+                        format!("int8 tensor {full} has no {scale_name}"),
+                    )
+                })?;
+                if scale.dtype() != Dtype::F32 || scale.shape() != [rows] {
+                    return Err(Error::bad_file(
+                        self.origin,
+                        format!("{scale_name} must be f32 of shape [{rows}]"),
+                    ));
+                }
+                let scales: Vec<f32> = scale
+                    .data()
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                    .collect();
+                data.iter()
+                    .enumerate()
+                    .map(|(k, &q)| f32::from(q as i8) * scales[k / cols])
+                    .collect()
+            }
             other => {
                 return Err(Error::bad_file(
                     self.origin,
-                    format!("tensor {full} has dtype {other:?}; f32, f16 and bf16 are supported"),
+                    format!(
+                        "tensor {full} has dtype {other:?}; f32, f16, bf16 and int8 are supported"
+                    ),
                 ));
             }
         };
@@ -208,12 +238,18 @@ pub fn load_encoder(
     Ok(BertEncoder { embeddings, layers })
 }
 
+/// Suffix of the per-row scale tensor of an int8 tensor.
+pub const INT8_SCALE_SUFFIX: &str = "_scale";
+
 /// Element type of a written encoder file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StoredDtype {
     F32,
     F16,
+    /// Matrices as int8 with an f32 scale per row (symmetric, absmax / 127); vectors (biases,
+    /// LayerNorm) as f32. Computed in f32 after loading.
+    Int8,
 }
 
 /// Collects an encoder's tensors under their HF names (linear weights back to `[out, in]`).
@@ -284,28 +320,66 @@ pub fn save_encoder(encoder: &BertEncoder, dtype: StoredDtype) -> Result<Vec<u8>
         sink.linear(&format!("{p}{}", names::OUTPUT), &layer.output);
         sink.layer_norm(&format!("{p}{}", names::OUT_NORM), &layer.layer_norm);
     }
-    let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = sink
-        .tensors
-        .into_iter()
-        .map(|(name, shape, v)| {
-            let raw = match dtype {
-                StoredDtype::F32 => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
-                StoredDtype::F16 => v
+    let mut bytes: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
+    for (name, shape, v) in sink.tensors {
+        match dtype {
+            StoredDtype::F32 => {
+                bytes.push((
+                    name,
+                    Dtype::F32,
+                    shape,
+                    v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+                ));
+            }
+            StoredDtype::F16 => {
+                let raw = v
                     .iter()
                     .flat_map(|x| half::f16::from_f32(*x).to_le_bytes())
-                    .collect(),
-            };
-            (name, shape, raw)
-        })
-        .collect();
-    let st_dtype = match dtype {
-        StoredDtype::F32 => Dtype::F32,
-        StoredDtype::F16 => Dtype::F16,
-    };
+                    .collect();
+                bytes.push((name, Dtype::F16, shape, raw));
+            }
+            StoredDtype::Int8 if shape.len() == 2 => {
+                let cols = shape[1];
+                let scales: Vec<f32> = v
+                    .chunks(cols)
+                    .map(|row| row.iter().fold(0f32, |m, x| m.max(x.abs())) / 127.0)
+                    .collect();
+                let q: Vec<u8> = v
+                    .iter()
+                    .enumerate()
+                    .map(|(k, x)| {
+                        let s = scales[k / cols];
+                        let q = if s > 0.0 {
+                            (x / s).round().clamp(-127.0, 127.0)
+                        } else {
+                            0.0
+                        };
+                        (q as i8) as u8
+                    })
+                    .collect();
+                let scale_bytes = scales.iter().flat_map(|x| x.to_le_bytes()).collect();
+                bytes.push((
+                    format!("{name}{INT8_SCALE_SUFFIX}"),
+                    Dtype::F32,
+                    vec![shape[0]],
+                    scale_bytes,
+                ));
+                bytes.push((name, Dtype::I8, shape, q));
+            }
+            StoredDtype::Int8 => {
+                bytes.push((
+                    name,
+                    Dtype::F32,
+                    shape,
+                    v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+                ));
+            }
+        }
+    }
     let views = bytes
         .iter()
-        .map(|(name, shape, raw)| {
-            safetensors::tensor::TensorView::new(st_dtype, shape.clone(), raw)
+        .map(|(name, dt, shape, raw)| {
+            safetensors::tensor::TensorView::new(*dt, shape.clone(), raw)
                 .map(|v| (name.clone(), v))
                 .map_err(|e| Error::Backend(format!("tensor {name}: {e}")))
         })
