@@ -179,3 +179,21 @@ pub fn read_recommender_dir(dir: &std::path::Path) -> Result<RecommenderFiles> {
     let manifest = Manifest::from_json(&read(MANIFEST_FILE)?, &path_in(dir, MANIFEST_FILE))?;
     RecommenderFiles::from_manifest(&manifest, read).map_err(|e| in_dir(dir, e))
 }
+
+/// Adds files to a written bundle folder (e.g. a second encoder file for other readers): each
+/// written atomically, then the manifest rewritten with their sizes and checksums.
+pub fn add_bundle_files(dir: &std::path::Path, extra: &[(&str, &[u8])]) -> Result<Manifest> {
+    use crate::fsio::write_atomic;
+    let path = dir.join(MANIFEST_FILE);
+    let text = std::fs::read(&path).map_err(|e| Error::io(path.display(), e))?;
+    let mut manifest = Manifest::from_json(&text, &path.display().to_string())?;
+    for (name, bytes) in extra {
+        write_atomic(&dir.join(name), bytes)?;
+        manifest
+            .files
+            .insert((*name).to_string(), Manifest::entry_for(bytes));
+    }
+    let text = serde_json::to_vec_pretty(&manifest).expect("manifest serialises");
+    write_atomic(&path, &text)?;
+    Ok(manifest)
+}

@@ -6,6 +6,8 @@ pub mod files;
 pub mod manifest;
 
 #[cfg(not(target_arch = "wasm32"))]
-pub use dir::{read_model_dir, read_recommender_dir, write_bundle, write_encoder_dir};
+pub use dir::{
+    add_bundle_files, read_model_dir, read_recommender_dir, write_bundle, write_encoder_dir,
+};
 pub use files::{EncoderFiles, RecommenderFiles};
 pub use manifest::{FileEntry, Manifest, RecommenderEntry, sha256_hex};

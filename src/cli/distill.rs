@@ -5,14 +5,17 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::Args;
-use ranklet::bundle::{EncoderFiles, read_model_dir, write_encoder_dir};
+use ranklet::bundle::{
+    EncoderFiles, Manifest, add_bundle_files, read_model_dir, write_encoder_dir,
+};
 use ranklet::data::{Dataset, read_text_records};
 use ranklet::distill::pruning::Shape;
 use ranklet::distill::run::{DistillConfig, DistillEpoch, DistillObserver, distill};
 use ranklet::fixtures::SplitMix;
 use ranklet::text::TextEmbedder;
+use ranklet::text::TextTokenizer;
 use ranklet::text::config::BertConfig;
-use ranklet::text::weights::{StoredDtype, save_encoder};
+use ranklet::text::weights::{StoredDtype, load_encoder, save_encoder};
 use ranklet::{Error, Result};
 use serde_json::json;
 
@@ -67,13 +70,22 @@ pub struct DistillArgs {
     /// FGM step on the embedding output in stage 2 (0: off).
     #[arg(long, default_value_t = 0.05)]
     pub fgm_epsilon: f64,
+    /// Probability of replacing a training text, for one step, by a copy with words dropped.
+    #[arg(long, default_value_t = 0.5)]
+    pub augment: f32,
+    /// Weight of the output-level losses (cosine to the teacher's vector, in-batch similarity
+    /// KL) in stage 2.
+    #[arg(long, default_value_t = 1.0)]
+    pub output_weight: f64,
     /// Word-pieces per text.
     #[arg(long, default_value_t = 128)]
     pub max_len: usize,
     #[arg(long, default_value_t = 2020)]
     pub seed: u64,
-    /// Element type of encoder.safetensors.
-    #[arg(long, value_enum, default_value_t = DtypeArg::F16)]
+    /// Element type of the weights the bundle's manifest names (what the browser downloads):
+    /// int8 → encoder.int8.safetensors, f16/f32 → encoder.safetensors. encoder.safetensors in
+    /// f16 (HF names, loadable by `transformers`) is always written.
+    #[arg(long, value_enum, default_value_t = DtypeArg::Int8)]
     pub dtype: DtypeArg,
     #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
     pub device: DeviceArg,
@@ -100,6 +112,46 @@ pub struct DistillArgs {
 pub enum DtypeArg {
     F32,
     F16,
+    Int8,
+}
+
+fn read_manifest(dir: &Path) -> Result<Manifest> {
+    let path = dir.join("manifest.json");
+    let bytes = std::fs::read(&path).map_err(|e| Error::io(path.display(), e))?;
+    Manifest::from_json(&bytes, &path.display().to_string())
+}
+
+/// Makes `dir` ready for a new bundle: the files an earlier bundle's manifest lists are removed
+/// (so none is left stale); a folder that holds anything else is refused, never emptied.
+fn clear_bundle(dir: &Path) -> Result<()> {
+    if !dir.exists() {
+        return Ok(());
+    }
+    let listed: Vec<String> = match read_manifest(dir) {
+        Ok(m) => m
+            .files
+            .keys()
+            .cloned()
+            .chain(["manifest.json".to_string()])
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir.display(), e))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !listed.contains(&name) && !name.starts_with('.') {
+            return Err(Error::bad_input(
+                dir.display().to_string(),
+                format!(
+                    "--out holds {name}, which is not part of a ranklet bundle; choose an empty or new folder"
+                ),
+            ));
+        }
+    }
+    for name in listed {
+        let _ = std::fs::remove_file(dir.join(name));
+    }
+    Ok(())
 }
 
 /// The texts of a dataset folder or a text/catalog file.
@@ -278,6 +330,8 @@ pub fn run(args: DistillArgs) -> Result<()> {
         prune_vocab: !args.no_vocab_prune,
         max_len: args.max_len,
         seed: args.seed,
+        augment: args.augment,
+        output_weight: args.output_weight,
         ..DistillConfig::for_teacher(&teacher_config)
     };
     let checkpoint = args
@@ -328,27 +382,86 @@ pub fn run(args: DistillArgs) -> Result<()> {
     observer.bar.finish_and_clear();
     let wall = start.elapsed().as_secs_f64();
 
-    // The bundle.
-    let dtype = match args.dtype {
+    // The bundle: the weights the manifest names, plus the f16 HF file for other readers.
+    let stored = |d: DtypeArg| match d {
         DtypeArg::F32 => StoredDtype::F32,
         DtypeArg::F16 => StoredDtype::F16,
+        DtypeArg::Int8 => StoredDtype::Int8,
     };
+    let weights_name = if args.dtype == DtypeArg::Int8 {
+        "encoder.int8.safetensors"
+    } else {
+        "encoder.safetensors"
+    };
+    let config_json = serde_json::to_vec_pretty(&out.config).expect("config serialises");
     let student_files = EncoderFiles {
         name: format!("ranklet-student-{}", args.name),
-        config: (
-            "config.json".into(),
-            serde_json::to_vec_pretty(&out.config).expect("config serialises"),
-        ),
+        config: ("config.json".into(), config_json),
         tokenizer: ("tokenizer.json".into(), out.tokenizer_json.clone()),
         weights: (
-            "encoder.safetensors".into(),
-            save_encoder(&out.encoder, dtype)?,
+            weights_name.into(),
+            save_encoder(&out.encoder, stored(args.dtype))?,
         ),
         max_seq_length: args.max_len,
         normalize: files.normalize,
     };
-    let manifest = write_encoder_dir(&args.out, &student_files)?;
-    let bundle_bytes: u64 = manifest.files.values().map(|f| f.bytes).sum();
+    clear_bundle(&args.out)?;
+    write_encoder_dir(&args.out, &student_files)?;
+    let manifest = if args.dtype == DtypeArg::Int8 {
+        let f16 = save_encoder(&out.encoder, StoredDtype::F16)?;
+        add_bundle_files(&args.out, &[("encoder.safetensors", &f16)])?
+    } else {
+        read_manifest(&args.out)?
+    };
+    // What the browser downloads: the files the manifest's encoder names.
+    let e = &manifest.encoder;
+    let bundle_bytes: u64 = [
+        &e.config,
+        &e.tokenizer,
+        &e.weights,
+        &"manifest.json".to_string(),
+    ]
+    .iter()
+    .map(|n| {
+        std::fs::metadata(args.out.join(n))
+            .map(|m| m.len())
+            .unwrap_or(0)
+    })
+    .sum();
+    // f32 vs f16 vs int8: size and held-out cosine of each storage type of the same student.
+    let teacher_for_dtypes = TextEmbedder::from_files(&files, &base)?;
+    let teacher_valid: Vec<Vec<f32>> = valid
+        .chunks(64)
+        .map(|c| teacher_for_dtypes.embed(c))
+        .collect::<Result<Vec<_>>>()?
+        .concat();
+    let mut dtypes = serde_json::Map::new();
+    for d in [DtypeArg::F32, DtypeArg::F16, DtypeArg::Int8] {
+        let bytes = save_encoder(&out.encoder, stored(d))?;
+        let encoder = load_encoder(&bytes, &out.config, &base, "student")?;
+        let embedder = TextEmbedder::new(
+            out.config.clone(),
+            TextTokenizer::from_bytes(&out.tokenizer_json, args.max_len, "tokenizer.json")?,
+            encoder,
+            files.normalize,
+            base.clone(),
+        );
+        let got: Vec<Vec<f32>> = valid
+            .chunks(64)
+            .map(|c| embedder.embed(c))
+            .collect::<Result<Vec<_>>>()?
+            .concat();
+        let cos = got
+            .iter()
+            .zip(&teacher_valid)
+            .map(|(a, b)| a.iter().zip(b).map(|(x, y)| f64::from(x * y)).sum::<f64>())
+            .sum::<f64>()
+            / valid.len() as f64;
+        dtypes.insert(
+            format!("{d:?}").to_lowercase(),
+            json!({"encoder_bytes": bytes.len(), "mean_cosine_to_teacher": cos}),
+        );
+    }
 
     // The same run measures both encoders' speed and the stored student's cosine to the teacher.
     let teacher = TextEmbedder::from_files(&files, &base)?;
@@ -403,6 +516,7 @@ pub fn run(args: DistillArgs) -> Result<()> {
             "teacher_texts_per_s_cpu": teacher_speed,
             "speedup": student_speed / teacher_speed,
             "sliced_vs_masked_max_diff": out.sliced_vs_masked,
+            "dtypes": dtypes,
             "wall_seconds": wall,
             "device": format!("{:?}", args.device).to_lowercase(),
             "log": out.log,

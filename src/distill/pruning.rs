@@ -54,10 +54,8 @@ impl Scores {
             let n = s.dims()[1 - dim];
             add(&mut self.hidden, &to_vec(s.reshape([n])));
         }
-        if !hidden_is_input {
-            if let Some(b) = l.bias.as_ref().and_then(|b| taylor(b, grads)) {
-                add(&mut self.hidden, &to_vec(b));
-            }
+        if !hidden_is_input && let Some(b) = l.bias.as_ref().and_then(|b| taylor(b, grads)) {
+            add(&mut self.hidden, &to_vec(b));
         }
     }
 

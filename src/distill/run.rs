@@ -62,6 +62,33 @@ pub struct DistillConfig {
     pub max_len: usize,
     /// Shuffling and dropout seed. Default 2020.
     pub seed: u64,
+    /// Probability that a training text is replaced, for one step, by a copy with words dropped
+    /// (each with probability 0.2): the teacher labels any text, so variants widen what the
+    /// student is taught beyond the catalog's exact strings. Default 0.5; 0 turns it off.
+    #[serde(default)]
+    pub augment: f32,
+    /// Weight of the output-level losses in stage 2. Default 1.
+    #[serde(default = "one")]
+    pub output_weight: f64,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+/// `text` with each word dropped with probability `p` (at least one word kept).
+fn drop_words(text: &str, p: f32, rng: &mut SplitMix) -> String {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let kept: Vec<&str> = words
+        .iter()
+        .copied()
+        .filter(|_| rng.next_f32() >= p)
+        .collect();
+    if kept.is_empty() {
+        words.first().copied().unwrap_or_default().to_string()
+    } else {
+        kept.join(" ")
+    }
 }
 
 impl DistillConfig {
@@ -88,6 +115,8 @@ impl DistillConfig {
             prune_vocab: true,
             max_len: 128,
             seed: 2020,
+            augment: 0.5,
+            output_weight: 1.0,
         }
     }
 }
@@ -252,8 +281,9 @@ fn student_loss(
     if stage2 {
         let out = masked_mean(states.last().expect("layers").clone(), mask);
         loss = loss
-            + output_cosine(out.clone(), targets.1.clone())
-            + similarity_kl(out, targets.1.clone(), config.kl_tau);
+            + (output_cosine(out.clone(), targets.1.clone())
+                + similarity_kl(out, targets.1.clone(), config.kl_tau))
+            .mul_scalar(config.output_weight);
     }
     loss
 }
@@ -467,7 +497,16 @@ pub fn distill(
             if chunk.len() < 2 {
                 continue; // COS-NCE needs negatives
             }
-            let texts: Vec<&str> = chunk.iter().map(|&i| train_texts[i].as_str()).collect();
+            let texts: Vec<String> = chunk
+                .iter()
+                .map(|&i| {
+                    if config.augment > 0.0 && rng.next_f32() < config.augment {
+                        drop_words(&train_texts[i], 0.2, &mut rng)
+                    } else {
+                        train_texts[i].clone()
+                    }
+                })
+                .collect();
             let tokens = tokenizer.encode_batch(&texts)?;
             let targets = teacher_targets(&teacher, &tokens, &config.layer_map, device);
             let shape = [tokens.batch, tokens.seq_len];

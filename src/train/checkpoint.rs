@@ -134,7 +134,7 @@ impl Checkpointer {
         if let Ok(entries) = std::fs::read_dir(&self.dir) {
             for entry in entries.flatten() {
                 let name = entry.file_name().to_string_lossy().into_owned();
-                if name.ends_with(".bpk") && !keep.iter().any(|k| *k == name) {
+                if name.ends_with(".bpk") && !keep.contains(&name) {
                     let _ = std::fs::remove_file(entry.path());
                 }
             }
