@@ -8,6 +8,9 @@
 #   ./build.sh bench    native and browser embedding benchmarks → reports/
 #   ./build.sh report-ml100k   train and evaluate every recommender mode on ml-100k → reports/ml-100k.json
 #                       (hours on 2 CPU cores; bundles go to .cache/bundles/)
+#   ./build.sh report-distill  distil models/student from the teacher on ml-100k's texts, run the
+#                       ablations, compare the recommender on teacher vs student vectors
+#                       → reports/distill.json (about 2 hours on 2 CPU cores)
 #
 # Set-up installs only what is missing: the wasm32 target, wasm-bindgen-cli of exactly the
 # version in Cargo.lock, Debian's chromium and binaryen, npm packages (playwright-core), and the
@@ -186,5 +189,35 @@ case "${1:-}" in
       --name ranklet-inductive-pretrained --report "$R"
     rk train --data data/ml-100k --mode inductive --holdout-items 0.1 --epochs 80 --patience 10 --restart \
       --name ranklet-inductive-coldstart --checkpoint "$CACHE/checkpoints/coldstart" --report "$R" ;;
-  *) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  report-distill)
+    setup_teacher; setup_data; build_native
+    R=reports/distill.json; B="$CACHE/bundles"; mkdir -p reports "$B"; rm -f "$R"
+    rk() { "$TARGET_DIR/release/ranklet" "$@"; }
+    shape=(--texts data/ml-100k --layers 3 --heads 3 --ffn 320 --lr 5e-4 --output-weight 4 --restart --report "$R")
+    rk distill "${shape[@]}" --epochs 24 --stage1-epochs 2 --out models/student --name student
+    # Ablations on a shorter schedule (8 epochs), each against "both-8ep".
+    short=("${shape[@]}" --epochs 8 --stage1-epochs 1)
+    rk distill "${short[@]}" --out "$B/distill-both" --name both-8ep
+    rk distill "${short[@]}" --out "$B/distill-homodistil" --name homodistil-alone --no-cos-nce --fgm-epsilon 0
+    rk distill "${short[@]}" --out "$B/distill-lrc" --name lrc-bert-alone --no-prune
+    rk distill "${short[@]}" --out "$B/distill-one-stage" --name one-stage --stage1-epochs 0
+    rk distill "${short[@]}" --out "$B/distill-no-fgm" --name no-fgm --fgm-epsilon 0
+    rk distill "${short[@]}" --out "$B/distill-no-vocab" --name no-vocab-pruning --no-vocab-prune
+    # Recommendation quality: the same inductive recommender on teacher and on student vectors.
+    RR=reports/distill-rec.json; rm -f "$RR"
+    for m in teacher student; do
+      rk train --data data/ml-100k --mode inductive --epochs 80 --patience 10 --restart --text-model "models/$m" \
+        --name "$m" --checkpoint "$CACHE/checkpoints/distill-rec-$m" --report "$RR" --out "$B/ml-100k-inductive-$m"
+    done
+    python3 - "$R" "$RR" <<'PY'
+import json, sys
+report, rec = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+ndcg = {m["name"]: m["test"]["ndcg@10"] for m in rec["models"]}
+report["student"]["ndcg@10_teacher"] = ndcg["teacher"]
+report["student"]["ndcg@10_student"] = ndcg["student"]
+report["student"]["ndcg@10_kept"] = ndcg["student"] / ndcg["teacher"]
+json.dump(report, open(sys.argv[1], "w"), indent=2)
+PY
+    ;;
+  *) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

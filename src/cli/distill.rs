@@ -77,6 +77,9 @@ pub struct DistillArgs {
     /// KL) in stage 2.
     #[arg(long, default_value_t = 1.0)]
     pub output_weight: f64,
+    /// Leave out LRC-BERT's COS-NCE layer loss (only the output-level losses; an ablation).
+    #[arg(long)]
+    pub no_cos_nce: bool,
     /// Word-pieces per text.
     #[arg(long, default_value_t = 128)]
     pub max_len: usize,
@@ -332,6 +335,7 @@ pub fn run(args: DistillArgs) -> Result<()> {
         seed: args.seed,
         augment: args.augment,
         output_weight: args.output_weight,
+        layer_weight: if args.no_cos_nce { 0.0 } else { 1.0 },
         ..DistillConfig::for_teacher(&teacher_config)
     };
     let checkpoint = args

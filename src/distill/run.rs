@@ -70,6 +70,10 @@ pub struct DistillConfig {
     /// Weight of the output-level losses in stage 2. Default 1.
     #[serde(default = "one")]
     pub output_weight: f64,
+    /// Weight of COS-NCE on the layers; 0 leaves only the output-level losses (HomoDistil's
+    /// pruning without LRC-BERT's layer loss — then every epoch is stage 2). Default 1.
+    #[serde(default = "one")]
+    pub layer_weight: f64,
 }
 
 fn one() -> f64 {
@@ -117,6 +121,7 @@ impl DistillConfig {
             seed: 2020,
             augment: 0.5,
             output_weight: 1.0,
+            layer_weight: 1.0,
         }
     }
 }
@@ -277,7 +282,7 @@ fn student_loss(
         })
         .reduce(|a, b| a + b)
         .expect("at least one layer")
-        .div_scalar(n);
+        .mul_scalar(config.layer_weight / n);
     if stage2 {
         let out = masked_mean(states.last().expect("layers").clone(), mask);
         loss = loss
@@ -479,7 +484,7 @@ pub fn distill(
     let eps = teacher.config.layer_norm_eps;
     for epoch in first_epoch..=config.epochs {
         let start = std::time::Instant::now();
-        let stage2 = epoch > config.stage1_epochs;
+        let stage2 = epoch > config.stage1_epochs || config.layer_weight == 0.0;
         device.seed(
             config
                 .seed
