@@ -195,9 +195,9 @@ case "${1:-}" in
     rk() { "$TARGET_DIR/release/ranklet" "$@"; }
     shape=(--texts data/ml-100k --layers 3 --heads 3 --ffn 320 --lr 5e-4 --output-weight 4 --restart --report "$R")
     rk distill "${shape[@]}" --epochs 24 --stage1-epochs 2 --out models/student --name student
-    # Ablations on a shorter schedule (8 epochs), each against "both-8ep".
-    short=("${shape[@]}" --epochs 8 --stage1-epochs 1)
-    rk distill "${short[@]}" --out "$B/distill-both" --name both-8ep
+    # Ablations on a shorter schedule (5 epochs), each against "both-5ep".
+    short=("${shape[@]}" --epochs 5 --stage1-epochs 1)
+    rk distill "${short[@]}" --out "$B/distill-both" --name both-5ep
     rk distill "${short[@]}" --out "$B/distill-homodistil" --name homodistil-alone --no-cos-nce --fgm-epsilon 0
     rk distill "${short[@]}" --out "$B/distill-lrc" --name lrc-bert-alone --no-prune
     rk distill "${short[@]}" --out "$B/distill-one-stage" --name one-stage --stage1-epochs 0
