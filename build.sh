@@ -196,13 +196,13 @@ case "${1:-}" in
     shape=(--texts data/ml-100k --layers 3 --heads 3 --ffn 320 --lr 5e-4 --output-weight 4 --restart --report "$R")
     rk distill "${shape[@]}" --epochs 24 --stage1-epochs 2 --out models/student --name student
     # Ablations on a shorter schedule (5 epochs), each against "both-5ep".
-    short=("${shape[@]}" --epochs 5 --stage1-epochs 1)
-    rk distill "${short[@]}" --out "$B/distill-both" --name both-5ep
-    rk distill "${short[@]}" --out "$B/distill-homodistil" --name homodistil-alone --no-cos-nce --fgm-epsilon 0
-    rk distill "${short[@]}" --out "$B/distill-lrc" --name lrc-bert-alone --no-prune
-    rk distill "${short[@]}" --out "$B/distill-one-stage" --name one-stage --stage1-epochs 0
-    rk distill "${short[@]}" --out "$B/distill-no-fgm" --name no-fgm --fgm-epsilon 0
-    rk distill "${short[@]}" --out "$B/distill-no-vocab" --name no-vocab-pruning --no-vocab-prune
+    short=("${shape[@]}" --epochs 5)
+    rk distill "${short[@]}" --stage1-epochs 1 --out "$B/distill-both" --name both-5ep
+    rk distill "${short[@]}" --stage1-epochs 1 --out "$B/distill-homodistil" --name homodistil-alone --no-cos-nce --fgm-epsilon 0
+    rk distill "${short[@]}" --stage1-epochs 0 --out "$B/distill-one-stage" --name one-stage
+    rk distill "${short[@]}" --stage1-epochs 1 --out "$B/distill-no-fgm" --name no-fgm --fgm-epsilon 0
+    rk distill "${short[@]}" --stage1-epochs 1 --out "$B/distill-no-vocab" --name no-vocab-pruning --no-vocab-prune
+    rk distill "${short[@]}" --stage1-epochs 1 --out "$B/distill-lrc" --name lrc-bert-alone --no-prune
     # Recommendation quality: the same inductive recommender on teacher and on student vectors.
     RR=reports/distill-rec.json; rm -f "$RR"
     for m in teacher student; do
