@@ -147,8 +147,8 @@ run_tests() {
   mkdir -p "$CACHE"
   log "building the browser module in the background (log: $CACHE/web-build.log)"
   build_web >"$CACHE/web-build.log" 2>&1 &
-  local web_pid=$!
-  trap 'kill $web_pid 2>/dev/null || true' EXIT
+  WEB_PID=$!  # global: the EXIT trap runs after this function's locals are gone
+  trap 'kill "${WEB_PID:-}" 2>/dev/null || true' EXIT
   log "cargo test --release"
   # --nocapture: the parity tests print which backends ran and what was skipped, and why.
   cargo test --release --locked -- --nocapture
@@ -156,7 +156,7 @@ run_tests() {
   # --release reuses the dependencies the tests just built.
   cargo clippy --release --locked --all-targets -- -D warnings
   log "waiting for the browser module"
-  wait "$web_pid" || { cat "$CACHE/web-build.log" >&2; die "the wasm build failed"; }
+  wait "$WEB_PID" || { cat "$CACHE/web-build.log" >&2; die "the wasm build failed"; }
   trap - EXIT
   grep '^wasm:' "$CACHE/web-build.log" || true
   build_native

@@ -290,6 +290,10 @@ mod tests {
     /// importance; selection keeps the most important and never revives a pruned one.
     #[test]
     fn importance_scores_structures_and_selection_follows_it() {
+        // Training-mode dropout draws from the shared CPU generator.
+        let _seeded = crate::train::tests::SEEDED
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         let base = Device::flex();
         let device = base.clone().autodiff();
         let embedder = TextEmbedder::from_files(&tiny_bert_files(4), &base).unwrap();

@@ -163,6 +163,11 @@ mod tests {
     /// is the loss over the remaining items only.
     #[test]
     fn absent_items_are_not_in_the_softmax() {
+        // Random initialisation draws from the shared CPU generator.
+        #[cfg(feature = "native")]
+        let _seeded = crate::train::tests::SEEDED
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         let device = Device::flex();
         device.seed(4);
         let config = RecommenderConfig {
