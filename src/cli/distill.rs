@@ -342,16 +342,7 @@ pub fn run(args: DistillArgs) -> Result<()> {
         .checkpoint
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!(".cache/checkpoints/distill-{}", args.seed)));
-    if checkpoint.join("state.json").exists() && !args.resume {
-        if !args.restart {
-            return Err(Error::bad_input(
-                checkpoint.display().to_string(),
-                "holds the checkpoint of an earlier distillation: pass --resume to continue it, \
-                 or --restart to discard it and start over",
-            ));
-        }
-        std::fs::remove_dir_all(&checkpoint).map_err(|e| Error::io(checkpoint.display(), e))?;
-    }
+    super::prepare_checkpoint(&checkpoint, args.resume, args.restart, "distillation")?;
     let base = args.device.init()?;
     base.seed(args.seed);
     let device = base.clone().autodiff();

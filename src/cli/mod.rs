@@ -130,6 +130,29 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
+/// Makes a checkpoint folder ready for a run: an earlier `what`'s checkpoint there is refused
+/// unless the run resumes it or `restart` discards it.
+pub fn prepare_checkpoint(
+    dir: &std::path::Path,
+    resume: bool,
+    restart: bool,
+    what: &str,
+) -> Result<()> {
+    if dir.join("state.json").exists() && !resume {
+        if !restart {
+            return Err(Error::bad_input(
+                dir.display().to_string(),
+                format!(
+                    "holds the checkpoint of an earlier {what}: pass --resume to continue it, or \
+                     --restart to discard it and start over"
+                ),
+            ));
+        }
+        std::fs::remove_dir_all(dir).map_err(|e| Error::io(dir.display(), e))?;
+    }
+    Ok(())
+}
+
 /// A progress bar on stderr for `total` items (hidden when stderr is not a terminal or
 /// `quiet`), showing items/s and ETA.
 pub fn progress(total: u64, unit: &str, quiet: bool) -> indicatif::ProgressBar {

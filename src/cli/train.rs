@@ -185,16 +185,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             args.seed
         ))
     });
-    if checkpoint.join("state.json").exists() && !args.resume {
-        if !args.restart {
-            return Err(Error::bad_input(
-                checkpoint.display().to_string(),
-                "holds the checkpoint of an earlier run: pass --resume to continue it, or \
-                 --restart to discard it and start over",
-            ));
-        }
-        std::fs::remove_dir_all(&checkpoint).map_err(|e| Error::io(checkpoint.display(), e))?;
-    }
+    super::prepare_checkpoint(&checkpoint, args.resume, args.restart, "run")?;
 
     // Frozen text vectors (cached per model and text). `id` mode reads the encoder only to ship
     // it in a bundle: the browser embeds the catalog with it.
