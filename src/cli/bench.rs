@@ -67,12 +67,7 @@ fn embed(args: BenchEmbedArgs) -> Result<()> {
             .sum::<Result<usize>>()?;
         for &batch in &args.batches {
             let batch = batch.max(1) as usize;
-            embedder.embed(&titles[..batch.min(titles.len())])?; // warm-up (kernels, caches)
-            let start = Instant::now();
-            for chunk in titles.chunks(batch) {
-                embedder.embed(chunk)?;
-            }
-            let seconds = start.elapsed().as_secs_f64();
+            let seconds = time_embedding(&embedder, &titles, batch)?;
             let per_s = titles.len() as f64 / seconds;
             println!(
                 "{:<4} batch {:>3}: {:>8.1} texts/s ({} texts, {:.1} word-pieces/text, {:.2} s)",
@@ -108,6 +103,16 @@ fn embed(args: BenchEmbedArgs) -> Result<()> {
 
 /// The device to measure, or why not: a CPU-emulated GPU adapter (llvmpipe, SwiftShader) says
 /// nothing about GPU speed and takes minutes, so it is skipped unless RANKLET_WGPU_SOFTWARE=1.
+/// Seconds to embed `texts` in batches of `batch`, after one warm-up batch (kernels, caches).
+pub fn time_embedding(embedder: &TextEmbedder, texts: &[String], batch: usize) -> Result<f64> {
+    embedder.embed(&texts[..batch.min(texts.len())])?;
+    let start = Instant::now();
+    for chunk in texts.chunks(batch) {
+        embedder.embed(chunk)?;
+    }
+    Ok(start.elapsed().as_secs_f64())
+}
+
 fn device_for_bench(arg: DeviceArg) -> std::result::Result<burn::prelude::Device, String> {
     match arg {
         DeviceArg::Cpu | DeviceArg::Cuda => arg.init().map_err(|e| e.to_string()),

@@ -10,7 +10,7 @@ use ranklet::bundle::{
 };
 use ranklet::data::{Dataset, read_text_records};
 use ranklet::distill::pruning::Shape;
-use ranklet::distill::run::{DistillConfig, DistillEpoch, DistillObserver, distill};
+use ranklet::distill::run::{DistillConfig, DistillEpoch, DistillObserver, distill, mean_cosine};
 use ranklet::fixtures::SplitMix;
 use ranklet::text::TextEmbedder;
 use ranklet::text::TextTokenizer;
@@ -191,14 +191,9 @@ fn student_params(
     c.num_params()
 }
 
-/// Texts per second of an embedder over `texts` in batches of 32 (after one warm-up batch).
+/// Texts per second of an embedder over `texts` in batches of 32.
 fn texts_per_s(embedder: &TextEmbedder, texts: &[String]) -> Result<f64> {
-    embedder.embed(&texts[..texts.len().min(8)])?;
-    let start = Instant::now();
-    for chunk in texts.chunks(32) {
-        embedder.embed(chunk)?;
-    }
-    Ok(texts.len() as f64 / start.elapsed().as_secs_f64())
+    Ok(texts.len() as f64 / super::bench::time_embedding(embedder, texts, 32)?)
 }
 
 struct Progress {
@@ -423,13 +418,16 @@ pub fn run(args: DistillArgs) -> Result<()> {
             .unwrap_or(0)
     })
     .sum();
+    // The teacher's held-out vectors, once: every cosine below is against them.
+    let teacher = TextEmbedder::from_files(&files, &base)?;
+    let teacher_valid = teacher.embed_batched(valid, 64)?;
+    let cosine_of = |embedder: &TextEmbedder| -> Result<f64> {
+        Ok(mean_cosine(
+            &embedder.embed_batched(valid, 64)?,
+            &teacher_valid,
+        ))
+    };
     // f32 vs f16 vs int8: size and held-out cosine of each storage type of the same student.
-    let teacher_for_dtypes = TextEmbedder::from_files(&files, &base)?;
-    let teacher_valid: Vec<Vec<f32>> = valid
-        .chunks(64)
-        .map(|c| teacher_for_dtypes.embed(c))
-        .collect::<Result<Vec<_>>>()?
-        .concat();
     let mut dtypes = serde_json::Map::new();
     for d in [DtypeArg::F32, DtypeArg::F16, DtypeArg::Int8] {
         let bytes = save_encoder(&out.encoder, stored(d))?;
@@ -441,33 +439,16 @@ pub fn run(args: DistillArgs) -> Result<()> {
             files.normalize,
             base.clone(),
         );
-        let got: Vec<Vec<f32>> = valid
-            .chunks(64)
-            .map(|c| embedder.embed(c))
-            .collect::<Result<Vec<_>>>()?
-            .concat();
-        let cos = got
-            .iter()
-            .zip(&teacher_valid)
-            .map(|(a, b)| a.iter().zip(b).map(|(x, y)| f64::from(x * y)).sum::<f64>())
-            .sum::<f64>()
-            / valid.len() as f64;
         dtypes.insert(
             format!("{d:?}").to_lowercase(),
-            json!({"encoder_bytes": bytes.len(), "mean_cosine_to_teacher": cos}),
+            json!({"encoder_bytes": bytes.len(), "mean_cosine_to_teacher": cosine_of(&embedder)?}),
         );
     }
 
-    // The same run measures both encoders' speed and the stored student's cosine to the teacher.
-    let teacher = TextEmbedder::from_files(&files, &base)?;
+    // The same run measures both encoders' speed and the student's cosine as read back from
+    // the bundle folder.
     let student = TextEmbedder::from_files(&read_model_dir(&args.out)?, &base)?;
-    let mut cos = 0.0;
-    for chunk in valid.chunks(64) {
-        for (s, t) in student.embed(chunk)?.iter().zip(teacher.embed(chunk)?) {
-            cos += s.iter().zip(&t).map(|(a, b)| f64::from(a * b)).sum::<f64>();
-        }
-    }
-    let stored_cosine = cos / valid.len() as f64;
+    let stored_cosine = cosine_of(&student)?;
     let speed_texts: Vec<String> = valid.iter().chain(train).take(256).cloned().collect();
     let teacher_speed = texts_per_s(&teacher, &speed_texts)?;
     let student_speed = texts_per_s(&student, &speed_texts)?;

@@ -305,44 +305,67 @@ impl IdMap {
     }
 }
 
-/// Mean cosine to the teacher and the student's vectors (masked forward, inference) of `texts`.
-fn validate(
+/// Rows of a `[rows, dim]` tensor.
+fn rows(t: Tensor<2>) -> Result<Vec<Vec<f32>>> {
+    let [_, dim] = t.dims();
+    let flat: Vec<f32> = t
+        .into_data()
+        .try_to_vec()
+        .map_err(|e| Error::Backend(format!("{e:?}")))?;
+    Ok(flat.chunks(dim.max(1)).map(<[f32]>::to_vec).collect())
+}
+
+/// Mean dot product of paired unit vectors: their mean cosine.
+pub fn mean_cosine(a: &[Vec<f32>], b: &[Vec<f32>]) -> f64 {
+    let sum: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| x.iter().zip(y).map(|(p, q)| f64::from(p * q)).sum::<f64>())
+        .sum();
+    sum / a.len().max(1) as f64
+}
+
+/// The teacher's unit vectors of `texts` (tokenised as the student sees them), computed once
+/// per distillation: the teacher does not change.
+fn teacher_vectors(
+    teacher: &TextEmbedder,
+    tokenizer: &TextTokenizer,
+    texts: &[String],
+) -> Result<Vec<Vec<f32>>> {
+    let mut out = Vec::with_capacity(texts.len());
+    for chunk in texts.chunks(64) {
+        out.extend(rows(l2_normalize(
+            teacher.forward(&tokenizer.encode_batch(chunk)?),
+        ))?);
+    }
+    Ok(out)
+}
+
+/// The student's unit vectors of `texts` (masked forward, inference).
+fn student_vectors(
     student: &Student,
     masks: &Masks,
-    teacher: &TextEmbedder,
+    config: &BertConfig,
+    device: &Device,
     tokenizer: &TextTokenizer,
     ids: &IdMap,
     texts: &[String],
-) -> Result<(f64, Vec<Vec<f32>>)> {
+) -> Result<Vec<Vec<f32>>> {
     let enc = &student.encoder;
-    let here = teacher.device();
-    let mt = masks.tensors(here, teacher.config.layer_norm_eps);
-    let (mut sum, mut vectors) = (0.0, Vec::new());
+    let mt = masks.tensors(device, config.layer_norm_eps);
+    let mut out = Vec::with_capacity(texts.len());
     for chunk in texts.chunks(64) {
         let tokens = tokenizer.encode_batch(chunk)?;
         let shape = [tokens.batch, tokens.seq_len];
-        let mask = Tensor::<2>::from_data(TensorData::new(tokens.mask.clone(), shape), here);
-        let sid = Tensor::<2, Int>::from_data(TensorData::new(ids.map(&tokens.ids), shape), here);
+        let mask = Tensor::<2>::from_data(TensorData::new(tokens.mask.clone(), shape), device);
+        let sid = Tensor::<2, Int>::from_data(TensorData::new(ids.map(&tokens.ids), shape), device);
         let e = masked_embeddings(enc, sid, &mt);
         let last = masked_layers(enc, e, mask.clone(), &mt)
             .pop()
             .expect("layers");
-        let s = l2_normalize(masked_mean(last, mask));
-        let t = teacher.forward(&tokens);
-        let cos: Vec<f32> = (s.clone() * l2_normalize(t))
-            .sum_dim(1)
-            .into_data()
-            .try_to_vec()
-            .map_err(|e| Error::Backend(format!("{e:?}")))?;
-        sum += cos.iter().map(|&c| f64::from(c)).sum::<f64>();
-        let flat: Vec<f32> = s
-            .into_data()
-            .try_to_vec()
-            .map_err(|e| Error::Backend(format!("{e:?}")))?;
-        let h = flat.len() / chunk.len();
-        vectors.extend(flat.chunks(h).map(<[f32]>::to_vec));
+        out.extend(rows(l2_normalize(masked_mean(last, mask)))?);
     }
-    Ok((sum / texts.len().max(1) as f64, vectors))
+    Ok(out)
 }
 
 /// Distils `teacher` (its files, run on `base`) into a student trained on `device` (an autodiff
@@ -481,6 +504,7 @@ pub fn distill(
         step = s.step;
     }
     let epochs_resumed = first_epoch - 1;
+    let teacher_valid = teacher_vectors(&teacher, &tokenizer, valid_texts)?;
     let eps = teacher.config.layer_norm_eps;
     for epoch in first_epoch..=config.epochs {
         let start = std::time::Instant::now();
@@ -575,14 +599,18 @@ pub fn distill(
         if config.prune && step > schedule.end {
             masks = select_masks(&importance, &masks, schedule.at(step));
         }
-        let (valid_cosine, _) = validate(
-            &student.valid(),
-            &masks,
-            &teacher,
-            &tokenizer,
-            &ids,
-            valid_texts,
-        )?;
+        let valid_cosine = mean_cosine(
+            &student_vectors(
+                &student.valid(),
+                &masks,
+                &teacher.config,
+                teacher.device(),
+                &tokenizer,
+                &ids,
+                valid_texts,
+            )?,
+            &teacher_valid,
+        );
         let (_, heads, ffn) = masks.counts();
         let (_, mut config_now) = slice(&student.valid().encoder, &masks, &teacher.config);
         config_now.max_position_embeddings = config.max_len.min(config_now.max_position_embeddings);
@@ -633,11 +661,19 @@ pub fn distill(
     }
     // Slice to the kept structures, the vocabulary and the position table.
     let trained = student.valid();
-    let (_, masked_vectors) = validate(&trained, &masks, &teacher, &tokenizer, &ids, valid_texts)?;
+    let masked_vectors = student_vectors(
+        &trained,
+        &masks,
+        &teacher.config,
+        teacher.device(),
+        &tokenizer,
+        &ids,
+        valid_texts,
+    )?;
     let (mut encoder, mut bert) = slice(&trained.encoder, &masks, &teacher.config);
     let positions = encoder.embeddings.position_embeddings.weight.val();
-    let [rows, h] = positions.dims();
-    let keep_rows = config.max_len.min(rows);
+    let [table_rows, h] = positions.dims();
+    let keep_rows = config.max_len.min(table_rows);
     encoder.embeddings.position_embeddings = Embedding {
         weight: Param::from_tensor(positions.slice([0..keep_rows, 0..h])),
     };
@@ -656,21 +692,18 @@ pub fn distill(
         teacher.normalize,
         base.clone(),
     );
-    let (mut sum, mut diff) = (0.0, 0f32);
-    for (chunk, want) in valid_texts.chunks(64).zip(masked_vectors.chunks(64)) {
-        let got = sliced.embed(chunk)?;
-        let t = teacher.embed(chunk)?;
-        for ((g, w), t) in got.iter().zip(want).zip(&t) {
-            diff = g.iter().zip(w).fold(diff, |m, (a, b)| m.max((a - b).abs()));
-            sum += g.iter().zip(t).map(|(a, b)| f64::from(a * b)).sum::<f64>();
-        }
-    }
+    let sliced_vectors = sliced.embed_batched(valid_texts, 64)?;
+    let diff = sliced_vectors
+        .iter()
+        .flatten()
+        .zip(masked_vectors.iter().flatten())
+        .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
     Ok(Distilled {
         encoder,
         config: bert,
         tokenizer_json,
         log,
-        valid_cosine: sum / valid_texts.len().max(1) as f64,
+        valid_cosine: mean_cosine(&sliced_vectors, &teacher_valid),
         sliced_vs_masked: diff,
         epochs_resumed,
     })

@@ -120,6 +120,16 @@ impl TextEmbedder {
         self.rows(data)
     }
 
+    /// Embeds any number of `texts` in batches of `batch` (native: blocking readback).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn embed_batched<S: AsRef<str>>(&self, texts: &[S], batch: usize) -> Result<Vec<Vec<f32>>> {
+        let mut out = Vec::with_capacity(texts.len());
+        for chunk in texts.chunks(batch.max(1)) {
+            out.extend(self.embed(chunk)?);
+        }
+        Ok(out)
+    }
+
     /// Embeds `texts` in one batch with an asynchronous readback (required on WebGPU).
     pub async fn embed_async<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<Vec<f32>>> {
         if texts.is_empty() {
