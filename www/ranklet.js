@@ -113,6 +113,9 @@ export class Ranklet {
     /** "inductive" | "transductive" | "id". */
     this.mode = info.mode;
     this.maxLen = info.maxLen;
+    /** The bundle's name and the bytes of the files downloaded for it. */
+    this.name = info.name;
+    this.bytes = info.bytes;
   }
 
   static async load({ model, backend = 'auto' } = {}) {
@@ -158,12 +161,14 @@ export class Ranklet {
   /**
    * The k best items after `history` (item ids, oldest first; unknown ids are ignored), or
    * after the stored history when none is given: [{id, score, because: [ids]}]. With
-   * `candidates` (item ids), only those are ranked.
+   * `candidates` (item ids), only those are ranked; ids in `exclude` are never returned (with
+   * the stored history, items marked "not interested" are excluded too).
    */
-  async recommend({ k = 10, history, excludeSeen = true, candidates } = {}) {
+  async recommend({ k = 10, history, excludeSeen = true, candidates, exclude } = {}) {
     const h = history === undefined ? undefined : Array.from(history, String);
     const c = candidates === undefined ? null : Array.from(candidates, String);
-    return this.client.call('recommend', { handle: this.handle, history: h, k, excludeSeen, candidates: c });
+    const x = exclude === undefined ? null : Array.from(exclude, String);
+    return this.client.call('recommend', { handle: this.handle, history: h, k, excludeSeen, candidates: c, exclude: x });
   }
 
   close() {

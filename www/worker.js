@@ -96,8 +96,9 @@ const ops = {
     const e = manifest.encoder;
     const modelKey = [e.config, e.tokenizer, e.weights].map((n) => manifest.files[n]?.sha256).join(':') + `:${e.max_seq_length}:${e.normalize}`;
     shops.set(handle, { encoder, ranker, ids: null, row: null, modelKey, embedCalls: 0 });
+    const bytes = manifestBytes.length + Object.values(files).reduce((n, f) => n + f.length, 0);
     return withNote({ handle, backend: ranker.backend, backendReason: ranker.backendReason, mode: ranker.mode,
-      maxLen: ranker.maxLen, name: encoder.name }, choice.note);
+      maxLen: ranker.maxLen, name: encoder.name, bytes }, choice.note);
   },
   // Embeds the catalog's item texts (the same texts as natively) and hands them to the ranker.
   async index({ handle, catalog, batch = 32 }, progress) {
@@ -163,19 +164,26 @@ const ops = {
   async stats({ handle }) {
     return { embedCalls: shopOf(handle).embedCalls };
   },
-  // Without an explicit history, the stored one: items the visitor engaged with, oldest first.
-  async recommend({ handle, history, k = 10, excludeSeen = true, candidates = null }) {
+  // Without an explicit history, the stored one: items the visitor engaged with, oldest first;
+  // items marked "not interested" (dislike) are then left out of the answer. `exclude` leaves
+  // out more ids (e.g. what is in the cart).
+  async recommend({ handle, history, k = 10, excludeSeen = true, candidates = null, exclude = null }) {
     const shop = shopOf(handle);
     if (!shop.ids) throw new Error('index(catalog) first');
+    const excluded = new Set(Array.from(exclude ?? [], String));
     if (!history) {
-      history = (await readEvents()).filter((e) => e.item !== undefined && e.event !== 'dislike').map((e) => e.item);
+      const events = (await readEvents()).filter((e) => e.item !== undefined);
+      for (const e of events) if (e.event === 'dislike') excluded.add(e.item);
+      history = events.filter((e) => e.event !== 'dislike').map((e) => e.item);
     }
     const rows = history.filter((id) => shop.row.has(id)).map((id) => shop.row.get(id));
     // With candidates, rank the whole catalog and keep theirs (top-k stays on the CPU).
     const wanted = candidates ? new Set(Array.from(candidates, String)) : null;
-    const recs = await shop.ranker.recommend(Uint32Array.from(rows), wanted ? shop.ids.length : k, excludeSeen);
-    const out = recs.map((r) => ({ id: shop.ids[r.item], score: r.score, because: r.because.map((b) => shop.ids[b]) }));
-    return wanted ? out.filter((r) => wanted.has(r.id)).slice(0, k) : out;
+    const want = wanted ? shop.ids.length : Math.min(shop.ids.length, k + excluded.size);
+    const recs = await shop.ranker.recommend(Uint32Array.from(rows), want, excludeSeen);
+    const out = recs.map((r) => ({ id: shop.ids[r.item], score: r.score, because: r.because.map((b) => shop.ids[b]) }))
+      .filter((r) => !excluded.has(r.id) && (!wanted || wanted.has(r.id)));
+    return out.slice(0, k);
   },
   // Loads a bundle from a folder URL on the page's origin: manifest.json, then the encoder files
   // it names; the wasm side checks every size and sha256 before parsing anything.

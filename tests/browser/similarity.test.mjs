@@ -1,4 +1,4 @@
-// The demo page as a visitor uses it: it loads the teacher by itself, embeds the default texts,
+// The similarity page as a visitor uses it: it loads the teacher by itself, embeds the default texts,
 // shows the similarity table — and no request leaves the page's origin.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,17 +14,17 @@ after(async () => {
   server?.stop();
 });
 
-test('demo page embeds the default texts in the browser, same-origin only', { timeout: 300_000 }, async () => {
+test('similarity page embeds the default texts in the browser, same-origin only', { timeout: 300_000 }, async () => {
   const page = await browser.newPage();
   const requests = [];
   page.context().on('request', (r) => requests.push(r.url()));
   const pageErrors = [];
   page.on('pageerror', (e) => pageErrors.push(e.message));
-  await page.goto(`${server.url}/`);
+  await page.goto(`${server.url}/www/similarity.html`);
   await page.waitForFunction(() => /texts embedded/.test(document.getElementById('status').textContent), null, { timeout: 240_000 });
   const status = await page.textContent('#status');
   const cells = await page.$$eval('table tr', (rows) => rows.slice(1).map((r) => Array.from(r.querySelectorAll('td'), (td) => Number(td.textContent))));
-  console.log(`demo: ${status}`);
+  console.log(`similarity: ${status}`);
   assert.equal(cells.length, 5);
   cells.forEach((row, i) => {
     assert.equal(row.length, 5);

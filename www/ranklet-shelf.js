@@ -1,0 +1,372 @@
+// <ranklet-shelf>: the embeddable recommendation shelf. A shop adds one tag and one script:
+//
+//   <script type="module" src="/ranklet/ranklet-shelf.js"></script>
+//   <ranklet-shelf catalog="/catalog.json" model="/ranklet/models/shop/" k="8"></ranklet-shelf>
+//
+// Attributes: catalog (URL of a JSON array or JSONL catalog, DESIGN.md §4), model (bundle folder
+// on the page's origin), k (items shown, default 8), backend ("auto" | "webgpu" | "cpu").
+// Events (bubbling, composed): ranklet-ready {backend, backendReason, source, items, embedded,
+// reused, ms}, ranklet-update {recs, source, ms}, ranklet-click {id, item, rank, because}
+// (cancelable: preventDefault() stops the click from being recorded and followed),
+// ranklet-error {stage: "catalog" | "model" | "record" | "recommend", message}.
+// Methods: record(event), refresh(), forget(), history(). Theming: the --ranklet-* custom
+// properties below; ::part(card), ::part(title), ::part(because), ::part(note).
+//
+// The visitor's history stays in this browser (IndexedDB). Item texts are rendered as text,
+// never as HTML. When the model cannot load, the shelf ranks by popularity and the genres of
+// recent events, and says so.
+import { Ranklet } from './ranklet.js';
+import { appendEvent, checkEvent, forgetAll, readEvents } from './store.js';
+
+const CSS = `
+:host { display: block; font: var(--ranklet-font, 14px/1.4 system-ui, sans-serif); color: var(--ranklet-fg, #1d1d1f); }
+:host([hidden]) { display: none; }
+.head { display: flex; align-items: baseline; gap: .75rem; flex-wrap: wrap; margin: 0 0 .5rem; }
+.head ::slotted(*) { margin: 0; }
+.status { color: var(--ranklet-muted, #6e6e73); font-size: .85em; }
+.note { margin: 0 0 .5rem; padding: .4rem .6rem; border-radius: var(--ranklet-radius, 10px);
+  background: var(--ranklet-note-bg, #fff4d6); color: var(--ranklet-note-fg, #5c4400); font-size: .85em; }
+.note:empty { display: none; }
+ol { list-style: none; margin: 0; padding: 0 0 .5rem; display: grid; grid-auto-flow: column;
+  grid-auto-columns: var(--ranklet-card-width, 11rem); gap: var(--ranklet-gap, .75rem); overflow-x: auto;
+  scroll-snap-type: x proximity; }
+li { scroll-snap-align: start; min-width: 0; }
+button.card { all: unset; box-sizing: border-box; cursor: pointer; display: flex; flex-direction: column; width: 100%; height: 100%;
+  background: var(--ranklet-card-bg, #fff); border: 1px solid var(--ranklet-card-border, #e3e3e8);
+  border-radius: var(--ranklet-radius, 10px); overflow: hidden; transition: box-shadow .15s, transform .15s; }
+button.card:hover, button.card:focus-visible { box-shadow: 0 4px 16px rgb(0 0 0 / .12); transform: translateY(-2px); }
+button.card:focus-visible { outline: 2px solid var(--ranklet-accent, #0a66c2); outline-offset: 2px; }
+.poster { aspect-ratio: 16 / 9; display: grid; place-items: center; color: #fff; font-weight: 700; font-size: 1.6em;
+  letter-spacing: .04em; background: linear-gradient(135deg, hsl(var(--hue, 210) 55% 42%), hsl(calc(var(--hue, 210) + 40) 60% 30%)); }
+.body { padding: .5rem .6rem .6rem; display: flex; flex-direction: column; gap: .2rem; }
+.title { font-weight: 600; overflow-wrap: anywhere; }
+.meta { color: var(--ranklet-muted, #6e6e73); font-size: .85em; }
+.because { color: var(--ranklet-accent, #0a66c2); font-size: .8em; }
+.empty { color: var(--ranklet-muted, #6e6e73); padding: .75rem 0; }
+`;
+
+let sheet = null;
+function styles() {
+  // A constructed stylesheet: allowed under a strict Content-Security-Policy (no inline <style>).
+  if (!sheet) { sheet = new CSSStyleSheet(); sheet.replaceSync(CSS); }
+  return sheet;
+}
+
+/** Categories of a catalog item as a list (genres, category list, or one category string). */
+export function categoriesOf(item) {
+  if (Array.isArray(item.genres)) return item.genres.map(String);
+  if (Array.isArray(item.category)) return item.category.map(String);
+  if (typeof item.category === 'string' && item.category) return [item.category];
+  return [];
+}
+
+/** Parses a catalog: a JSON array, or JSONL; every item needs an id and a title. */
+export function parseCatalog(text) {
+  const trimmed = text.trim();
+  let items;
+  if (trimmed.startsWith('[')) {
+    items = JSON.parse(trimmed);
+  } else {
+    items = trimmed.split('\n').filter((l) => l.trim()).map((line, n) => {
+      try { return JSON.parse(line); } catch (err) { throw new Error(`catalog line ${n + 1}: ${err.message}`); }
+    });
+  }
+  items.forEach((item, n) => {
+    if (!item || typeof item !== 'object') throw new Error(`catalog item ${n + 1}: not an object`);
+    if (item.id === undefined || item.id === null || item.id === '') throw new Error(`catalog item ${n + 1}: missing "id"`);
+    if (typeof item.title !== 'string' || !item.title.trim()) throw new Error(`catalog item ${n + 1} (${item.id}): missing "title"`);
+    item.id = String(item.id);
+  });
+  return items;
+}
+
+/**
+ * The ranking without a model: popularity, lifted by the categories of the visitor's recent
+ * events (the newest weigh most). Each entry says why it is there.
+ */
+export function popularityRanking(items, events, k) {
+  const seen = new Set(), disliked = new Set();
+  const weight = new Map(), source = new Map();
+  const positive = events.filter((e) => e.item !== undefined);
+  positive.forEach((e, i) => {
+    if (e.event === 'dislike') { disliked.add(e.item); return; }
+    seen.add(e.item);
+  });
+  const byId = new Map(items.map((it) => [it.id, it]));
+  const recent = positive.filter((e) => e.event !== 'dislike').slice(-10);
+  recent.forEach((e, i) => {
+    const item = byId.get(e.item);
+    if (!item) return;
+    for (const c of categoriesOf(item)) {
+      weight.set(c, (weight.get(c) ?? 0) + (i + 1) / recent.length);
+      source.set(c, item.id);
+    }
+  });
+  const maxPop = Math.max(1, ...items.map((it) => Number(it.popularity) || 0));
+  const scored = items.map((item, order) => {
+    if (seen.has(item.id) || disliked.has(item.id)) return null;
+    const pop = Number(item.popularity);
+    // Without popularity figures, catalog order stands in for them.
+    const base = Number.isFinite(pop) ? Math.log1p(pop) / Math.log1p(maxPop) : 1 - order / items.length;
+    let lift = 0, because = null;
+    for (const c of categoriesOf(item)) {
+      const w = weight.get(c) ?? 0;
+      if (w > lift) { lift = w; because = source.get(c); }
+    }
+    return { id: item.id, score: base + lift, because: because ? [because] : [], reason: because ? 'genre' : 'popular' };
+  }).filter(Boolean);
+  scored.sort((a, b) => b.score - a.score);
+  return scored.slice(0, k);
+}
+
+/** A stable hue (0–359) for a text: the poster colour of a category. */
+export function hueOf(text) {
+  let h = 0;
+  for (const ch of text) h = (h * 31 + ch.codePointAt(0)) % 360;
+  return h;
+}
+
+/** Up to two initials of a title, for its poster. */
+export function initials(title) {
+  const words = title.replace(/[^\p{L}\p{N} ]/gu, ' ').split(/\s+/).filter((w) => w && !/^(the|a|an|of|and)$/i.test(w));
+  return (words.slice(0, 2).map((w) => w[0]).join('') || title.slice(0, 2)).toUpperCase();
+}
+
+function el(tag, className, text) {
+  const e = document.createElement(tag);
+  if (className) e.className = className;
+  if (text !== undefined) e.textContent = text; // never innerHTML: catalog texts are data
+  return e;
+}
+
+const SAFE_URL = /^(https?:\/\/|\/|\.\/|\.\.\/)/i;
+
+export class RankletShelf extends HTMLElement {
+  static observedAttributes = ['catalog', 'model', 'k', 'backend'];
+
+  #ranklet = null;
+  #items = [];
+  #byId = new Map();
+  #source = 'loading';
+  #recs = [];
+  #queue = Promise.resolve();
+  #generation = 0;
+  #started = false;
+  #scheduled = false;
+
+  constructor() {
+    super();
+    const root = this.attachShadow({ mode: 'open' });
+    root.adoptedStyleSheets = [styles()];
+    const head = el('div', 'head');
+    head.append(document.createElement('slot'), (this.statusEl = el('span', 'status', 'loading…')));
+    this.statusEl.setAttribute('part', 'status');
+    this.noteEl = el('p', 'note');
+    this.noteEl.setAttribute('part', 'note');
+    this.noteEl.setAttribute('role', 'status');
+    this.listEl = el('ol');
+    this.listEl.setAttribute('aria-label', 'Recommendations');
+    root.append(head, this.noteEl, this.listEl);
+  }
+
+  /** The Ranklet (model in its worker), or null while loading or when it could not load. */
+  get ranklet() { return this.#ranklet; }
+  /** The catalog's items. */
+  get items() { return this.#items; }
+  /** "loading", "model" (personalised) or "popularity" (the fallback). */
+  get source() { return this.#source; }
+  /** What the shelf shows now: [{id, score, because, reason?}]. */
+  get recommendations() { return this.#recs; }
+  get k() { return Math.max(1, Math.min(100, Number.parseInt(this.getAttribute('k') ?? '8', 10) || 8)); }
+  item(id) { return this.#byId.get(String(id)); }
+
+  connectedCallback() {
+    if (!this.#started && this.hasAttribute('catalog')) this.#schedule();
+  }
+
+  attributeChangedCallback(name, before, after) {
+    if (before === after || !this.isConnected) return;
+    if (name === 'k') { if (this.#started) this.refresh(); return; }
+    if (this.hasAttribute('catalog')) this.#schedule();
+  }
+
+  // Attributes set one after another (catalog, model, backend) start one load, not three.
+  #schedule() {
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    queueMicrotask(() => { this.#scheduled = false; this.#started = true; this.#start(); });
+  }
+
+  #emit(type, detail, cancelable = false) {
+    return this.dispatchEvent(new CustomEvent(type, { detail, bubbles: true, composed: true, cancelable }));
+  }
+
+  #error(stage, err) {
+    const message = String(err?.message ?? err);
+    this.#emit('ranklet-error', { stage, message });
+    return message;
+  }
+
+  async #start() {
+    const generation = ++this.#generation;
+    this.#ranklet?.close();
+    this.#ranklet = null;
+    this.#source = 'loading';
+    this.noteEl.textContent = '';
+    const t0 = performance.now();
+    const catalogUrl = this.getAttribute('catalog');
+    try {
+      if (!catalogUrl) throw new Error('the catalog attribute is missing');
+      const response = await fetch(new URL(catalogUrl, document.baseURI));
+      if (!response.ok) throw new Error(`HTTP ${response.status} for ${catalogUrl}`);
+      this.#items = parseCatalog(await response.text());
+    } catch (err) {
+      if (generation !== this.#generation) return;
+      const message = this.#error('catalog', new Error(`catalog: ${err.message}`));
+      this.statusEl.textContent = '';
+      this.noteEl.textContent = `Recommendations are unavailable: ${message}`;
+      this.#items = [];
+      this.listEl.replaceChildren();
+      return;
+    }
+    if (generation !== this.#generation) return;
+    this.#byId = new Map(this.#items.map((it) => [it.id, it]));
+    // Popular items at once; the personalised shelf replaces them when the model is ready.
+    await this.refresh();
+    const model = this.getAttribute('model');
+    let ready;
+    try {
+      if (!model) throw new Error('the model attribute is missing');
+      this.statusEl.textContent = 'loading the model…';
+      const ranklet = await Ranklet.load({ model, backend: this.getAttribute('backend') ?? 'auto' });
+      if (generation !== this.#generation) { ranklet.close(); return; }
+      const indexed = await ranklet.index(this.#items, {
+        onProgress: ({ embedded, toEmbed }) => { this.statusEl.textContent = `getting to know the catalogue… ${embedded} / ${toEmbed}`; },
+      });
+      if (generation !== this.#generation) { ranklet.close(); return; }
+      this.#ranklet = ranklet;
+      this.#source = 'model';
+      ready = { backend: ranklet.backend, backendReason: ranklet.backendReason, bytes: ranklet.bytes, name: ranklet.name, cacheNote: indexed.cacheNote,
+        items: indexed.items, embedded: indexed.embedded, reused: indexed.reused };
+    } catch (err) {
+      if (generation !== this.#generation) return;
+      const message = this.#error('model', err);
+      this.#source = 'popularity';
+      this.noteEl.textContent = `Personalised ranking is off (${message}). Showing popular titles and your recent genres instead.`;
+      ready = { backend: null, backendReason: message, items: this.#items.length, embedded: 0, reused: 0 };
+    }
+    await this.refresh();
+    this.#emit('ranklet-ready', { ...ready, source: this.#source, ms: performance.now() - t0 });
+  }
+
+  /** Recomputes and redraws the shelf; resolves to what it shows. Calls run one at a time. */
+  refresh() {
+    const run = this.#queue.then(() => this.#refresh());
+    this.#queue = run.catch(() => {});
+    return run;
+  }
+
+  async #refresh() {
+    const t0 = performance.now();
+    let events = [];
+    try {
+      events = await (this.#ranklet ? this.#ranklet.history() : readEvents());
+    } catch (err) {
+      this.#error('recommend', new Error(`the local history could not be read (${err.message})`));
+    }
+    let recs;
+    let source = this.#source;
+    const positives = events.filter((e) => e.item !== undefined && e.event !== 'dislike' && this.#byId.has(e.item));
+    if (this.#ranklet && positives.length) {
+      try {
+        recs = await this.#ranklet.recommend({ k: this.k });
+      } catch (err) {
+        const message = this.#error('recommend', err);
+        this.noteEl.textContent = `Personalised ranking failed (${message}). Showing popular titles instead.`;
+      }
+    }
+    if (!recs) {
+      // Cold start (no history yet) or no model: popularity and recent genres.
+      recs = popularityRanking(this.#items, events, this.k);
+      if (source === 'model') source = 'model-cold-start';
+    }
+    this.#recs = recs;
+    const ms = performance.now() - t0;
+    this.#render(recs);
+    this.statusEl.textContent = this.#source === 'loading' ? this.statusEl.textContent : '';
+    this.#emit('ranklet-update', { recs, source, ms, history: events.length });
+    return recs;
+  }
+
+  #because(rec) {
+    const names = rec.because.map((id) => this.#byId.get(id)?.title).filter(Boolean);
+    if (!names.length) return rec.reason === 'popular' || !rec.reason ? 'Popular with other visitors' : '';
+    if (rec.reason === 'genre') return `Because you liked ${names[0]} (same genre)`;
+    return `Because you liked ${names.slice(0, 2).join(' and ')}`;
+  }
+
+  #render(recs) {
+    if (!recs.length) {
+      this.listEl.replaceChildren(el('li', 'empty', this.#items.length ? 'Nothing left to recommend.' : 'No items.'));
+      return;
+    }
+    const rows = recs.map((rec, rank) => {
+      const item = this.#byId.get(rec.id);
+      const li = el('li');
+      const card = el('button', 'card');
+      card.type = 'button';
+      card.setAttribute('part', 'card');
+      card.dataset.id = rec.id;
+      const poster = el('span', 'poster', initials(item.title));
+      poster.style.setProperty('--hue', String(hueOf(categoriesOf(item)[0] ?? item.title)));
+      poster.setAttribute('aria-hidden', 'true');
+      const body = el('span', 'body');
+      const title = el('span', 'title', item.title);
+      title.setAttribute('part', 'title');
+      const meta = [item.year, categoriesOf(item).slice(0, 3).join(', '), item.brand].filter((v) => v !== undefined && v !== null && v !== '').join(' · ');
+      const because = el('span', 'because', this.#because(rec));
+      because.setAttribute('part', 'because');
+      body.append(title, el('span', 'meta', meta), because);
+      card.append(poster, body);
+      card.addEventListener('click', () => this.#clicked(rec, rank));
+      li.append(card);
+      return li;
+    });
+    this.listEl.replaceChildren(...rows);
+  }
+
+  async #clicked(rec, rank) {
+    const item = this.#byId.get(rec.id);
+    const go = this.#emit('ranklet-click', { id: rec.id, item, rank, because: rec.because }, true);
+    if (!go) return;
+    await this.record({ event: 'click', item: rec.id });
+    if (typeof item.url === 'string' && SAFE_URL.test(item.url)) location.assign(new URL(item.url, document.baseURI));
+  }
+
+  /** Records a visitor event ({event, item | query}) in the local history and redraws. */
+  async record(event) {
+    try {
+      const checked = checkEvent(event);
+      if (this.#ranklet) await this.#ranklet.record(checked);
+      else await appendEvent(checked, 1000);
+    } catch (err) {
+      this.#error('record', err);
+      throw err;
+    }
+    return this.refresh();
+  }
+
+  /** The stored events, oldest first. */
+  async history() {
+    return this.#ranklet ? this.#ranklet.history() : readEvents();
+  }
+
+  /** Wipes this visitor's local state (history, cached vectors) and redraws. */
+  async forget() {
+    if (this.#ranklet) await this.#ranklet.forget();
+    else await forgetAll();
+    return this.refresh();
+  }
+}
+
+if (!customElements.get('ranklet-shelf')) customElements.define('ranklet-shelf', RankletShelf);
