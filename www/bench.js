@@ -1,4 +1,5 @@
-import { RankletEncoder } from './ranklet.js';
+import { Ranklet, RankletEncoder } from './ranklet.js';
+import { parseCatalog } from './ranklet-shelf.js';
 
 // Runs by itself on load; the result is shown, kept in window.benchResult and, when the page
 // is driven by tests/browser/bench.mjs, saved to reports/.
@@ -8,6 +9,86 @@ const models = (params.get('models') ?? params.get('model') ?? '../models/teache
 const backends = (params.get('backends') ?? 'cpu,webgpu').split(',');
 const nTexts = Number(params.get('texts') ?? 64);
 const batches = (params.get('batches') ?? '1,32').split(',').map(Number);
+// The recommender: `shop` is a bundle with one ('' skips this part), `catalog` the items whose
+// texts a first visit embeds, `candidates` the catalogue sizes timed with pre-embedded items.
+const shop = params.get('shop') ?? '../models/shop/';
+const catalogUrl = params.get('catalog') ?? 'catalog/films-small.json';
+const candidateSizes = (params.get('candidates') ?? '1000,10000').split(',').filter(Boolean).map(Number);
+const historyLength = Number(params.get('history') ?? 50);
+const repeats = Number(params.get('repeats') ?? 30);
+
+function row(cells) {
+  const tr = document.createElement('tr');
+  for (const v of cells) { const td = document.createElement('td'); td.textContent = v; tr.append(td); }
+  return tr;
+}
+
+// A deterministic generator, so every run ranks the same random catalogue.
+function random(seed) {
+  let x = seed >>> 0;
+  return () => { x = (x * 1664525 + 1013904223) >>> 0; return x / 2 ** 32; };
+}
+
+function unitVectors(n, dim, seed) {
+  const next = random(seed);
+  const v = new Float32Array(n * dim);
+  for (let i = 0; i < n; i++) {
+    let norm = 0;
+    for (let j = 0; j < dim; j++) { const x = next() - 0.5; v[i * dim + j] = x; norm += x * x; }
+    norm = Math.sqrt(norm);
+    for (let j = 0; j < dim; j++) v[i * dim + j] /= norm;
+  }
+  return v;
+}
+
+const median = (xs) => { const s = xs.slice().sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
+const p95 = (xs) => { const s = xs.slice().sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor(s.length * 0.95))]; };
+
+async function benchRecommender(result, backend) {
+  const catalog = await (await fetch(catalogUrl)).text();
+  const out = { model: shop, backend, catalog: catalogUrl };
+  // First visit: download + init, embed the catalogue, first recommendation.
+  let t0 = performance.now();
+  let r = await Ranklet.load({ model: shop, backend });
+  if (r.backend !== backend) { r.close(); return { model: shop, backend, skipped: r.backendReason }; }
+  // (No forget(): this page must not wipe a visitor's history. In tests/browser/bench.mjs the
+  // browser context is new, so the first visit really embeds.)
+  const loadMs = performance.now() - t0;
+  const indexed = await r.index(catalog);
+  const indexMs = performance.now() - t0 - loadMs;
+  const history = parseCatalog(catalog).slice(0, 5).map((it) => it.id);
+  await r.recommend({ k: 10, history });
+  Object.assign(out, { bundle_bytes: r.bytes, items: indexed.items, first_visit: { load_ms: loadMs, index_ms: indexMs, embedded: indexed.embedded, total_ms: performance.now() - t0 } });
+  r.close();
+  // Returning visit: the same, with the catalogue's vectors in IndexedDB (the cold start a
+  // visitor sees on every later page view).
+  t0 = performance.now();
+  r = await Ranklet.load({ model: shop, backend });
+  const load2 = performance.now() - t0;
+  const again = await r.index(catalog);
+  const index2 = performance.now() - t0 - load2;
+  await r.recommend({ k: 10, history });
+  out.cold_start = { load_ms: load2, index_ms: index2, reused: again.reused, embedded: again.embedded, total_ms: performance.now() - t0 };
+  // recommend() latency over pre-embedded catalogues with a history of `historyLength` events.
+  out.recommend = [];
+  for (const n of candidateSizes) {
+    const candidateIds = Array.from({ length: n }, (_, i) => `c${i}`);
+    await r.indexVectors(candidateIds, unitVectors(n, r.dim, 7));
+    const next = random(11);
+    const hist = Array.from({ length: historyLength }, () => candidateIds[Math.floor(next() * n)]);
+    for (let i = 0; i < 3; i++) await r.recommend({ k: 10, history: hist }); // warm-up
+    const times = [];
+    for (let i = 0; i < repeats; i++) {
+      const s = performance.now();
+      await r.recommend({ k: 10, history: hist });
+      times.push(performance.now() - s);
+    }
+    out.recommend.push({ candidates: n, history: historyLength, k: 10, median_ms: median(times), p95_ms: p95(times), runs: repeats });
+  }
+  out.memory = await r.memory();
+  r.close();
+  return out;
+}
 
 async function bench() {
   const result = { page: 'www/bench.html', models, userAgent: navigator.userAgent, texts_per_run: nTexts, runs: [], skipped: [] };
@@ -43,6 +124,24 @@ async function bench() {
       document.getElementById('table').append(tr);
     }
     enc.close();
+  }
+  if (shop) {
+    result.recommender = [];
+    for (const backend of backends) {
+      let rec;
+      try {
+        rec = await benchRecommender(result, backend);
+      } catch (err) {
+        rec = { model: shop, backend, skipped: err.message };
+      }
+      result.recommender.push(rec);
+      const table = document.getElementById('rec-table');
+      if (rec.skipped) { table.append(row([backend, 'skipped', rec.skipped])); continue; }
+      table.append(row([backend, 'first visit (embeds the catalogue)', `${rec.first_visit.total_ms.toFixed(0)} ms`]));
+      table.append(row([backend, 'cold start (vectors cached)', `${rec.cold_start.total_ms.toFixed(0)} ms`]));
+      for (const x of rec.recommend) table.append(row([backend, `recommend, ${x.candidates} candidates, ${x.history} events`, `${x.median_ms.toFixed(2)} ms (p95 ${x.p95_ms.toFixed(2)})`]));
+      table.append(row([backend, 'wasm memory', `${(rec.memory.wasm_bytes / 1e6).toFixed(1)} MB`]));
+    }
   }
   return result;
 }

@@ -16,7 +16,7 @@
 // never as HTML. When the model cannot load, the shelf ranks by popularity and the genres of
 // recent events, and says so.
 import { Ranklet } from './ranklet.js';
-import { appendEvent, checkEvent, forgetAll, readEvents } from './store.js';
+import { forgetAll, readHistory, recordEvent } from './store.js';
 
 const CSS = `
 :host { display: block; font: var(--ranklet-font, 14px/1.4 system-ui, sans-serif); color: var(--ranklet-fg, #1d1d1f); }
@@ -270,7 +270,7 @@ export class RankletShelf extends HTMLElement {
     const t0 = performance.now();
     let events = [];
     try {
-      events = await (this.#ranklet ? this.#ranklet.history() : readEvents());
+      events = await (this.#ranklet ? this.#ranklet.history() : readHistory());
     } catch (err) {
       this.#error('recommend', new Error(`the local history could not be read (${err.message})`));
     }
@@ -345,20 +345,20 @@ export class RankletShelf extends HTMLElement {
 
   /** Records a visitor event ({event, item | query}) in the local history and redraws. */
   async record(event) {
+    let result;
     try {
-      const checked = checkEvent(event);
-      if (this.#ranklet) await this.#ranklet.record(checked);
-      else await appendEvent(checked, 1000);
+      result = await (this.#ranklet ? this.#ranklet.record(event) : recordEvent(event, 1000));
     } catch (err) {
-      this.#error('record', err);
+      this.#error('record', err); // a malformed event
       throw err;
     }
+    if (!result.saved) this.#error('record', new Error(result.note)); // disk full: kept in memory
     return this.refresh();
   }
 
   /** The stored events, oldest first. */
   async history() {
-    return this.#ranklet ? this.#ranklet.history() : readEvents();
+    return this.#ranklet ? this.#ranklet.history() : readHistory();
   }
 
   /** Wipes this visitor's local state (history, cached vectors) and redraws. */

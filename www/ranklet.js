@@ -116,6 +116,8 @@ export class Ranklet {
     /** The bundle's name and the bytes of the files downloaded for it. */
     this.name = info.name;
     this.bytes = info.bytes;
+    /** Width of the encoder's text vectors. */
+    this.dim = info.dim;
   }
 
   static async load({ model, backend = 'auto' } = {}) {
@@ -138,7 +140,25 @@ export class Ranklet {
     return this.client.call('index', { handle: this.handle, catalog, batch }, onProgress);
   }
 
-  /** Appends an event ({event, item | query, ts?, value?, dwell_ms?}) to the local history. */
+  /**
+   * Uses item vectors embedded elsewhere with this bundle's encoder (e.g. `ranklet embed`):
+   * `ids` and a Float32Array of ids.length × dim values, row-major (inductive models only).
+   */
+  async indexVectors(ids, vectors) {
+    return this.client.call('indexVectors', { handle: this.handle, ids: Array.from(ids, String), vectors: Float32Array.from(vectors) });
+  }
+
+  /** Memory in use by the worker: {wasm_bytes, js_heap_bytes}. */
+  async memory() {
+    return this.client.call('memory', {});
+  }
+
+  /**
+   * Appends an event ({event, item | query, ts?, value?, dwell_ms?}) to the local history;
+   * resolves to {stored, saved}. On a full disk the oldest events make room; if even that
+   * fails the event is kept in memory for this visit ({saved: false, note}). A malformed
+   * event rejects with the reason.
+   */
   async record(event, { limit = 1000 } = {}) {
     return this.client.call('record', { event, limit });
   }

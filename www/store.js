@@ -4,7 +4,7 @@
 // Safe with several tabs: every write is one IndexedDB transaction, events get
 // auto-increment keys, and trimming the history to its bound runs in the same transaction as
 // the append. A full disk (QuotaExceededError) never breaks the page: the vector cache is then
-// skipped and `record` rejects with a message that says so.
+// skipped, and a history write makes room by dropping the cache and then the oldest events.
 
 const DB_NAME = 'ranklet';
 const DB_VERSION = 1;
@@ -94,8 +94,7 @@ export function checkEvent(event) {
   return out;
 }
 
-/** Appends an event and trims the history to its newest `limit` events, in one transaction. */
-export async function appendEvent(event, limit) {
+async function appendOnce(event, limit) {
   const db = await openDb();
   const tx = db.transaction('events', 'readwrite');
   const store = tx.objectStore('events');
@@ -109,12 +108,87 @@ export async function appendEvent(event, limit) {
       if (cursor && excess > 0) { cursor.delete(); excess -= 1; cursor.continue(); }
     };
   }
-  try {
-    await done(tx);
-  } catch (err) {
-    throw new Error(`record: the event could not be stored (${err?.name ?? 'error'}: ${err?.message ?? err})`);
-  }
+  await done(tx);
   return Math.min(count, limit);
+}
+
+const isQuota = (err) => err?.name === 'QuotaExceededError' || /quota/i.test(String(err?.message ?? ''));
+
+async function clearStore(name) {
+  const db = await openDb();
+  const tx = db.transaction(name, 'readwrite');
+  tx.objectStore(name).clear();
+  await done(tx);
+}
+
+// Deletes the oldest `n` events.
+async function dropOldest(n) {
+  const db = await openDb();
+  const tx = db.transaction('events', 'readwrite');
+  const cursorReq = tx.objectStore('events').openCursor();
+  let left = n;
+  cursorReq.onsuccess = () => {
+    const cursor = cursorReq.result;
+    if (cursor && left > 0) { cursor.delete(); left -= 1; cursor.continue(); }
+  };
+  await done(tx);
+}
+
+/**
+ * Appends an event and trims the history to its newest `limit` events, in one transaction.
+ * When the disk is full, the newest events matter most: the vector cache (recomputable) is
+ * emptied first, then the oldest quarter of the history, until the event fits.
+ */
+export async function appendEvent(event, limit) {
+  let lastError;
+  for (let attempt = 0; attempt < 6; attempt++) {
+    try {
+      return await appendOnce(event, limit);
+    } catch (err) {
+      lastError = err;
+      if (!isQuota(err)) break;
+      try {
+        if (attempt === 0) await clearStore('vectors');
+        else {
+          const count = await request((await openDb()).transaction('events', 'readonly').objectStore('events').count());
+          if (count === 0) break;
+          await dropOldest(Math.max(1, Math.ceil(count / 4)));
+        }
+      } catch { break; }
+    }
+  }
+  throw new Error(`record: the event could not be stored (${lastError?.name ?? 'error'}: ${lastError?.message ?? lastError})`);
+}
+
+// Events that storage could not take (disk full even after making room): kept in memory for
+// this visit, after the stored ones, so the shelf still follows the newest events.
+const unsaved = [];
+
+/**
+ * Records an event without ever rejecting on a full disk: resolves to {stored, saved: true},
+ * or to {saved: false, note} when the event could only be kept in memory for this visit.
+ * A malformed event still throws (checkEvent).
+ */
+export async function recordEvent(event, limit) {
+  const checked = checkEvent(event);
+  try {
+    return { stored: await appendEvent(checked, limit), saved: true };
+  } catch (err) {
+    unsaved.push(checked);
+    if (unsaved.length > limit) unsaved.shift();
+    return { stored: null, saved: false, note: `${err.message}; kept for this visit only` };
+  }
+}
+
+/** The history, oldest first: stored events and those kept in memory only, by time. */
+export async function readHistory() {
+  let stored = [];
+  try {
+    stored = await readEvents();
+  } catch (err) {
+    if (!unsaved.length) throw err;
+  }
+  return unsaved.length ? [...stored, ...unsaved].sort((a, b) => a.ts - b.ts) : stored;
 }
 
 /** The stored events, oldest first. */
@@ -125,6 +199,7 @@ export async function readEvents() {
 
 /** Deletes everything ranklet stored on this device. */
 export async function forgetAll() {
+  unsaved.length = 0;
   const db = await dbPromise?.catch(() => null);
   db?.close();
   dbPromise = null;

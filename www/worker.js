@@ -1,7 +1,7 @@
 // The Web Worker that owns the wasm module and the models: all model work happens here, so
 // the page's main thread never blocks. Messages: {id, op, args} → {id, ok, result | error}.
 import init, { Encoder, Ranker, catalogTexts, productTitles } from './pkg/ranklet.js';
-import { appendEvent, checkEvent, forgetAll, getVectors, putVectors, readEvents, sha256 } from './store.js';
+import { forgetAll, getVectors, putVectors, readHistory, recordEvent, sha256 } from './store.js';
 
 let ready = null;
 const encoders = new Map();
@@ -98,7 +98,7 @@ const ops = {
     shops.set(handle, { encoder, ranker, ids: null, row: null, modelKey, embedCalls: 0 });
     const bytes = manifestBytes.length + Object.values(files).reduce((n, f) => n + f.length, 0);
     return withNote({ handle, backend: ranker.backend, backendReason: ranker.backendReason, mode: ranker.mode,
-      maxLen: ranker.maxLen, name: encoder.name, bytes }, choice.note);
+      maxLen: ranker.maxLen, name: encoder.name, dim: encoder.dim, bytes }, choice.note);
   },
   // Embeds the catalog's item texts (the same texts as natively) and hands them to the ranker.
   async index({ handle, catalog, batch = 32 }, progress) {
@@ -150,12 +150,30 @@ const ops = {
     shop.row = new Map(shop.ids.map((id, r) => [id, r]));
     return { items: shop.ids.length, embedded: missing.length, reused: order.length - missing.length, cacheNote };
   },
+  // Item vectors embedded elsewhere (e.g. natively with `ranklet embed`, same encoder): ids and
+  // a flat Float32Array of ids.length × dim. Inductive models only.
+  async indexVectors({ handle, ids, vectors }) {
+    const shop = shopOf(handle);
+    if (shop.ranker.mode !== 'inductive') throw new Error(`indexVectors: a ${shop.ranker.mode} model ranks its own items; use index(catalog)`);
+    if (vectors.length !== ids.length * shop.encoder.dim) {
+      throw new Error(`indexVectors: ${vectors.length} floats for ${ids.length} items of ${shop.encoder.dim} dims`);
+    }
+    shop.ranker.setTextVectors(vectors);
+    shop.ids = Array.from(ids, String);
+    shop.row = new Map(shop.ids.map((id, r) => [id, r]));
+    return { items: shop.ids.length };
+  },
+  // Memory in use: the wasm module's linear memory and (Chromium) the worker's JS heap.
+  async memory() {
+    const wasm = await ready;
+    return { wasm_bytes: wasm.memory.buffer.byteLength, js_heap_bytes: self.performance?.memory?.usedJSHeapSize ?? null };
+  },
   // Appends a visitor event to the local history (bounded; safe with several tabs).
   async record({ event, limit = 1000 }) {
-    return { stored: await appendEvent(checkEvent(event), limit) };
+    return recordEvent(event, limit);
   },
   async history() {
-    return readEvents();
+    return readHistory();
   },
   async forget() {
     await forgetAll();
@@ -172,7 +190,7 @@ const ops = {
     if (!shop.ids) throw new Error('index(catalog) first');
     const excluded = new Set(Array.from(exclude ?? [], String));
     if (!history) {
-      const events = (await readEvents()).filter((e) => e.item !== undefined);
+      const events = (await readHistory()).filter((e) => e.item !== undefined);
       for (const e of events) if (e.event === 'dislike') excluded.add(e.item);
       history = events.filter((e) => e.event !== 'dislike').map((e) => e.item);
     }

@@ -96,7 +96,7 @@ pub fn run(args: RecommendArgs) -> Result<()> {
     let texts: Vec<String> = items.iter().map(|i| i.text.clone()).collect();
     let (model, text) = trained_model(&args.model, rec, &texts, &device, &args.cache, true)?;
     let recs = model.recommend(
-        text,
+        &model.item_vectors(text),
         &history,
         config.sequence.max_len,
         args.k,

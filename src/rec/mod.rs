@@ -12,6 +12,6 @@ pub mod store;
 pub mod text_vectors;
 
 pub use item_tower::{ItemMode, ItemTower, ItemTowerConfig};
-pub use model::{Recommender, RecommenderConfig, SequenceBatch};
+pub use model::{ItemVectors, Recommender, RecommenderConfig, SequenceBatch};
 pub use rank::{Recommendation, top_k};
 pub use sequence::{SequenceEncoder, SequenceEncoderConfig};

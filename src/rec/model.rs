@@ -22,6 +22,16 @@ pub struct Recommender {
     pub temperature: f64,
 }
 
+/// A catalog through the item tower: the sequence encoder's inputs and the unit vectors that
+/// users are scored against.
+#[derive(Debug, Clone)]
+pub struct ItemVectors {
+    /// Tower output `[items, hidden]`.
+    pub raw: Tensor<2>,
+    /// The same rows scaled to unit length.
+    pub unit: Tensor<2>,
+}
+
 /// A right-padded batch of item sequences.
 #[derive(Debug, Clone)]
 pub struct SequenceBatch {
@@ -81,14 +91,30 @@ impl Recommender {
 
     /// Sequence states `[batch, len, hidden]` and item vectors `[items, hidden]`, both unit-norm.
     pub fn encode(&self, batch: &SequenceBatch, text: Tensor<2>) -> (Tensor<3>, Tensor<2>) {
-        let device = text.device();
-        let items = self.tower.forward(text);
-        let [_, hidden] = items.dims();
+        let items = self.item_vectors(text);
+        (self.encode_with(batch, &items), items.unit)
+    }
+
+    /// The item tower over a catalog's text vectors. Ranking reuses it for every request:
+    /// recomputing the tower per request would cost more than the rest of the ranking.
+    pub fn item_vectors(&self, text: Tensor<2>) -> ItemVectors {
+        let raw = self.tower.forward(text);
+        ItemVectors {
+            unit: l2_rows(raw.clone()),
+            raw,
+        }
+    }
+
+    /// Unit user states `[batch, len, hidden]` for `batch` over precomputed item vectors.
+    pub fn encode_with(&self, batch: &SequenceBatch, items: &ItemVectors) -> Tensor<3> {
+        let device = items.raw.device();
+        let [_, hidden] = items.raw.dims();
         let ids = Tensor::<1, Int>::from_data(
             TensorData::new(batch.items.clone(), [batch.batch * batch.len]),
             &device,
         );
         let seq_items = items
+            .raw
             .clone()
             .select(0, ids)
             .reshape([batch.batch, batch.len, hidden]);
@@ -97,8 +123,7 @@ impl Recommender {
             .collect();
         let pad =
             Tensor::<2, Bool>::from_data(TensorData::new(pad, [batch.batch, batch.len]), &device);
-        let states = self.encoder.forward(seq_items, pad);
-        (l2_rows(states), l2_rows(items))
+        l2_rows(self.encoder.forward(seq_items, pad))
     }
 
     /// Mean full-softmax cross-entropy of the next item over every position with a target;

@@ -3,7 +3,7 @@
 
 use burn::prelude::*;
 
-use crate::rec::{Recommender, SequenceBatch};
+use crate::rec::{ItemVectors, Recommender, SequenceBatch};
 
 /// One recommended item.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -43,9 +43,10 @@ struct Pending {
 }
 
 impl Recommender {
-    fn pending(&self, text: Tensor<2>, recent: &[usize]) -> Pending {
+    fn pending(&self, catalog: &ItemVectors, recent: &[usize]) -> Pending {
         let batch = SequenceBatch::new(&[(recent, &[][..])]);
-        let (states, items) = self.encode(&batch, text);
+        let states = self.encode_with(&batch, catalog);
+        let items = catalog.unit.clone();
         let [_, l, h] = states.dims();
         let user = states
             .reshape([l, h])
@@ -67,12 +68,12 @@ impl Recommender {
     }
 
     /// The `k` best items after `history` (item rows, oldest first; the most recent
-    /// `max_len` are used), over the catalog whose text vectors are `text`; items in the
+    /// `max_len` are used), over the catalog whose item vectors are `catalog` (see `item_vectors`); items in the
     /// history are left out when `exclude_seen`. Each comes with up to `because` history items
     /// whose item vectors are closest to it.
     pub fn recommend(
         &self,
-        text: Tensor<2>,
+        catalog: &ItemVectors,
         history: &[usize],
         max_len: usize,
         k: usize,
@@ -83,7 +84,7 @@ impl Recommender {
             return Vec::new();
         }
         let recent = &history[history.len().saturating_sub(max_len)..];
-        let p = self.pending(text, recent);
+        let p = self.pending(catalog, recent);
         let scores: Vec<f32> = p
             .scores
             .into_data()
@@ -101,7 +102,7 @@ impl Recommender {
     #[allow(clippy::too_many_arguments)]
     pub async fn recommend_async(
         &self,
-        text: Tensor<2>,
+        catalog: &ItemVectors,
         history: &[usize],
         max_len: usize,
         k: usize,
@@ -115,7 +116,7 @@ impl Recommender {
             crate::Error::Backend(format!("{e:?}"))
         }
         let recent = &history[history.len().saturating_sub(max_len)..];
-        let p = self.pending(text, recent);
+        let p = self.pending(catalog, recent);
         let scores: Vec<f32> = p
             .scores
             .into_data_async()

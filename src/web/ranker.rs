@@ -9,7 +9,7 @@ use wasm_bindgen::prelude::*;
 use super::device::init_device;
 use super::{file_reader, js_error};
 use crate::bundle::{Manifest, RecommenderFiles};
-use crate::rec::{ItemMode, Recommender, RecommenderConfig};
+use crate::rec::{ItemMode, ItemVectors, Recommender, RecommenderConfig};
 
 /// A trained recommender running in this page or worker.
 #[wasm_bindgen]
@@ -17,7 +17,8 @@ pub struct Ranker {
     model: Recommender,
     config: RecommenderConfig,
     items: Vec<String>,
-    text: Option<Tensor<2>>,
+    /// The catalog through the item tower, computed once per `setTextVectors`.
+    catalog: Option<ItemVectors>,
     device: Device,
     backend: String,
     backend_reason: String,
@@ -43,11 +44,18 @@ impl Ranker {
         let (device, backend, backend_reason) = init_device(&backend).await?;
         let model = Recommender::from_safetensors(&entry.config, weights, &device, &entry.weights)
             .map_err(js_error)?;
+        // ID mode ignores texts: its catalog is the model's own rows, ready at once.
+        let catalog = (entry.config.items.mode == ItemMode::Id).then(|| {
+            model.item_vectors(Tensor::zeros(
+                [items.len(), entry.config.items.text_dim],
+                &device,
+            ))
+        });
         Ok(Ranker {
             model,
             config: entry.config,
             items,
-            text: None,
+            catalog,
             device,
             backend,
             backend_reason,
@@ -111,10 +119,8 @@ impl Ranker {
         if flat.iter().any(|v| !v.is_finite()) {
             return Err(JsError::new("text vectors: NaN or infinite values"));
         }
-        self.text = Some(Tensor::from_data(
-            TensorData::new(flat, [n, dim]),
-            &self.device,
-        ));
+        let text = Tensor::from_data(TensorData::new(flat, [n, dim]), &self.device);
+        self.catalog = Some(self.model.item_vectors(text));
         Ok(())
     }
 
@@ -126,14 +132,10 @@ impl Ranker {
         k: usize,
         exclude_seen: bool,
     ) -> Result<Array, JsError> {
-        let text = match (&self.text, self.config.items.mode) {
-            (Some(t), _) => t.clone(),
-            (None, ItemMode::Id) => {
-                Tensor::zeros([self.items.len(), self.config.items.text_dim], &self.device)
-            }
-            (None, _) => return Err(JsError::new("call setTextVectors before recommend")),
+        let Some(catalog) = &self.catalog else {
+            return Err(JsError::new("call setTextVectors before recommend"));
         };
-        let n = text.dims()[0];
+        let n = catalog.unit.dims()[0];
         let history: Vec<usize> = history.into_iter().map(|h| h as usize).collect();
         if let Some(bad) = history.iter().find(|&&h| h >= n) {
             return Err(JsError::new(&format!(
@@ -143,7 +145,7 @@ impl Ranker {
         let recs = self
             .model
             .recommend_async(
-                text,
+                catalog,
                 &history,
                 self.config.sequence.max_len,
                 k,
