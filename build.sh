@@ -234,7 +234,7 @@ PY
   shop-model)
     setup_data; build_native
     "$TARGET_DIR/release/ranklet" train --data data/ml-100k --mode inductive --text-model models/student \
-      --hidden 128 --experts 4 --inner 256 --epochs 60 --patience 8 --restart --name shop \
+      --hidden 128 --experts 4 --inner 256 --epochs 60 --patience 8 --restart --name ranklet-shop \
       --checkpoint "$CACHE/checkpoints/shop" --report reports/shop.json --out models/shop ;;
   *) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -6,7 +6,7 @@ for (const type of ['ranklet-ready', 'ranklet-update', 'ranklet-click', 'ranklet
     const d = e.detail;
     const text = type === 'ranklet-update' ? `${d.recs.length} items (${d.source}), ${d.ms.toFixed(1)} ms`
       : type === 'ranklet-ready' ? `${d.source} on ${d.backend ?? 'no backend'} in ${Math.round(d.ms)} ms`
-        : type === 'ranklet-click' ? `clicked ${d.item.title} (rank ${d.rank + 1})`
+        : type === 'ranklet-click' ? `clicked ${d.item.display ?? d.item.title} (rank ${d.rank + 1})`
           : `${d.stage}: ${d.message}`;
     const li = document.createElement('li');
     li.textContent = `${type}: ${text}`;

@@ -60,6 +60,11 @@ export function categoriesOf(item) {
   return [];
 }
 
+/** The title to show: the catalog's optional `display` title, else its `title`. */
+export function shownTitle(item) {
+  return typeof item.display === 'string' && item.display.trim() ? item.display : item.title;
+}
+
 /** Parses a catalog: a JSON array, or JSONL; every item needs an id and a title. */
 export function parseCatalog(text) {
   const trimmed = text.trim();
@@ -299,7 +304,7 @@ export class RankletShelf extends HTMLElement {
   }
 
   #because(rec) {
-    const names = rec.because.map((id) => this.#byId.get(id)?.title).filter(Boolean);
+    const names = rec.because.map((id) => this.#byId.get(id)).filter(Boolean).map(shownTitle);
     if (!names.length) return rec.reason === 'popular' || !rec.reason ? 'Popular with other visitors' : '';
     if (rec.reason === 'genre') return `Because you liked ${names[0]} (same genre)`;
     return `Because you liked ${names.slice(0, 2).join(' and ')}`;
@@ -317,11 +322,11 @@ export class RankletShelf extends HTMLElement {
       card.type = 'button';
       card.setAttribute('part', 'card');
       card.dataset.id = rec.id;
-      const poster = el('span', 'poster', initials(item.title));
+      const poster = el('span', 'poster', initials(shownTitle(item)));
       poster.style.setProperty('--hue', String(hueOf(categoriesOf(item)[0] ?? item.title)));
       poster.setAttribute('aria-hidden', 'true');
       const body = el('span', 'body');
-      const title = el('span', 'title', item.title);
+      const title = el('span', 'title', shownTitle(item));
       title.setAttribute('part', 'title');
       const meta = [item.year, categoriesOf(item).slice(0, 3).join(', '), item.brand].filter((v) => v !== undefined && v !== null && v !== '').join(' · ');
       const because = el('span', 'because', this.#because(rec));

@@ -4,7 +4,7 @@
 // URL parameters: catalog (default: catalog/ml-100k.json, which ./build.sh prepares from the
 // dataset, else the built-in catalog/films-small.json), model (default ../models/shop/),
 // backend (auto | webgpu | cpu).
-import { categoriesOf, hueOf, initials, parseCatalog } from './ranklet-shelf.js';
+import { categoriesOf, hueOf, initials, parseCatalog, shownTitle } from './ranklet-shelf.js';
 
 const params = new URLSearchParams(location.search);
 const PAGE = 48;
@@ -41,11 +41,11 @@ async function chooseCatalog() {
 function visible() {
   const q = state.query.trim().toLowerCase();
   let list = state.items.filter((it) => (!state.genre || categoriesOf(it).includes(state.genre))
-    && (!q || it.title.toLowerCase().includes(q) || categoriesOf(it).some((c) => c.toLowerCase().includes(q))));
+    && (!q || it.title.toLowerCase().includes(q) || shownTitle(it).toLowerCase().includes(q) || categoriesOf(it).some((c) => c.toLowerCase().includes(q))));
   const by = {
     popular: (a, b) => (Number(b.popularity) || 0) - (Number(a.popularity) || 0),
     newest: (a, b) => (Number(b.year) || 0) - (Number(a.year) || 0),
-    title: (a, b) => a.title.localeCompare(b.title),
+    title: (a, b) => shownTitle(a).localeCompare(shownTitle(b)),
   }[state.sort];
   list = list.slice().sort(by);
   return list;
@@ -58,10 +58,10 @@ function tile(item) {
   if (state.clicked.has(item.id)) li.classList.add('viewed');
   const open = el('button', 'open');
   open.type = 'button';
-  const poster = el('span', 'poster', initials(item.title));
+  const poster = el('span', 'poster', initials(shownTitle(item)));
   poster.style.setProperty('--hue', String(hueOf(categoriesOf(item)[0] ?? item.title)));
   poster.setAttribute('aria-hidden', 'true');
-  open.append(poster, el('span', 'title', item.title));
+  open.append(poster, el('span', 'title', shownTitle(item)));
   open.addEventListener('click', () => act(item, 'click'));
   const meta = el('p', 'meta', [item.year, categoriesOf(item).join(', ')].filter(Boolean).join(' · '));
   const actions = el('div', 'actions');
@@ -106,7 +106,8 @@ async function act(item, event) {
   renderGrid();
   try {
     await shelf.record({ event, item: item.id });
-    toast({ click: `Viewed “${item.title}”`, cart: `“${item.title}” is in your cart`, dislike: `Fewer films like “${item.title}”` }[event]);
+    const name = shownTitle(item);
+    toast({ click: `Viewed “${name}”`, cart: `“${name}” is in your cart`, dislike: `Fewer films like “${name}”` }[event]);
   } catch (err) {
     toast(`Could not remember that: ${err.message}`);
   }

@@ -132,7 +132,8 @@ pub struct TrainArgs {
     /// report the test users whose target is one of them, against popularity.
     #[arg(long, default_value_t = 0.0)]
     pub holdout_items: f64,
-    /// The model's name in the report [default: ranklet-<mode>].
+    /// The model's name in the report and in the bundle's manifest [default: ranklet-<mode> in
+    /// the report, the text encoder's name in the bundle].
     #[arg(long)]
     pub name: Option<String>,
     /// Write the JSON report here (atomically); an existing report of the same dataset keeps
@@ -416,8 +417,12 @@ pub fn run(args: TrainArgs) -> Result<()> {
             "test": entry["test"],
             "test_masked": entry["test_masked"],
         });
-        let files = files.as_ref().expect("read above when --out is given");
-        write_bundle(out, files, Some(&rec), metrics)?;
+        let mut files = files.clone().expect("read above when --out is given");
+        // The bundle is this model: it takes the run's name when one is given (else the encoder's).
+        if let Some(name) = &args.name {
+            files.name.clone_from(name);
+        }
+        write_bundle(out, &files, Some(&rec), metrics)?;
         eprintln!("bundle written to {}", out.display());
     }
     if let Some(path) = &args.report {

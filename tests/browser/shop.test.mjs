@@ -86,14 +86,16 @@ test('the shop learns a genre from three clicks, keeps the history over a reload
   const becauses = await page.locator('ranklet-shelf').locator('.because').allTextContents();
   assert.ok(becauses.every((b) => b.trim()), `every card says why: ${becauses}`);
 
-  // Three films of one genre, clicked in the grid (filtered by the genre's chip).
+  // Three films of one genre (that genre only), clicked in the grid filtered by the genre's chip.
   const genre = 'Horror';
   const byId = new Map(catalog.map((it) => [it.id, it]));
   const genreRanks = (ids) => ids.map((id, r) => (byId.get(id).genres.includes(genre) ? r : null)).filter((r) => r !== null);
   await page.getByRole('button', { name: genre, exact: true }).click();
-  const tiles = page.locator('#grid li.tile');
-  for (let i = 0; i < 3; i++) {
-    await afterUpdate(page, () => tiles.nth(i).locator('button.open').click());
+  const gridIds = await page.evaluate(() => Array.from(document.querySelectorAll('#grid li.tile'), (t) => t.dataset.id));
+  const pure = gridIds.filter((id) => byId.get(id).genres.join() === genre).slice(0, 3);
+  assert.equal(pure.length, 3, `three films that are ${genre} only`);
+  for (const id of pure) {
+    await afterUpdate(page, () => page.locator(`#grid li.tile[data-id="${id}"] button.open`).click());
   }
   const clicked = await page.evaluate(() => Array.from(document.querySelectorAll('#grid li.tile.viewed'), (t) => t.dataset.id));
   assert.equal(clicked.length, 3);
@@ -127,6 +129,17 @@ test('the shop learns a genre from three clicks, keeps the history over a reload
   await waitReady(narrow);
   await narrow.screenshot({ path: path.join(ROOT, 'reports/demo-narrow.png'), fullPage: false });
   await narrow.close();
+
+  // "Not interested" on the first recommendation (found with the search box) takes it off the shelf.
+  const top = byId.get(warm[0]);
+  await page.getByRole('button', { name: 'All', exact: true }).click();
+  await page.fill('#search', top.display ?? top.title);
+  await afterUpdate(page, () => page.locator(`#grid li.tile[data-id="${top.id}"] button.no`).click());
+  const disliked = await shelfIds(page);
+  assert.ok(!disliked.includes(top.id), `${top.title} left the shelf`);
+  assert.equal(disliked.length, 8);
+  assert.equal(await page.textContent('#p-history'), '4 events');
+  await page.fill('#search', '');
 
   // "Forget me": the history is gone and the shelf is the cold-start one again.
   await afterUpdate(page, () => page.click('#forget'));

@@ -3,17 +3,23 @@
 
     python3 tests/tools/shop_catalog.py data/ml-100k www/catalog/ml-100k.json
 
-Each film becomes {"id", "title", "category", "text", "year", "genres", "popularity"}. The
+Each film becomes {"id", "title", "category", "text", "year", "genres", "popularity",
+"display"?}. The
 contract fields are chosen so that the encoder text of the catalog item (title, category,
 description joined by ". ") equals the text `ranklet train` builds from the .item file
 ("Toy Story. Animation Children's Comedy. 1995"): the recommender then sees in the browser
-exactly the texts it was trained on. `genres`, `year` and `popularity` (ratings in the dataset)
-are display fields the encoder ignores. Written atomically.
+exactly the texts it was trained on. `genres`, `year`, `popularity` (ratings in the dataset)
+and `display` (the title as shoppers read it: "The Shining" for "Shining, The") are fields the
+encoder ignores. Written atomically.
 """
 import collections
 import json
 import os
+import re
 import sys
+
+# ml-100k writes "Shining, The"; shoppers read "The Shining".
+ARTICLE = re.compile(r"^(.*), (The|A|An|La|Le|Les|Il|Das|Der|Die|El)$")
 
 
 def main(folder, out):
@@ -33,6 +39,9 @@ def main(folder, out):
             genres = row.get("class", "").split()
             year = row.get("release_year", "").strip()
             item = {"id": row["item_id"], "title": title}
+            m = ARTICLE.match(title)
+            if m:
+                item["display"] = f"{m.group(2)} {m.group(1)}"
             if genres:
                 item["category"] = " ".join(genres)
             if year:
