@@ -6,6 +6,9 @@
 #   ./build.sh setup    install/fetch what is missing (idempotent, cached)
 #   ./build.sh web      build the browser module into www/pkg/
 #   ./build.sh bench    native and browser embedding benchmarks → reports/
+#   ./build.sh bench-web  the browser bench page in headless Chromium: teacher, student and
+#                       transformers.js (fp32, q8) on the same texts, the recommender's cold start
+#                       and recommend() latency → reports/browser.json
 #   ./build.sh report-ml100k   train and evaluate every recommender mode on ml-100k → reports/ml-100k.json
 #                       (hours on 2 CPU cores; bundles go to .cache/bundles/)
 #   ./build.sh shop-model      train models/shop (the demo's recommender on models/student's
@@ -113,6 +116,33 @@ setup_catalog() {
 
 setup() { setup_rust; setup_browser; setup_teacher; setup_catalog; }
 
+# The transformers.js peer of the browser bench (not needed by the demo or the tests): the
+# teacher exported to ONNX (fp32 + q8) with numpy/onnx/onnxruntime from PyPI in a venv, and
+# @huggingface/transformers from npm (install scripts off: its optional onnxruntime-node
+# fetches binaries from outside the registry, and only the browser build is used).
+PEER_TRANSFORMERS="@huggingface/transformers@4.3.1"
+setup_peer() {
+  setup_teacher
+  local venv="$CACHE/peer-venv" out="$CACHE/peer/models/all-MiniLM-L6-v2"
+  if [ ! -x "$venv/bin/python" ]; then
+    log "python venv for the ONNX export ($venv)"
+    python3 -m venv "$venv"
+  fi
+  "$venv/bin/python" -c "import numpy, onnx, onnxruntime" 2>/dev/null \
+    || { log "pip install numpy onnx onnxruntime (venv)"; "$venv/bin/pip" install --quiet numpy onnx onnxruntime; }
+  if [ ! -f "$out/export.json" ] || [ models/teacher/model.safetensors -nt "$out/export.json" ] \
+    || [ tests/tools/export_onnx.py -nt "$out/export.json" ]; then
+    log "exporting the teacher to ONNX for transformers.js ($out)"
+    "$venv/bin/python" tests/tools/export_onnx.py models/teacher tests/fixtures/all-minilm-l6-v2/reference.json "$out"
+  fi
+  if [ ! -f "$CACHE/peer/npm/node_modules/@huggingface/transformers/dist/transformers.js" ]; then
+    log "npm install $PEER_TRANSFORMERS (into $CACHE/peer/npm)"
+    mkdir -p "$CACHE/peer/npm"
+    [ -f "$CACHE/peer/npm/package.json" ] || echo '{"private": true}' > "$CACHE/peer/npm/package.json"
+    npm install --prefix "$CACHE/peer/npm" --ignore-scripts --no-audit --no-fund --loglevel=error "$PEER_TRANSFORMERS"
+  fi
+}
+
 build_native() {
   log "cargo build --release"
   cargo build --release --locked --bins
@@ -189,6 +219,11 @@ case "${1:-}" in
     mkdir -p reports
     "$TARGET_DIR/release/ranklet" bench embed --model models/teacher --device cpu --device gpu --json reports/native-embed.json
     RANKLET_BIN="$TARGET_DIR/release/ranklet" node tests/browser/bench.mjs reports/browser-embed.json ;;
+  bench-web)
+    setup; build_web; build_native; setup_peer
+    mkdir -p reports
+    BENCH_QUERY="${BENCH_QUERY:-models=../models/teacher/,../models/student/&backends=cpu,webgpu&texts=256&batches=1,8,32&peer=fp32,q8&catalog=catalog/ml-100k.json&shop=../models/shop/}" \
+      RANKLET_BIN="$TARGET_DIR/release/ranklet" node tests/browser/bench.mjs reports/browser.json ;;
   report-ml100k)
     setup_teacher; setup_data; build_native
     R=reports/ml-100k.json; B="$CACHE/bundles"; mkdir -p reports "$B"; rm -f "$R"
@@ -236,5 +271,5 @@ PY
     "$TARGET_DIR/release/ranklet" train --data data/ml-100k --mode inductive --text-model models/student \
       --hidden 128 --experts 4 --inner 256 --epochs 60 --patience 8 --restart --name ranklet-shop \
       --checkpoint "$CACHE/checkpoints/shop" --report reports/shop.json --out models/shop ;;
-  *) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

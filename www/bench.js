@@ -9,6 +9,12 @@ const models = (params.get('models') ?? params.get('model') ?? '../models/teache
 const backends = (params.get('backends') ?? 'cpu,webgpu').split(',');
 const nTexts = Number(params.get('texts') ?? 64);
 const batches = (params.get('batches') ?? '1,32').split(',').map(Number);
+// The texts: `textSource=catalog` (the catalogue's item texts: the student's vocabulary is the
+// catalogue's) or `synthetic` (product titles, as `ranklet bench embed`).
+const textSource = params.get('textSource') ?? 'catalog';
+// The transformers.js peer (all-MiniLM-L6-v2 as ONNX, exported by ./build.sh bench-web):
+// `peer=fp32,q8`, '' skips it.
+const peerDtypes = (params.get('peer') ?? '').split(',').filter(Boolean);
 // The recommender: `shop` is a bundle with one ('' skips this part), `catalog` the items whose
 // texts a first visit embeds, `candidates` the catalogue sizes timed with pre-embedded items.
 const shop = params.get('shop') ?? '../models/shop/';
@@ -90,8 +96,76 @@ async function benchRecommender(result, backend) {
   return out;
 }
 
+// The same texts for every runtime in this page, and each runtime's vectors of them.
+let benchTexts = null;
+const vectorsOf = new Map();
+
+function dot(a, b) {
+  let d = 0;
+  for (let i = 0; i < a.length; i++) d += a[i] * b[i];
+  return d;
+}
+
+// Cosine of every runtime's vectors to the teacher's (ranklet's teacher reproduces PyTorch's to
+// ≥ 0.9999), so that speed is read beside what it costs.
+function agreement() {
+  const teacherKey = [...vectorsOf.keys()].find((k) => k.includes('teacher'));
+  if (!teacherKey) return [];
+  const teacher = vectorsOf.get(teacherKey);
+  return [...vectorsOf.entries()].filter(([k]) => k !== teacherKey).map(([k, vs]) => {
+    const cos = vs.map((v, i) => dot(v, teacher[i]) / Math.sqrt(dot(v, v) * dot(teacher[i], teacher[i])));
+    return { runtime: k, against: teacherKey, texts: cos.length, mean_cosine: cos.reduce((a, b) => a + b, 0) / cos.length, min_cosine: Math.min(...cos) };
+  });
+}
+async function textsFor(enc) {
+  if (benchTexts) return benchTexts;
+  if (textSource === 'synthetic') benchTexts = await enc.productTitles(nTexts, 42);
+  else {
+    const all = await enc.catalogTexts(await (await fetch(catalogUrl)).text());
+    // Spread over the catalogue, repeated if it is small.
+    benchTexts = Array.from({ length: nTexts }, (_, i) => all[Math.floor((i * all.length) / nTexts) % all.length]);
+  }
+  return benchTexts;
+}
+
+function addRow(runtime, backend, batch, textsPerS) {
+  const tr = row([runtime, backend, batch, textsPerS.toFixed(1)]);
+  const bar = document.createElement('span'); bar.className = 'bar'; bar.style.width = `${Math.min(400, textsPerS)}px`;
+  const td = document.createElement('td'); td.append(bar); tr.append(td);
+  document.getElementById('table').append(tr);
+}
+
+// transformers.js (ONNX Runtime Web, wasm, one thread) on the same texts, fp32 and q8.
+async function benchPeer(result) {
+  const { pipeline, env } = await import('transformers');
+  env.allowRemoteModels = false;
+  env.allowLocalModels = true;
+  env.localModelPath = new URL('../.cache/peer/models/', location.href).pathname;
+  env.backends.onnx.wasm.wasmPaths = new URL('../.cache/peer/npm/node_modules/onnxruntime-web/dist/', location.href).href;
+  env.backends.onnx.wasm.numThreads = 1;
+  result.peer = [];
+  for (const dtype of peerDtypes) {
+    const t0 = performance.now();
+    const extractor = await pipeline('feature-extraction', 'all-MiniLM-L6-v2', { dtype, device: 'wasm' });
+    const loadMs = performance.now() - t0;
+    const texts = benchTexts;
+    for (const batch of batches) {
+      await extractor(texts.slice(0, batch), { pooling: 'mean', normalize: true }); // warm-up
+      const start = performance.now();
+      for (let i = 0; i < texts.length; i += batch) await extractor(texts.slice(i, i + batch), { pooling: 'mean', normalize: true });
+      const seconds = (performance.now() - start) / 1000;
+      result.peer.push({ runtime: `transformers.js ${dtype}`, model: 'all-MiniLM-L6-v2', backend: 'wasm', threads: 1, dtype, batch, texts: texts.length, seconds, texts_per_s: texts.length / seconds, load_ms: loadMs });
+      addRow(`transformers.js ${dtype}`, 'wasm', batch, texts.length / seconds);
+    }
+    const all = await extractor(benchTexts, { pooling: 'mean', normalize: true });
+    const dim = all.dims.at(-1);
+    vectorsOf.set(`transformers.js ${dtype}`, benchTexts.map((_, i) => all.data.subarray(i * dim, (i + 1) * dim)));
+    await extractor.dispose?.();
+  }
+}
+
 async function bench() {
-  const result = { page: 'www/bench.html', models, userAgent: navigator.userAgent, texts_per_run: nTexts, runs: [], skipped: [] };
+  const result = { page: 'www/bench.html', models, userAgent: navigator.userAgent, texts_per_run: nTexts, text_source: textSource, runs: [], skipped: [] };
   for (const model of models) for (const backend of backends) {
     const t0 = performance.now();
     let enc;
@@ -107,7 +181,7 @@ async function bench() {
       continue;
     }
     const coldMs = performance.now() - t0;
-    const titles = await enc.productTitles(nTexts, 42);
+    const titles = await textsFor(enc);
     for (const batch of batches) {
       await enc.embed(titles.slice(0, batch)); // warm-up
       const start = performance.now();
@@ -115,16 +189,19 @@ async function bench() {
       const seconds = (performance.now() - start) / 1000;
       const row = { model, backend, batch, texts: titles.length, seconds, texts_per_s: titles.length / seconds, load_ms: coldMs };
       result.runs.push(row);
-      const tr = document.createElement('tr');
-      for (const v of [model, backend, batch, row.texts_per_s.toFixed(1)]) {
-        const td = document.createElement('td'); td.textContent = v; tr.append(td);
-      }
-      const bar = document.createElement('span'); bar.className = 'bar'; bar.style.width = `${Math.min(400, row.texts_per_s * 4)}px`;
-      const td = document.createElement('td'); td.append(bar); tr.append(td);
-      document.getElementById('table').append(tr);
+      addRow(model, backend, batch, row.texts_per_s);
     }
+    vectorsOf.set(`${model} ${backend}`, await enc.embed(titles));
     enc.close();
   }
+  if (peerDtypes.length && benchTexts) {
+    try {
+      await benchPeer(result);
+    } catch (err) {
+      result.skipped.push({ model: 'transformers.js', reason: err.message });
+    }
+  }
+  result.cosine_to_teacher = agreement();
   if (shop) {
     result.recommender = [];
     for (const backend of backends) {

@@ -85,6 +85,11 @@ export class RankletEncoder {
     return this.client.call('tokenize', { handle: this.handle, text: String(text) });
   }
 
+  /** The encoder texts of a catalogue's items (JSON array, JSONL or items), as index() embeds them. */
+  async catalogTexts(catalog) {
+    return this.client.call('catalogTexts', { catalog });
+  }
+
   /** The benchmark's synthetic product titles (same as `ranklet bench embed`). */
   async productTitles(n, seed = 42) {
     return this.client.call('titles', { n, seed });

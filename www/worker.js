@@ -229,6 +229,10 @@ const ops = {
   async tokenize({ handle, text }) {
     return Array.from(encoderOf(handle).tokenize(text));
   },
+  // The encoder texts of a catalogue's items, exactly as index() embeds them.
+  async catalogTexts({ catalog }) {
+    return catalogTexts(typeof catalog === 'string' ? catalog : JSON.stringify(catalog))[1];
+  },
   async titles({ n, seed }) {
     return productTitles(n, seed);
   },
