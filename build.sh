@@ -148,14 +148,14 @@ build_native() {
   cargo build --release --locked --bins
 }
 
-build_web() {
-  setup_rust
-  log "cargo build --target wasm32-unknown-unknown --features web (SIMD128, size-optimised)"
+# One browser module: `cargo rustc --crate-type cdylib` (only the browser build needs a cdylib;
+# natively it would only cost link time) with SIMD128, wasm-opt, wasm-bindgen into www/$2/.
+build_wasm_module() {
+  local features=$1 out=$2
+  log "cargo build --target wasm32-unknown-unknown --features $features (SIMD128, size-optimised) → www/$out/"
   # A target dir of its own, so the wasm build can run while the native one holds target/.
-  # `cargo rustc --crate-type cdylib`: only the browser build needs a cdylib (natively it would
-  # only cost link time).
   CARGO_TARGET_DIR="$TARGET_DIR/wasm" RUSTFLAGS="-C target-feature=+simd128" cargo rustc --locked --lib --crate-type cdylib \
-    --target wasm32-unknown-unknown --no-default-features --features web --profile wasm-release
+    --target wasm32-unknown-unknown --no-default-features --features "$features" --profile wasm-release
   local raw="$TARGET_DIR/wasm/wasm32-unknown-unknown/wasm-release/ranklet.wasm"
   local module="$raw"
   # wasm-opt runs on rustc's output, before wasm-bindgen: Debian's binaryen 108 run on
@@ -163,7 +163,7 @@ build_web() {
   # invalid for table") at start-up.
   if command -v wasm-opt >/dev/null; then
     log "wasm-opt -Oz"
-    module="$TARGET_DIR/wasm/ranklet.opt.wasm"
+    module="$TARGET_DIR/wasm/ranklet-$out.opt.wasm"
     wasm-opt -Oz --strip-debug --enable-simd --enable-bulk-memory \
       --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
       --enable-reference-types --enable-multivalue "$raw" -o "$module" \
@@ -171,11 +171,19 @@ build_web() {
   else
     log "wasm-opt not found (apt install binaryen): keeping the unoptimised module"
   fi
-  rm -rf www/pkg && mkdir -p www/pkg
-  wasm-bindgen --target web --out-dir www/pkg --out-name ranklet "$module"
-  printf 'wasm: raw %s bytes; shipped www/pkg/ranklet_bg.wasm %s bytes, gzip -9 %s bytes\n' \
-    "$(stat -c %s "$raw")" "$(stat -c %s www/pkg/ranklet_bg.wasm)" \
-    "$(gzip -9 -c www/pkg/ranklet_bg.wasm | wc -c)"
+  rm -rf "www/$out" && mkdir -p "www/$out"
+  wasm-bindgen --target web --out-dir "www/$out" --out-name ranklet "$module"
+  printf 'wasm: %s: raw %s bytes; shipped www/%s/ranklet_bg.wasm %s bytes, gzip -9 %s bytes\n' \
+    "$features" "$(stat -c %s "$raw")" "$out" "$(stat -c %s "www/$out/ranklet_bg.wasm")" \
+    "$(gzip -9 -c "www/$out/ranklet_bg.wasm" | wc -c)"
+}
+
+# Two modules: the CPU one every visitor downloads (www/pkg/), and the one with the WebGPU
+# backend (www/pkg-webgpu/), which the worker fetches only when the page has a GPU adapter.
+build_web() {
+  setup_rust
+  build_wasm_module web pkg
+  build_wasm_module webgpu pkg-webgpu
 }
 
 run_tests() {
@@ -269,7 +277,7 @@ PY
   shop-model)
     setup_data; build_native
     "$TARGET_DIR/release/ranklet" train --data data/ml-100k --mode inductive --text-model models/student \
-      --hidden 128 --experts 4 --inner 256 --epochs 60 --patience 8 --restart --name ranklet-shop \
+      --hidden 128 --experts 4 --inner 256 --epochs 60 --patience 8 --restart --name ranklet-shop --rec-dtype f16 \
       --checkpoint "$CACHE/checkpoints/shop" --report reports/shop.json --out models/shop ;;
   *) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

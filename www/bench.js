@@ -164,9 +164,24 @@ async function benchPeer(result) {
   }
 }
 
+// WebGPU speed means something only on a real GPU: a CPU-emulated adapter (SwiftShader in
+// headless Chromium without a GPU) is skipped, with the reason.
+async function webgpuSkipReason() {
+  if (!navigator.gpu) return 'navigator.gpu is absent';
+  const adapter = await navigator.gpu.requestAdapter({ powerPreference: 'high-performance' }).catch(() => null);
+  if (!adapter) return 'no WebGPU adapter';
+  const info = adapter.info ?? {};
+  if (info.isFallbackAdapter || /swiftshader|llvmpipe|lavapipe|warp/i.test(`${info.architecture} ${info.description} ${info.vendor}`)) {
+    return `the WebGPU adapter is CPU-emulated (${info.vendor ?? ''} ${info.architecture ?? ''}): WebGPU speed is measured on a real GPU only`;
+  }
+  return null;
+}
+
 async function bench() {
+  const gpuSkip = backends.includes('webgpu') ? await webgpuSkipReason() : null;
   const result = { page: 'www/bench.html', models, userAgent: navigator.userAgent, texts_per_run: nTexts, text_source: textSource, runs: [], skipped: [] };
   for (const model of models) for (const backend of backends) {
+    if (backend === 'webgpu' && gpuSkip) { result.skipped.push({ model, backend, reason: gpuSkip }); continue; }
     const t0 = performance.now();
     let enc;
     try {
@@ -206,6 +221,7 @@ async function bench() {
     result.recommender = [];
     for (const backend of backends) {
       let rec;
+      if (backend === 'webgpu' && gpuSkip) { result.recommender.push({ model: shop, backend, skipped: gpuSkip }); continue; }
       try {
         rec = await benchRecommender(result, backend);
       } catch (err) {

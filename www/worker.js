@@ -1,9 +1,34 @@
 // The Web Worker that owns the wasm module and the models: all model work happens here, so
 // the page's main thread never blocks. Messages: {id, op, args} → {id, ok, result | error}.
-import init, { Encoder, Ranker, catalogTexts, productTitles } from './pkg/ranklet.js';
 import { forgetAll, getVectors, putVectors, readHistory, recordEvent, sha256 } from './store.js';
 
-let ready = null;
+// Two builds of the wasm module: the CPU one every visitor downloads (pkg/), and the one with
+// burn's WebGPU backend (pkg-webgpu/), fetched only when WebGPU is chosen.
+const modules = new Map();
+function wasm(kind) {
+  const backend = kind === 'webgpu' ? 'webgpu' : 'cpu';
+  if (!modules.has(backend)) {
+    const url = backend === 'webgpu' ? './pkg-webgpu/ranklet.js' : './pkg/ranklet.js';
+    const loading = import(url).then(async (m) => ({ m, instance: await m.default() }));
+    loading.catch(() => modules.delete(backend)); // a failed fetch can be retried
+    modules.set(backend, loading);
+  }
+  return modules.get(backend);
+}
+
+// The module for a chosen backend; without the WebGPU module (not built, or its download
+// failed) the CPU one runs, and the reason says so.
+async function moduleFor(choice) {
+  if (choice.backend !== 'webgpu') return (await wasm('cpu')).m;
+  try {
+    return (await wasm('webgpu')).m;
+  } catch (err) {
+    choice.backend = 'cpu';
+    choice.note = `the WebGPU module could not be loaded (${err.message}); using the CPU backend`;
+    return (await wasm('cpu')).m;
+  }
+}
+
 const encoders = new Map();
 let nextHandle = 1;
 
@@ -89,6 +114,7 @@ const ops = {
     // to stall now and then; the files are few and large, so little is lost.
     for (const n of names.filter(Boolean)) files[n] = await fetchBytes(base, n);
     const choice = await chooseBackend(backend);
+    const { Encoder, Ranker } = await moduleFor(choice);
     const encoder = await Encoder.load(manifestBytes, files, choice.backend);
     const ranker = await Ranker.load(manifestBytes, files, choice.backend);
     const handle = nextHandle++;
@@ -103,6 +129,7 @@ const ops = {
   // Embeds the catalog's item texts (the same texts as natively) and hands them to the ranker.
   async index({ handle, catalog, batch = 32 }, progress) {
     const shop = shopOf(handle);
+    const { catalogTexts } = (await wasm('cpu')).m;
     const [ids, texts] = catalogTexts(typeof catalog === 'string' ? catalog : JSON.stringify(catalog));
     let order = ids.map((_, i) => i);
     if (shop.ranker.mode !== 'inductive') {
@@ -165,8 +192,9 @@ const ops = {
   },
   // Memory in use: the wasm module's linear memory and (Chromium) the worker's JS heap.
   async memory() {
-    const wasm = await ready;
-    return { wasm_bytes: wasm.memory.buffer.byteLength, js_heap_bytes: self.performance?.memory?.usedJSHeapSize ?? null };
+    let wasmBytes = 0;
+    for (const loading of modules.values()) wasmBytes += (await loading).instance.memory.buffer.byteLength;
+    return { wasm_bytes: wasmBytes, modules: [...modules.keys()], js_heap_bytes: self.performance?.memory?.usedJSHeapSize ?? null };
   },
   // Appends a visitor event to the local history (bounded; safe with several tabs).
   async record({ event, limit = 1000 }) {
@@ -216,10 +244,12 @@ const ops = {
     const files = {};
     for (const n of names.filter(Boolean)) files[n] = await fetchBytes(base, n);
     const choice = await chooseBackend(backend);
+    const { Encoder } = await moduleFor(choice);
     return withNote(register(await Encoder.load(manifestBytes, files, choice.backend)), choice.note);
   },
   async tiny({ seed, backend }) {
     const choice = await chooseBackend(backend);
+    const { Encoder } = await moduleFor(choice);
     return withNote(register(await Encoder.tinyTestModel(seed, choice.backend)), choice.note);
   },
   async embed({ handle, texts }) {
@@ -231,10 +261,11 @@ const ops = {
   },
   // The encoder texts of a catalogue's items, exactly as index() embeds them.
   async catalogTexts({ catalog }) {
+    const { catalogTexts } = (await wasm('cpu')).m;
     return catalogTexts(typeof catalog === 'string' ? catalog : JSON.stringify(catalog))[1];
   },
   async titles({ n, seed }) {
-    return productTitles(n, seed);
+    return (await wasm('cpu')).m.productTitles(n, seed);
   },
   async close({ handle }) {
     encoders.get(handle)?.free();
@@ -248,8 +279,6 @@ const ops = {
 self.onmessage = async (event) => {
   const { id, op, args } = event.data;
   try {
-    ready ??= init();
-    await ready;
     if (!ops[op]) throw new Error(`unknown operation ${op}`);
     // Long operations report progress as {id, progress} messages before their answer.
     const result = await ops[op](args ?? {}, (progress) => self.postMessage({ id, progress }));

@@ -11,7 +11,7 @@ use ranklet::bundle::{RecommenderEntry, RecommenderFiles, read_recommender_dir, 
 use ranklet::data::{Dataset, Split};
 use ranklet::eval::popularity::evaluate_popularity;
 use ranklet::rec::{
-    ItemMode, ItemTowerConfig, Recommender, RecommenderConfig, SequenceEncoderConfig,
+    ItemMode, ItemTowerConfig, RecDtype, Recommender, RecommenderConfig, SequenceEncoderConfig,
 };
 use ranklet::text::TextEmbedder;
 use ranklet::text::weights::{StoredDtype, save_encoder};
@@ -136,6 +136,10 @@ pub struct TrainArgs {
     /// the report, the text encoder's name in the bundle].
     #[arg(long)]
     pub name: Option<String>,
+    /// How the bundle stores the recommender's weights: f32 (exact) or f16 (half the download;
+    /// computed in f32 after loading).
+    #[arg(long, value_enum, default_value_t = RecDtype::F32)]
+    pub rec_dtype: RecDtype,
     /// Write the JSON report here (atomically); an existing report of the same dataset keeps
     /// its other models.
     #[arg(long)]
@@ -408,7 +412,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
                 items: "items.json".into(),
                 config: config.clone(),
             },
-            weights: best.to_safetensors()?,
+            weights: best.to_safetensors_as(args.rec_dtype)?,
             items: ds.items.iter().map(|i| i.id.clone()).collect(),
         };
         let metrics = json!({

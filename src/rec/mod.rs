@@ -15,3 +15,4 @@ pub use item_tower::{ItemMode, ItemTower, ItemTowerConfig};
 pub use model::{ItemVectors, Recommender, RecommenderConfig, SequenceBatch};
 pub use rank::{Recommendation, top_k};
 pub use sequence::{SequenceEncoder, SequenceEncoderConfig};
+pub use store::RecDtype;

@@ -7,8 +7,73 @@ use burn::store::{ModuleSnapshot, SafetensorsStore};
 use crate::error::{Error, Result};
 use crate::rec::{Recommender, RecommenderConfig};
 
+/// How `rec.safetensors` stores its floats; computed in f32 either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "native", derive(clap::ValueEnum))]
+pub enum RecDtype {
+    /// Exact: the bundle evaluates to the training run's figures.
+    #[default]
+    F32,
+    /// Half the download; scores move by f16 rounding of the weights (~1e-3 relative).
+    F16,
+}
+
+/// Rewrites every float tensor of a safetensors file as `to` (F32 or F16); others are kept.
+fn convert_floats(bytes: &[u8], to: safetensors::Dtype, origin: &str) -> Result<Vec<u8>> {
+    use safetensors::{Dtype, SafeTensors, tensor::TensorView};
+    let file = SafeTensors::deserialize(bytes)
+        .map_err(|e| Error::bad_file(origin, format!("not a safetensors file: {e}")))?;
+    let mut converted: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
+    for (name, view) in file.tensors() {
+        let data = view.data();
+        let floats: Option<Vec<f32>> = match view.dtype() {
+            Dtype::F32 => Some(
+                data.chunks_exact(4)
+                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                    .collect(),
+            ),
+            Dtype::F16 => Some(
+                data.chunks_exact(2)
+                    .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
+                    .collect(),
+            ),
+            _ => None,
+        };
+        let (dtype, raw) = match (floats, to) {
+            (Some(v), Dtype::F16) => (
+                Dtype::F16,
+                v.iter()
+                    .flat_map(|x| half::f16::from_f32(*x).to_le_bytes())
+                    .collect(),
+            ),
+            (Some(v), _) => (Dtype::F32, v.iter().flat_map(|x| x.to_le_bytes()).collect()),
+            (None, _) => (view.dtype(), data.to_vec()),
+        };
+        converted.push((name, dtype, view.shape().to_vec(), raw));
+    }
+    let views: Vec<(String, TensorView<'_>)> = converted
+        .iter()
+        .map(|(n, d, s, r)| {
+            TensorView::new(*d, s.clone(), r)
+                .map(|v| (n.clone(), v))
+                .map_err(|e| Error::bad_file(origin, format!("tensor {n}: {e}")))
+        })
+        .collect::<Result<_>>()?;
+    safetensors::serialize(views, None)
+        .map_err(|e| Error::Backend(format!("cannot write {origin}: {e}")))
+}
+
 impl Recommender {
-    /// The model's tensors as a safetensors file.
+    /// The model's tensors as a safetensors file with floats stored as `dtype`.
+    pub fn to_safetensors_as(&self, dtype: RecDtype) -> Result<Vec<u8>> {
+        let bytes = self.to_safetensors()?;
+        match dtype {
+            RecDtype::F32 => Ok(bytes),
+            RecDtype::F16 => convert_floats(&bytes, safetensors::Dtype::F16, "rec.safetensors"),
+        }
+    }
+
+    /// The model's tensors as a safetensors file (f32).
     pub fn to_safetensors(&self) -> Result<Vec<u8>> {
         let mut store = SafetensorsStore::from_bytes(None);
         self.save_into(&mut store)
@@ -27,6 +92,17 @@ impl Recommender {
         origin: &str,
     ) -> Result<Self> {
         let mut model = Recommender::init(config, device);
+        // f16 files (RecDtype::F16) are widened to f32 first: the model computes in f32.
+        let has_f16 = safetensors::SafeTensors::deserialize(&bytes)
+            .map_err(|e| Error::bad_file(origin, format!("not a safetensors file: {e}")))?
+            .tensors()
+            .iter()
+            .any(|(_, v)| v.dtype() == safetensors::Dtype::F16);
+        let bytes = if has_f16 {
+            convert_floats(&bytes, safetensors::Dtype::F32, origin)?
+        } else {
+            bytes
+        };
         let mut store = SafetensorsStore::from_bytes(Some(bytes));
         let result = model
             .load_from(&mut store)
@@ -102,5 +178,49 @@ mod tests {
             .expect_err("a wider model does not load")
             .to_string();
         assert!(err.contains("rec.safetensors"), "{err}");
+        // f16: half the bytes, scores within f16 rounding of the weights.
+        let f32_bytes = model.to_safetensors_as(RecDtype::F32).unwrap();
+        let f16_bytes = model.to_safetensors_as(RecDtype::F16).unwrap();
+        let payload = |bytes: &[u8], want: safetensors::Dtype| -> usize {
+            let file = safetensors::SafeTensors::deserialize(bytes).unwrap();
+            file.tensors()
+                .iter()
+                .map(|(_, v)| {
+                    assert_eq!(v.dtype(), want);
+                    v.data().len()
+                })
+                .sum()
+        };
+        assert_eq!(
+            2 * payload(&f16_bytes, safetensors::Dtype::F16),
+            payload(&f32_bytes, safetensors::Dtype::F32)
+        );
+        let half = Recommender::from_safetensors(&config(4), f16_bytes, &device, "rec").unwrap();
+        let scores = half.scores(&batch, text_again(&device)).into_data();
+        let exact = model.scores(&batch, text_again(&device)).into_data();
+        scores.assert_approx_eq::<f32>(&exact, burn::tensor::Tolerance::absolute(2e-2));
+        assert!(
+            Recommender::from_safetensors(
+                &config(4),
+                b"not safetensors".to_vec(),
+                &device,
+                "rec.safetensors"
+            )
+            .expect_err("garbage is refused")
+            .to_string()
+            .contains("rec.safetensors")
+        );
+    }
+
+    fn text_again(device: &Device) -> Tensor<2> {
+        Tensor::<2>::from_data(
+            TensorData::new(
+                (0..54)
+                    .map(|i| ((i * 7 % 11) as f32 - 5.0) / 5.0)
+                    .collect::<Vec<f32>>(),
+                [9, 6],
+            ),
+            device,
+        )
     }
 }

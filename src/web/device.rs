@@ -1,15 +1,25 @@
 //! Choosing the compute device in the browser: WebGPU when asked for and available, the CPU
 //! (`flex`) backend otherwise, with the reason.
 
+#[cfg(feature = "webgpu")]
 use std::cell::RefCell;
 
 use burn::prelude::Device;
+#[cfg(feature = "webgpu")]
 use js_sys::Reflect;
 use wasm_bindgen::prelude::*;
 
+#[cfg(feature = "webgpu")]
 thread_local! {
     /// burn's WGPU runtime can be initialised once per page; later loads reuse the device.
     static WEBGPU: RefCell<Option<Device>> = const { RefCell::new(None) };
+}
+
+/// Whether this module has the WebGPU backend (`www/pkg-webgpu/`) or is the CPU-only one
+/// (`www/pkg/`).
+#[wasm_bindgen(js_name = hasWebGpu)]
+pub fn has_webgpu() -> bool {
+    cfg!(feature = "webgpu")
 }
 
 /// Picks the compute device. `"cpu"` is the `flex` backend; `"webgpu"` and `"auto"` try
@@ -21,6 +31,13 @@ pub(crate) async fn init_device(preference: &str) -> Result<(Device, String, Str
             "cpu".into(),
             "asked for the CPU backend".into(),
         )),
+        #[cfg(not(feature = "webgpu"))]
+        "webgpu" | "auto" => Ok((
+            Device::flex(),
+            "cpu".into(),
+            "this is the CPU-only module (the WebGPU one is www/pkg-webgpu/)".into(),
+        )),
+        #[cfg(feature = "webgpu")]
         "webgpu" | "auto" => {
             if let Some(device) = WEBGPU.with(|d| d.borrow().clone()) {
                 return Ok((device, "webgpu".into(), "WebGPU adapter (reused)".into()));

@@ -148,6 +148,9 @@ test('the shop learns a genre from three clicks, keeps the history over a reload
   assert.equal((await page.evaluate(() => document.getElementById('shelf').history())).length, 0);
   assert.deepEqual(errors, []);
   assert.ok(requests.some((u) => u.endsWith('/models/shop/rec.safetensors')));
+  // The CPU backend runs the CPU-only module: the WebGPU one is never downloaded.
+  assert.ok(requests.some((u) => u.endsWith('/www/pkg/ranklet_bg.wasm')));
+  assert.deepEqual(requests.filter((u) => u.includes('/pkg-webgpu/')), []);
   await context.close();
 });
 
