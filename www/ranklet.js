@@ -187,13 +187,16 @@ export class Ranklet {
    * The k best items after `history` (item ids, oldest first; unknown ids are ignored), or
    * after the stored history when none is given: [{id, score, because: [ids]}]. With
    * `candidates` (item ids), only those are ranked; ids in `exclude` are never returned (with
-   * the stored history, items marked "not interested" are excluded too).
+   * the stored history, items marked "not interested" are excluded too). `context: {item}` ranks
+   * in the context of the item on screen (a product page): it counts as the newest event for
+   * this request only, is not stored, and is not recommended.
    */
-  async recommend({ k = 10, history, excludeSeen = true, candidates, exclude } = {}) {
+  async recommend({ k = 10, history, excludeSeen = true, candidates, exclude, context } = {}) {
     const h = history === undefined ? undefined : Array.from(history, String);
     const c = candidates === undefined ? null : Array.from(candidates, String);
     const x = exclude === undefined ? null : Array.from(exclude, String);
-    return this.client.call('recommend', { handle: this.handle, history: h, k, excludeSeen, candidates: c, exclude: x });
+    const ctx = context ? { item: context.item === undefined ? undefined : String(context.item) } : null;
+    return this.client.call('recommend', { handle: this.handle, history: h, k, excludeSeen, candidates: c, exclude: x, context: ctx });
   }
 
   close() {

@@ -213,7 +213,9 @@ const ops = {
   // Without an explicit history, the stored one: items the visitor engaged with, oldest first;
   // items marked "not interested" (dislike) are then left out of the answer. `exclude` leaves
   // out more ids (e.g. what is in the cart).
-  async recommend({ handle, history, k = 10, excludeSeen = true, candidates = null, exclude = null }) {
+  // `context.item`: the item on screen now (a product page) ranks as the newest history event
+  // for this request only — it is not stored — and is not recommended itself.
+  async recommend({ handle, history, k = 10, excludeSeen = true, candidates = null, exclude = null, context = null }) {
     const shop = shopOf(handle);
     if (!shop.ids) throw new Error('index(catalog) first');
     const excluded = new Set(Array.from(exclude ?? [], String));
@@ -221,6 +223,12 @@ const ops = {
       const events = (await readHistory()).filter((e) => e.item !== undefined);
       for (const e of events) if (e.event === 'dislike') excluded.add(e.item);
       history = events.filter((e) => e.event !== 'dislike').map((e) => e.item);
+    }
+    if (context?.item !== undefined && context?.item !== null) {
+      const item = String(context.item);
+      if (!shop.row.has(item)) throw new Error(`recommend: context item ${JSON.stringify(item)} is not in the indexed catalog`);
+      history = [...history, item];
+      excluded.add(item);
     }
     const rows = history.filter((id) => shop.row.has(id)).map((id) => shop.row.get(id));
     // With candidates, rank the whole catalog and keep theirs (top-k stays on the CPU).

@@ -157,12 +157,18 @@ test('IndexedDB: cached vectors are reused, the history persists across pages an
     const explicit = await r.recommend({ k: 5, history: history.map((e) => e.item) });
     const pool = ['item-1', 'item-2', 'item-30', 'item-31', 'item-3'];
     const among = await r.recommend({ k: 3, candidates: pool });
+    // In the context of an item on screen: as if it were the newest event, but not stored.
+    const inContext = await r.recommend({ k: 5, context: { item: 'item-30' } });
+    const asIfViewed = await r.recommend({ k: 5, history: [...history.map((e) => e.item), 'item-30'] });
+    const storedAfter = (await r.history()).length;
+    let unknownContext = null;
+    try { await r.recommend({ k: 5, context: { item: 'no-such-item' } }); } catch (err) { unknownContext = err.message; }
     let refused = null;
     try { await r.record({ event: 'teleport', item: 'item-1' }); } catch (err) { refused = err.message; }
     await r.forget();
     const wiped = await r.history();
     r.close();
-    return { n: history.length, items: history.map((e) => e.item).sort(), stored, explicit, among, pool, refused, wiped: wiped.length };
+    return { n: history.length, items: history.map((e) => e.item).sort(), stored, explicit, among, pool, refused, wiped: wiped.length, inContext, asIfViewed, storedAfter, unknownContext };
   }, { model, catalog });
   assert.equal(after.n, 5);
   assert.deepEqual(after.items, ['item-17', 'item-21', 'item-3', 'item-5', 'item-8']);
@@ -172,6 +178,11 @@ test('IndexedDB: cached vectors are reused, the history persists across pages an
   assert.equal(after.among.length, 3);
   for (const r of after.among) assert.ok(after.pool.includes(r.id) && r.id !== 'item-3', r.id);
   for (let i = 1; i < after.among.length; i++) assert.ok(after.among[i - 1].score >= after.among[i].score);
+  assert.deepEqual(after.inContext, after.asIfViewed, 'context.item ranks as the newest event');
+  assert.notDeepEqual(after.inContext.map((r) => r.id), after.stored.map((r) => r.id), 'the context changes the ranking');
+  assert.ok(!after.inContext.some((r) => r.id === 'item-30'), 'the context item is not recommended');
+  assert.equal(after.storedAfter, 5, 'the context is not stored');
+  assert.match(after.unknownContext, /context item "no-such-item" is not in the indexed catalog/);
   assert.match(after.refused, /unknown event type "teleport"/);
   assert.equal(after.wiped, 0);
   await context.close();
