@@ -281,8 +281,9 @@ export class RankletShelf extends HTMLElement {
     }
     let recs;
     let source = this.#source;
-    const positives = events.filter((e) => e.item !== undefined && e.event !== 'dislike' && this.#byId.has(e.item));
-    if (this.#ranklet && positives.length) {
+    // Clicks, carts… on known items, and search queries: what the model ranks after.
+    const signals = events.filter((e) => (e.item !== undefined && e.event !== 'dislike' && this.#byId.has(e.item)) || e.event === 'search');
+    if (this.#ranklet && signals.length) {
       try {
         recs = await this.#ranklet.recommend({ k: this.k });
       } catch (err) {
@@ -305,7 +306,10 @@ export class RankletShelf extends HTMLElement {
 
   #because(rec) {
     const names = rec.because.map((id) => this.#byId.get(id)).filter(Boolean).map(shownTitle);
-    if (!names.length) return rec.reason === 'popular' || !rec.reason ? 'Popular with other visitors' : '';
+    const searched = (rec.becauseQueries ?? []).map((q) => `“${q}”`);
+    if (searched.length && !names.length) return `Because you searched ${searched[0]}`;
+    if (searched.length) return `Because you liked ${names[0]} and searched ${searched[0]}`;
+    if (!names.length) return 'Popular with other visitors';
     if (rec.reason === 'genre') return `Because you liked ${names[0]} (same genre)`;
     return `Because you liked ${names.slice(0, 2).join(' and ')}`;
   }

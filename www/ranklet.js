@@ -184,15 +184,17 @@ export class Ranklet {
   }
 
   /**
-   * The k best items after `history` (item ids, oldest first; unknown ids are ignored), or
-   * after the stored history when none is given: [{id, score, because: [ids]}]. With
+   * The k best items after `history` (item ids or {query: "search text"}, oldest first;
+   * unknown ids are ignored), or after the stored history (search events included) when none
+   * is given: [{id, score, because: [ids], becauseQueries: [texts]}]. With
    * `candidates` (item ids), only those are ranked; ids in `exclude` are never returned (with
    * the stored history, items marked "not interested" are excluded too). `context: {item}` ranks
    * in the context of the item on screen (a product page): it counts as the newest event for
    * this request only, is not stored, and is not recommended.
    */
   async recommend({ k = 10, history, excludeSeen = true, candidates, exclude, context } = {}) {
-    const h = history === undefined ? undefined : Array.from(history, String);
+    const h = history === undefined ? undefined
+      : Array.from(history, (x) => (x && typeof x === 'object' ? { query: String(x.query ?? '') } : String(x)));
     const c = candidates === undefined ? null : Array.from(candidates, String);
     const x = exclude === undefined ? null : Array.from(exclude, String);
     const ctx = context ? { item: context.item === undefined ? undefined : String(context.item) } : null;

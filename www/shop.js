@@ -158,8 +158,24 @@ shelf.addEventListener('ranklet-click', (e) => {
   state.clicked.add(e.detail.id);
 });
 
-$('search').addEventListener('input', (e) => { state.query = e.target.value; state.shown = PAGE; renderGrid(); });
-$('search-form').addEventListener('submit', (e) => e.preventDefault());
+// A search is a visitor event too: once typing pauses (or on Enter), the query is recorded and
+// the shelf re-ranks with it — before any click.
+let lastSearch = '';
+function recordSearch() {
+  clearTimeout(recordSearch.timer);
+  const q = state.query.trim();
+  if (q.length < 3 || q.toLowerCase() === lastSearch) return;
+  lastSearch = q.toLowerCase();
+  shelf.record({ event: 'search', query: q }).catch((err) => toast(`Could not remember that search: ${err.message}`));
+}
+$('search').addEventListener('input', (e) => {
+  state.query = e.target.value;
+  state.shown = PAGE;
+  renderGrid();
+  clearTimeout(recordSearch.timer);
+  recordSearch.timer = setTimeout(recordSearch, 900);
+});
+$('search-form').addEventListener('submit', (e) => { e.preventDefault(); recordSearch(); });
 $('sort').addEventListener('change', (e) => { state.sort = e.target.value; renderGrid(); });
 $('more').addEventListener('click', () => { state.shown += PAGE; renderGrid(); });
 $('forget').addEventListener('click', async () => {

@@ -97,6 +97,29 @@ function shopOf(handle) {
   return shop;
 }
 
+// Text vectors of free texts (search queries) with a shop's encoder, through the IndexedDB
+// vector cache like the catalogue's.
+async function embedTexts(shop, texts) {
+  const dim = shop.encoder.dim;
+  const keys = await Promise.all(texts.map((t) => sha256(`${shop.modelKey}\n${t}`)));
+  let cached = [];
+  try { cached = await getVectors(keys); } catch { cached = []; }
+  const out = new Float32Array(texts.length * dim);
+  const missing = texts.map((_, i) => i).filter((i) => !(cached[i] && cached[i].length === dim));
+  texts.forEach((_, i) => { if (!missing.includes(i)) out.set(cached[i], i * dim); });
+  if (missing.length) {
+    const flat = await shop.encoder.embed(missing.map((i) => texts[i]));
+    shop.embedCalls += 1;
+    const fresh = missing.map((i, j) => {
+      const v = flat.slice(j * dim, (j + 1) * dim);
+      out.set(v, i * dim);
+      return [keys[i], v];
+    });
+    await putVectors(fresh);
+  }
+  return out;
+}
+
 const ops = {
   // Loads a bundle with a recommender: its encoder (to embed the catalog) and rec.safetensors.
   async loadShop({ url, backend }) {
@@ -213,16 +236,20 @@ const ops = {
   // Without an explicit history, the stored one: items the visitor engaged with, oldest first;
   // items marked "not interested" (dislike) are then left out of the answer. `exclude` leaves
   // out more ids (e.g. what is in the cart).
-  // `context.item`: the item on screen now (a product page) ranks as the newest history event
-  // for this request only — it is not stored — and is not recommended itself.
+  // History entries are item ids or {query} (search events), oldest first. Without an explicit
+  // history, the stored one; items marked "not interested" (dislike) are then left out of the
+  // answer. `exclude` leaves out more ids. `context.item`: the item on screen now (a product
+  // page) ranks as the newest event for this request only — not stored, not recommended.
   async recommend({ handle, history, k = 10, excludeSeen = true, candidates = null, exclude = null, context = null }) {
     const shop = shopOf(handle);
     if (!shop.ids) throw new Error('index(catalog) first');
     const excluded = new Set(Array.from(exclude ?? [], String));
     if (!history) {
-      const events = (await readHistory()).filter((e) => e.item !== undefined);
-      for (const e of events) if (e.event === 'dislike') excluded.add(e.item);
-      history = events.filter((e) => e.event !== 'dislike').map((e) => e.item);
+      const events = await readHistory();
+      for (const e of events) if (e.item !== undefined && e.event === 'dislike') excluded.add(e.item);
+      history = events.filter((e) => e.event !== 'dislike')
+        .map((e) => (e.event === 'search' ? { query: e.query } : e.item))
+        .filter((h) => h !== undefined);
     }
     if (context?.item !== undefined && context?.item !== null) {
       const item = String(context.item);
@@ -230,13 +257,38 @@ const ops = {
       history = [...history, item];
       excluded.add(item);
     }
-    const rows = history.filter((id) => shop.row.has(id)).map((id) => shop.row.get(id));
+    // Item events are catalog rows; search queries (only those inside the model's window of
+    // recent events matter) are rows after the catalog, embedded by the same encoder.
+    const n = shop.ids.length;
+    const queries = [];
+    const rows = [];
+    const windowStart = history.length - shop.ranker.maxLen;
+    history.forEach((h, i) => {
+      if (h && typeof h === 'object') {
+        const text = typeof h.query === 'string' ? h.query.trim() : '';
+        if (!text || i < windowStart) return;
+        let j = queries.indexOf(text);
+        if (j < 0) { j = queries.length; queries.push(text); }
+        rows.push(n + j);
+      } else if (shop.row.has(String(h))) rows.push(shop.row.get(String(h)));
+    });
+    const queryVectors = queries.length ? await embedTexts(shop, queries) : null;
+    // Each query's relevance term weighs 1 when it is the newest event, halving with every
+    // event after its last occurrence: a search steers the shelf now, and fades as the visitor
+    // clicks on.
+    const lastAt = new Map();
+    rows.forEach((r, i) => { if (r >= n) lastAt.set(r - n, i); });
+    const queryWeights = queries.length ? Float32Array.from(queries, (_, j) => 0.5 ** (rows.length - 1 - lastAt.get(j))) : null;
     // With candidates, rank the whole catalog and keep theirs (top-k stays on the CPU).
     const wanted = candidates ? new Set(Array.from(candidates, String)) : null;
-    const want = wanted ? shop.ids.length : Math.min(shop.ids.length, k + excluded.size);
-    const recs = await shop.ranker.recommend(Uint32Array.from(rows), want, excludeSeen);
-    const out = recs.map((r) => ({ id: shop.ids[r.item], score: r.score, because: r.because.map((b) => shop.ids[b]) }))
-      .filter((r) => !excluded.has(r.id) && (!wanted || wanted.has(r.id)));
+    const want = wanted ? n : Math.min(n, k + excluded.size);
+    const recs = await shop.ranker.recommend(Uint32Array.from(rows), want, excludeSeen, queryVectors, queryWeights);
+    const out = recs.map((r) => ({
+      id: shop.ids[r.item],
+      score: r.score,
+      because: r.because.filter((b) => b < n).map((b) => shop.ids[b]),
+      becauseQueries: r.because.filter((b) => b >= n).map((b) => queries[b - n]),
+    })).filter((r) => !excluded.has(r.id) && (!wanted || wanted.has(r.id)));
     return out.slice(0, k);
   },
   // Loads a bundle from a folder URL on the page's origin: manifest.json, then the encoder files

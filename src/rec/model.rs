@@ -26,10 +26,13 @@ pub struct Recommender {
 /// users are scored against.
 #[derive(Debug, Clone)]
 pub struct ItemVectors {
-    /// Tower output `[items, hidden]`.
+    /// Tower output `[rows, hidden]`.
     pub raw: Tensor<2>,
     /// The same rows scaled to unit length.
     pub unit: Tensor<2>,
+    /// The leading rows that are catalog items (recommendable); rows after them are texts
+    /// that only occur in histories, such as search queries ([`Recommender::with_queries`]).
+    pub items: usize,
 }
 
 /// A right-padded batch of item sequences.
@@ -75,7 +78,8 @@ impl SequenceBatch {
     }
 }
 
-fn l2_rows<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+/// Rows scaled to unit length (the scores are cosines).
+pub fn l2_rows<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     let norm = x.clone().square().sum_dim(D - 1).sqrt().clamp_min(1e-12);
     x / norm
 }
@@ -101,7 +105,21 @@ impl Recommender {
         let raw = self.tower.forward(text);
         ItemVectors {
             unit: l2_rows(raw.clone()),
+            items: raw.dims()[0],
             raw,
+        }
+    }
+
+    /// `catalog` with rows appended for search queries (their text vectors from the same
+    /// encoder, through the same tower): a history can then hold a query as an event at row
+    /// `catalog.items + j`, while only the catalog's items are ranked. The query's text lies in
+    /// the items' text space, so a search moves the ranking before any click.
+    pub fn with_queries(&self, catalog: &ItemVectors, queries: Tensor<2>) -> ItemVectors {
+        let q = self.item_vectors(queries);
+        ItemVectors {
+            raw: Tensor::cat(vec![catalog.raw.clone(), q.raw], 0),
+            unit: Tensor::cat(vec![catalog.unit.clone(), q.unit], 0),
+            items: catalog.items,
         }
     }
 

@@ -34,7 +34,7 @@ pub fn top_k(scores: &[f32], k: usize, exclude: &[usize]) -> Vec<usize> {
 
 /// What a recommendation needs computed on the device, before readback.
 struct Pending {
-    /// `[1, items]` scores.
+    /// `[1, catalog items]` scores.
     scores: Tensor<2>,
     /// Unit item vectors `[items, hidden]`.
     items: Tensor<2>,
@@ -43,7 +43,13 @@ struct Pending {
 }
 
 impl Recommender {
-    fn pending(&self, catalog: &ItemVectors, recent: &[usize]) -> Pending {
+    /// Scores `[1, catalog.items]` after `recent`, plus `boost` (`[1, catalog.items]`) if any.
+    fn pending(
+        &self,
+        catalog: &ItemVectors,
+        recent: &[usize],
+        boost: Option<Tensor<2>>,
+    ) -> Pending {
         let batch = SequenceBatch::new(&[(recent, &[][..])]);
         let states = self.encode_with(&batch, catalog);
         let items = catalog.unit.clone();
@@ -53,7 +59,12 @@ impl Recommender {
             .slice([recent.len() - 1..recent.len(), 0..h]);
         let scores = user
             .matmul(items.clone().transpose())
-            .div_scalar(self.temperature);
+            .div_scalar(self.temperature)
+            .slice([0..1, 0..catalog.items]);
+        let scores = match boost {
+            Some(b) => scores + b,
+            None => scores,
+        };
         let mut distinct: Vec<usize> = Vec::new();
         for &i in recent.iter().rev() {
             if !distinct.contains(&i) {
@@ -84,13 +95,14 @@ impl Recommender {
             return Vec::new();
         }
         let recent = &history[history.len().saturating_sub(max_len)..];
-        let p = self.pending(catalog, recent);
+        let p = self.pending(catalog, recent, None);
         let scores: Vec<f32> = p
             .scores
             .into_data()
             .try_to_vec::<f32>()
             .expect("f32 scores");
-        let best = top_k(&scores, k, if exclude_seen { history } else { &[] });
+        let rankable = &scores[..catalog.items];
+        let best = top_k(rankable, k, if exclude_seen { history } else { &[] });
         let sims: Vec<f32> = similarities(&p.items, &best, &p.distinct)
             .into_data()
             .try_to_vec::<f32>()
@@ -98,7 +110,9 @@ impl Recommender {
         assemble(&scores, best, &sims, &p.distinct, because)
     }
 
-    /// [`Recommender::recommend`] with asynchronous readbacks (required on WebGPU).
+    /// [`Recommender::recommend`] with asynchronous readbacks (required on WebGPU), and
+    /// optional per-item score offsets `boost` `[1, catalog.items]` (e.g. the relevance of the
+    /// visitor's recent search queries).
     #[allow(clippy::too_many_arguments)]
     pub async fn recommend_async(
         &self,
@@ -108,6 +122,7 @@ impl Recommender {
         k: usize,
         exclude_seen: bool,
         because: usize,
+        boost: Option<Tensor<2>>,
     ) -> crate::Result<Vec<Recommendation>> {
         if history.is_empty() {
             return Ok(Vec::new());
@@ -116,7 +131,7 @@ impl Recommender {
             crate::Error::Backend(format!("{e:?}"))
         }
         let recent = &history[history.len().saturating_sub(max_len)..];
-        let p = self.pending(catalog, recent);
+        let p = self.pending(catalog, recent, boost);
         let scores: Vec<f32> = p
             .scores
             .into_data_async()
@@ -124,7 +139,8 @@ impl Recommender {
             .map_err(backend)?
             .try_to_vec::<f32>()
             .map_err(backend)?;
-        let best = top_k(&scores, k, if exclude_seen { history } else { &[] });
+        let rankable = &scores[..catalog.items];
+        let best = top_k(rankable, k, if exclude_seen { history } else { &[] });
         let sims: Vec<f32> = similarities(&p.items, &best, &p.distinct)
             .into_data_async()
             .await

@@ -9,6 +9,7 @@ use wasm_bindgen::prelude::*;
 use super::device::init_device;
 use super::{file_reader, js_error};
 use crate::bundle::{Manifest, RecommenderFiles};
+use crate::rec::model::l2_rows;
 use crate::rec::{ItemMode, ItemVectors, Recommender, RecommenderConfig};
 
 /// A trained recommender running in this page or worker.
@@ -19,6 +20,8 @@ pub struct Ranker {
     items: Vec<String>,
     /// The catalog through the item tower, computed once per `setTextVectors`.
     catalog: Option<ItemVectors>,
+    /// The catalog's text vectors (unit rows), for the relevance of search queries.
+    text: Option<Tensor<2>>,
     device: Device,
     backend: String,
     backend_reason: String,
@@ -56,6 +59,7 @@ impl Ranker {
             config: entry.config,
             items,
             catalog,
+            text: None,
             device,
             backend,
             backend_reason,
@@ -120,26 +124,65 @@ impl Ranker {
             return Err(JsError::new("text vectors: NaN or infinite values"));
         }
         let text = Tensor::from_data(TensorData::new(flat, [n, dim]), &self.device);
-        self.catalog = Some(self.model.item_vectors(text));
+        self.catalog = Some(self.model.item_vectors(text.clone()));
+        self.text = Some(l2_rows(text));
         Ok(())
     }
 
     /// The `k` best rows after `history` (rows, oldest first) as
     /// `[{item, score, because: [rows]}]`; history rows are left out when `excludeSeen`.
+    /// `queries` (optional, `q × textDim` text vectors of search queries from the bundle's
+    /// encoder) are history events too: row `items + j` is query `j`; they are never
+    /// recommended, and a `because` row ≥ `items` names a query. Each query also adds
+    /// `queryWeights[j] · cos(query, item text) / τ` to every item's score: the sequence model
+    /// was not trained on queries, while the encoder's text space matches a query to the items
+    /// it describes (“space” → Lost in Space, 2001: A Space Odyssey…).
     pub async fn recommend(
         &self,
         history: Vec<u32>,
         k: usize,
         exclude_seen: bool,
+        queries: Option<Float32Array>,
+        query_weights: Option<Float32Array>,
     ) -> Result<Array, JsError> {
         let Some(catalog) = &self.catalog else {
             return Err(JsError::new("call setTextVectors before recommend"));
         };
-        let n = catalog.unit.dims()[0];
-        let history: Vec<usize> = history.into_iter().map(|h| h as usize).collect();
-        if let Some(bad) = history.iter().find(|&&h| h >= n) {
+        let dim = self.config.items.text_dim;
+        let queries = queries.map(|q| q.to_vec()).unwrap_or_default();
+        if !queries.len().is_multiple_of(dim) || queries.iter().any(|v| !v.is_finite()) {
             return Err(JsError::new(&format!(
-                "history row {bad} is outside the catalog of {n} items"
+                "query vectors: {} floats is not a whole number of finite {dim}-wide rows",
+                queries.len()
+            )));
+        }
+        let q = queries.len() / dim;
+        let weights = query_weights.map(|w| w.to_vec()).unwrap_or_default();
+        if !weights.is_empty() && weights.len() != q {
+            return Err(JsError::new(&format!(
+                "query weights: {} for {q} queries",
+                weights.len()
+            )));
+        }
+        let with_queries;
+        let mut boost = None;
+        let catalog = if q == 0 {
+            catalog
+        } else {
+            let text = Tensor::from_data(TensorData::new(queries, [q, dim]), &self.device);
+            if let (false, Some(items)) = (weights.is_empty(), &self.text) {
+                let w = Tensor::<2>::from_data(TensorData::new(weights, [1, q]), &self.device);
+                let relevance = l2_rows(text.clone()).matmul(items.clone().transpose());
+                boost = Some(w.matmul(relevance).div_scalar(self.config.temperature));
+            }
+            with_queries = self.model.with_queries(catalog, text);
+            &with_queries
+        };
+        let n = catalog.items;
+        let history: Vec<usize> = history.into_iter().map(|h| h as usize).collect();
+        if let Some(bad) = history.iter().find(|&&h| h >= n + q) {
+            return Err(JsError::new(&format!(
+                "history row {bad} is outside the catalog of {n} items and {q} queries"
             )));
         }
         let recs = self
@@ -151,6 +194,7 @@ impl Ranker {
                 k,
                 exclude_seen,
                 2,
+                boost,
             )
             .await
             .map_err(js_error)?;

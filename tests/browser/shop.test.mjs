@@ -133,13 +133,14 @@ test('the shop learns a genre from three clicks, keeps the history over a reload
   // "Not interested" on the first recommendation (found with the search box) takes it off the shelf.
   const top = byId.get(warm[0]);
   await page.getByRole('button', { name: 'All', exact: true }).click();
-  await page.fill('#search', top.display ?? top.title);
+  await afterUpdate(page, () => page.fill('#search', top.display ?? top.title)); // the search is recorded
   await afterUpdate(page, () => page.locator(`#grid li.tile[data-id="${top.id}"] button.no`).click());
   const disliked = await shelfIds(page);
   assert.ok(!disliked.includes(top.id), `${top.title} left the shelf`);
   assert.equal(disliked.length, 8);
-  assert.equal(await page.textContent('#p-history'), '4 events');
-  await page.fill('#search', '');
+  assert.equal(await page.textContent('#p-history'), '5 events');
+  const kinds = (await page.evaluate(() => document.getElementById('shelf').history())).map((e) => e.event);
+  assert.deepEqual(kinds, ['click', 'click', 'click', 'search', 'dislike']);
 
   // "Forget me": the history is gone and the shelf is the cold-start one again.
   await afterUpdate(page, () => page.click('#forget'));
@@ -151,6 +152,29 @@ test('the shop learns a genre from three clicks, keeps the history over a reload
   // The CPU backend runs the CPU-only module: the WebGPU one is never downloaded.
   assert.ok(requests.some((u) => u.endsWith('/www/pkg/ranklet_bg.wasm')));
   assert.deepEqual(requests.filter((u) => u.includes('/pkg-webgpu/')), []);
+  await context.close();
+});
+
+test('a search with no click moves the shelf: "space" brings science fiction up, and says why', { timeout: 300_000 }, async () => {
+  const { context, page, errors } = await visitor();
+  await page.goto(`${server.url}/www/index.html?backend=cpu`);
+  await waitReady(page);
+  const catalog = await page.evaluate(() => document.getElementById('shelf').items);
+  const byId = new Map(catalog.map((it) => [it.id, it]));
+  const scifi = (ids) => ids.filter((id) => byId.get(id).genres.includes('Sci-Fi')).length;
+  const cold = await shelfIds(page);
+  await afterUpdate(page, () => page.fill('#search', 'space'));
+  const after = await shelfIds(page);
+  const history = await page.evaluate(() => document.getElementById('shelf').history());
+  console.log(`search "space": Sci-Fi on the shelf ${scifi(cold)} → ${scifi(after)} of 8`);
+  assert.deepEqual(history.map((e) => [e.event, e.query]), [['search', 'space']], 'the search is the only event');
+  assert.notDeepEqual(after, cold, 'the shelf changed');
+  assert.ok(scifi(after) > scifi(cold), `science fiction moves up: ${scifi(cold)} → ${scifi(after)}`);
+  const becauses = await page.locator('ranklet-shelf').locator('.because').allTextContents();
+  assert.equal(becauses.length, 8);
+  assert.ok(becauses.every((b) => b.trim()), `every card says why: ${becauses}`);
+  assert.ok(becauses.some((b) => b.includes('searched “space”')), becauses.join(' | '));
+  assert.deepEqual(errors, []);
   await context.close();
 });
 
