@@ -18,8 +18,15 @@ pub struct Recommendation {
 
 /// Indices of the `k` largest `scores` (ties: lower index first), skipping `exclude`.
 pub fn top_k(scores: &[f32], k: usize, exclude: &[usize]) -> Vec<usize> {
+    // A mask, not `exclude.contains`: a long history times a large catalog would be quadratic.
+    let mut excluded = vec![false; scores.len()];
+    for &i in exclude {
+        if let Some(e) = excluded.get_mut(i) {
+            *e = true;
+        }
+    }
     let mut order: Vec<usize> = (0..scores.len())
-        .filter(|i| !exclude.contains(i) && scores[*i].is_finite())
+        .filter(|&i| !excluded[i] && scores[i].is_finite())
         .collect();
     let k = k.min(order.len());
     if k == 0 {

@@ -37,6 +37,8 @@ function summarise(result) {
     first_visit_ms: rec?.first_visit.total_ms ?? null,
     recommend_1k_ms: at(1000),
     recommend_10k_ms: at(10000),
+    // recommend() over the largest candidate set by history length (events).
+    recommend_ms_by_history: Object.fromEntries((rec?.recommend_by_history ?? []).map((x) => [String(x.history), x.median_ms])),
     texts_per_s: tps,
     transformersjs_texts_per_s: peer,
     ratio_vs_transformersjs: studentCpu && Number.isFinite(bestPeer) ? studentCpu / bestPeer : null,
