@@ -244,9 +244,11 @@ const ops = {
     const shop = shopOf(handle);
     if (!shop.ids) throw new Error('index(catalog) first');
     const excluded = new Set(Array.from(exclude ?? [], String));
+    // Items marked "not interested": left out, and their neighbours pushed down.
+    const disliked = new Set();
     if (!history) {
       const events = await readHistory();
-      for (const e of events) if (e.item !== undefined && e.event === 'dislike') excluded.add(e.item);
+      for (const e of events) if (e.item !== undefined && e.event === 'dislike') { excluded.add(e.item); disliked.add(e.item); }
       history = events.filter((e) => e.event !== 'dislike')
         .map((e) => (e.event === 'search' ? { query: e.query } : e.item))
         .filter((h) => h !== undefined);
@@ -282,7 +284,8 @@ const ops = {
     // With candidates, rank the whole catalog and keep theirs (top-k stays on the CPU).
     const wanted = candidates ? new Set(Array.from(candidates, String)) : null;
     const want = wanted ? n : Math.min(n, k + excluded.size);
-    const recs = await shop.ranker.recommend(Uint32Array.from(rows), want, excludeSeen, queryVectors, queryWeights);
+    const avoid = Uint32Array.from([...disliked].filter((id) => shop.row.has(id)).map((id) => shop.row.get(id)));
+    const recs = await shop.ranker.recommend(Uint32Array.from(rows), want, excludeSeen, queryVectors, queryWeights, avoid.length ? avoid : null);
     const out = recs.map((r) => ({
       id: shop.ids[r.item],
       score: r.score,

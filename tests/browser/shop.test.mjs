@@ -134,9 +134,18 @@ test('the shop learns a genre from three clicks, keeps the history over a reload
   const top = byId.get(warm[0]);
   await page.getByRole('button', { name: 'All', exact: true }).click();
   await afterUpdate(page, () => page.fill('#search', top.display ?? top.title)); // the search is recorded
+  const ranking = () => page.evaluate(() => document.getElementById('shelf').ranklet.recommend({ k: 100 }).then((rs) => rs.map((r) => r.id)));
+  // Its neighbours: the films with exactly its genres.
+  const neighbours = catalog.filter((it) => it.id !== top.id && it.genres.join() === top.genres.join()).map((it) => it.id);
+  const meanRank = (ids) => neighbours.reduce((sum, id) => sum + (ids.includes(id) ? ids.indexOf(id) : 100), 0) / neighbours.length;
+  const beforeDislike = await ranking();
   await afterUpdate(page, () => page.locator(`#grid li.tile[data-id="${top.id}"] button.no`).click());
+  const afterDislike = await ranking();
   const disliked = await shelfIds(page);
   assert.ok(!disliked.includes(top.id), `${top.title} left the shelf`);
+  assert.ok(!afterDislike.includes(top.id), `${top.title} left the ranking`);
+  console.log(`not interested in ${top.title} [${top.genres}]: its ${neighbours.length} same-genre films' mean rank ${meanRank(beforeDislike).toFixed(1)} → ${meanRank(afterDislike).toFixed(1)} (of 100)`);
+  assert.ok(meanRank(afterDislike) > meanRank(beforeDislike), 'its neighbours move down');
   assert.equal(disliked.length, 8);
   assert.equal(await page.textContent('#p-history'), '5 events');
   const kinds = (await page.evaluate(() => document.getElementById('shelf').history())).map((e) => e.event);
