@@ -124,6 +124,31 @@ export function popularityRanking(items, events, k) {
   return scored.slice(0, k);
 }
 
+/** How much each event says about taste (a dislike counts against). */
+const EVENT_WEIGHT = { view: 0.5, click: 1, cart: 2, purchase: 3, like: 2, rating: 1, dislike: -2 };
+
+/**
+ * The visitor's persona: the categories that dominate the history, each event weighted by its
+ * type (a purchase says more than a view, a dislike counts against) and by recency (×0.9 per
+ * later event). Returns [{category, weight, share}] with positive weights, strongest first.
+ */
+export function personaOf(items, events, top = 5) {
+  const byId = new Map(items.map((it) => [it.id, it]));
+  const itemEvents = events.filter((e) => e.item !== undefined && byId.has(e.item));
+  const weight = new Map();
+  itemEvents.forEach((e, i) => {
+    let w = EVENT_WEIGHT[e.event] ?? 1;
+    if (e.event === 'rating' && Number.isFinite(e.value)) w = e.value >= 4 ? 2 : e.value <= 2 ? -2 : 0.5;
+    w *= 0.9 ** (itemEvents.length - 1 - i);
+    for (const c of categoriesOf(byId.get(e.item))) weight.set(c, (weight.get(c) ?? 0) + w);
+  });
+  const positive = [...weight.entries()].filter(([, w]) => w > 0).sort((a, b) => b[1] - a[1]);
+  const total = positive.reduce((n, [, w]) => n + w, 0);
+  return positive.slice(0, top).map(([category, w]) => ({ category, weight: w, share: w / total }));
+}
+
+const MUTED_KEY = 'ranklet-muted-categories';
+
 /** A stable hue (0–359) for a text: the poster colour of a category. */
 export function hueOf(text) {
   let h = 0;
@@ -158,6 +183,8 @@ export class RankletShelf extends HTMLElement {
   #generation = 0;
   #started = false;
   #scheduled = false;
+  #mutedFallback = null;
+  #persona = [];
 
   constructor() {
     super();
@@ -182,6 +209,8 @@ export class RankletShelf extends HTMLElement {
   get source() { return this.#source; }
   /** What the shelf shows now: [{id, score, because, reason?}]. */
   get recommendations() { return this.#recs; }
+  /** The visitor's persona after the last redraw: [{category, weight, share}]. */
+  get persona() { return this.#persona; }
   get k() { return Math.max(1, Math.min(100, Number.parseInt(this.getAttribute('k') ?? '8', 10) || 8)); }
   item(id) { return this.#byId.get(String(id)); }
 
@@ -283,9 +312,14 @@ export class RankletShelf extends HTMLElement {
     let source = this.#source;
     // Clicks, carts… on known items, and search queries: what the model ranks after.
     const signals = events.filter((e) => (e.item !== undefined && e.event !== 'dislike' && this.#byId.has(e.item)) || e.event === 'search');
+    const muted = new Set(this.#mutedFallback ?? this.muted);
+    const allowed = (id) => !categoriesOf(this.#byId.get(id) ?? {}).some((c) => muted.has(c));
+    // Muted categories are filtered out afterwards: with any, rank the whole catalogue (a
+    // muted genre can fill the top of a ranking).
+    const ask = muted.size ? this.#items.length : this.k;
     if (this.#ranklet && signals.length) {
       try {
-        recs = await this.#ranklet.recommend({ k: this.k });
+        recs = (await this.#ranklet.recommend({ k: ask })).filter((r) => allowed(r.id)).slice(0, this.k);
       } catch (err) {
         const message = this.#error('recommend', err);
         this.noteEl.textContent = `Personalised ranking failed (${message}). Showing popular titles instead.`;
@@ -293,14 +327,15 @@ export class RankletShelf extends HTMLElement {
     }
     if (!recs) {
       // Cold start (no history yet) or no model: popularity and recent genres.
-      recs = popularityRanking(this.#items, events, this.k);
+      recs = popularityRanking(this.#items, events, ask).filter((r) => allowed(r.id)).slice(0, this.k);
       if (source === 'model') source = 'model-cold-start';
     }
     this.#recs = recs;
+    this.#persona = personaOf(this.#items, events).filter((p) => !muted.has(p.category));
     const ms = performance.now() - t0;
     this.#render(recs);
     this.statusEl.textContent = this.#source === 'loading' ? this.statusEl.textContent : '';
-    this.#emit('ranklet-update', { recs, source, ms, history: events.length });
+    this.#emit('ranklet-update', { recs, source, ms, history: events.length, persona: this.#persona, muted: [...muted] });
     return recs;
   }
 
@@ -365,6 +400,19 @@ export class RankletShelf extends HTMLElement {
     return this.refresh();
   }
 
+  /** Categories the visitor removed from their persona: never on the shelf. */
+  get muted() {
+    try { return JSON.parse(localStorage.getItem(MUTED_KEY) ?? '[]'); } catch { return []; }
+  }
+
+  /** Removes (or, with `on = false`, restores) a category from the visitor's persona, and redraws. */
+  mute(category, on = true) {
+    const muted = new Set(this.muted);
+    if (on) muted.add(String(category)); else muted.delete(String(category));
+    try { localStorage.setItem(MUTED_KEY, JSON.stringify([...muted])); } catch { /* storage full: this visit only */ this.#mutedFallback = [...muted]; }
+    return this.refresh();
+  }
+
   /** The stored events, oldest first. */
   async history() {
     return this.#ranklet ? this.#ranklet.history() : readHistory();
@@ -374,6 +422,8 @@ export class RankletShelf extends HTMLElement {
   async forget() {
     if (this.#ranklet) await this.#ranklet.forget();
     else await forgetAll();
+    this.#mutedFallback = null;
+    try { localStorage.removeItem(MUTED_KEY); } catch { /* nothing stored */ }
     return this.refresh();
   }
 }

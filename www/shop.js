@@ -148,10 +148,37 @@ shelf.addEventListener('ranklet-ready', (e) => {
 
 shelf.addEventListener('ranklet-update', async (e) => {
   const d = e.detail;
+  renderTaste(d.persona ?? [], d.muted ?? []);
   $('p-recommend').textContent = `${d.ms.toFixed(1)} ms (${d.source === 'model' ? 'model' : d.source === 'model-cold-start' ? 'popular: no history yet' : 'popularity'})`;
   await showHistory();
   renderGrid();
 });
+
+// "Your taste": the persona the shelf computed; removing an entry hides that genre from the
+// shelf (and can be undone).
+function renderTaste(persona, muted) {
+  $('taste-empty').hidden = persona.length > 0 || muted.length > 0;
+  $('taste').replaceChildren(...persona.map((p) => {
+    const li = el('li', 'taste-entry');
+    const bar = el('span', 'taste-bar');
+    bar.style.setProperty('--share', String(p.share));
+    const remove = el('button', 'taste-remove', '×');
+    remove.type = 'button';
+    remove.setAttribute('aria-label', `Remove ${p.category} from your taste`);
+    remove.addEventListener('click', () => shelf.mute(p.category));
+    li.append(el('span', 'taste-name', p.category), bar, el('span', 'taste-share', `${Math.round(p.share * 100)}%`), remove);
+    return li;
+  }));
+  const m = $('taste-muted');
+  m.hidden = muted.length === 0;
+  m.replaceChildren(...(muted.length ? [el('span', null, 'Hidden: ')] : []), ...muted.map((c) => {
+    const b = el('button', 'taste-undo', `${c} ↺`);
+    b.type = 'button';
+    b.setAttribute('aria-label', `Show ${c} again`);
+    b.addEventListener('click', () => shelf.mute(c, false));
+    return b;
+  }));
+}
 
 shelf.addEventListener('ranklet-click', (e) => {
   // The shelf records the click itself; the shop marks it in the grid too.

@@ -151,11 +151,23 @@ test('the shop learns a genre from three clicks, keeps the history over a reload
   const kinds = (await page.evaluate(() => document.getElementById('shelf').history())).map((e) => e.event);
   assert.deepEqual(kinds, ['click', 'click', 'click', 'search', 'dislike']);
 
+  // "Your taste": Horror leads the persona; removing it takes Horror off the shelf.
+  const taste = await page.locator('#taste .taste-name').allTextContents();
+  console.log(`your taste: ${taste.join(', ')}`);
+  assert.equal(taste[0], genre, `the persona's top entry is ${genre}`);
+  await afterUpdate(page, () => page.getByRole('button', { name: `Remove ${genre} from your taste` }).click());
+  const muted = await shelfIds(page);
+  assert.equal(muted.length, 8);
+  assert.deepEqual(genreRanks(muted), [], `no ${genre} on the shelf once removed from the taste`);
+  assert.ok(!(await page.locator('#taste .taste-name').allTextContents()).includes(genre));
+  assert.match(await page.textContent('#taste-muted'), new RegExp(`Hidden: ${genre}`));
+
   // "Forget me": the history is gone and the shelf is the cold-start one again.
   await afterUpdate(page, () => page.click('#forget'));
   assert.equal(await page.textContent('#p-history'), '0 events');
   assert.deepEqual(await shelfIds(page), cold, 'cold-start shelf after Forget me');
   assert.equal((await page.evaluate(() => document.getElementById('shelf').history())).length, 0);
+  assert.deepEqual(await page.evaluate(() => document.getElementById('shelf').muted), [], 'Forget me also forgets the removed tastes');
   assert.deepEqual(errors, []);
   assert.ok(requests.some((u) => u.endsWith('/models/shop/rec.safetensors')));
   // The CPU backend runs the CPU-only module: the WebGPU one is never downloaded.
