@@ -13,6 +13,8 @@
 #                       (hours on 2 CPU cores; bundles go to .cache/bundles/)
 #   ./build.sh shop-model      train models/shop (the demo's recommender on models/student's
 #                       vectors of ml-100k; about 15 minutes on 2 CPU cores)
+#   ./build.sh report-history  long-history selection vs the last-50 window on ml-100k, browser
+#                       recommend() latency by history length → reports/history.json
 #   ./build.sh report-distill  distil models/student from the teacher on ml-100k's texts, run the
 #                       ablations, compare the recommender on teacher vs student vectors
 #                       → reports/distill.json (about 2 hours on 2 CPU cores)
@@ -232,6 +234,39 @@ case "${1:-}" in
     mkdir -p reports
     BENCH_QUERY="${BENCH_QUERY:-models=../models/teacher/,../models/student/&backends=cpu,webgpu&texts=256&batches=1,8,32&peer=fp32,q8&catalog=catalog/ml-100k.json&shop=../models/shop/}" \
       RANKLET_BIN="$TARGET_DIR/release/ranklet" node tests/browser/bench.mjs reports/browser.json ;;
+  report-history)
+    # Long histories: ml-100k users with more than the 50-event cap, the newest 50 vs the newest
+    # 20 + the 30 older events nearest to them; browser latency by history length from
+    # reports/browser.json (./build.sh bench-web).
+    setup_data; build_native
+    mkdir -p "$CACHE/history" reports
+    for sel in last relevant; do
+      "$TARGET_DIR/release/ranklet" eval --data data/ml-100k --model models/shop --min-history 51 \
+        --history-select "$sel" --recent 20 --quiet --report "$CACHE/history/$sel.json"
+    done
+    python3 - "$CACHE/history" <<'PY'
+import json, sys, os
+d = sys.argv[1]
+runs = {s: json.load(open(os.path.join(d, f"{s}.json"))) for s in ("last", "relevant")}
+out = {
+    "command": "./build.sh report-history",
+    "long_history": {
+        "dataset": "ml-100k", "model": "models/shop", "min_history": 51, "recent": 20,
+        "test_users": runs["last"]["test_users"],
+        **{s: {"ndcg@10": r["models"][0]["test"]["ndcg@10"], "ndcg@10_masked": r["models"][0]["test_masked"]["ndcg@10"],
+               "valid_ndcg@10": r["models"][0]["valid"]["ndcg@10"], "command": r["command"]} for s, r in runs.items()},
+    },
+}
+browser = json.load(open("reports/browser.json")) if os.path.exists("reports/browser.json") else {}
+if browser.get("recommend_ms_by_history"):
+    out["browser"] = {"recommend_ms": browser["recommend_ms_by_history"], "candidates": 10000,
+                      "source": "reports/browser.json (" + browser.get("browser", "") + ")"}
+tmp = "reports/history.json.partial"
+json.dump(out, open(tmp, "w"), indent=2)
+os.replace(tmp, "reports/history.json")
+print(json.dumps(out, indent=2))
+PY
+    ;;
   report-ml100k)
     setup_teacher; setup_data; build_native
     R=reports/ml-100k.json; B="$CACHE/bundles"; mkdir -p reports "$B"; rm -f "$R"
@@ -279,5 +314,5 @@ PY
     "$TARGET_DIR/release/ranklet" train --data data/ml-100k --mode inductive --text-model models/student \
       --hidden 128 --experts 4 --inner 256 --epochs 60 --patience 8 --restart --name ranklet-shop --rec-dtype f16 \
       --checkpoint "$CACHE/checkpoints/shop" --report reports/shop.json --out models/shop ;;
-  *) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

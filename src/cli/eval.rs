@@ -12,7 +12,7 @@ use ranklet::bundle::read_recommender_dir;
 use ranklet::data::{Dataset, Split};
 use ranklet::eval::Metrics;
 use ranklet::eval::popularity::evaluate_popularity;
-use ranklet::rec::ItemMode;
+use ranklet::rec::{HistorySelect, ItemMode, select_history};
 use ranklet::train::evaluate_model;
 use serde_json::json;
 
@@ -50,6 +50,17 @@ pub struct EvalArgs {
     pub report: Option<PathBuf>,
     #[arg(long)]
     pub quiet: bool,
+    /// Which events of a history longer than the cap the model reads: the newest (`last`) or
+    /// the newest `--recent` plus the older ones nearest to them (`relevant`).
+    #[arg(long, value_enum, default_value_t = HistorySelect::Last)]
+    pub history_select: HistorySelect,
+    /// The recent window kept by `--history-select relevant`.
+    #[arg(long, default_value_t = 20)]
+    pub recent: usize,
+    /// Evaluate only users with at least this many events before the target (e.g. 51: the
+    /// users whose history is longer than the cap).
+    #[arg(long, default_value_t = 0)]
+    pub min_history: usize,
 }
 
 pub fn run(args: EvalArgs) -> Result<()> {
@@ -66,11 +77,33 @@ pub fn run(args: EvalArgs) -> Result<()> {
                 ds.in_item_order(&rec.items, &dir.display().to_string())?
             };
             let max_len = config.sequence.max_len;
-            let split = Split::leave_one_out(&ds, max_len);
+            let mut split = Split::leave_one_out(&ds, max_len);
             describe(&ds, &split);
             let device = args.device.init()?;
             let texts: Vec<String> = ds.items.iter().map(|i| i.text.clone()).collect();
             let (model, text) = trained_model(dir, rec, &texts, &device, &args.cache, args.quiet)?;
+            restrict(&mut split, args.min_history);
+            if args.history_select != HistorySelect::Last {
+                let dim = text.dims()[1];
+                let flat: Vec<f32> = text
+                    .clone()
+                    .into_data()
+                    .try_to_vec::<f32>()
+                    .map_err(|e| ranklet::Error::Backend(format!("text vectors: {e:?}")))?;
+                let unit: Vec<Vec<f32>> = flat
+                    .chunks(dim)
+                    .map(|r| {
+                        let n = r.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+                        r.iter().map(|v| v / n).collect()
+                    })
+                    .collect();
+                for ex in split.valid.iter_mut().chain(split.test.iter_mut()) {
+                    ex.history =
+                        select_history(&ex.seen, max_len, args.history_select, args.recent, |i| {
+                            &unit[i]
+                        });
+                }
+            }
             let start = Instant::now();
             let (valid, _) = evaluate_model(&model, &text, &split.valid, 256);
             let (test, masked) = evaluate_model(&model, &text, &split.test, 256);
@@ -84,8 +117,9 @@ pub fn run(args: EvalArgs) -> Result<()> {
                 max_len,
             )
         } else {
-            let split = Split::leave_one_out(&ds, args.max_len);
+            let mut split = Split::leave_one_out(&ds, args.max_len);
             describe(&ds, &split);
+            restrict(&mut split, args.min_history);
             let start = Instant::now();
             let (valid, _) = evaluate_popularity(&split, ds.items.len(), &split.valid);
             let (test, masked) = evaluate_popularity(&split, ds.items.len(), &split.test);
@@ -108,6 +142,10 @@ pub fn run(args: EvalArgs) -> Result<()> {
         let report = json!({
             "dataset": ds.name,
             "protocol": format!("leave-one-out, stable time order, full ranking over all items, history cap {max_len}; headline unmasked, test_masked masks every item seen before the target"),
+            "history_select": format!("{:?}", args.history_select).to_lowercase(),
+            "recent": args.recent,
+            "min_history": args.min_history,
+            "test_users": test.users(),
             "models": [{
                 "name": name,
                 "mode": mode,
@@ -121,6 +159,15 @@ pub fn run(args: EvalArgs) -> Result<()> {
         super::write_report(path, report)?;
     }
     Ok(())
+}
+
+/// Keeps only the validation/test examples with at least `min` events before the target.
+fn restrict(split: &mut Split, min: usize) {
+    if min > 0 {
+        split.valid.retain(|ex| ex.seen.len() >= min);
+        split.test.retain(|ex| ex.seen.len() >= min);
+        println!("{} test users with at least {min} events", split.test.len());
+    }
 }
 
 fn describe(ds: &Dataset, split: &Split) {

@@ -3,6 +3,7 @@
 //! frozen text vectors the item tower starts from.
 
 pub mod contrastive;
+pub mod history_select;
 pub mod item_tower;
 pub mod model;
 pub mod rank;
@@ -11,6 +12,7 @@ pub mod store;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod text_vectors;
 
+pub use history_select::{HistorySelect, select_history};
 pub use item_tower::{ItemMode, ItemTower, ItemTowerConfig};
 pub use model::{ItemVectors, Recommender, RecommenderConfig, SequenceBatch};
 pub use rank::{Recommendation, top_k};
