@@ -125,11 +125,16 @@ export class Ranklet {
     this.dim = info.dim;
   }
 
-  static async load({ model, backend = 'auto' } = {}) {
+  /**
+   * `historySelect`: which events of a history longer than the model's window it reads —
+   * "relevant" (the newest `recent` (20) plus the older events nearest to them; the default)
+   * or "last".
+   */
+  static async load({ model, backend = 'auto', historySelect = 'relevant', recent = 20 } = {}) {
     const url = new URL(model, location.href).href;
     const client = new WorkerClient();
     try {
-      return new Ranklet(client, await client.call('loadShop', { url, backend }));
+      return new Ranklet(client, await client.call('loadShop', { url, backend, historySelect, recent }));
     } catch (err) {
       client.terminate();
       throw err;

@@ -12,7 +12,7 @@ use ranklet::bundle::read_recommender_dir;
 use ranklet::data::{Dataset, Split};
 use ranklet::eval::Metrics;
 use ranklet::eval::popularity::evaluate_popularity;
-use ranklet::rec::{HistorySelect, ItemMode, select_history};
+use ranklet::rec::{HistorySelect, ItemMode, select_history, unit_rows};
 use ranklet::train::evaluate_model;
 use serde_json::json;
 
@@ -84,19 +84,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
             let (model, text) = trained_model(dir, rec, &texts, &device, &args.cache, args.quiet)?;
             restrict(&mut split, args.min_history);
             if args.history_select != HistorySelect::Last {
-                let dim = text.dims()[1];
-                let flat: Vec<f32> = text
-                    .clone()
-                    .into_data()
-                    .try_to_vec::<f32>()
-                    .map_err(|e| ranklet::Error::Backend(format!("text vectors: {e:?}")))?;
-                let unit: Vec<Vec<f32>> = flat
-                    .chunks(dim)
-                    .map(|r| {
-                        let n = r.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
-                        r.iter().map(|v| v / n).collect()
-                    })
-                    .collect();
+                let unit = unit_rows(&text)?;
                 for ex in split.valid.iter_mut().chain(split.test.iter_mut()) {
                     ex.history =
                         select_history(&ex.seen, max_len, args.history_select, args.recent, |i| {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 use ranklet::bundle::read_recommender_dir;
 use ranklet::data::{Dataset, ItemText, read_catalog};
-use ranklet::rec::ItemMode;
+use ranklet::rec::{HistorySelect, ItemMode, select_history, unit_rows};
 use ranklet::{Error, Result};
 use serde_json::json;
 
@@ -33,6 +33,12 @@ pub struct RecommendArgs {
     /// Keep items of the history among the recommendations.
     #[arg(long)]
     pub keep_seen: bool,
+    /// Which events of a history longer than the model's cap it reads (as in the browser).
+    #[arg(long, value_enum, default_value_t = HistorySelect::Last)]
+    pub history_select: HistorySelect,
+    /// The recent window kept by `--history-select relevant`.
+    #[arg(long, default_value_t = 20)]
+    pub recent: usize,
     #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
     pub device: DeviceArg,
     /// Where cached item text vectors live.
@@ -95,9 +101,18 @@ pub fn run(args: RecommendArgs) -> Result<()> {
     let device = args.device.init()?;
     let texts: Vec<String> = items.iter().map(|i| i.text.clone()).collect();
     let (model, text) = trained_model(&args.model, rec, &texts, &device, &args.cache, true)?;
+    let unit = unit_rows(&text)?;
+    let reads = select_history(
+        &history,
+        config.sequence.max_len,
+        args.history_select,
+        args.recent,
+        |i| &unit[i],
+    );
     let recs = model.recommend(
         &model.item_vectors(text),
         &history,
+        Some(&reads),
         config.sequence.max_len,
         args.k,
         !args.keep_seen,

@@ -7,6 +7,30 @@
 //! summary). Kept in time order. The cost is one pass over the history with a dot product per
 //! event, so a 10 000-event history costs about what a 50-event one does once the encoder runs.
 
+use burn::prelude::*;
+
+/// The rows of `[n, dim]` vectors scaled to unit length, on the CPU (what [`select_history`]
+/// compares).
+pub fn unit_rows(vectors: &Tensor<2>) -> crate::Result<Vec<Vec<f32>>> {
+    let dim = vectors.dims()[1];
+    let flat: Vec<f32> = vectors
+        .clone()
+        .into_data()
+        .try_to_vec::<f32>()
+        .map_err(|e| crate::Error::Backend(format!("vectors: {e:?}")))?;
+    Ok(unit_rows_of(&flat, dim))
+}
+
+/// [`unit_rows`] of a flat row-major buffer.
+pub fn unit_rows_of(flat: &[f32], dim: usize) -> Vec<Vec<f32>> {
+    flat.chunks(dim.max(1))
+        .map(|r| {
+            let n = r.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+            r.iter().map(|v| v / n).collect()
+        })
+        .collect()
+}
+
 /// Which events of a long history the encoder reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "native", derive(clap::ValueEnum))]

@@ -12,7 +12,7 @@ pub mod store;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod text_vectors;
 
-pub use history_select::{HistorySelect, select_history};
+pub use history_select::{HistorySelect, select_history, unit_rows, unit_rows_of};
 pub use item_tower::{ItemMode, ItemTower, ItemTowerConfig};
 pub use model::{ItemVectors, Recommender, RecommenderConfig, SequenceBatch};
 pub use rank::{Recommendation, top_k};

@@ -89,10 +89,17 @@ impl Recommender {
     /// `max_len` are used), over the catalog whose item vectors are `catalog` (see `item_vectors`); items in the
     /// history are left out when `exclude_seen`. Each comes with up to `because` history items
     /// whose item vectors are closest to it.
+    ///
+    /// `reads`: the events the sequence encoder reads (e.g. [`select_history`]'s choice out of
+    /// a long history); by default the newest `max_len`.
+    ///
+    /// [`select_history`]: crate::rec::select_history
+    #[allow(clippy::too_many_arguments)]
     pub fn recommend(
         &self,
         catalog: &ItemVectors,
         history: &[usize],
+        reads: Option<&[usize]>,
         max_len: usize,
         k: usize,
         exclude_seen: bool,
@@ -101,7 +108,7 @@ impl Recommender {
         if history.is_empty() {
             return Vec::new();
         }
-        let recent = &history[history.len().saturating_sub(max_len)..];
+        let recent = reads.unwrap_or(&history[history.len().saturating_sub(max_len)..]);
         let p = self.pending(catalog, recent, None);
         let scores: Vec<f32> = p
             .scores
@@ -125,6 +132,7 @@ impl Recommender {
         &self,
         catalog: &ItemVectors,
         history: &[usize],
+        reads: Option<&[usize]>,
         max_len: usize,
         k: usize,
         exclude_seen: bool,
@@ -137,7 +145,7 @@ impl Recommender {
         fn backend(e: impl std::fmt::Debug) -> crate::Error {
             crate::Error::Backend(format!("{e:?}"))
         }
-        let recent = &history[history.len().saturating_sub(max_len)..];
+        let recent = reads.unwrap_or(&history[history.len().saturating_sub(max_len)..]);
         let p = self.pending(catalog, recent, boost);
         let scores: Vec<f32> = p
             .scores

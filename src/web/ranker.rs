@@ -10,7 +10,10 @@ use super::device::init_device;
 use super::{file_reader, js_error};
 use crate::bundle::{Manifest, RecommenderFiles};
 use crate::rec::model::l2_rows;
-use crate::rec::{ItemMode, ItemVectors, Recommender, RecommenderConfig};
+use crate::rec::{
+    HistorySelect, ItemMode, ItemVectors, Recommender, RecommenderConfig, select_history,
+    unit_rows_of,
+};
 
 /// How hard "not interested" pushes down the items whose texts are near the avoided one's
 /// (a fraction of a cosine-over-temperature score; 0.5 moves an item at cosine 0.8 about 3.6
@@ -27,6 +30,11 @@ pub struct Ranker {
     catalog: Option<ItemVectors>,
     /// The catalog's text vectors (unit rows), for the relevance of search queries.
     text: Option<Tensor<2>>,
+    /// The same on the CPU, for choosing the events of a long history.
+    text_rows: Vec<Vec<f32>>,
+    /// Which events of a history longer than the cap the encoder reads.
+    history_select: HistorySelect,
+    recent: usize,
     device: Device,
     backend: String,
     backend_reason: String,
@@ -65,6 +73,9 @@ impl Ranker {
             items,
             catalog,
             text: None,
+            text_rows: Vec::new(),
+            history_select: HistorySelect::Last,
+            recent: 20,
             device,
             backend,
             backend_reason,
@@ -128,9 +139,28 @@ impl Ranker {
         if flat.iter().any(|v| !v.is_finite()) {
             return Err(JsError::new("text vectors: NaN or infinite values"));
         }
+        self.text_rows = unit_rows_of(&flat, dim);
         let text = Tensor::from_data(TensorData::new(flat, [n, dim]), &self.device);
         self.catalog = Some(self.model.item_vectors(text.clone()));
         self.text = Some(l2_rows(text));
+        Ok(())
+    }
+
+    /// Which events of a history longer than the model's cap the encoder reads: `"last"` (the
+    /// newest; the default) or `"relevant"` (the newest `recent` plus the older events whose
+    /// texts are nearest to them; `ranklet eval --history-select relevant` measures it).
+    #[wasm_bindgen(js_name = setHistorySelect)]
+    pub fn set_history_select(&mut self, how: &str, recent: usize) -> Result<(), JsError> {
+        self.history_select = match how {
+            "last" => HistorySelect::Last,
+            "relevant" => HistorySelect::Relevant,
+            other => {
+                return Err(JsError::new(&format!(
+                    "history selection {other:?} is not \"last\" or \"relevant\""
+                )));
+            }
+        };
+        self.recent = recent;
         Ok(())
     }
 
@@ -166,6 +196,7 @@ impl Ranker {
             )));
         }
         let q = queries.len() / dim;
+        let queries_cpu = queries.clone();
         let weights = query_weights.map(|w| w.to_vec()).unwrap_or_default();
         if !weights.is_empty() && weights.len() != q {
             return Err(JsError::new(&format!(
@@ -220,11 +251,33 @@ impl Ranker {
                 "history row {bad} is outside the catalog of {n} items and {q} queries"
             )));
         }
+        // Query rows (after the catalog's) are compared by their own text vectors.
+        let query_rows = unit_rows_of(&queries_cpu, dim);
+        let row = |i: usize| -> &[f32] {
+            if i < n {
+                &self.text_rows[i]
+            } else {
+                &query_rows[i - n]
+            }
+        };
+        let reads = if self.text_rows.len() == n {
+            select_history(
+                &history,
+                self.config.sequence.max_len,
+                self.history_select,
+                self.recent,
+                row,
+            )
+        } else {
+            // ID mode has no texts: the newest events.
+            history[history.len().saturating_sub(self.config.sequence.max_len)..].to_vec()
+        };
         let recs = self
             .model
             .recommend_async(
                 catalog,
                 &history,
+                Some(&reads),
                 self.config.sequence.max_len,
                 k,
                 exclude_seen,

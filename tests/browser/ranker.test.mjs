@@ -77,6 +77,37 @@ for (const mode of ['transductive', 'inductive']) {
   });
 }
 
+test('a history longer than the window: the browser reads the same events as native --history-select relevant', { timeout: 300_000 }, async () => {
+  // 16 events, a window of 10 (the fixtures' --max-len): the newest 4 plus the 6 older events
+  // nearest to them in text space.
+  const long = ['item-1', 'item-9', 'item-14', 'item-2', 'item-22', 'item-30', 'item-7', 'item-11', 'item-25', 'item-4',
+    'item-33', 'item-18', 'item-3', 'item-17', 'item-8', 'item-21'];
+  const nativeRecs = (select) => run('recommend', '--model', path.join(FIX, 'bundle-inductive'), '--catalog', path.join(FIX, 'shop/catalog.jsonl'),
+    '--history', long.join(','), '--k', '10', '--json', '--cache', path.join(FIX, 'vectors'), '--history-select', select, '--recent', '4')
+    .trim().split('\n').map((l) => JSON.parse(l));
+  const page = await openPage(browser, server.url);
+  const catalog = readFileSync(path.join(FIX, 'shop/catalog.jsonl'), 'utf8');
+  const theirs = await page.evaluate(async ({ model, catalog, history }) => {
+    const { Ranklet } = await import('/www/ranklet.js');
+    const out = {};
+    for (const historySelect of ['relevant', 'last']) {
+      const r = await Ranklet.load({ model, backend: 'cpu', historySelect, recent: 4 });
+      await r.index(catalog);
+      out[historySelect] = await r.recommend({ k: 10, history });
+      r.close();
+    }
+    return out;
+  }, { model: rel(path.join(FIX, 'bundle-inductive')) + '/', catalog, history: long });
+  for (const select of ['relevant', 'last']) {
+    const ours = nativeRecs(select);
+    assert.deepEqual(theirs[select].map((r) => r.id), ours.map((r) => r.id), `${select}: same items`);
+    const diff = Math.max(...ours.map((r, i) => Math.abs(r.score - theirs[select][i].score)));
+    console.log(`long history, ${select}: max |browser − native| score ${diff.toExponential(2)}`);
+    assert.ok(diff < 1e-4, `${select}: ${diff}`);
+  }
+  assert.notDeepEqual(theirs.relevant.map((r) => r.score), theirs.last.map((r) => r.score), 'the selection changes what the encoder reads');
+});
+
 test('WebGPU recommendations equal the native ones within 1e-4 (where an adapter exists)', { timeout: 300_000 }, async (t) => {
   const page = await openPage(browser, server.url);
   const adapter = await page.evaluate(async () => {
