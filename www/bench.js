@@ -1,5 +1,6 @@
 import { Ranklet, RankletEncoder } from './ranklet.js';
 import { parseCatalog } from './ranklet-shelf.js';
+import { webgpuUnusable } from './webgpu.js';
 
 // Runs by itself on load; the result is shown, kept in window.benchResult and, when the page
 // is driven by tests/browser/bench.mjs, saved to reports/.
@@ -185,17 +186,12 @@ async function benchPeer(result) {
   }
 }
 
-// WebGPU speed means something only on a real GPU: a CPU-emulated adapter (SwiftShader in
-// headless Chromium without a GPU) is skipped, with the reason.
+// WebGPU speed means something only on a real GPU: without a hardware adapter the WebGPU runs
+// are skipped, with the reason.
 async function webgpuSkipReason() {
-  if (!navigator.gpu) return 'navigator.gpu is absent';
-  const adapter = await navigator.gpu.requestAdapter({ powerPreference: 'high-performance' }).catch(() => null);
-  if (!adapter) return 'no WebGPU adapter';
-  const info = adapter.info ?? {};
-  if (info.isFallbackAdapter || /swiftshader|llvmpipe|lavapipe|warp/i.test(`${info.architecture} ${info.description} ${info.vendor}`)) {
-    return `the WebGPU adapter is CPU-emulated (${info.vendor ?? ''} ${info.architecture ?? ''}): WebGPU speed is measured on a real GPU only`;
-  }
-  return null;
+  const unusable = await webgpuUnusable();
+  if (!unusable) return null;
+  return unusable.emulated ? `${unusable.reason}: WebGPU speed is measured on a real GPU only` : unusable.reason;
 }
 
 async function bench() {

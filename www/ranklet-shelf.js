@@ -162,7 +162,8 @@ export function initials(title) {
   return (words.slice(0, 2).map((w) => w[0]).join('') || title.slice(0, 2)).toUpperCase();
 }
 
-function el(tag, className, text) {
+/** An element with a class and text content (never innerHTML: catalog texts are data). */
+export function el(tag, className, text) {
   const e = document.createElement(tag);
   if (className) e.className = className;
   if (text !== undefined) e.textContent = text; // never innerHTML: catalog texts are data

@@ -4,20 +4,13 @@
 // URL parameters: catalog (default: catalog/ml-100k.json, which ./build.sh prepares from the
 // dataset, else the built-in catalog/films-small.json), model (default ../models/shop/),
 // backend (auto | webgpu | cpu).
-import { categoriesOf, hueOf, initials, parseCatalog, shownTitle } from './ranklet-shelf.js';
+import { categoriesOf, el, hueOf, initials, parseCatalog, shownTitle } from './ranklet-shelf.js';
 
 const params = new URLSearchParams(location.search);
 const PAGE = 48;
 const $ = (id) => document.getElementById(id);
 const shelf = $('shelf');
 const state = { items: [], query: '', genre: null, sort: 'popular', shown: PAGE, disliked: new Set(), clicked: new Set(), cart: new Set() };
-
-function el(tag, className, text) {
-  const e = document.createElement(tag);
-  if (className) e.className = className;
-  if (text !== undefined) e.textContent = text; // catalog texts are data, never HTML
-  return e;
-}
 
 function toast(text) {
   const t = $('toast');

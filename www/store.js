@@ -94,20 +94,23 @@ export function checkEvent(event) {
   return out;
 }
 
+// Deletes the oldest `n` events of the events store, inside the caller's transaction.
+function deleteOldest(store, n) {
+  let left = n;
+  const cursorReq = store.openCursor();
+  cursorReq.onsuccess = () => {
+    const cursor = cursorReq.result;
+    if (cursor && left > 0) { cursor.delete(); left -= 1; cursor.continue(); }
+  };
+}
+
 async function appendOnce(event, limit) {
   const db = await openDb();
   const tx = db.transaction('events', 'readwrite');
   const store = tx.objectStore('events');
   store.add(event);
   const count = await request(store.count());
-  if (count > limit) {
-    let excess = count - limit;
-    const cursorReq = store.openCursor();
-    cursorReq.onsuccess = () => {
-      const cursor = cursorReq.result;
-      if (cursor && excess > 0) { cursor.delete(); excess -= 1; cursor.continue(); }
-    };
-  }
+  if (count > limit) deleteOldest(store, count - limit);
   await done(tx);
   return Math.min(count, limit);
 }
@@ -121,16 +124,11 @@ async function clearStore(name) {
   await done(tx);
 }
 
-// Deletes the oldest `n` events.
+// Deletes the oldest `n` events in a transaction of its own.
 async function dropOldest(n) {
   const db = await openDb();
   const tx = db.transaction('events', 'readwrite');
-  const cursorReq = tx.objectStore('events').openCursor();
-  let left = n;
-  cursorReq.onsuccess = () => {
-    const cursor = cursorReq.result;
-    if (cursor && left > 0) { cursor.delete(); left -= 1; cursor.continue(); }
-  };
+  deleteOldest(tx.objectStore('events'), n);
   await done(tx);
 }
 

@@ -1,6 +1,7 @@
 // The Web Worker that owns the wasm module and the models: all model work happens here, so
 // the page's main thread never blocks. Messages: {id, op, args} → {id, ok, result | error}.
 import { forgetAll, getVectors, putVectors, readHistory, recordEvent, sha256 } from './store.js';
+import { webgpuUnusable } from './webgpu.js';
 
 // Two builds of the wasm module: the CPU one every visitor downloads (pkg/), and the one with
 // burn's WebGPU backend (pkg-webgpu/), fetched only when WebGPU is chosen.
@@ -63,24 +64,13 @@ function encoderOf(handle) {
   return encoder;
 }
 
-// "auto" takes WebGPU only on a real GPU: a CPU-emulated adapter (SwiftShader, or any the
-// browser marks as a fallback) is far slower than the wasm CPU backend.
+// "auto" takes WebGPU only on a real GPU (see webgpu.js).
 async function chooseBackend(preference) {
   if (preference !== 'auto') return { backend: preference, note: null };
-  if (!self.navigator?.gpu) return { backend: 'cpu', note: 'auto: navigator.gpu is absent (no WebGPU here)' };
-  let adapter = null;
-  try {
-    adapter = await self.navigator.gpu.requestAdapter({ powerPreference: 'high-performance' });
-  } catch (err) {
-    return { backend: 'cpu', note: `auto: requestAdapter failed (${err.message})` };
-  }
-  if (!adapter) return { backend: 'cpu', note: 'auto: no WebGPU adapter' };
-  const info = adapter.info ?? {};
-  const software = info.isFallbackAdapter || adapter.isFallbackAdapter || /swiftshader|llvmpipe|lavapipe|warp/i.test(`${info.architecture} ${info.description} ${info.vendor}`);
-  if (software) {
-    return { backend: 'cpu', note: `auto: the WebGPU adapter is CPU-emulated (${info.vendor ?? ''} ${info.architecture ?? ''}); the wasm CPU backend is faster` };
-  }
-  return { backend: 'webgpu', note: null };
+  const unusable = await webgpuUnusable();
+  if (!unusable) return { backend: 'webgpu', note: null };
+  const note = `auto: ${unusable.reason}${unusable.emulated ? '; the wasm CPU backend is faster' : ''}`;
+  return { backend: 'cpu', note };
 }
 
 function withNote(info, note) {
@@ -97,27 +87,40 @@ function shopOf(handle) {
   return shop;
 }
 
-// Text vectors of free texts (search queries) with a shop's encoder, through the IndexedDB
-// vector cache like the catalogue's.
-async function embedTexts(shop, texts) {
+// Text vectors with a shop's encoder, through the IndexedDB cache (model + text): only texts
+// not seen before are embedded, `batch` at a time, with `progress` after each batch. Used for
+// the catalogue and for search queries. Resolves to {vectors, embedded, cacheNote}.
+async function cachedEmbed(shop, texts, { batch = 32, progress = () => {} } = {}) {
   const dim = shop.encoder.dim;
+  const vectors = new Float32Array(texts.length * dim);
   const keys = await Promise.all(texts.map((t) => sha256(`${shop.modelKey}\n${t}`)));
   let cached = [];
-  try { cached = await getVectors(keys); } catch { cached = []; }
-  const out = new Float32Array(texts.length * dim);
-  const missing = texts.map((_, i) => i).filter((i) => !(cached[i] && cached[i].length === dim));
-  texts.forEach((_, i) => { if (!missing.includes(i)) out.set(cached[i], i * dim); });
-  if (missing.length) {
-    const flat = await shop.encoder.embed(missing.map((i) => texts[i]));
-    shop.embedCalls += 1;
-    const fresh = missing.map((i, j) => {
-      const v = flat.slice(j * dim, (j + 1) * dim);
-      out.set(v, i * dim);
-      return [keys[i], v];
-    });
-    await putVectors(fresh);
+  let cacheNote = null;
+  try {
+    cached = await getVectors(keys);
+  } catch (err) {
+    cacheNote = `the vector cache could not be read (${err?.message ?? err})`;
   }
-  return out;
+  const missing = [];
+  texts.forEach((_, r) => {
+    const v = cached[r];
+    if (v && v.length === dim) vectors.set(v, r * dim);
+    else missing.push(r);
+  });
+  const fresh = [];
+  for (let start = 0; start < missing.length; start += batch) {
+    const part = missing.slice(start, start + batch);
+    const flat = await shop.encoder.embed(part.map((r) => texts[r]));
+    shop.embedCalls += 1;
+    part.forEach((r, j) => {
+      const v = flat.slice(j * dim, (j + 1) * dim);
+      vectors.set(v, r * dim);
+      fresh.push([keys[r], v]);
+    });
+    progress({ embedded: fresh.length, toEmbed: missing.length, items: texts.length });
+  }
+  if (fresh.length) cacheNote = (await putVectors(fresh)) ?? cacheNote;
+  return { vectors, embedded: missing.length, cacheNote };
 }
 
 const ops = {
@@ -169,39 +172,11 @@ const ops = {
       order = rows.map((id) => at.get(id));
     }
     // Vectors come from the IndexedDB cache (model + text); only texts not seen are embedded.
-    const dim = shop.encoder.dim;
-    const vectors = new Float32Array(order.length * dim);
-    const keys = await Promise.all(order.map((i) => sha256(`${shop.modelKey}\n${texts[i]}`)));
-    let cached = [];
-    let cacheNote = null;
-    try {
-      cached = await getVectors(keys);
-    } catch (err) {
-      cacheNote = `the vector cache could not be read (${err?.message ?? err})`;
-    }
-    const missing = [];
-    order.forEach((_, r) => {
-      const v = cached[r];
-      if (v && v.length === dim) vectors.set(v, r * dim);
-      else missing.push(r);
-    });
-    const fresh = [];
-    for (let start = 0; start < missing.length; start += batch) {
-      const part = missing.slice(start, start + batch);
-      const flat = await shop.encoder.embed(part.map((r) => texts[order[r]]));
-      part.forEach((r, j) => {
-        const v = flat.slice(j * dim, (j + 1) * dim);
-        vectors.set(v, r * dim);
-        fresh.push([keys[r], v]);
-      });
-      progress({ embedded: fresh.length, toEmbed: missing.length, items: order.length });
-    }
-    if (fresh.length) cacheNote = (await putVectors(fresh)) ?? cacheNote;
-    shop.embedCalls += missing.length ? Math.ceil(missing.length / batch) : 0;
+    const { vectors, embedded, cacheNote } = await cachedEmbed(shop, order.map((i) => texts[i]), { batch, progress });
     shop.ranker.setTextVectors(vectors);
     shop.ids = order.map((i) => ids[i]);
     shop.row = new Map(shop.ids.map((id, r) => [id, r]));
-    return { items: shop.ids.length, embedded: missing.length, reused: order.length - missing.length, cacheNote };
+    return { items: shop.ids.length, embedded, reused: order.length - embedded, cacheNote };
   },
   // Item vectors embedded elsewhere (e.g. natively with `ranklet embed`, same encoder): ids and
   // a flat Float32Array of ids.length × dim. Inductive models only.
@@ -277,7 +252,7 @@ const ops = {
         rows.push(n + j);
       } else if (shop.row.has(String(h))) rows.push(shop.row.get(String(h)));
     });
-    const queryVectors = queries.length ? await embedTexts(shop, queries) : null;
+    const queryVectors = queries.length ? (await cachedEmbed(shop, queries)).vectors : null;
     // Each query's relevance term weighs 1 when it is the newest event, halving with every
     // event after its last occurrence: a search steers the shelf now, and fades as the visitor
     // clicks on.
