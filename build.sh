@@ -15,6 +15,9 @@
 #                       vectors of ml-100k; about 15 minutes on 2 CPU cores)
 #   ./build.sh report-history  long-history selection vs the last-50 window on ml-100k, browser
 #                       recommend() latency by history length → reports/history.json
+#   ./build.sh report-denoise  robustness to noise clicks on ml-100k: plain vs CLSD vs DUMN vs
+#                       both, clean and with 20 % / 40 % noise, per-component ablation
+#                       → reports/denoise.json (about an hour on 2 CPU cores)
 #   ./build.sh report-distill  distil models/student from the teacher on ml-100k's texts, run the
 #                       ablations, compare the recommender on teacher vs student vectors
 #                       → reports/distill.json (about 2 hours on 2 CPU cores)
@@ -234,6 +237,32 @@ case "${1:-}" in
     mkdir -p reports
     BENCH_QUERY="${BENCH_QUERY:-models=../models/teacher/,../models/student/&backends=cpu,webgpu&texts=256&batches=1,8,32&peer=fp32,q8&catalog=catalog/ml-100k.json&shop=../models/shop/}" \
       RANKLET_BIN="$TARGET_DIR/release/ranklet" node tests/browser/bench.mjs reports/browser.json ;;
+  report-denoise)
+    # Every run: the same recommender shape and training budget; only the signals and the
+    # noise differ. Runs already reported in $CACHE/denoise are kept (delete them to rerun).
+    setup_data; build_native
+    dir="$CACHE/denoise"; mkdir -p "$dir" reports
+    bin=${RANKLET_BIN:-$TARGET_DIR/release/ranklet}
+    shape=(--data data/ml-100k --mode inductive --hidden 64 --inner 128 --experts 4
+           --epochs "${DENOISE_EPOCHS:-25}" --patience 4 --quiet --restart)
+    declare -A flags=(
+      [plain]="" [clsd]="--clsd-groups 4" [dumn]="--event-types --memory-slots 4"
+      [full]="--event-types --memory-slots 4 --clsd-groups 4"
+      [types]="--event-types" [memory]="--memory-slots 4"
+    )
+    denoise_run() { # name noise variant
+      local out="$dir/$1.json"
+      [ -s "$out" ] && return 0
+      log "denoise: $1"
+      # shellcheck disable=SC2086
+      "$bin" train "${shape[@]}" --noise-clicks "$2" ${flags[$3]} \
+        --checkpoint "$dir/ckpt-$1" --report "$out.tmp" && mv "$out.tmp" "$out"
+      rm -rf "$dir/ckpt-$1"
+    }
+    for v in plain dumn full clsd; do denoise_run "clean-$v" 0 "$v"; done
+    for n in 0.2 0.4; do for v in plain clsd dumn full; do denoise_run "noise$n-$v" "$n" "$v"; done; done
+    for v in types memory; do denoise_run "noise0.2-$v" 0.2 "$v"; done
+    python3 tests/tools/denoise_report.py "$dir" reports/denoise.json ;;
   report-history)
     # Long histories: ml-100k users with more than the 50-event cap, the newest 50 vs the newest
     # 20 + the 30 older events nearest to them; browser latency by history length from
@@ -314,5 +343,5 @@ PY
     "$TARGET_DIR/release/ranklet" train --data data/ml-100k --mode inductive --text-model models/student \
       --hidden 128 --experts 4 --inner 256 --epochs 60 --patience 8 --restart --name ranklet-shop --rec-dtype f16 \
       --checkpoint "$CACHE/checkpoints/shop" --report reports/shop.json --out models/shop ;;
-  *) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

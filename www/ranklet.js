@@ -189,8 +189,10 @@ export class Ranklet {
   }
 
   /**
-   * The k best items after `history` (item ids or {query: "search text"}, oldest first;
-   * unknown ids are ignored), or after the stored history (search events included) when none
+   * The k best items after `history` (item ids, {query: "search text"}, or typed events
+   * {item, event: "click|view|cart|purchase|like|dislike"}, oldest first; unknown ids are
+   * ignored; a model trained with event types reads the types, others read item events as
+   * clicks), or after the stored history (search events included) when none
    * is given: [{id, score, because: [ids], becauseQueries: [texts]}]. With
    * `candidates` (item ids), only those are ranked; ids in `exclude` are never returned (with
    * the stored history, items marked "not interested" are excluded too). `context: {item}` ranks
@@ -199,7 +201,11 @@ export class Ranklet {
    */
   async recommend({ k = 10, history, excludeSeen = true, candidates, exclude, context } = {}) {
     const h = history === undefined ? undefined
-      : Array.from(history, (x) => (x && typeof x === 'object' ? { query: String(x.query ?? '') } : String(x)));
+      : Array.from(history, (x) => {
+        if (!x || typeof x !== 'object') return String(x);
+        if (x.item !== undefined) return { item: String(x.item), event: x.event === undefined ? 'click' : String(x.event) };
+        return { query: String(x.query ?? '') };
+      });
     const c = candidates === undefined ? null : Array.from(candidates, String);
     const x = exclude === undefined ? null : Array.from(exclude, String);
     const ctx = context ? { item: context.item === undefined ? undefined : String(context.item) } : null;

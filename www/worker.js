@@ -6,6 +6,15 @@ import { webgpuUnusable } from './webgpu.js';
 // Two builds of the wasm module: the CPU one every visitor downloads (pkg/), and the one with
 // burn's WebGPU backend (pkg-webgpu/), fetched only when WebGPU is chosen.
 const modules = new Map();
+// Behaviour types as the model numbers them (ranklet's EventKind); other event names (a
+// rating without a value, anything unknown) read as clicks.
+const EVENT_KIND = { click: 0, view: 1, cart: 2, purchase: 3, like: 4, dislike: 5, not_interested: 5, search: 6 };
+const kindOf = (event) => EVENT_KIND[event] ?? 0;
+const isDislike = (event) => kindOf(event) === EVENT_KIND.dislike;
+// A stored event's type, a rating read as feedback as in training (≥ 4 like, ≤ 2 dislike).
+const eventName = (e) => (e.event !== 'rating' || !Number.isFinite(e.value) ? e.event
+  : e.value >= 4 ? 'like' : e.value <= 2 ? 'dislike' : 'click');
+
 function wasm(kind) {
   const backend = kind === 'webgpu' ? 'webgpu' : 'cpu';
   if (!modules.has(backend)) {
@@ -222,15 +231,21 @@ const ops = {
     const shop = shopOf(handle);
     if (!shop.ids) throw new Error('index(catalog) first');
     const excluded = new Set(Array.from(exclude ?? [], String));
-    // Items marked "not interested": left out, and their neighbours pushed down.
+    // Items marked "not interested": left out, and their neighbours pushed down. A model that
+    // reads event types also sees them in the sequence, as dislikes (DUMN purifies the state
+    // with them); for one that does not, a dislike would read as a click, so it stays out.
+    const typed = shop.ranker.readsEventTypes;
     const disliked = new Set();
     if (!history) {
       const events = await readHistory();
-      for (const e of events) if (e.item !== undefined && e.event === 'dislike') { excluded.add(e.item); disliked.add(e.item); }
-      history = events.filter((e) => e.event !== 'dislike')
-        .map((e) => (e.event === 'search' ? { query: e.query } : e.item))
+      for (const e of events) if (e.item !== undefined && isDislike(eventName(e))) { excluded.add(e.item); disliked.add(e.item); }
+      history = events
+        .map((e) => (e.event === 'search' ? { query: e.query } : e.item === undefined ? undefined : { item: e.item, event: eventName(e) }))
         .filter((h) => h !== undefined);
+    } else {
+      for (const h of history) if (h && typeof h === 'object' && h.item !== undefined && isDislike(h.event)) disliked.add(String(h.item));
     }
+    history = history.filter((h) => typed || !(h && typeof h === 'object' && h.item !== undefined && isDislike(h.event)));
     if (context?.item !== undefined && context?.item !== null) {
       const item = String(context.item);
       if (!shop.row.has(item)) throw new Error(`recommend: context item ${JSON.stringify(item)} is not in the indexed catalog`);
@@ -242,15 +257,22 @@ const ops = {
     const n = shop.ids.length;
     const queries = [];
     const rows = [];
+    const kinds = [];
     const windowStart = history.length - shop.ranker.maxLen;
     history.forEach((h, i) => {
-      if (h && typeof h === 'object') {
+      if (h && typeof h === 'object' && h.item === undefined) {
         const text = typeof h.query === 'string' ? h.query.trim() : '';
         if (!text || i < windowStart) return;
         let j = queries.indexOf(text);
         if (j < 0) { j = queries.length; queries.push(text); }
         rows.push(n + j);
-      } else if (shop.row.has(String(h))) rows.push(shop.row.get(String(h)));
+        kinds.push(EVENT_KIND.search);
+      } else {
+        const id = String(h && typeof h === 'object' ? h.item : h);
+        if (!shop.row.has(id)) return;
+        rows.push(shop.row.get(id));
+        kinds.push(kindOf(h && typeof h === 'object' ? h.event : 'click'));
+      }
     });
     const queryVectors = queries.length ? (await cachedEmbed(shop, queries)).vectors : null;
     // Each query's relevance term weighs 1 when it is the newest event, halving with every
@@ -263,7 +285,8 @@ const ops = {
     const wanted = candidates ? new Set(Array.from(candidates, String)) : null;
     const want = wanted ? n : Math.min(n, k + excluded.size);
     const avoid = Uint32Array.from([...disliked].filter((id) => shop.row.has(id)).map((id) => shop.row.get(id)));
-    const recs = await shop.ranker.recommend(Uint32Array.from(rows), want, excludeSeen, queryVectors, queryWeights, avoid.length ? avoid : null);
+    const recs = await shop.ranker.recommend(Uint32Array.from(rows), want, excludeSeen, queryVectors, queryWeights,
+      avoid.length ? avoid : null, typed ? Uint8Array.from(kinds) : null);
     const out = recs.map((r) => ({
       id: shop.ids[r.item],
       score: r.score,

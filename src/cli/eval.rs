@@ -12,7 +12,7 @@ use ranklet::bundle::read_recommender_dir;
 use ranklet::data::{Dataset, Split};
 use ranklet::eval::Metrics;
 use ranklet::eval::popularity::evaluate_popularity;
-use ranklet::rec::{HistorySelect, ItemMode, select_history, unit_rows};
+use ranklet::rec::{HistorySelect, ItemMode, select_positions, unit_rows};
 use ranklet::train::evaluate_model;
 use serde_json::json;
 
@@ -65,61 +65,66 @@ pub struct EvalArgs {
 
 pub fn run(args: EvalArgs) -> Result<()> {
     let ds = Dataset::read_dir(&args.data)?;
-    let (name, mode, params, (valid, test, test_masked), eval_seconds, max_len) =
-        if let Some(dir) = &args.model {
-            let rec = read_recommender_dir(dir)?;
-            let config = rec.entry.config.clone();
-            let mode = config.items.mode;
-            // Models with ID rows rank the catalog they were trained on, in their row order.
-            let ds = if mode == ItemMode::Inductive {
-                ds.clone()
-            } else {
-                ds.in_item_order(&rec.items, &dir.display().to_string())?
-            };
-            let max_len = config.sequence.max_len;
-            let mut split = Split::leave_one_out(&ds, max_len);
-            describe(&ds, &split);
-            let device = args.device.init()?;
-            let texts: Vec<String> = ds.items.iter().map(|i| i.text.clone()).collect();
-            let (model, text) = trained_model(dir, rec, &texts, &device, &args.cache, args.quiet)?;
-            restrict(&mut split, args.min_history);
-            if args.history_select != HistorySelect::Last {
-                let unit = unit_rows(&text)?;
-                for ex in split.valid.iter_mut().chain(split.test.iter_mut()) {
-                    ex.history =
-                        select_history(&ex.seen, max_len, args.history_select, args.recent, |i| {
-                            &unit[i]
-                        });
-                }
-            }
-            let start = Instant::now();
-            let (valid, _) = evaluate_model(&model, &text, &split.valid, 256);
-            let (test, masked) = evaluate_model(&model, &text, &split.test, 256);
-            let mode_name = format!("{mode:?}").to_lowercase();
-            (
-                dir.display().to_string(),
-                mode_name,
-                model.num_params(),
-                (valid, test, masked),
-                start.elapsed().as_secs_f64(),
-                max_len,
-            )
+    let (name, mode, params, (valid, test, test_masked), eval_seconds, max_len) = if let Some(dir) =
+        &args.model
+    {
+        let rec = read_recommender_dir(dir)?;
+        let config = rec.entry.config.clone();
+        let mode = config.items.mode;
+        // Models with ID rows rank the catalog they were trained on, in their row order.
+        let ds = if mode == ItemMode::Inductive {
+            ds.clone()
         } else {
-            let mut split = Split::leave_one_out(&ds, args.max_len);
-            describe(&ds, &split);
-            restrict(&mut split, args.min_history);
-            let start = Instant::now();
-            let (valid, _) = evaluate_popularity(&split, ds.items.len(), &split.valid);
-            let (test, masked) = evaluate_popularity(&split, ds.items.len(), &split.test);
-            (
-                "popularity".to_string(),
-                "baseline".to_string(),
-                0,
-                (valid, test, masked),
-                start.elapsed().as_secs_f64(),
-                args.max_len,
-            )
+            ds.in_item_order(&rec.items, &dir.display().to_string())?
         };
+        let max_len = config.sequence.max_len;
+        let mut split = Split::leave_one_out(&ds, max_len);
+        describe(&ds, &split);
+        let device = args.device.init()?;
+        let texts: Vec<String> = ds.items.iter().map(|i| i.text.clone()).collect();
+        let (model, text) = trained_model(dir, rec, &texts, &device, &args.cache, args.quiet)?;
+        restrict(&mut split, args.min_history);
+        if args.history_select != HistorySelect::Last {
+            let unit = unit_rows(&text)?;
+            for ex in split.valid.iter_mut().chain(split.test.iter_mut()) {
+                let positions =
+                    select_positions(&ex.seen, max_len, args.history_select, args.recent, |i| {
+                        &unit[i]
+                    });
+                // `seen` is the start of the user's sequence: its types are the dataset's.
+                let kinds = &ds.kinds[ex.user];
+                ex.kinds = positions.iter().map(|&p| kinds[p]).collect();
+                ex.history = positions.iter().map(|&p| ex.seen[p]).collect();
+            }
+        }
+        let start = Instant::now();
+        let (valid, _) = evaluate_model(&model, &text, &split.valid, 256);
+        let (test, masked) = evaluate_model(&model, &text, &split.test, 256);
+        let mode_name = format!("{mode:?}").to_lowercase();
+        (
+            dir.display().to_string(),
+            mode_name,
+            model.num_params(),
+            (valid, test, masked),
+            start.elapsed().as_secs_f64(),
+            max_len,
+        )
+    } else {
+        let mut split = Split::leave_one_out(&ds, args.max_len);
+        describe(&ds, &split);
+        restrict(&mut split, args.min_history);
+        let start = Instant::now();
+        let (valid, _) = evaluate_popularity(&split, ds.items.len(), &split.valid);
+        let (test, masked) = evaluate_popularity(&split, ds.items.len(), &split.test);
+        (
+            "popularity".to_string(),
+            "baseline".to_string(),
+            0,
+            (valid, test, masked),
+            start.elapsed().as_secs_f64(),
+            args.max_len,
+        )
+    };
     let rows: [(&str, &Metrics); 3] = [
         ("valid", &valid),
         ("test", &test),

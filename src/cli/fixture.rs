@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use clap::Args;
 use ranklet::Result;
 use ranklet::bundle::write_encoder_dir;
-use ranklet::data::synthetic::{synthetic_dataset, write_contracts};
+use ranklet::data::synthetic::{synthetic_dataset, with_typed_feedback, write_contracts};
 use ranklet::fixtures::tiny_bert_files;
 
 #[derive(Debug, Args)]
@@ -22,7 +22,12 @@ pub struct FixtureArgs {
 
 pub fn run(args: FixtureArgs) -> Result<()> {
     write_encoder_dir(&args.out.join("encoder"), &tiny_bert_files(args.seed))?;
-    write_contracts(&synthetic_dataset(60, 40, 5, 12, 1), &args.out.join("shop"))?;
+    // Typed events (likes, dislikes, clicks), so a bundle trained with --event-types and DUMN
+    // has learned something for each type that the browser must reproduce.
+    write_contracts(
+        &with_typed_feedback(synthetic_dataset(60, 40, 5, 12, 1)),
+        &args.out.join("shop"),
+    )?;
     println!("{}", args.out.display());
     Ok(())
 }

@@ -5,8 +5,9 @@ use std::path::PathBuf;
 
 use clap::Args;
 use ranklet::bundle::read_recommender_dir;
-use ranklet::data::{Dataset, ItemText, read_catalog};
-use ranklet::rec::{HistorySelect, ItemMode, select_history, unit_rows};
+use ranklet::data::{Dataset, EventKind, ItemText, read_catalog};
+use ranklet::rec::model::l2_rows;
+use ranklet::rec::{History, HistorySelect, ItemMode, avoid_boost, select_positions, unit_rows};
 use ranklet::{Error, Result};
 use serde_json::json;
 
@@ -27,6 +28,10 @@ pub struct RecommendArgs {
     /// The history: item ids, oldest first, comma-separated.
     #[arg(long, value_delimiter = ',', required = true)]
     pub history: Vec<String>,
+    /// The behaviour type of each history event, comma-separated and aligned with --history
+    /// (view, click, cart, purchase, like, dislike/not_interested); default: all clicks.
+    #[arg(long, value_delimiter = ',')]
+    pub kinds: Vec<String>,
     /// How many items.
     #[arg(long, default_value_t = 10)]
     pub k: usize,
@@ -79,6 +84,7 @@ pub fn run(args: RecommendArgs) -> Result<()> {
             items,
             users: Vec::new(),
             sequences: Vec::new(),
+            kinds: Vec::new(),
         };
         catalog
             .in_item_order(&rec.items, &args.model.display().to_string())?
@@ -102,21 +108,61 @@ pub fn run(args: RecommendArgs) -> Result<()> {
     let texts: Vec<String> = items.iter().map(|i| i.text.clone()).collect();
     let (model, text) = trained_model(&args.model, rec, &texts, &device, &args.cache, true)?;
     let unit = unit_rows(&text)?;
-    let reads = select_history(
+    if !args.kinds.is_empty() && args.kinds.len() != history.len() {
+        return Err(Error::bad_input(
+            "--kinds",
+            format!(
+                "{} types for {} history events (give one per event, or none)",
+                args.kinds.len(),
+                history.len()
+            ),
+        ));
+    }
+    let kinds: Vec<EventKind> = args
+        .kinds
+        .iter()
+        .enumerate()
+        .map(|(i, k)| EventKind::parse(Some(k), None, &format!("--kinds entry {}", i + 1)))
+        .collect::<Result<_>>()?;
+    if kinds.contains(&EventKind::Search) {
+        return Err(Error::bad_input(
+            "--kinds",
+            "a search is a text, not an item event (the browser's recommend() takes queries)",
+        ));
+    }
+    let positions = select_positions(
         &history,
         config.sequence.max_len,
         args.history_select,
         args.recent,
         |i| &unit[i],
     );
+    let reads: Vec<usize> = positions.iter().map(|&p| history[p]).collect();
+    let read_kinds: Vec<EventKind> = if kinds.is_empty() {
+        Vec::new()
+    } else {
+        positions.iter().map(|&p| kinds[p]).collect()
+    };
+    // "Not interested" pushes the disliked items' text neighbours down, as in the browser.
+    let disliked: Vec<usize> = history
+        .iter()
+        .zip(&kinds)
+        .filter(|(_, k)| k.is_negative())
+        .map(|(&i, _)| i)
+        .collect();
+    let boost = (!disliked.is_empty() && config.items.mode != ItemMode::Id)
+        .then(|| avoid_boost(&l2_rows(text.clone()), &disliked, config.temperature));
     let recs = model.recommend(
         &model.item_vectors(text),
-        &history,
-        Some(&reads),
-        config.sequence.max_len,
+        &History {
+            items: &history,
+            reads: &reads,
+            kinds: &read_kinds,
+        },
         args.k,
         !args.keep_seen,
         2,
+        boost,
     );
     for (rank, r) in recs.iter().enumerate() {
         let because: Vec<&str> = r.because.iter().map(|&b| items[b].id.as_str()).collect();

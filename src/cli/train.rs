@@ -12,6 +12,7 @@ use ranklet::data::{Dataset, Split};
 use ranklet::eval::popularity::evaluate_popularity;
 use ranklet::rec::{
     ItemMode, ItemTowerConfig, RecDtype, Recommender, RecommenderConfig, SequenceEncoderConfig,
+    SignalsConfig,
 };
 use ranklet::text::TextEmbedder;
 use ranklet::text::weights::{StoredDtype, save_encoder};
@@ -140,6 +141,26 @@ pub struct TrainArgs {
     /// computed in f32 after loading).
     #[arg(long, value_enum, default_value_t = RecDtype::F32)]
     pub rec_dtype: RecDtype,
+    /// Behaviour types: an embedding per event type (click, like, dislike, cart, …) is added to
+    /// each history event. ml-100k's ratings are types: ≥ 4 like, ≤ 2 dislike, 3 click.
+    #[arg(long)]
+    pub event_types: bool,
+    /// DUMN: explicit feedback purifies the click state (orthogonal projection away from the
+    /// dislikes), a long-term memory of this many slots is read, and a gate fuses the two.
+    /// 0: off.
+    #[arg(long, default_value_t = 0)]
+    pub memory_slots: usize,
+    /// CLSD: weight training clicks (targets and history events) by their confidence under
+    /// the previous epoch's model, standardised within this many user activity groups; the
+    /// bundle carries the statistics so that history events are weighted on device too. 0: off.
+    #[arg(long, default_value_t = 0)]
+    pub clsd_groups: usize,
+    /// Robustness protocol: add this fraction of random noise clicks to every user's training
+    /// events (validation and test targets stay clean), seeded by --noise-seed.
+    #[arg(long, default_value_t = 0.0)]
+    pub noise_clicks: f64,
+    #[arg(long, default_value_t = 7)]
+    pub noise_seed: u64,
     /// Write the JSON report here (atomically); an existing report of the same dataset keeps
     /// its other models.
     #[arg(long)]
@@ -167,7 +188,18 @@ pub fn run(args: TrainArgs) -> Result<()> {
             "a fraction of the items in [0, 0.9)",
         ));
     }
+    if !(0.0..=4.0).contains(&args.noise_clicks) {
+        return Err(Error::bad_input(
+            "--noise-clicks",
+            "a fraction of each user's training events in [0, 4]",
+        ));
+    }
     let ds = Dataset::read_dir(&args.data)?;
+    let ds = if args.noise_clicks > 0.0 {
+        ds.with_noise_clicks(args.noise_clicks, args.noise_seed)
+    } else {
+        ds
+    };
     let mut split = Split::leave_one_out(&ds, args.max_len);
     let held = if args.holdout_items > 0.0 {
         split.hold_out_items(ds.items.len(), args.holdout_items, args.seed)
@@ -226,6 +258,11 @@ pub fn run(args: TrainArgs) -> Result<()> {
             max_len: args.max_len,
         },
         temperature: args.temperature,
+        signals: SignalsConfig {
+            kinds: args.event_types,
+            memory_slots: args.memory_slots,
+            clsd: None,
+        },
     };
     let train_config = TrainConfig {
         epochs: args.epochs,
@@ -239,6 +276,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         lambda: args.lambda,
         item_drop: args.item_drop,
         freeze_encoder: args.freeze_encoder,
+        clsd_groups: args.clsd_groups,
     };
     let model = match &args.init {
         None => {
@@ -251,7 +289,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
         Some(dir) => {
             let rec = read_recommender_dir(dir)?;
             let manifest = dir.join("manifest.json").display().to_string();
-            if rec.entry.config != config {
+            let mut theirs = rec.entry.config.clone();
+            theirs.signals.clsd = None;
+            if theirs != config {
                 return Err(Error::bad_file(
                     manifest,
                     "--init: that recommender has another shape or mode than these arguments \
@@ -388,6 +428,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         "text_model": files.as_ref().map(|f| f.name.clone()),
         "config": config,
         "train": train_config,
+        "noise_clicks": args.noise_clicks,
         "log": log,
         "valid": valid.means(),
         "test": test.means(),
@@ -410,7 +451,13 @@ pub fn run(args: TrainArgs) -> Result<()> {
             entry: RecommenderEntry {
                 weights: "rec.safetensors".into(),
                 items: "items.json".into(),
-                config: config.clone(),
+                config: RecommenderConfig {
+                    signals: SignalsConfig {
+                        clsd: best.clsd.clone(),
+                        ..config.signals.clone()
+                    },
+                    ..config.clone()
+                },
             },
             weights: best.to_safetensors_as(args.rec_dtype)?,
             items: ds.items.iter().map(|i| i.id.clone()).collect(),

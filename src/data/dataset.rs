@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use crate::data::atomic::{AtomicFile, parse_timestamp};
 use crate::data::catalog::{jsonl_values, read_catalog};
+use crate::data::events::EventKind;
 use crate::error::{Error, Result};
 
 /// An item: its id in the data and the text the encoder sees.
@@ -27,6 +28,9 @@ pub struct Dataset {
     pub items: Vec<ItemText>,
     pub users: Vec<String>,
     pub sequences: Vec<Vec<usize>>,
+    /// The behaviour type of each event of `sequences` (same shape). RecBole rows with a
+    /// rating carry it as feedback ([`EventKind::from_rating`]); rows without one are clicks.
+    pub kinds: Vec<Vec<EventKind>>,
 }
 
 impl Dataset {
@@ -72,6 +76,7 @@ impl Dataset {
                 .iter()
                 .map(|s| s.iter().map(|&i| new_of_old[i]).collect())
                 .collect(),
+            kinds: self.kinds.clone(),
         })
     }
 }
@@ -82,6 +87,7 @@ struct RawEvent {
     user: String,
     item: String,
     ts: f64,
+    kind: EventKind,
     /// Where it came from, for messages.
     at: String,
 }
@@ -96,7 +102,7 @@ impl Dataset {
             .collect();
         let mut users: Vec<String> = Vec::new();
         let mut user_index: HashMap<String, usize> = HashMap::new();
-        let mut per_user: Vec<Vec<(f64, usize)>> = Vec::new();
+        let mut per_user: Vec<Vec<(f64, usize, EventKind)>> = Vec::new();
         for e in &events {
             let item = *index.get(e.item.as_str()).ok_or_else(|| {
                 Error::bad_input(&e.at, format!("item {:?} is not in the catalog", e.item))
@@ -106,27 +112,58 @@ impl Dataset {
                 per_user.push(Vec::new());
                 users.len() - 1
             });
-            per_user[u].push((e.ts, item));
+            per_user[u].push((e.ts, item, e.kind));
         }
-        let sequences = per_user
-            .into_iter()
-            .map(|mut seq| {
-                // Stable: equal timestamps keep file order (this decides many test targets).
-                seq.sort_by(|a, b| a.0.total_cmp(&b.0));
-                seq.into_iter().map(|(_, i)| i).collect()
-            })
-            .collect();
+        let mut sequences = Vec::with_capacity(per_user.len());
+        let mut kinds = Vec::with_capacity(per_user.len());
+        for mut seq in per_user {
+            // Stable: equal timestamps keep file order (this decides many test targets). Events
+            // out of time order in the file are put in time order here.
+            seq.sort_by(|a, b| a.0.total_cmp(&b.0));
+            sequences.push(seq.iter().map(|e| e.1).collect());
+            kinds.push(seq.iter().map(|e| e.2).collect());
+        }
         Ok(Self {
             name: name.to_string(),
             items,
             users,
             sequences,
+            kinds,
         })
     }
 
     /// Number of interactions.
     pub fn num_interactions(&self) -> usize {
         self.sequences.iter().map(Vec::len).sum()
+    }
+
+    /// The robustness protocol's noisy copy: into each user's training part (all but the last
+    /// two events, which stay the clean validation and test targets) go
+    /// `round(fraction × training events)` clicks on items drawn uniformly from the catalog, at
+    /// uniformly drawn places (seeded). The noise is plain clicks: no explicit feedback.
+    pub fn with_noise_clicks(&self, fraction: f64, seed: u64) -> Dataset {
+        let mut rng = crate::fixtures::SplitMix(seed);
+        let mut out = self.clone();
+        let n_items = self.items.len();
+        for (u, seq) in out.sequences.iter_mut().enumerate() {
+            let n = seq.len();
+            if n < 3 || n_items == 0 {
+                continue;
+            }
+            let kinds = &mut out.kinds[u];
+            if kinds.len() != n {
+                *kinds = vec![EventKind::Click; n];
+            }
+            let add = (fraction.max(0.0) * (n - 2) as f64).round() as usize;
+            for _ in 0..add {
+                let train_len = seq.len() - 2;
+                let at = ((rng.next_f32() * (train_len + 1) as f32) as usize).min(train_len);
+                let item = ((rng.next_f32() * n_items as f32) as usize).min(n_items - 1);
+                seq.insert(at, item);
+                kinds.insert(at, EventKind::Click);
+            }
+        }
+        out
     }
 
     /// Reads a dataset folder: RecBole atomic files (`NAME.inter`, `NAME.item`) or the contracts
@@ -244,6 +281,7 @@ impl Dataset {
                 .ok_or_else(|| Error::bad_input(inter_origin, format!("no {n} column")))
         };
         let (u, i, t) = (col("user_id")?, col("item_id")?, col("timestamp")?);
+        let rating = inter_file.column("rating");
         let events = inter_file
             .rows
             .iter()
@@ -253,10 +291,21 @@ impl Dataset {
                 let ts = parse_timestamp(&row[t]).ok_or_else(|| {
                     Error::bad_input(&at, format!("timestamp {:?} is not a number", row[t]))
                 })?;
+                let kind = match rating.map(|r| row[r].trim()) {
+                    None | Some("") => EventKind::Click,
+                    Some(v) => v
+                        .parse::<f64>()
+                        .ok()
+                        .and_then(EventKind::from_rating)
+                        .ok_or_else(|| {
+                            Error::bad_input(&at, format!("rating {v:?} is not a number in 0..=5"))
+                        })?,
+                };
                 Ok(RawEvent {
                     user: row[u].clone(),
                     item: row[i].clone(),
                     ts,
+                    kind,
                     at,
                 })
             })
@@ -295,8 +344,10 @@ impl Dataset {
                 _ => None,
             };
             let user = field("user").ok_or_else(|| Error::bad_input(&at, "missing \"user\""))?;
+            let value = field("value").and_then(|s| s.parse::<f64>().ok());
+            let kind = EventKind::parse(v.get("event").and_then(Value::as_str), value, &at)?;
             let Some(item) = field("item") else {
-                if v.get("event").and_then(Value::as_str) == Some("search") {
+                if kind == EventKind::Search {
                     continue;
                 }
                 return Err(Error::bad_input(&at, "missing \"item\""));
@@ -304,7 +355,13 @@ impl Dataset {
             let ts = field("ts")
                 .and_then(|s| parse_timestamp(&s))
                 .ok_or_else(|| Error::bad_input(&at, "missing or non-numeric \"ts\""))?;
-            raw.push(RawEvent { user, item, ts, at });
+            raw.push(RawEvent {
+                user,
+                item,
+                ts,
+                kind,
+                at,
+            });
         }
         if raw.is_empty() {
             return Err(Error::bad_input(events_origin, "no events"));
@@ -354,10 +411,31 @@ pub struct Example {
     pub user: usize,
     /// Item indices, oldest first, at most `max_len` (the most recent).
     pub history: Vec<usize>,
+    /// The behaviour type of each `history` event.
+    pub kinds: Vec<EventKind>,
     pub target: usize,
     /// Every item the user had before the target, uncapped: what "masking seen items" removes
     /// (RecBole masks the whole past, not only the last `max_len`). Empty for training rows.
     pub seen: Vec<usize>,
+}
+
+/// Keeps the events of `items` (and their `kinds`, if aligned) whose item passes `keep`.
+fn retain_items(items: &mut Vec<usize>, kinds: &mut Vec<EventKind>, keep: impl Fn(&usize) -> bool) {
+    if kinds.len() == items.len() {
+        let mut k = kinds.iter();
+        let mut kept_kinds = Vec::with_capacity(kinds.len());
+        items.retain(|i| {
+            let kind = *k.next().expect("aligned");
+            let keep = keep(i);
+            if keep {
+                kept_kinds.push(kind);
+            }
+            keep
+        });
+        *kinds = kept_kinds;
+    } else {
+        items.retain(keep);
+    }
 }
 
 /// Leave-one-out split (DESIGN.md §5).
@@ -365,6 +443,8 @@ pub struct Example {
 pub struct Split {
     /// Per user, the training part of the sequence (all but the last two).
     pub train: Vec<Vec<usize>>,
+    /// The behaviour types of `train`'s events (same shape).
+    pub train_kinds: Vec<Vec<EventKind>>,
     /// Target = second-to-last item, history = the training part.
     pub valid: Vec<Example>,
     /// Target = last item, history = training part + validation item.
@@ -378,7 +458,7 @@ pub struct Split {
     pub held_out: Vec<usize>,
 }
 
-fn tail(seq: &[usize], max_len: usize) -> Vec<usize> {
+fn tail<T: Clone>(seq: &[T], max_len: usize) -> Vec<T> {
     seq[seq.len().saturating_sub(max_len)..].to_vec()
 }
 
@@ -386,6 +466,7 @@ impl Split {
     pub fn leave_one_out(ds: &Dataset, max_len: usize) -> Self {
         let mut split = Split {
             train: Vec::new(),
+            train_kinds: Vec::new(),
             valid: Vec::new(),
             test: Vec::new(),
             short_users: 0,
@@ -394,21 +475,29 @@ impl Split {
         };
         for (user, seq) in ds.sequences.iter().enumerate() {
             let n = seq.len();
+            let kinds = match ds.kinds.get(user) {
+                Some(k) if k.len() == n => k.clone(),
+                _ => vec![EventKind::Click; n],
+            };
             if n < 3 {
                 split.short_users += 1;
                 split.train.push(seq.clone());
+                split.train_kinds.push(kinds);
                 continue;
             }
             split.train.push(seq[..n - 2].to_vec());
+            split.train_kinds.push(kinds[..n - 2].to_vec());
             split.valid.push(Example {
                 user,
                 history: tail(&seq[..n - 2], max_len),
+                kinds: tail(&kinds[..n - 2], max_len),
                 target: seq[n - 2],
                 seen: seq[..n - 2].to_vec(),
             });
             split.test.push(Example {
                 user,
                 history: tail(&seq[..n - 1], max_len),
+                kinds: tail(&kinds[..n - 1], max_len),
                 target: seq[n - 1],
                 seen: seq[..n - 1].to_vec(),
             });
@@ -431,12 +520,12 @@ impl Split {
         let mut held: Vec<usize> = order[..take].to_vec();
         held.sort_unstable();
         let is_held = |i: &usize| held.binary_search(i).is_ok();
-        for seq in &mut self.train {
-            seq.retain(|i| !is_held(i));
+        for (seq, kinds) in self.train.iter_mut().zip(&mut self.train_kinds) {
+            retain_items(seq, kinds, |i| !is_held(i));
         }
         self.valid.retain(|e| !is_held(&e.target));
         for e in &mut self.valid {
-            e.history.retain(|i| !is_held(i));
+            retain_items(&mut e.history, &mut e.kinds, |i| !is_held(i));
         }
         self.held_out = held.clone();
         held
@@ -457,6 +546,7 @@ impl Split {
             (1..seq.len()).map(move |t| Example {
                 user,
                 history: tail(&seq[..t], self.max_len),
+                kinds: tail(&self.train_kinds[user][..t], self.max_len),
                 target: seq[t],
                 seen: Vec::new(),
             })
@@ -518,7 +608,12 @@ mod tests {
             .map(|&i| ds.items[i].id.as_str())
             .collect();
         assert_eq!(ids, ["2", "4", "3", "1"]);
+        // Ratings are feedback on top of the click: 5 and 4 like, 3 click.
+        use EventKind::{Click, Like};
+        assert_eq!(ds.kinds[0], [Like, Click, Like, Like]);
         let split = Split::leave_one_out(&ds, 50);
+        assert_eq!(split.train_kinds[0], [Like, Click]);
+        assert_eq!(split.test[0].kinds, [Like, Click, Like]);
         assert_eq!(split.test[0].target, 0); // item "1"
         assert_eq!(split.valid[0].target, 2); // item "3"
         assert_eq!(split.test[0].history, vec![1, 3, 2]);
@@ -570,6 +665,60 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("events.jsonl line 1") && err.to_string().contains("zz"));
+    }
+
+    #[test]
+    fn typed_events_in_time_order_and_unknown_types_refused() {
+        let catalog = b"{\"id\":\"a\",\"title\":\"A\"}\n{\"id\":\"b\",\"title\":\"B\"}\n{\"id\":\"c\",\"title\":\"C\"}\n";
+        // Out of time order in the file; a rating with a value; not_interested is a dislike.
+        let events = b"{\"user\":\"u\",\"item\":\"c\",\"ts\":30,\"event\":\"not_interested\"}\n\
+{\"user\":\"u\",\"item\":\"a\",\"ts\":10,\"event\":\"cart\"}\n\
+{\"user\":\"u\",\"item\":\"b\",\"ts\":20,\"event\":\"rating\",\"value\":5}\n";
+        let ds =
+            Dataset::from_contracts("c", catalog, "catalog.jsonl", events, "events.jsonl").unwrap();
+        assert_eq!(ds.sequences, vec![vec![0, 1, 2]]);
+        assert_eq!(
+            ds.kinds,
+            vec![vec![EventKind::Cart, EventKind::Like, EventKind::Dislike]]
+        );
+        let bad = b"{\"user\":\"u\",\"item\":\"a\",\"ts\":1}\n{\"user\":\"u\",\"item\":\"b\",\"ts\":2,\"event\":\"wishlist\"}\n";
+        let err = Dataset::from_contracts("c", catalog, "catalog.jsonl", bad, "events.jsonl")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("events.jsonl line 2") && err.contains("\"wishlist\""),
+            "{err}"
+        );
+        let inter =
+            b"user_id:token\titem_id:token\trating:float\ttimestamp:float\n9\t2\tgreat\t100\n";
+        let err = Dataset::from_recbole("t", inter, "t.inter", ITEM, "t.item")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("t.inter line 2: rating"), "{err}");
+    }
+
+    #[test]
+    fn noise_clicks_go_into_training_events_only() {
+        let ds = crate::data::synthetic::synthetic_dataset(30, 40, 6, 14, 2);
+        let noisy = ds.with_noise_clicks(0.4, 7);
+        assert_eq!(noisy.sequences.len(), ds.sequences.len());
+        for (clean, dirty) in ds.sequences.iter().zip(&noisy.sequences) {
+            let n = clean.len();
+            let added = (0.4 * (n - 2) as f64).round() as usize;
+            assert_eq!(dirty.len(), n + added);
+            // The validation and test targets are untouched, and the clean events keep their
+            // order (the noisy sequence contains the clean one as a subsequence).
+            assert_eq!(dirty[dirty.len() - 2..], clean[n - 2..]);
+            let mut it = dirty.iter();
+            assert!(clean.iter().all(|c| it.any(|d| d == c)));
+        }
+        assert_eq!(
+            noisy.kinds.iter().map(Vec::len).collect::<Vec<_>>(),
+            noisy.sequences.iter().map(Vec::len).collect::<Vec<_>>()
+        );
+        // Seeded.
+        assert_eq!(ds.with_noise_clicks(0.4, 7).sequences, noisy.sequences);
+        assert_ne!(ds.with_noise_clicks(0.4, 8).sequences, noisy.sequences);
     }
 
     #[test]

@@ -4,10 +4,12 @@
 pub mod atomic;
 pub mod catalog;
 pub mod dataset;
+pub mod events;
 pub mod synthetic;
 
 pub use catalog::{CatalogItem, TextRecord, read_catalog, read_text_records};
 pub use dataset::{Dataset, Example, ItemText, Split};
+pub use events::{EventKind, NUM_EVENT_KINDS};
 
 use crate::error::{Error, Result};
 

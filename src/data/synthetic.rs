@@ -3,6 +3,7 @@
 //! text and the order carry signal that a recommender can learn.
 
 use crate::data::dataset::{Dataset, ItemText};
+use crate::data::events::EventKind;
 use crate::fixtures::SplitMix;
 
 const TOPICS: &[(&str, &[&str])] = &[
@@ -118,12 +119,37 @@ pub fn synthetic_dataset(
         name: format!("synthetic-{seed}"),
         items,
         users: (0..n_users).map(|u| format!("user-{u}")).collect(),
+        kinds: sequences
+            .iter()
+            .map(|s| vec![EventKind::Click; s.len()])
+            .collect(),
         sequences,
     }
 }
 
+/// `ds` with explicit feedback on some events, deterministically: per user u and event t,
+/// `(u + t) % 6` = 0 is a like, 1 a dislike, the rest stay clicks. It gives the behaviour-type
+/// embedding and DUMN's purification something to read in tests.
+pub fn with_typed_feedback(mut ds: Dataset) -> Dataset {
+    ds.kinds = ds
+        .sequences
+        .iter()
+        .enumerate()
+        .map(|(u, seq)| {
+            (0..seq.len())
+                .map(|t| match (u + t) % 6 {
+                    0 => EventKind::Like,
+                    1 => EventKind::Dislike,
+                    _ => EventKind::Click,
+                })
+                .collect()
+        })
+        .collect();
+    ds
+}
+
 /// Writes a dataset in the catalog + events contracts (`catalog.jsonl`, `events.jsonl`, one
-/// click per item, one second apart) into `dir`, atomically per file.
+/// event per item with its type, one second apart) into `dir`, atomically per file.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn write_contracts(ds: &Dataset, dir: &std::path::Path) -> crate::Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| crate::Error::io(dir.display(), e))?;
@@ -135,7 +161,13 @@ pub fn write_contracts(ds: &Dataset, dir: &std::path::Path) -> crate::Result<()>
     let mut events = String::new();
     for (u, seq) in ds.sequences.iter().enumerate() {
         for (t, &i) in seq.iter().enumerate() {
-            let event = serde_json::json!({"user": ds.users[u], "item": ds.items[i].id, "ts": 1_700_000_000 + t, "event": "click"});
+            let kind = ds
+                .kinds
+                .get(u)
+                .and_then(|k| k.get(t))
+                .copied()
+                .unwrap_or_default();
+            let event = serde_json::json!({"user": ds.users[u], "item": ds.items[i].id, "ts": 1_700_000_000 + t, "event": kind.name()});
             events.push_str(&format!("{event}\n"));
         }
     }

@@ -51,7 +51,22 @@ pub fn select_history<'a>(
     recent: usize,
     text: impl Fn(usize) -> &'a [f32],
 ) -> Vec<usize> {
-    let tail = |n: usize| seen[seen.len().saturating_sub(n)..].to_vec();
+    select_positions(seen, max_len, how, recent, text)
+        .into_iter()
+        .map(|p| seen[p])
+        .collect()
+}
+
+/// [`select_history`] as positions in `seen` (ascending), so per-event data (behaviour types)
+/// can follow the chosen events.
+pub fn select_positions<'a>(
+    seen: &[usize],
+    max_len: usize,
+    how: HistorySelect,
+    recent: usize,
+    text: impl Fn(usize) -> &'a [f32],
+) -> Vec<usize> {
+    let tail = |n: usize| (seen.len().saturating_sub(n)..seen.len()).collect::<Vec<_>>();
     if seen.len() <= max_len || how == HistorySelect::Last || recent >= max_len {
         return tail(max_len);
     }
@@ -76,11 +91,8 @@ pub fn select_history<'a>(
     scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(b.1.cmp(&a.1)));
     let mut picked: Vec<usize> = scored.into_iter().take(keep).map(|(_, pos)| pos).collect();
     picked.sort_unstable();
+    picked.extend(older.len()..seen.len());
     picked
-        .into_iter()
-        .map(|pos| older[pos])
-        .chain(newest.iter().copied())
-        .collect()
 }
 
 /// Dot product in eight independent lanes, which the compiler turns into SIMD (a plain

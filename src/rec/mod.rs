@@ -8,13 +8,17 @@ pub mod item_tower;
 pub mod model;
 pub mod rank;
 pub mod sequence;
+pub mod signals;
 pub mod store;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod text_vectors;
 
-pub use history_select::{HistorySelect, select_history, unit_rows, unit_rows_of};
+pub use history_select::{
+    HistorySelect, select_history, select_positions, unit_rows, unit_rows_of,
+};
 pub use item_tower::{ItemMode, ItemTower, ItemTowerConfig};
 pub use model::{ItemVectors, Recommender, RecommenderConfig, SequenceBatch};
-pub use rank::{Recommendation, top_k};
+pub use rank::{AVOID_WEIGHT, History, Recommendation, avoid_boost, top_k};
 pub use sequence::{SequenceEncoder, SequenceEncoderConfig};
+pub use signals::{ClsdStats, SignalsConfig, UserMemory};
 pub use store::RecDtype;

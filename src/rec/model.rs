@@ -3,8 +3,12 @@
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
 
+use burn::nn::Embedding;
+
+use crate::data::EventKind;
 use crate::rec::item_tower::{ItemTower, ItemTowerConfig};
 use crate::rec::sequence::{SequenceEncoder, SequenceEncoderConfig};
+use crate::rec::signals::{ClsdStats, SignalsConfig, UserMemory, feedback_masks, kind_embedding};
 
 /// Everything that shapes a recommender.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -13,6 +17,9 @@ pub struct RecommenderConfig {
     pub sequence: SequenceEncoderConfig,
     /// Temperature of the cosine scores. UniSRec: 0.07.
     pub temperature: f64,
+    /// History signals: behaviour types, DUMN, CLSD statistics. Default: none.
+    #[serde(default)]
+    pub signals: SignalsConfig,
 }
 
 #[derive(Module, Debug)]
@@ -20,6 +27,13 @@ pub struct Recommender {
     pub tower: ItemTower,
     pub encoder: SequenceEncoder,
     pub temperature: f64,
+    /// Behaviour-type embedding added to each event's item vector.
+    pub kinds: Option<Embedding>,
+    /// DUMN purification + long-term memory + gate.
+    pub memory: Option<UserMemory>,
+    /// CLSD statistics: with them, history events are weighted by their confidence.
+    #[module(skip)]
+    pub clsd: Option<ClsdStats>,
 }
 
 /// A catalog through the item tower: the sequence encoder's inputs and the unit vectors that
@@ -46,6 +60,10 @@ pub struct SequenceBatch {
     pub weights: Vec<f32>,
     /// Real length of each row.
     pub lens: Vec<usize>,
+    /// Behaviour type of each input event (`EventKind as i64`; 0, a click, by default).
+    pub kinds: Vec<i64>,
+    /// Weight of each input event's item vector (CLSD confidence; 1 by default).
+    pub confidence: Vec<f32>,
     pub batch: usize,
     pub len: usize,
 }
@@ -61,6 +79,8 @@ impl SequenceBatch {
             targets: vec![0; batch * len],
             weights: vec![0.0; batch * len],
             lens: Vec::with_capacity(batch),
+            kinds: vec![0; batch * len],
+            confidence: vec![1.0; batch * len],
             batch,
             len,
         };
@@ -76,6 +96,36 @@ impl SequenceBatch {
         }
         s
     }
+
+    /// Sets each row's input event types (aligned with its inputs; shorter rows are clicks).
+    pub fn with_kinds(mut self, kinds: &[&[EventKind]]) -> Self {
+        for (b, row) in kinds.iter().enumerate().take(self.batch) {
+            for (t, k) in row.iter().enumerate().take(self.len) {
+                self.kinds[b * self.len + t] = *k as i64;
+            }
+        }
+        self
+    }
+
+    /// Sets each row's input event weights (aligned with its inputs).
+    pub fn with_confidence(mut self, confidence: &[&[f32]]) -> Self {
+        for (b, row) in confidence.iter().enumerate().take(self.batch) {
+            for (t, c) in row.iter().enumerate().take(self.len) {
+                self.confidence[b * self.len + t] = *c;
+            }
+        }
+        self
+    }
+
+    /// Multiplies each row's target weights (aligned with its targets) by `weights`.
+    pub fn weight_targets(mut self, weights: &[&[f32]]) -> Self {
+        for (b, row) in weights.iter().enumerate().take(self.batch) {
+            for (t, w) in row.iter().enumerate().take(self.len) {
+                self.weights[b * self.len + t] *= *w;
+            }
+        }
+        self
+    }
 }
 
 /// Rows scaled to unit length (the scores are cosines).
@@ -84,12 +134,66 @@ pub fn l2_rows<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     x / norm
 }
 
+/// `values` (`[batch·len]`, one per position) as per-row vectors, NaN where a position has no
+/// target inside the catalog's `n` items.
+fn per_position(batch: &SequenceBatch, values: &[f32], n: usize) -> Vec<Vec<f32>> {
+    let l = batch.len;
+    (0..batch.batch)
+        .map(|r| {
+            (0..batch.lens[r])
+                .map(|t| {
+                    let k = r * l + t;
+                    let target = batch.targets[k];
+                    if batch.weights[k] > 0.0 && (0..n as i64).contains(&target) {
+                        values[k]
+                    } else {
+                        f32::NAN
+                    }
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// `batch` with each position's target set to the next input event (none at a row's end).
+fn next_event_targets(batch: &SequenceBatch) -> SequenceBatch {
+    let l = batch.len;
+    let mut next = batch.clone();
+    for r in 0..batch.batch {
+        for t in 0..l {
+            let k = r * l + t;
+            let has_next = t + 1 < batch.lens[r];
+            next.targets[k] = if has_next { batch.items[k + 1] } else { 0 };
+            next.weights[k] = if has_next { 1.0 } else { 0.0 };
+        }
+    }
+    next
+}
+
+/// Per row, the value at t − 1 moved to t (the score of event t from the position before it).
+fn shift_right(rows: Vec<Vec<f32>>) -> Vec<Vec<f32>> {
+    rows.into_iter()
+        .map(|row| {
+            let mut shifted = vec![f32::NAN; row.len()];
+            if !row.is_empty() {
+                shifted[1..].copy_from_slice(&row[..row.len() - 1]);
+            }
+            shifted
+        })
+        .collect()
+}
+
 impl Recommender {
     pub fn init(config: &RecommenderConfig, device: &Device) -> Self {
+        let hidden = config.sequence.hidden;
         Self {
             tower: ItemTower::init(&config.items, device),
             encoder: SequenceEncoder::init(&config.sequence, device),
             temperature: config.temperature,
+            kinds: config.signals.kinds.then(|| kind_embedding(hidden, device)),
+            memory: (config.signals.memory_slots > 0)
+                .then(|| UserMemory::init(config.signals.memory_slots, hidden, device)),
+            clsd: config.signals.clsd.clone(),
         }
     }
 
@@ -131,17 +235,135 @@ impl Recommender {
             TensorData::new(batch.items.clone(), [batch.batch * batch.len]),
             &device,
         );
-        let seq_items = items
-            .raw
-            .clone()
-            .select(0, ids)
-            .reshape([batch.batch, batch.len, hidden]);
-        let pad: Vec<bool> = (0..batch.batch * batch.len)
-            .map(|k| k % batch.len >= batch.lens[k / batch.len])
+        let (b, l) = (batch.batch, batch.len);
+        let mut seq_items = items.raw.clone().select(0, ids).reshape([b, l, hidden]);
+        if batch.confidence.iter().any(|&c| c != 1.0) {
+            let c = Tensor::<3>::from_data(
+                TensorData::new(batch.confidence.clone(), [b, l, 1]),
+                &device,
+            );
+            seq_items = seq_items * c;
+        }
+        let pad: Vec<bool> = (0..b * l).map(|k| k % l >= batch.lens[k / l]).collect();
+        let valid: Vec<f32> = pad.iter().map(|&p| if p { 0.0 } else { 1.0 }).collect();
+        let pad = Tensor::<2, Bool>::from_data(TensorData::new(pad, [b, l]), &device);
+        let inputs = match &self.kinds {
+            Some(embedding) => {
+                let kinds = Tensor::<2, Int>::from_data(
+                    TensorData::new(batch.kinds.clone(), [b, l]),
+                    &device,
+                );
+                seq_items.clone() + embedding.forward(kinds)
+            }
+            None => seq_items.clone(),
+        };
+        let states = self.encoder.forward(inputs, pad);
+        let states = match &self.memory {
+            Some(memory) => {
+                let (positive, negative) = feedback_masks(&batch.kinds, b, l, &device);
+                let valid = Tensor::<2>::from_data(TensorData::new(valid, [b, l]), &device);
+                memory.forward(states, seq_items, positive, negative, valid)
+            }
+            None => states,
+        };
+        l2_rows(states)
+    }
+
+    /// `[batch·len, 1]` log-probabilities (full softmax over the catalog's items) of each
+    /// position's target after inputs 0..=t, the inputs read unweighted.
+    fn target_log_prob_tensor(&self, batch: &SequenceBatch, items: &ItemVectors) -> Tensor<2> {
+        let unweighted = SequenceBatch {
+            confidence: vec![1.0; batch.confidence.len()],
+            ..batch.clone()
+        };
+        let states = self.encode_with(&unweighted, items);
+        let [b, l, h] = states.dims();
+        let n = items.items;
+        let logits = states
+            .reshape([b * l, h])
+            .matmul(items.unit.clone().slice([0..n, 0..h]).transpose())
+            .div_scalar(self.temperature);
+        let logp = log_softmax(logits, 1);
+        let targets: Vec<i64> = batch
+            .targets
+            .iter()
+            .map(|&t| t.clamp(0, n as i64 - 1))
             .collect();
-        let pad =
-            Tensor::<2, Bool>::from_data(TensorData::new(pad, [batch.batch, batch.len]), &device);
-        l2_rows(self.encoder.forward(seq_items, pad))
+        let targets =
+            Tensor::<2, Int>::from_data(TensorData::new(targets, [b * l, 1]), &logp.device());
+        logp.gather(1, targets)
+    }
+
+    /// Per row and position t, the log-probability (full softmax over the catalog's items) of
+    /// the row's target at t after inputs 0..=t; NaN where there is no target. The inputs are
+    /// read unweighted: this is what CLSD's confidences are computed from.
+    pub fn target_log_probs(&self, batch: &SequenceBatch, items: &ItemVectors) -> Vec<Vec<f32>> {
+        let values = self
+            .target_log_prob_tensor(batch, items)
+            .into_data()
+            .try_to_vec::<f32>()
+            .expect("f32 log-probabilities");
+        per_position(batch, &values, items.items)
+    }
+
+    /// Per row, the log-probability of each input event after the events before it (NaN for
+    /// the first event, and for rows past the catalog such as search queries).
+    pub fn event_log_probs(&self, batch: &SequenceBatch, items: &ItemVectors) -> Vec<Vec<f32>> {
+        let next = next_event_targets(batch);
+        shift_right(self.target_log_probs(&next, items))
+    }
+
+    /// Each row's CLSD confidences from its events' log-probabilities (`None` without CLSD).
+    fn confidences(&self, scores: &[Vec<f32>], activity: &[usize]) -> Option<Vec<Vec<f32>>> {
+        let stats = self.clsd.as_ref()?;
+        Some(
+            scores
+                .iter()
+                .zip(activity)
+                .map(|(row, &n)| row.iter().map(|&s| stats.confidence(s, n)).collect())
+                .collect(),
+        )
+    }
+
+    /// `batch` with its input events weighted by their CLSD confidence, if the model has CLSD
+    /// statistics; `activity[r]` is row r's user's number of events (its group).
+    pub fn with_confidence(
+        &self,
+        batch: SequenceBatch,
+        items: &ItemVectors,
+        activity: &[usize],
+    ) -> SequenceBatch {
+        if self.clsd.is_none() {
+            return batch;
+        }
+        let scores = self.event_log_probs(&batch, items);
+        let conf = self.confidences(&scores, activity).expect("clsd is set");
+        let rows: Vec<&[f32]> = conf.iter().map(Vec::as_slice).collect();
+        batch.with_confidence(&rows)
+    }
+
+    /// [`Recommender::with_confidence`] with an asynchronous readback (required on WebGPU).
+    pub async fn with_confidence_async(
+        &self,
+        batch: SequenceBatch,
+        items: &ItemVectors,
+        activity: &[usize],
+    ) -> crate::Result<SequenceBatch> {
+        if self.clsd.is_none() {
+            return Ok(batch);
+        }
+        let next = next_event_targets(&batch);
+        let values = self
+            .target_log_prob_tensor(&next, items)
+            .into_data_async()
+            .await
+            .map_err(|e| crate::Error::Backend(format!("{e:?}")))?
+            .try_to_vec::<f32>()
+            .map_err(|e| crate::Error::Backend(format!("{e:?}")))?;
+        let scores = shift_right(per_position(&next, &values, items.items));
+        let conf = self.confidences(&scores, activity).expect("clsd is set");
+        let rows: Vec<&[f32]> = conf.iter().map(Vec::as_slice).collect();
+        Ok(batch.with_confidence(&rows))
     }
 
     /// Mean full-softmax cross-entropy of the next item over every position with a target;
@@ -180,10 +402,25 @@ impl Recommender {
             .div_scalar(count)
     }
 
-    /// Scores `[batch, items]` of every item after each row's last item.
+    /// Scores `[batch, items]` of every item after each row's last item (with CLSD, each row's
+    /// user is grouped by the row's length).
     pub fn scores(&self, batch: &SequenceBatch, text: Tensor<2>) -> Tensor<2> {
+        let activity = batch.lens.clone();
+        self.scores_for(batch, text, &activity)
+    }
+
+    /// [`Recommender::scores`] with each row's user activity (number of events, CLSD's group).
+    pub fn scores_for(
+        &self,
+        batch: &SequenceBatch,
+        text: Tensor<2>,
+        activity: &[usize],
+    ) -> Tensor<2> {
         let device = text.device();
-        let (states, items) = self.encode(batch, text);
+        let vectors = self.item_vectors(text);
+        let batch = self.with_confidence(batch.clone(), &vectors, activity);
+        let states = self.encode_with(&batch, &vectors);
+        let items = vectors.unit;
         let [b, l, h] = states.dims();
         let last: Vec<i64> = batch
             .lens
@@ -231,6 +468,7 @@ mod tests {
                 max_len: 4,
             },
             temperature: 0.5,
+            signals: Default::default(),
         };
         let model = Recommender::init(&config, &device);
         let text = Tensor::<2>::zeros([6, 1], &device);

@@ -3,6 +3,7 @@
 
 use burn::prelude::*;
 
+use crate::data::EventKind;
 use crate::rec::{ItemVectors, Recommender, SequenceBatch};
 
 /// One recommended item.
@@ -39,6 +40,52 @@ pub fn top_k(scores: &[f32], k: usize, exclude: &[usize]) -> Vec<usize> {
     order
 }
 
+/// How hard "not interested" pushes down the items whose texts are near the avoided one's
+/// (a fraction of a cosine-over-temperature score; 0.5 moves an item at cosine 0.8 about 3.6
+/// score points below one at cosine 0.3 at τ = 0.07).
+pub const AVOID_WEIGHT: f64 = 0.5;
+
+/// Score offsets `[1, items]` for items marked "not interested" (`avoid`, rows of `text`, the
+/// unit text vectors `[items, dim]`): every item loses
+/// `AVOID_WEIGHT · max over avoided d of cos(text d, item text) / τ`. A dislike then pushes its
+/// neighbours down at once, whatever the sequence model learnt.
+pub fn avoid_boost(text: &Tensor<2>, avoid: &[usize], temperature: f64) -> Tensor<2> {
+    let rows: Vec<i64> = avoid.iter().map(|&a| a as i64).collect();
+    let d = rows.len();
+    let rows = Tensor::<1, Int>::from_data(TensorData::new(rows, [d]), &text.device());
+    text.clone()
+        .select(0, rows)
+        .matmul(text.clone().transpose())
+        .max_dim(0)
+        .mul_scalar(-AVOID_WEIGHT / temperature)
+}
+
+/// A visitor's history as the recommender reads it.
+#[derive(Debug, Clone, Copy)]
+pub struct History<'a> {
+    /// Every event's item row, oldest first: what `exclude_seen` leaves out, and (its length)
+    /// the visitor's activity level for CLSD.
+    pub items: &'a [usize],
+    /// The events the sequence encoder reads, oldest first (e.g. [`select_history`]'s choice
+    /// out of a long history; the newest `max_len` of `items` by default).
+    ///
+    /// [`select_history`]: crate::rec::select_history
+    pub reads: &'a [usize],
+    /// The behaviour type of each read event (shorter: the rest are clicks).
+    pub kinds: &'a [EventKind],
+}
+
+impl<'a> History<'a> {
+    /// The newest `max_len` events of `items`, all clicks.
+    pub fn clicks(items: &'a [usize], max_len: usize) -> Self {
+        Self {
+            items,
+            reads: &items[items.len().saturating_sub(max_len)..],
+            kinds: &[],
+        }
+    }
+}
+
 /// What a recommendation needs computed on the device, before readback.
 struct Pending {
     /// `[1, catalog items]` scores.
@@ -50,15 +97,20 @@ struct Pending {
 }
 
 impl Recommender {
-    /// Scores `[1, catalog.items]` after `recent`, plus `boost` (`[1, catalog.items]`) if any.
+    /// The read events as a one-row batch (typed).
+    fn history_batch(history: &History) -> SequenceBatch {
+        SequenceBatch::new(&[(history.reads, &[][..])]).with_kinds(&[history.kinds])
+    }
+
+    /// Scores `[1, catalog.items]` after `batch` (one row), plus `boost` (`[1, catalog.items]`).
     fn pending(
         &self,
         catalog: &ItemVectors,
-        recent: &[usize],
+        batch: &SequenceBatch,
         boost: Option<Tensor<2>>,
     ) -> Pending {
-        let batch = SequenceBatch::new(&[(recent, &[][..])]);
-        let states = self.encode_with(&batch, catalog);
+        let recent = &batch.items[..batch.lens[0]];
+        let states = self.encode_with(batch, catalog);
         let items = catalog.unit.clone();
         let [_, l, h] = states.dims();
         let user = states
@@ -72,9 +124,11 @@ impl Recommender {
             Some(b) => scores + b,
             None => scores,
         };
+        // A disliked item explains nothing the visitor is shown.
         let mut distinct: Vec<usize> = Vec::new();
-        for &i in recent.iter().rev() {
-            if !distinct.contains(&i) {
+        for (&i, &kind) in recent.iter().zip(&batch.kinds).rev() {
+            let i = i as usize;
+            if kind != EventKind::Dislike as i64 && !distinct.contains(&i) {
                 distinct.push(i);
             }
         }
@@ -85,68 +139,73 @@ impl Recommender {
         }
     }
 
-    /// The `k` best items after `history` (item rows, oldest first; the most recent
-    /// `max_len` are used), over the catalog whose item vectors are `catalog` (see `item_vectors`); items in the
-    /// history are left out when `exclude_seen`. Each comes with up to `because` history items
-    /// whose item vectors are closest to it.
-    ///
-    /// `reads`: the events the sequence encoder reads (e.g. [`select_history`]'s choice out of
-    /// a long history); by default the newest `max_len`.
-    ///
-    /// [`select_history`]: crate::rec::select_history
-    #[allow(clippy::too_many_arguments)]
+    /// The `k` best items after `history` over the catalog whose item vectors are `catalog`
+    /// (see `item_vectors`); items in the history are left out when `exclude_seen`. Each comes
+    /// with up to `because` read history events whose item vectors are closest to it. With
+    /// CLSD statistics, the read events are weighted by their confidence first. `boost`
+    /// (`[1, catalog.items]`, e.g. [`avoid_boost`]) is added to the scores.
     pub fn recommend(
         &self,
         catalog: &ItemVectors,
-        history: &[usize],
-        reads: Option<&[usize]>,
-        max_len: usize,
+        history: &History,
         k: usize,
         exclude_seen: bool,
         because: usize,
+        boost: Option<Tensor<2>>,
     ) -> Vec<Recommendation> {
-        if history.is_empty() {
+        if history.reads.is_empty() {
             return Vec::new();
         }
-        let recent = reads.unwrap_or(&history[history.len().saturating_sub(max_len)..]);
-        let p = self.pending(catalog, recent, None);
+        let batch = self.with_confidence(
+            Self::history_batch(history),
+            catalog,
+            &[history.items.len()],
+        );
+        let p = self.pending(catalog, &batch, boost);
         let scores: Vec<f32> = p
             .scores
             .into_data()
             .try_to_vec::<f32>()
             .expect("f32 scores");
         let rankable = &scores[..catalog.items];
-        let best = top_k(rankable, k, if exclude_seen { history } else { &[] });
-        let sims: Vec<f32> = similarities(&p.items, &best, &p.distinct)
-            .into_data()
-            .try_to_vec::<f32>()
-            .expect("f32 similarities");
+        let best = top_k(rankable, k, if exclude_seen { history.items } else { &[] });
+        let sims: Vec<f32> = if p.distinct.is_empty() {
+            Vec::new()
+        } else {
+            similarities(&p.items, &best, &p.distinct)
+                .into_data()
+                .try_to_vec::<f32>()
+                .expect("f32 similarities")
+        };
         assemble(&scores, best, &sims, &p.distinct, because)
     }
 
     /// [`Recommender::recommend`] with asynchronous readbacks (required on WebGPU), and
     /// optional per-item score offsets `boost` `[1, catalog.items]` (e.g. the relevance of the
     /// visitor's recent search queries).
-    #[allow(clippy::too_many_arguments)]
     pub async fn recommend_async(
         &self,
         catalog: &ItemVectors,
-        history: &[usize],
-        reads: Option<&[usize]>,
-        max_len: usize,
+        history: &History<'_>,
         k: usize,
         exclude_seen: bool,
         because: usize,
         boost: Option<Tensor<2>>,
     ) -> crate::Result<Vec<Recommendation>> {
-        if history.is_empty() {
+        if history.reads.is_empty() {
             return Ok(Vec::new());
         }
         fn backend(e: impl std::fmt::Debug) -> crate::Error {
             crate::Error::Backend(format!("{e:?}"))
         }
-        let recent = reads.unwrap_or(&history[history.len().saturating_sub(max_len)..]);
-        let p = self.pending(catalog, recent, boost);
+        let batch = self
+            .with_confidence_async(
+                Self::history_batch(history),
+                catalog,
+                &[history.items.len()],
+            )
+            .await?;
+        let p = self.pending(catalog, &batch, boost);
         let scores: Vec<f32> = p
             .scores
             .into_data_async()
@@ -155,13 +214,17 @@ impl Recommender {
             .try_to_vec::<f32>()
             .map_err(backend)?;
         let rankable = &scores[..catalog.items];
-        let best = top_k(rankable, k, if exclude_seen { history } else { &[] });
-        let sims: Vec<f32> = similarities(&p.items, &best, &p.distinct)
-            .into_data_async()
-            .await
-            .map_err(backend)?
-            .try_to_vec::<f32>()
-            .map_err(backend)?;
+        let best = top_k(rankable, k, if exclude_seen { history.items } else { &[] });
+        let sims: Vec<f32> = if p.distinct.is_empty() {
+            Vec::new()
+        } else {
+            similarities(&p.items, &best, &p.distinct)
+                .into_data_async()
+                .await
+                .map_err(backend)?
+                .try_to_vec::<f32>()
+                .map_err(backend)?
+        };
         Ok(assemble(&scores, best, &sims, &p.distinct, because))
     }
 }

@@ -147,6 +147,7 @@ mod tests {
                 max_len: 5,
             },
             temperature: 0.1,
+            signals: Default::default(),
         }
     }
 

@@ -15,9 +15,11 @@ use burn::prelude::*;
 use crate::error::Result;
 use checkpoint::{Checkpointer, TrainState, shape_fingerprint};
 
+use crate::data::EventKind;
 use crate::data::dataset::{Example, Split};
 use crate::eval::metrics::{Metrics, rank_of};
 use crate::fixtures::SplitMix;
+use crate::rec::signals::ClsdStats;
 use crate::rec::{Recommender, SequenceBatch};
 
 /// Training settings.
@@ -51,6 +53,11 @@ pub struct TrainConfig {
     /// (only the item tower — MoE adaptor, ID embedding — learns). Default false.
     #[serde(default)]
     pub freeze_encoder: bool,
+    /// CLSD: weight each training click (as a target and as a history event) by its confidence
+    /// under the previous epoch's model, standardised within this many user activity groups;
+    /// 0 turns CLSD off. Default 0.
+    #[serde(default)]
+    pub clsd_groups: usize,
 }
 
 fn default_lambda() -> f64 {
@@ -74,20 +81,21 @@ impl Default for TrainConfig {
             lambda: default_lambda(),
             item_drop: default_item_drop(),
             freeze_encoder: false,
+            clsd_groups: 0,
         }
     }
 }
 
-/// Causal training windows: each training sequence cut from its end into pieces of
-/// `max_len + 1` items overlapping by one, so every next-item pair is supervised once.
-pub fn windows(split: &Split, max_len: usize) -> Vec<(Vec<usize>, Vec<usize>)> {
+/// Where each causal training window lies: (user, start, end) in `split.train[user]`. Each
+/// training sequence is cut from its end into pieces of `max_len + 1` events overlapping by
+/// one, so every next-item pair is supervised once.
+pub fn window_spans(split: &Split, max_len: usize) -> Vec<(usize, usize, usize)> {
     let mut out = Vec::new();
-    for seq in &split.train {
+    for (user, seq) in split.train.iter().enumerate() {
         let mut end = seq.len();
         while end >= 2 {
             let start = end.saturating_sub(max_len + 1);
-            let w = &seq[start..end];
-            out.push((w[..w.len() - 1].to_vec(), w[1..].to_vec()));
+            out.push((user, start, end));
             if start == 0 {
                 break;
             }
@@ -95,6 +103,111 @@ pub fn windows(split: &Split, max_len: usize) -> Vec<(Vec<usize>, Vec<usize>)> {
         }
     }
     out
+}
+
+/// Causal training windows as (inputs, next-item targets); see [`window_spans`].
+pub fn windows(split: &Split, max_len: usize) -> Vec<(Vec<usize>, Vec<usize>)> {
+    window_spans(split, max_len)
+        .into_iter()
+        .map(|(u, s, e)| {
+            let w = &split.train[u][s..e];
+            (w[..w.len() - 1].to_vec(), w[1..].to_vec())
+        })
+        .collect()
+}
+
+/// A training window with its events' types and CLSD weights.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainWindow {
+    pub inputs: Vec<usize>,
+    pub targets: Vec<usize>,
+    /// Behaviour type of each input event.
+    pub kinds: Vec<EventKind>,
+    /// Confidence of each input event (1 without CLSD).
+    pub input_weights: Vec<f32>,
+    /// Confidence of each target (1 without CLSD).
+    pub target_weights: Vec<f32>,
+}
+
+/// The training windows of `split`, weighted by `confidence` (per user and event) if given.
+pub fn train_windows(
+    split: &Split,
+    max_len: usize,
+    confidence: Option<&[Vec<f32>]>,
+) -> Vec<TrainWindow> {
+    window_spans(split, max_len)
+        .into_iter()
+        .map(|(u, s, e)| {
+            let w = &split.train[u][s..e];
+            let kinds = split
+                .train_kinds
+                .get(u)
+                .filter(|k| k.len() == split.train[u].len())
+                .map(|k| k[s..e - 1].to_vec())
+                .unwrap_or_else(|| vec![EventKind::Click; e - s - 1]);
+            let conf = |range: std::ops::Range<usize>| -> Vec<f32> {
+                match confidence {
+                    Some(c) => c[u][range].to_vec(),
+                    None => vec![1.0; range.len()],
+                }
+            };
+            TrainWindow {
+                inputs: w[..w.len() - 1].to_vec(),
+                targets: w[1..].to_vec(),
+                kinds,
+                input_weights: conf(s..e - 1),
+                target_weights: conf(s + 1..e),
+            }
+        })
+        .collect()
+}
+
+/// CLSD's self-distillation pass: `model` (the previous epoch's, in inference mode) scores
+/// every training click in its context; the scores are standardised within `groups` activity
+/// groups. Returns the statistics and each training event's confidence (the first event of a
+/// sequence, which has no context, weighs 1).
+pub fn clsd_pass(
+    model: &Recommender,
+    text: &Tensor<2>,
+    split: &Split,
+    max_len: usize,
+    groups: usize,
+) -> (ClsdStats, Vec<Vec<f32>>) {
+    let items = model.item_vectors(text.clone());
+    let spans = window_spans(split, max_len);
+    let mut scores: Vec<Vec<f32>> = split
+        .train
+        .iter()
+        .map(|s| vec![f32::NAN; s.len()])
+        .collect();
+    for chunk in spans.chunks(256) {
+        let rows: Vec<(&[usize], &[usize])> = chunk
+            .iter()
+            .map(|&(u, s, e)| (&split.train[u][s..e - 1], &split.train[u][s + 1..e]))
+            .collect();
+        let kinds: Vec<&[EventKind]> = chunk
+            .iter()
+            .map(|&(u, s, e)| split.train_kinds.get(u).map_or(&[][..], |k| &k[s..e - 1]))
+            .collect();
+        let batch = SequenceBatch::new(&rows).with_kinds(&kinds);
+        for (&(u, s, _), row) in chunk.iter().zip(model.target_log_probs(&batch, &items)) {
+            for (t, v) in row.into_iter().enumerate() {
+                scores[u][s + t + 1] = v;
+            }
+        }
+    }
+    let lengths: Vec<usize> = split.train.iter().map(Vec::len).collect();
+    let finite: Vec<Vec<f32>> = scores
+        .iter()
+        .map(|r| r.iter().copied().filter(|x| x.is_finite()).collect())
+        .collect();
+    let stats = ClsdStats::fit(&lengths, &finite, groups);
+    let confidence = scores
+        .iter()
+        .zip(&lengths)
+        .map(|(r, &n)| r.iter().map(|&v| stats.confidence(v, n)).collect())
+        .collect();
+    (stats, confidence)
 }
 
 /// One epoch's figures.
@@ -123,7 +236,13 @@ pub fn evaluate_model(
             .iter()
             .map(|e| (e.history.as_slice(), &[][..]))
             .collect();
-        let scores = model.scores(&SequenceBatch::new(&rows), text.clone());
+        let kinds: Vec<&[EventKind]> = chunk.iter().map(|e| e.kinds.as_slice()).collect();
+        let activity: Vec<usize> = chunk
+            .iter()
+            .map(|e| e.seen.len().max(e.history.len()))
+            .collect();
+        let batch = SequenceBatch::new(&rows).with_kinds(&kinds);
+        let scores = model.scores_for(&batch, text.clone(), &activity);
         let [_, n] = scores.dims();
         let flat = scores.into_data().try_to_vec::<f32>().expect("f32 scores");
         for (e, row) in chunk.iter().zip(flat.chunks(n)) {
@@ -159,7 +278,7 @@ pub enum Objective<'a> {
     Finetune { absent: Option<&'a Tensor<2, Bool>> },
 }
 
-type Window = (Vec<usize>, Vec<usize>);
+type Window = TrainWindow;
 
 /// The loss of `chunk` (rows `offset..` of the batch for the item-dropped copies) for `model`.
 fn shard_loss(
@@ -171,9 +290,15 @@ fn shard_loss(
 ) -> Tensor<1> {
     let rows: Vec<(&[usize], &[usize])> = chunk
         .iter()
-        .map(|(i, t)| (i.as_slice(), t.as_slice()))
+        .map(|w| (w.inputs.as_slice(), w.targets.as_slice()))
         .collect();
-    let batch = SequenceBatch::new(&rows);
+    let kinds: Vec<&[EventKind]> = chunk.iter().map(|w| w.kinds.as_slice()).collect();
+    let inputs: Vec<&[f32]> = chunk.iter().map(|w| w.input_weights.as_slice()).collect();
+    let targets: Vec<&[f32]> = chunk.iter().map(|w| w.target_weights.as_slice()).collect();
+    let batch = SequenceBatch::new(&rows)
+        .with_kinds(&kinds)
+        .with_confidence(&inputs)
+        .weight_targets(&targets);
     match objective {
         Objective::Pretrain { dropped, lambda } => {
             let aug: Vec<(&[usize], &[usize])> = dropped[offset..offset + chunk.len()]
@@ -211,7 +336,10 @@ pub fn batch_gradients(
     let weight = |c: &[Window]| -> f64 {
         match objective {
             Objective::Pretrain { .. } => c.len() as f64,
-            Objective::Finetune { .. } => c.iter().map(|(_, t)| t.len()).sum::<usize>() as f64,
+            Objective::Finetune { .. } => c
+                .iter()
+                .map(|w| w.target_weights.iter().map(|&x| f64::from(x)).sum::<f64>())
+                .sum::<f64>(),
         }
     };
     let total = weight(chunk).max(1.0);
@@ -303,7 +431,7 @@ pub fn train(
     let mut optim = AdamWConfig::new()
         .with_weight_decay(config.weight_decay)
         .init();
-    let base = windows(split, config.max_len);
+    let mut base = train_windows(split, config.max_len, None);
     let fingerprint = shape_fingerprint(
         &model,
         &format!("{} windows {} items", base.len(), text.dims()[0]),
@@ -340,7 +468,27 @@ pub fn train(
         }
         model = model.load_record(loaded.model);
         optim = optim.load_record(loaded.optim);
-        best = Some((s.best_ndcg10, model.valid().load_record(loaded.best)));
+        let mut best_model = model.valid().load_record(loaded.best);
+        // CLSD's confidences are a function of the saved models: recomputed, not stored.
+        if config.clsd_groups > 0 && s.epoch > config.pretrain_epochs {
+            let (_, confidence) = clsd_pass(
+                &model.valid(),
+                &plain_text,
+                split,
+                config.max_len,
+                config.clsd_groups,
+            );
+            base = train_windows(split, config.max_len, Some(&confidence));
+            let (stats, _) = clsd_pass(
+                &best_model,
+                &plain_text,
+                split,
+                config.max_len,
+                config.clsd_groups,
+            );
+            best_model.clsd = Some(stats);
+        }
+        best = Some((s.best_ndcg10, best_model));
         rng = SplitMix(s.rng);
         since_best = s.since_best;
         first_epoch = s.epoch + 1;
@@ -392,7 +540,7 @@ pub fn train(
             let dropped: Option<Vec<Vec<usize>>> = pretraining.then(|| {
                 chunk
                     .iter()
-                    .map(|(inputs, _)| item_drop(inputs, config.item_drop, &mut rng))
+                    .map(|w| item_drop(&w.inputs, config.item_drop, &mut rng))
                     .collect()
             });
             let objective = if pretraining {
@@ -411,7 +559,20 @@ pub fn train(
             model = optim.step(config.lr, model, grads);
             observer.batch(value);
         }
-        let inference = model.valid();
+        let mut inference = model.valid();
+        if config.clsd_groups > 0 && !pretraining {
+            // Self-distillation: this epoch's model weighs the next epoch's clicks, and is
+            // evaluated (and shipped) with the statistics of its own scores.
+            let (stats, confidence) = clsd_pass(
+                &inference,
+                &plain_text,
+                split,
+                config.max_len,
+                config.clsd_groups,
+            );
+            inference.clsd = Some(stats);
+            base = train_windows(split, config.max_len, Some(&confidence));
+        }
         let (valid, _) = evaluate_model(&inference, &plain_text, &split.valid, 256);
         let ndcg = valid.means()["ndcg@10"];
         let entry = EpochLog {
@@ -489,6 +650,7 @@ pub(crate) mod tests {
     fn windows_supervise_every_pair_once() {
         let split = Split {
             train: vec![(0..7).collect(), vec![1], vec![3, 4]],
+            train_kinds: vec![],
             valid: vec![],
             test: vec![],
             short_users: 0,
@@ -542,6 +704,7 @@ pub(crate) mod tests {
                 max_len,
             },
             temperature: 0.1,
+            signals: Default::default(),
         }
     }
 
@@ -586,6 +749,114 @@ pub(crate) mod tests {
                 "{mode:?}: NDCG@10 {ours:.4} vs popularity {theirs:.4}"
             );
         }
+    }
+
+    /// CLSD on noisy data: after training, the self-distilled confidences of injected noise
+    /// clicks are well below those of the real clicks; the model with every signal (types, DUMN,
+    /// CLSD) trains, keeps its statistics, and ranks a history made only of dislikes without
+    /// NaN (and explains nothing by a disliked item).
+    #[test]
+    fn clsd_trusts_noise_clicks_less_and_typed_models_rank_any_history() {
+        let _seeded = SEEDED.lock().unwrap_or_else(|e| e.into_inner());
+        let clean =
+            crate::data::synthetic::with_typed_feedback(synthetic_dataset(120, 48, 8, 16, 5));
+        let noisy = clean.with_noise_clicks(0.3, 11);
+        let split = Split::leave_one_out(&noisy, 10);
+        let clean_split = Split::leave_one_out(&clean, 10);
+        let device = Device::flex().autodiff();
+        device.seed(7);
+        let mut config = small_config(
+            ItemMode::Inductive,
+            clean.items.len(),
+            16,
+            32,
+            (0.0, 0.1),
+            10,
+        );
+        config.signals = crate::rec::SignalsConfig {
+            kinds: true,
+            memory_slots: 2,
+            clsd: None,
+        };
+        let text = topic_text(clean.items.len(), &device);
+        let train_config = TrainConfig {
+            epochs: 12,
+            batch_size: 32,
+            lr: 5e-3,
+            patience: 12,
+            max_len: 10,
+            clsd_groups: 2,
+            ..TrainConfig::default()
+        };
+        let Trained { best, log, .. } = train(
+            Recommender::init(&config, &device),
+            &text,
+            &split,
+            &train_config,
+            &CheckpointOptions::default(),
+            &mut Silent,
+        )
+        .unwrap();
+        assert!(log.last().unwrap().loss < log[0].loss, "{log:?}");
+        assert!(
+            best.clsd.is_some(),
+            "the best model carries its CLSD statistics"
+        );
+        let plain_text = text.clone().inner();
+        let (_, confidence) = clsd_pass(&best, &plain_text, &split, 10, 2);
+        // Which training events are noise: walk the noisy sequence against the clean one.
+        let (mut noise, mut real) = (Vec::new(), Vec::new());
+        for (u, seq) in split.train.iter().enumerate() {
+            let original = &clean_split.train[u];
+            let mut next = 0;
+            for (t, &item) in seq.iter().enumerate() {
+                let is_real = next < original.len() && original[next] == item;
+                next += usize::from(is_real);
+                // The first event has no context (confidence 1): not a judgement.
+                if t > 0 {
+                    if is_real { &mut real } else { &mut noise }.push(confidence[u][t]);
+                }
+            }
+        }
+        let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len().max(1) as f32;
+        let (n, r) = (mean(&noise), mean(&real));
+        assert!(
+            noise.len() > 50 && real.len() > 200,
+            "{} / {}",
+            noise.len(),
+            real.len()
+        );
+        eprintln!("mean CLSD confidence: noise clicks {n:.3}, real clicks {r:.3}");
+        assert!(n < 0.8 * r, "noise clicks {n:.3} vs real clicks {r:.3}");
+        assert!(
+            confidence
+                .iter()
+                .flatten()
+                .all(|c| c.is_finite() && *c >= 0.0 && *c <= 2.0)
+        );
+
+        // A history of dislikes only: finite scores, no disliked item as an explanation.
+        let items = best.item_vectors(plain_text);
+        let history = [3usize, 9, 14];
+        let kinds = [EventKind::Dislike; 3];
+        let recs = best.recommend(
+            &items,
+            &crate::rec::History {
+                items: &history,
+                reads: &history,
+                kinds: &kinds,
+            },
+            5,
+            true,
+            2,
+            None,
+        );
+        assert_eq!(recs.len(), 5);
+        assert!(
+            recs.iter()
+                .all(|r| r.score.is_finite() && r.because.is_empty())
+        );
+        assert!(recs.iter().all(|r| !history.contains(&r.item)));
     }
 
     /// burn's CPU generator is process-wide: tests that compare two seeded runs take this lock
@@ -810,7 +1081,7 @@ pub(crate) mod tests {
         let model = Recommender::init(&config, &device);
         let text = topic_text(ds.items.len(), &device);
         // Windows of unequal length, so the shards' weights differ.
-        let chunk: Vec<Window> = windows(&split, 8).into_iter().take(7).collect();
+        let chunk: Vec<Window> = train_windows(&split, 8, None).into_iter().take(7).collect();
         let objective = Objective::Finetune { absent: None };
         let (whole, mut g1) = batch_gradients(&model, &chunk, &text, &objective, &[]);
         let replicas = [device.clone(), device.clone()];

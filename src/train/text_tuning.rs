@@ -358,6 +358,7 @@ mod tests {
                 max_len: 8,
             },
             temperature: 0.1,
+            signals: Default::default(),
         };
         let model = Recommender::init(&config, &device);
         let before = top.valid().encode_all(&FrozenBottom {

@@ -9,16 +9,12 @@ use wasm_bindgen::prelude::*;
 use super::device::init_device;
 use super::{file_reader, js_error};
 use crate::bundle::{Manifest, RecommenderFiles};
+use crate::data::EventKind;
 use crate::rec::model::l2_rows;
 use crate::rec::{
-    HistorySelect, ItemMode, ItemVectors, Recommender, RecommenderConfig, select_history,
-    unit_rows_of,
+    History, HistorySelect, ItemMode, ItemVectors, Recommender, RecommenderConfig, avoid_boost,
+    select_positions, unit_rows_of,
 };
-
-/// How hard "not interested" pushes down the items whose texts are near the avoided one's
-/// (a fraction of a cosine-over-temperature score; 0.5 moves an item at cosine 0.8 about 3.6
-/// score points below one at cosine 0.3).
-const AVOID_WEIGHT: f64 = 0.5;
 
 /// A trained recommender running in this page or worker.
 #[wasm_bindgen]
@@ -100,6 +96,19 @@ impl Ranker {
         self.config.items.text_dim
     }
 
+    /// Whether the model reads behaviour types (event-type embedding or DUMN): then
+    /// `recommend` takes them, and dislikes belong in the history.
+    #[wasm_bindgen(getter, js_name = readsEventTypes)]
+    pub fn reads_event_types(&self) -> bool {
+        self.config.signals.kinds || self.config.signals.memory_slots > 0
+    }
+
+    /// Whether history events are weighted by CLSD confidence.
+    #[wasm_bindgen(getter, js_name = usesClsd)]
+    pub fn uses_clsd(&self) -> bool {
+        self.config.signals.clsd.is_some()
+    }
+
     /// The longest history the model looks at.
     #[wasm_bindgen(getter, js_name = maxLen)]
     pub fn max_len(&self) -> usize {
@@ -173,7 +182,7 @@ impl Ranker {
     /// was not trained on queries, while the encoder's text space matches a query to the items
     /// it describes (“space” → Lost in Space, 2001: A Space Odyssey…). `avoid` (optional
     /// catalog rows the visitor marked "not interested") pushes their neighbours down at once:
-    /// every item loses `AVOID_WEIGHT · max over avoided d of cos(text d, item text) / τ`.
+    /// every item loses `rank::AVOID_WEIGHT · max over avoided d of cos(text d, item text) / τ`.
     #[allow(clippy::too_many_arguments)]
     pub async fn recommend(
         &self,
@@ -183,6 +192,7 @@ impl Ranker {
         queries: Option<Float32Array>,
         query_weights: Option<Float32Array>,
         avoid: Option<Uint32Array>,
+        kinds: Option<Uint8Array>,
     ) -> Result<Array, JsError> {
         let Some(catalog) = &self.catalog else {
             return Err(JsError::new("call setTextVectors before recommend"));
@@ -231,14 +241,8 @@ impl Ranker {
                     catalog.items
                 )));
             }
-            let d = avoid.len();
-            let rows = Tensor::<1, Int>::from_data(TensorData::new(avoid, [d]), &self.device);
-            let nearness = items
-                .clone()
-                .select(0, rows)
-                .matmul(items.clone().transpose())
-                .max_dim(0)
-                .mul_scalar(-AVOID_WEIGHT / self.config.temperature);
+            let avoid: Vec<usize> = avoid.iter().map(|&a| a as usize).collect();
+            let nearness = avoid_boost(items, &avoid, self.config.temperature);
             boost = Some(match boost {
                 Some(b) => b + nearness,
                 None => nearness,
@@ -260,8 +264,30 @@ impl Ranker {
                 &query_rows[i - n]
             }
         };
-        let reads = if self.text_rows.len() == n {
-            select_history(
+        // Behaviour types (`EventKind` numbers: 0 click, 1 view, 2 cart, 3 purchase, 4 like,
+        // 5 dislike, 6 search), one per history event; none: all clicks.
+        let kinds: Vec<EventKind> = match kinds.map(|k| k.to_vec()) {
+            None => Vec::new(),
+            Some(k) if k.is_empty() => Vec::new(),
+            Some(k) => {
+                if k.len() != history.len() {
+                    return Err(JsError::new(&format!(
+                        "{} event types for {} history events",
+                        k.len(),
+                        history.len()
+                    )));
+                }
+                k.iter()
+                    .map(|&v| {
+                        EventKind::ALL.get(usize::from(v)).copied().ok_or_else(|| {
+                            JsError::new(&format!("event type {v} is not one of 0..=6"))
+                        })
+                    })
+                    .collect::<Result<_, _>>()?
+            }
+        };
+        let positions = if self.text_rows.len() == n {
+            select_positions(
                 &history,
                 self.config.sequence.max_len,
                 self.history_select,
@@ -270,15 +296,23 @@ impl Ranker {
             )
         } else {
             // ID mode has no texts: the newest events.
-            history[history.len().saturating_sub(self.config.sequence.max_len)..].to_vec()
+            (history.len().saturating_sub(self.config.sequence.max_len)..history.len()).collect()
+        };
+        let reads: Vec<usize> = positions.iter().map(|&p| history[p]).collect();
+        let read_kinds: Vec<EventKind> = if kinds.is_empty() {
+            Vec::new()
+        } else {
+            positions.iter().map(|&p| kinds[p]).collect()
         };
         let recs = self
             .model
             .recommend_async(
                 catalog,
-                &history,
-                Some(&reads),
-                self.config.sequence.max_len,
+                &History {
+                    items: &history,
+                    reads: &reads,
+                    kinds: &read_kinds,
+                },
                 k,
                 exclude_seen,
                 2,
