@@ -25,6 +25,12 @@ before(async () => {
       '--layers', '1', '--experts', '2', '--max-len', '10', '--batch-size', '16', '--quiet', '--restart',
       '--checkpoint', path.join(FIX, `ck-${mode}`), '--cache', path.join(FIX, 'vectors'));
   }
+  // Every history signal: behaviour types, DUMN (2 memory slots), CLSD (2 activity groups).
+  run('train', '--data', path.join(FIX, 'shop'), '--text-model', path.join(FIX, 'encoder'), '--mode', 'inductive',
+    '--out', path.join(FIX, 'bundle-typed'), '--epochs', '3', '--hidden', '16', '--heads', '2', '--inner', '32',
+    '--layers', '1', '--experts', '2', '--max-len', '10', '--batch-size', '16', '--quiet', '--restart',
+    '--event-types', '--memory-slots', '2', '--clsd-groups', '2',
+    '--checkpoint', path.join(FIX, 'ck-typed'), '--cache', path.join(FIX, 'vectors'));
   server = await startServer();
   browser = await launchBrowser();
 });
@@ -106,6 +112,49 @@ test('a history longer than the window: the browser reads the same events as nat
     assert.ok(diff < 1e-4, `${select}: ${diff}`);
   }
   assert.notDeepEqual(theirs.relevant.map((r) => r.score), theirs.last.map((r) => r.score), 'the selection changes what the encoder reads');
+});
+
+test('typed history (like, cart, dislike) through event types, DUMN and CLSD: the browser equals native within 1e-4', { timeout: 300_000 }, async () => {
+  const manifest = JSON.parse(readFileSync(path.join(FIX, 'bundle-typed/manifest.json'), 'utf8'));
+  const signals = manifest.recommender.config.signals;
+  assert.ok(signals.kinds && signals.memory_slots === 2 && signals.clsd?.mean?.length >= 1, JSON.stringify(signals));
+  const typed = [['item-3', 'like'], ['item-17', 'click'], ['item-8', 'dislike'], ['item-21', 'cart'], ['item-5', 'click'], ['item-30', 'view']];
+  const nativeRecs = (kinds) => run('recommend', '--model', path.join(FIX, 'bundle-typed'), '--catalog', path.join(FIX, 'shop/catalog.jsonl'),
+    '--history', typed.map(([id]) => id).join(','), ...(kinds ? ['--kinds', kinds.join(',')] : []),
+    '--k', '10', '--json', '--cache', path.join(FIX, 'vectors')).trim().split('\n').map((l) => JSON.parse(l));
+  const ours = nativeRecs(typed.map(([, e]) => e));
+  const asClicks = nativeRecs(null);
+  const page = await openPage(browser, server.url);
+  const catalog = readFileSync(path.join(FIX, 'shop/catalog.jsonl'), 'utf8');
+  // The CPU backend always; WebGPU too where an adapter exists (the memory's cumulative sums
+  // and the gate run as WGSL kernels there).
+  const runs = await page.evaluate(async ({ model, catalog, history }) => {
+    const { Ranklet } = await import('/www/ranklet.js');
+    const out = {};
+    const backends = ['cpu'];
+    if (navigator.gpu && (await navigator.gpu.requestAdapter())) backends.push('webgpu');
+    for (const backend of backends) {
+      const r = await Ranklet.load({ model, backend });
+      await r.index(catalog);
+      out[backend] = { got: r.backend, recs: await r.recommend({ k: 10, history: history.map(([item, event]) => ({ item, event })) }) };
+      r.close();
+    }
+    return out;
+  }, { model: rel(path.join(FIX, 'bundle-typed')) + '/', catalog, history: typed });
+  for (const [backend, { got, recs }] of Object.entries(runs)) {
+    assert.equal(got, backend);
+    assert.deepEqual(recs.map((r) => r.id), ours.map((r) => r.id), `${backend}: same items`);
+    const diff = Math.max(...ours.map((r, i) => Math.abs(r.score - recs[i].score)));
+    console.log(`typed history, ${backend}: max |browser − native| score ${diff.toExponential(2)}`);
+    assert.ok(diff < 1e-4, `${backend}: ${diff}`);
+    for (let i = 0; i < ours.length; i++) assert.deepEqual(new Set(recs[i].because), new Set(ours[i].because));
+  }
+  const theirs = runs.cpu.recs;
+  // The types matter (the same items read as clicks score differently), and a disliked item
+  // never explains a recommendation.
+  const clickScores = new Map(asClicks.map((r) => [r.id, r.score]));
+  assert.ok(ours.some((r) => !clickScores.has(r.id) || Math.abs(clickScores.get(r.id) - r.score) > 1e-3), 'event types change the scores');
+  assert.ok(theirs.every((r) => !r.because.includes('item-8')), 'the disliked item explains nothing');
 });
 
 test('WebGPU recommendations equal the native ones within 1e-4 (where an adapter exists)', { timeout: 300_000 }, async (t) => {
