@@ -266,17 +266,31 @@ case "${1:-}" in
   report-history)
     # Long histories: ml-100k users with more than the 50-event cap, the newest 50 vs the newest
     # 20 + the 30 older events nearest to them; browser latency by history length from
-    # reports/browser.json (./build.sh bench-web).
-    setup_data; build_native
+    # reports/browser.json (./build.sh bench-web); the search-event effect and persona accuracy
+    # in headless Chromium / Node on models/shop; the scene-context ablation (two trainings of
+    # the same small recommender, without and with --scene-context: hour of day from ml-100k's
+    # timestamps). Runs already in $CACHE/history are kept (delete them to rerun).
+    setup_data; build_native; build_web; setup_browser
     mkdir -p "$CACHE/history" reports
     for sel in last relevant; do
       "$TARGET_DIR/release/ranklet" eval --data data/ml-100k --model models/shop --min-history 51 \
         --history-select "$sel" --recent 20 --quiet --report "$CACHE/history/$sel.json"
     done
+    for ctx in none hour; do
+      out="$CACHE/history/context-$ctx.json"
+      [ -s "$out" ] && continue
+      flag=(); [ "$ctx" = hour ] && flag=(--scene-context)
+      "$TARGET_DIR/release/ranklet" train --data data/ml-100k --mode inductive --hidden 64 --inner 128 \
+        --experts 4 --epochs 25 --patience 4 --quiet --restart "${flag[@]}" \
+        --checkpoint "$CACHE/history/ckpt-$ctx" --report "$out.tmp" && mv "$out.tmp" "$out"
+    done
+    node tests/browser/search_effect.mjs models/shop/ > "$CACHE/history/search.json"
+    node tests/tools/persona_accuracy.mjs data/ml-100k www/catalog/ml-100k.json > "$CACHE/history/persona.json"
     python3 - "$CACHE/history" <<'PY'
 import json, sys, os
 d = sys.argv[1]
-runs = {s: json.load(open(os.path.join(d, f"{s}.json"))) for s in ("last", "relevant")}
+load = lambda name: json.load(open(os.path.join(d, name)))
+runs = {s: load(f"{s}.json") for s in ("last", "relevant")}
 out = {
     "command": "./build.sh report-history",
     "long_history": {
@@ -286,6 +300,17 @@ out = {
                "valid_ndcg@10": r["models"][0]["valid"]["ndcg@10"], "command": r["command"]} for s, r in runs.items()},
     },
 }
+ctx = {c: load(f"context-{c}.json")["models"][0] for c in ("none", "hour")}
+out["context_ablation"] = {
+    "dataset": "ml-100k",
+    "model": "inductive on the teacher's text vectors, hidden 64, inner 128, 4 experts, at most 25 epochs, patience 4",
+    "note": "ml-100k has only the hour of day (UTC, from the rating's timestamp); page type and device class are unknown there",
+    **{c: {"ndcg@10": m["test"]["ndcg@10"], "ndcg@10_masked": m["test_masked"]["ndcg@10"],
+           "valid_ndcg@10": m["valid"]["ndcg@10"], "epochs": m["epochs"]} for c, m in
+       (("without_context", ctx["none"]), ("with_hour_context", ctx["hour"]))},
+}
+out["search"] = load("search.json")
+out["persona"] = load("persona.json")
 browser = json.load(open("reports/browser.json")) if os.path.exists("reports/browser.json") else {}
 if browser.get("recommend_ms_by_history"):
     out["browser"] = {"recommend_ms": browser["recommend_ms_by_history"], "candidates": 10000,
@@ -293,7 +318,7 @@ if browser.get("recommend_ms_by_history"):
 tmp = "reports/history.json.partial"
 json.dump(out, open(tmp, "w"), indent=2)
 os.replace(tmp, "reports/history.json")
-print(json.dumps(out, indent=2))
+print(json.dumps({k: out[k] for k in ("context_ablation", "persona")}, indent=2))
 PY
     ;;
   report-ml100k)

@@ -125,12 +125,16 @@ export function popularityRanking(items, events, k) {
 }
 
 /** How much each event says about taste (a dislike counts against). */
+const RECENCY = 0.98;
 const EVENT_WEIGHT = { view: 0.5, click: 1, cart: 2, purchase: 3, like: 2, rating: 1, dislike: -2 };
 
 /**
  * The visitor's persona: the categories that dominate the history, each event weighted by its
- * type (a purchase says more than a view, a dislike counts against) and by recency (×0.9 per
- * later event). Returns [{category, weight, share}] with positive weights, strongest first.
+ * type (a purchase says more than a view, a dislike counts against) and by recency (×0.98 per
+ * later event: on ml-100k the top entry then names the dominant genre of the same history for
+ * 70 % of users and of their later 20 % for 46 %, where ×0.9 gave 56 % and 43 % — see
+ * reports/history.json). Returns [{category, weight, share}] with positive weights, strongest
+ * first.
  */
 export function personaOf(items, events, top = 5) {
   const byId = new Map(items.map((it) => [it.id, it]));
@@ -139,7 +143,7 @@ export function personaOf(items, events, top = 5) {
   itemEvents.forEach((e, i) => {
     let w = EVENT_WEIGHT[e.event] ?? 1;
     if (e.event === 'rating' && Number.isFinite(e.value)) w = e.value >= 4 ? 2 : e.value <= 2 ? -2 : 0.5;
-    w *= 0.9 ** (itemEvents.length - 1 - i);
+    w *= RECENCY ** (itemEvents.length - 1 - i);
     for (const c of categoriesOf(byId.get(e.item))) weight.set(c, (weight.get(c) ?? 0) + w);
   });
   const positive = [...weight.entries()].filter(([, w]) => w > 0).sort((a, b) => b[1] - a[1]);

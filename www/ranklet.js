@@ -40,6 +40,13 @@ class WorkerClient {
   }
 }
 
+/** This device's class for the scene context: desktop, tablet or mobile (by pointer and width). */
+export function deviceClass() {
+  if (typeof matchMedia !== 'function') return 'desktop';
+  if (!matchMedia('(pointer: coarse)').matches) return 'desktop';
+  return Math.min(screen?.width ?? 0, screen?.height ?? 0) >= 600 ? 'tablet' : 'mobile';
+}
+
 export class RankletEncoder {
   constructor(client, info) {
     this.client = client;
@@ -197,7 +204,9 @@ export class Ranklet {
    * `candidates` (item ids), only those are ranked; ids in `exclude` are never returned (with
    * the stored history, items marked "not interested" are excluded too). `context: {item}` ranks
    * in the context of the item on screen (a product page): it counts as the newest event for
-   * this request only, is not stored, and is not recommended.
+   * this request only, is not stored, and is not recommended. `context: {hour, page, device}`
+   * is the request's scene for models trained with scene context (defaults: the local hour,
+   * this device's class; page types: home, product, search, category, cart).
    */
   async recommend({ k = 10, history, excludeSeen = true, candidates, exclude, context } = {}) {
     const h = history === undefined ? undefined
@@ -208,7 +217,15 @@ export class Ranklet {
       });
     const c = candidates === undefined ? null : Array.from(candidates, String);
     const x = exclude === undefined ? null : Array.from(exclude, String);
-    const ctx = context ? { item: context.item === undefined ? undefined : String(context.item) } : null;
+    const ctx = {
+      item: context?.item === undefined || context?.item === null ? undefined : String(context.item),
+      // The scene (read by a model trained with --scene-context): local hour and this device's
+      // class unless given; the page type only if the host says (home, product, search,
+      // category, cart).
+      hour: Number.isInteger(context?.hour) ? context.hour : new Date().getHours(),
+      page: context?.page,
+      device: context?.device ?? deviceClass(),
+    };
     return this.client.call('recommend', { handle: this.handle, history: h, k, excludeSeen, candidates: c, exclude: x, context: ctx });
   }
 

@@ -11,6 +11,20 @@ const modules = new Map();
 const EVENT_KIND = { click: 0, view: 1, cart: 2, purchase: 3, like: 4, dislike: 5, not_interested: 5, search: 6 };
 const kindOf = (event) => EVENT_KIND[event] ?? 0;
 const isDislike = (event) => kindOf(event) === EVENT_KIND.dislike;
+// The scene vocabularies of ranklet's context encoders (src/rec/context.rs), index 0 unknown.
+const PAGE_TYPES = ['unknown', 'home', 'product', 'search', 'category', 'cart'];
+const DEVICE_CLASSES = ['unknown', 'desktop', 'mobile', 'tablet'];
+// [hour, page, device] for the ranker (255: unknown); an unknown name is an error naming it.
+function sceneRow(context) {
+  const hour = Number.isInteger(context?.hour) && context.hour >= 0 && context.hour < 24 ? context.hour : 255;
+  const index = (list, name, what) => {
+    if (name === undefined || name === null || name === 'unknown') return 255;
+    const i = list.indexOf(String(name));
+    if (i < 0) throw new Error(`recommend: unknown ${what} ${JSON.stringify(name)} (one of ${list.slice(1).join(', ')})`);
+    return i;
+  };
+  return Uint8Array.of(hour, index(PAGE_TYPES, context?.page, 'page type'), index(DEVICE_CLASSES, context?.device, 'device class'));
+}
 // A stored event's type, a rating read as feedback as in training (≥ 4 like, ≤ 2 dislike).
 const eventName = (e) => (e.event !== 'rating' || !Number.isFinite(e.value) ? e.event
   : e.value >= 4 ? 'like' : e.value <= 2 ? 'dislike' : 'click');
@@ -227,6 +241,7 @@ const ops = {
   // history, the stored one; items marked "not interested" (dislike) are then left out of the
   // answer. `exclude` leaves out more ids. `context.item`: the item on screen now (a product
   // page) ranks as the newest event for this request only — not stored, not recommended.
+  // `context.hour/page/device`: the request's scene, for a model trained with scene context.
   async recommend({ handle, history, k = 10, excludeSeen = true, candidates = null, exclude = null, context = null }) {
     const shop = shopOf(handle);
     if (!shop.ids) throw new Error('index(catalog) first');
@@ -235,6 +250,7 @@ const ops = {
     // reads event types also sees them in the sequence, as dislikes (DUMN purifies the state
     // with them); for one that does not, a dislike would read as a click, so it stays out.
     const typed = shop.ranker.readsEventTypes;
+    const scene = sceneRow(context); // checked whether or not the model reads it
     const disliked = new Set();
     if (!history) {
       const events = await readHistory();
@@ -286,7 +302,7 @@ const ops = {
     const want = wanted ? n : Math.min(n, k + excluded.size);
     const avoid = Uint32Array.from([...disliked].filter((id) => shop.row.has(id)).map((id) => shop.row.get(id)));
     const recs = await shop.ranker.recommend(Uint32Array.from(rows), want, excludeSeen, queryVectors, queryWeights,
-      avoid.length ? avoid : null, typed ? Uint8Array.from(kinds) : null);
+      avoid.length ? avoid : null, typed ? Uint8Array.from(kinds) : null, shop.ranker.readsContext ? scene : null);
     const out = recs.map((r) => ({
       id: shop.ids[r.item],
       score: r.score,

@@ -7,7 +7,9 @@ use clap::Args;
 use ranklet::bundle::read_recommender_dir;
 use ranklet::data::{Dataset, EventKind, ItemText, read_catalog};
 use ranklet::rec::model::l2_rows;
-use ranklet::rec::{History, HistorySelect, ItemMode, avoid_boost, select_positions, unit_rows};
+use ranklet::rec::{
+    History, HistorySelect, ItemMode, SceneContext, avoid_boost, select_positions, unit_rows,
+};
 use ranklet::{Error, Result};
 use serde_json::json;
 
@@ -32,6 +34,15 @@ pub struct RecommendArgs {
     /// (view, click, cart, purchase, like, dislike/not_interested); default: all clicks.
     #[arg(long, value_delimiter = ',')]
     pub kinds: Vec<String>,
+    /// The request's hour of day (0–23), for a model trained with --scene-context.
+    #[arg(long, value_parser = clap::value_parser!(u8).range(0..24))]
+    pub hour: Option<u8>,
+    /// The request's page type (home, product, search, category, cart).
+    #[arg(long)]
+    pub page: Option<String>,
+    /// The request's device class (desktop, mobile, tablet).
+    #[arg(long)]
+    pub device_class: Option<String>,
     /// How many items.
     #[arg(long, default_value_t = 10)]
     pub k: usize,
@@ -85,6 +96,7 @@ pub fn run(args: RecommendArgs) -> Result<()> {
             users: Vec::new(),
             sequences: Vec::new(),
             kinds: Vec::new(),
+            times: Vec::new(),
         };
         catalog
             .in_item_order(&rec.items, &args.model.display().to_string())?
@@ -130,6 +142,19 @@ pub fn run(args: RecommendArgs) -> Result<()> {
             "a search is a text, not an item event (the browser's recommend() takes queries)",
         ));
     }
+    let context = SceneContext {
+        hour: args.hour,
+        page: args
+            .page
+            .as_deref()
+            .map(SceneContext::page_named)
+            .transpose()?,
+        device: args
+            .device_class
+            .as_deref()
+            .map(SceneContext::device_named)
+            .transpose()?,
+    };
     let positions = select_positions(
         &history,
         config.sequence.max_len,
@@ -158,6 +183,7 @@ pub fn run(args: RecommendArgs) -> Result<()> {
             items: &history,
             reads: &reads,
             kinds: &read_kinds,
+            context,
         },
         args.k,
         !args.keep_seen,

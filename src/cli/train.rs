@@ -150,6 +150,11 @@ pub struct TrainArgs {
     /// 0: off.
     #[arg(long, default_value_t = 0)]
     pub memory_slots: usize,
+    /// LARR scene context: the hour of day (from the event's timestamp, UTC), page type and
+    /// device class of each request are encoded and aggregated into the user state (unknown
+    /// parts are fine: ml-100k has only the hour).
+    #[arg(long)]
+    pub scene_context: bool,
     /// CLSD: weight training clicks (targets and history events) by their confidence under
     /// the previous epoch's model, standardised within this many user activity groups; the
     /// bundle carries the statistics so that history events are weighted on device too. 0: off.
@@ -261,6 +266,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         signals: SignalsConfig {
             kinds: args.event_types,
             memory_slots: args.memory_slots,
+            context: args.scene_context,
             clsd: None,
         },
     };

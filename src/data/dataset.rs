@@ -12,6 +12,7 @@ use crate::data::atomic::{AtomicFile, parse_timestamp};
 use crate::data::catalog::{jsonl_values, read_catalog};
 use crate::data::events::EventKind;
 use crate::error::{Error, Result};
+use crate::rec::context::SceneContext;
 
 /// An item: its id in the data and the text the encoder sees.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,6 +32,9 @@ pub struct Dataset {
     /// The behaviour type of each event of `sequences` (same shape). RecBole rows with a
     /// rating carry it as feedback ([`EventKind::from_rating`]); rows without one are clicks.
     pub kinds: Vec<Vec<EventKind>>,
+    /// The time (unix seconds) of each event of `sequences` (same shape; may be empty for a
+    /// catalog-only dataset).
+    pub times: Vec<Vec<f64>>,
 }
 
 impl Dataset {
@@ -77,6 +81,7 @@ impl Dataset {
                 .map(|s| s.iter().map(|&i| new_of_old[i]).collect())
                 .collect(),
             kinds: self.kinds.clone(),
+            times: self.times.clone(),
         })
     }
 }
@@ -116,12 +121,14 @@ impl Dataset {
         }
         let mut sequences = Vec::with_capacity(per_user.len());
         let mut kinds = Vec::with_capacity(per_user.len());
+        let mut times = Vec::with_capacity(per_user.len());
         for mut seq in per_user {
             // Stable: equal timestamps keep file order (this decides many test targets). Events
             // out of time order in the file are put in time order here.
             seq.sort_by(|a, b| a.0.total_cmp(&b.0));
             sequences.push(seq.iter().map(|e| e.1).collect());
             kinds.push(seq.iter().map(|e| e.2).collect());
+            times.push(seq.iter().map(|e| e.0).collect());
         }
         Ok(Self {
             name: name.to_string(),
@@ -129,6 +136,7 @@ impl Dataset {
             users,
             sequences,
             kinds,
+            times,
         })
     }
 
@@ -154,6 +162,10 @@ impl Dataset {
             if kinds.len() != n {
                 *kinds = vec![EventKind::Click; n];
             }
+            let times = &mut out.times[u];
+            if times.len() != n {
+                *times = (0..n).map(|t| t as f64).collect();
+            }
             let add = (fraction.max(0.0) * (n - 2) as f64).round() as usize;
             for _ in 0..add {
                 let train_len = seq.len() - 2;
@@ -161,6 +173,9 @@ impl Dataset {
                 let item = ((rng.next_f32() * n_items as f32) as usize).min(n_items - 1);
                 seq.insert(at, item);
                 kinds.insert(at, EventKind::Click);
+                // At the time of the event it precedes (times stay in order).
+                let ts = times[at];
+                times.insert(at, ts);
             }
         }
         out
@@ -414,6 +429,8 @@ pub struct Example {
     /// The behaviour type of each `history` event.
     pub kinds: Vec<EventKind>,
     pub target: usize,
+    /// The scene of the request (the target event's hour of day).
+    pub context: SceneContext,
     /// Every item the user had before the target, uncapped: what "masking seen items" removes
     /// (RecBole masks the whole past, not only the last `max_len`). Empty for training rows.
     pub seen: Vec<usize>,
@@ -445,6 +462,8 @@ pub struct Split {
     pub train: Vec<Vec<usize>>,
     /// The behaviour types of `train`'s events (same shape).
     pub train_kinds: Vec<Vec<EventKind>>,
+    /// The scene of each of `train`'s events (its hour of day; same shape).
+    pub train_contexts: Vec<Vec<SceneContext>>,
     /// Target = second-to-last item, history = the training part.
     pub valid: Vec<Example>,
     /// Target = last item, history = training part + validation item.
@@ -467,6 +486,7 @@ impl Split {
         let mut split = Split {
             train: Vec::new(),
             train_kinds: Vec::new(),
+            train_contexts: Vec::new(),
             valid: Vec::new(),
             test: Vec::new(),
             short_users: 0,
@@ -479,19 +499,28 @@ impl Split {
                 Some(k) if k.len() == n => k.clone(),
                 _ => vec![EventKind::Click; n],
             };
+            let contexts: Vec<SceneContext> = match ds.times.get(user) {
+                Some(t) if t.len() == n => {
+                    t.iter().map(|&ts| SceneContext::at_unix_time(ts)).collect()
+                }
+                _ => vec![SceneContext::default(); n],
+            };
             if n < 3 {
                 split.short_users += 1;
                 split.train.push(seq.clone());
                 split.train_kinds.push(kinds);
+                split.train_contexts.push(contexts);
                 continue;
             }
             split.train.push(seq[..n - 2].to_vec());
             split.train_kinds.push(kinds[..n - 2].to_vec());
+            split.train_contexts.push(contexts[..n - 2].to_vec());
             split.valid.push(Example {
                 user,
                 history: tail(&seq[..n - 2], max_len),
                 kinds: tail(&kinds[..n - 2], max_len),
                 target: seq[n - 2],
+                context: contexts[n - 2],
                 seen: seq[..n - 2].to_vec(),
             });
             split.test.push(Example {
@@ -499,6 +528,7 @@ impl Split {
                 history: tail(&seq[..n - 1], max_len),
                 kinds: tail(&kinds[..n - 1], max_len),
                 target: seq[n - 1],
+                context: contexts[n - 1],
                 seen: seq[..n - 1].to_vec(),
             });
         }
@@ -520,7 +550,16 @@ impl Split {
         let mut held: Vec<usize> = order[..take].to_vec();
         held.sort_unstable();
         let is_held = |i: &usize| held.binary_search(i).is_ok();
-        for (seq, kinds) in self.train.iter_mut().zip(&mut self.train_kinds) {
+        for ((seq, kinds), contexts) in self
+            .train
+            .iter_mut()
+            .zip(&mut self.train_kinds)
+            .zip(&mut self.train_contexts)
+        {
+            if contexts.len() == seq.len() {
+                let mut keep = seq.iter().map(|i| !is_held(i));
+                contexts.retain(|_| keep.next().unwrap_or(true));
+            }
             retain_items(seq, kinds, |i| !is_held(i));
         }
         self.valid.retain(|e| !is_held(&e.target));
@@ -548,6 +587,7 @@ impl Split {
                 history: tail(&seq[..t], self.max_len),
                 kinds: tail(&self.train_kinds[user][..t], self.max_len),
                 target: seq[t],
+                context: self.train_contexts[user][t],
                 seen: Vec::new(),
             })
         })

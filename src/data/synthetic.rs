@@ -123,6 +123,11 @@ pub fn synthetic_dataset(
             .iter()
             .map(|s| vec![EventKind::Click; s.len()])
             .collect(),
+        // One event per second from 1_700_000_000 (as `write_contracts` writes them).
+        times: sequences
+            .iter()
+            .map(|s| (0..s.len()).map(|t| 1_700_000_000.0 + t as f64).collect())
+            .collect(),
         sequences,
     }
 }

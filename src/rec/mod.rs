@@ -2,6 +2,7 @@
 //! adaptor, optional ID embedding), causal sequence encoder, cosine/τ scores; and the cache of
 //! frozen text vectors the item tower starts from.
 
+pub mod context;
 pub mod contrastive;
 pub mod history_select;
 pub mod item_tower;
@@ -13,6 +14,7 @@ pub mod store;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod text_vectors;
 
+pub use context::{ContextAggregator, SceneContext};
 pub use history_select::{
     HistorySelect, select_history, select_positions, unit_rows, unit_rows_of,
 };

@@ -6,6 +6,7 @@ use burn::tensor::activation::log_softmax;
 use burn::nn::Embedding;
 
 use crate::data::EventKind;
+use crate::rec::context::{ContextAggregator, SceneContext};
 use crate::rec::item_tower::{ItemTower, ItemTowerConfig};
 use crate::rec::sequence::{SequenceEncoder, SequenceEncoderConfig};
 use crate::rec::signals::{ClsdStats, SignalsConfig, UserMemory, feedback_masks, kind_embedding};
@@ -31,6 +32,8 @@ pub struct Recommender {
     pub kinds: Option<Embedding>,
     /// DUMN purification + long-term memory + gate.
     pub memory: Option<UserMemory>,
+    /// LARR scene-context encoders and aggregation.
+    pub context: Option<ContextAggregator>,
     /// CLSD statistics: with them, history events are weighted by their confidence.
     #[module(skip)]
     pub clsd: Option<ClsdStats>,
@@ -64,6 +67,9 @@ pub struct SequenceBatch {
     pub kinds: Vec<i64>,
     /// Weight of each input event's item vector (CLSD confidence; 1 by default).
     pub confidence: Vec<f32>,
+    /// The scene of the request each position answers (rows of the context encoders; all
+    /// unknown by default).
+    pub context: Vec<[i64; 3]>,
     pub batch: usize,
     pub len: usize,
 }
@@ -81,6 +87,7 @@ impl SequenceBatch {
             lens: Vec::with_capacity(batch),
             kinds: vec![0; batch * len],
             confidence: vec![1.0; batch * len],
+            context: vec![[0; 3]; batch * len],
             batch,
             len,
         };
@@ -103,6 +110,25 @@ impl SequenceBatch {
             for (t, k) in row.iter().enumerate().take(self.len) {
                 self.kinds[b * self.len + t] = *k as i64;
             }
+        }
+        self
+    }
+
+    /// Sets the scene of each row's positions (aligned with its inputs).
+    pub fn with_contexts(mut self, contexts: &[&[SceneContext]]) -> Self {
+        for (b, row) in contexts.iter().enumerate().take(self.batch) {
+            for (t, c) in row.iter().enumerate().take(self.len) {
+                self.context[b * self.len + t] = c.rows();
+            }
+        }
+        self
+    }
+
+    /// Sets the scene of each row's last position: the request being answered.
+    pub fn with_request_context(mut self, contexts: &[SceneContext]) -> Self {
+        for (b, c) in contexts.iter().enumerate().take(self.batch) {
+            let t = self.lens[b].max(1) - 1;
+            self.context[b * self.len + t] = c.rows();
         }
         self
     }
@@ -193,6 +219,10 @@ impl Recommender {
             kinds: config.signals.kinds.then(|| kind_embedding(hidden, device)),
             memory: (config.signals.memory_slots > 0)
                 .then(|| UserMemory::init(config.signals.memory_slots, hidden, device)),
+            context: config
+                .signals
+                .context
+                .then(|| ContextAggregator::init(hidden, device)),
             clsd: config.signals.clsd.clone(),
         }
     }
@@ -264,6 +294,10 @@ impl Recommender {
                 let valid = Tensor::<2>::from_data(TensorData::new(valid, [b, l]), &device);
                 memory.forward(states, seq_items, positive, negative, valid)
             }
+            None => states,
+        };
+        let states = match &self.context {
+            Some(context) => context.forward(states, &batch.context),
             None => states,
         };
         l2_rows(states)

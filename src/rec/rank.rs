@@ -4,7 +4,7 @@
 use burn::prelude::*;
 
 use crate::data::EventKind;
-use crate::rec::{ItemVectors, Recommender, SequenceBatch};
+use crate::rec::{ItemVectors, Recommender, SceneContext, SequenceBatch};
 
 /// One recommended item.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -73,6 +73,8 @@ pub struct History<'a> {
     pub reads: &'a [usize],
     /// The behaviour type of each read event (shorter: the rest are clicks).
     pub kinds: &'a [EventKind],
+    /// The scene of this request (hour, page, device; unknown parts are fine).
+    pub context: SceneContext,
 }
 
 impl<'a> History<'a> {
@@ -82,6 +84,7 @@ impl<'a> History<'a> {
             items,
             reads: &items[items.len().saturating_sub(max_len)..],
             kinds: &[],
+            context: SceneContext::default(),
         }
     }
 }
@@ -99,7 +102,9 @@ struct Pending {
 impl Recommender {
     /// The read events as a one-row batch (typed).
     fn history_batch(history: &History) -> SequenceBatch {
-        SequenceBatch::new(&[(history.reads, &[][..])]).with_kinds(&[history.kinds])
+        SequenceBatch::new(&[(history.reads, &[][..])])
+            .with_kinds(&[history.kinds])
+            .with_request_context(&[history.context])
     }
 
     /// Scores `[1, catalog.items]` after `batch` (one row), plus `boost` (`[1, catalog.items]`).

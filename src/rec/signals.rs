@@ -29,6 +29,12 @@ pub struct SignalsConfig {
     /// DUMN long-term memory slots; 0 turns DUMN (purification, memory, gate) off. Default 0.
     #[serde(default)]
     pub memory_slots: usize,
+    /// LARR scene context: hour of day, page type and device class of the request, encoded
+    /// separately and aggregated into the user state ([`crate::rec::ContextAggregator`]; the
+    /// vocabularies are [`crate::rec::context::PAGE_TYPES`] and
+    /// [`crate::rec::context::DEVICE_CLASSES`], hours 0–23). Default false.
+    #[serde(default)]
+    pub context: bool,
     /// CLSD confidence statistics (set by training with CLSD); `None`: every event weighs 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clsd: Option<ClsdStats>,

@@ -19,6 +19,7 @@ use crate::data::EventKind;
 use crate::data::dataset::{Example, Split};
 use crate::eval::metrics::{Metrics, rank_of};
 use crate::fixtures::SplitMix;
+use crate::rec::SceneContext;
 use crate::rec::signals::ClsdStats;
 use crate::rec::{Recommender, SequenceBatch};
 
@@ -127,6 +128,8 @@ pub struct TrainWindow {
     pub input_weights: Vec<f32>,
     /// Confidence of each target (1 without CLSD).
     pub target_weights: Vec<f32>,
+    /// The scene of each position's request (its target's hour of day).
+    pub contexts: Vec<SceneContext>,
 }
 
 /// The training windows of `split`, weighted by `confidence` (per user and event) if given.
@@ -157,6 +160,12 @@ pub fn train_windows(
                 kinds,
                 input_weights: conf(s..e - 1),
                 target_weights: conf(s + 1..e),
+                contexts: split
+                    .train_contexts
+                    .get(u)
+                    .filter(|c| c.len() == split.train[u].len())
+                    .map(|c| c[s + 1..e].to_vec())
+                    .unwrap_or_else(|| vec![SceneContext::default(); e - s - 1]),
             }
         })
         .collect()
@@ -241,7 +250,10 @@ pub fn evaluate_model(
             .iter()
             .map(|e| e.seen.len().max(e.history.len()))
             .collect();
-        let batch = SequenceBatch::new(&rows).with_kinds(&kinds);
+        let contexts: Vec<SceneContext> = chunk.iter().map(|e| e.context).collect();
+        let batch = SequenceBatch::new(&rows)
+            .with_kinds(&kinds)
+            .with_request_context(&contexts);
         let scores = model.scores_for(&batch, text.clone(), &activity);
         let [_, n] = scores.dims();
         let flat = scores.into_data().try_to_vec::<f32>().expect("f32 scores");
@@ -295,8 +307,10 @@ fn shard_loss(
     let kinds: Vec<&[EventKind]> = chunk.iter().map(|w| w.kinds.as_slice()).collect();
     let inputs: Vec<&[f32]> = chunk.iter().map(|w| w.input_weights.as_slice()).collect();
     let targets: Vec<&[f32]> = chunk.iter().map(|w| w.target_weights.as_slice()).collect();
+    let contexts: Vec<&[SceneContext]> = chunk.iter().map(|w| w.contexts.as_slice()).collect();
     let batch = SequenceBatch::new(&rows)
         .with_kinds(&kinds)
+        .with_contexts(&contexts)
         .with_confidence(&inputs)
         .weight_targets(&targets);
     match objective {
@@ -651,6 +665,7 @@ pub(crate) mod tests {
         let split = Split {
             train: vec![(0..7).collect(), vec![1], vec![3, 4]],
             train_kinds: vec![],
+            train_contexts: vec![],
             valid: vec![],
             test: vec![],
             short_users: 0,
@@ -776,6 +791,7 @@ pub(crate) mod tests {
         config.signals = crate::rec::SignalsConfig {
             kinds: true,
             memory_slots: 2,
+            context: true,
             clsd: None,
         };
         let text = topic_text(clean.items.len(), &device);
@@ -845,6 +861,10 @@ pub(crate) mod tests {
                 items: &history,
                 reads: &history,
                 kinds: &kinds,
+                context: SceneContext {
+                    hour: Some(9),
+                    ..SceneContext::default()
+                },
             },
             5,
             true,

@@ -10,6 +10,7 @@ use super::device::init_device;
 use super::{file_reader, js_error};
 use crate::bundle::{Manifest, RecommenderFiles};
 use crate::data::EventKind;
+use crate::rec::context::{DEVICE_CLASSES, PAGE_TYPES, SceneContext};
 use crate::rec::model::l2_rows;
 use crate::rec::{
     History, HistorySelect, ItemMode, ItemVectors, Recommender, RecommenderConfig, avoid_boost,
@@ -103,6 +104,12 @@ impl Ranker {
         self.config.signals.kinds || self.config.signals.memory_slots > 0
     }
 
+    /// Whether the model reads the request's scene (hour, page type, device class).
+    #[wasm_bindgen(getter, js_name = readsContext)]
+    pub fn reads_context(&self) -> bool {
+        self.config.signals.context
+    }
+
     /// Whether history events are weighted by CLSD confidence.
     #[wasm_bindgen(getter, js_name = usesClsd)]
     pub fn uses_clsd(&self) -> bool {
@@ -193,6 +200,7 @@ impl Ranker {
         query_weights: Option<Float32Array>,
         avoid: Option<Uint32Array>,
         kinds: Option<Uint8Array>,
+        context: Option<Uint8Array>,
     ) -> Result<Array, JsError> {
         let Some(catalog) = &self.catalog else {
             return Err(JsError::new("call setTextVectors before recommend"));
@@ -312,6 +320,7 @@ impl Ranker {
                     items: &history,
                     reads: &reads,
                     kinds: &read_kinds,
+                    context: scene_context(context.map(|c| c.to_vec()))?,
                 },
                 k,
                 exclude_seen,
@@ -332,4 +341,32 @@ impl Ranker {
         }
         Ok(out)
     }
+}
+
+/// The request's scene from `[hour, page, device]` (255: unknown; indexes into
+/// `PAGE_TYPES` / `DEVICE_CLASSES`).
+fn scene_context(raw: Option<Vec<u8>>) -> Result<SceneContext, JsError> {
+    let Some(raw) = raw else {
+        return Ok(SceneContext::default());
+    };
+    if raw.len() != 3 {
+        return Err(JsError::new(&format!(
+            "context: {} values, expected [hour, page, device]",
+            raw.len()
+        )));
+    }
+    let part = |v: u8, n: usize, what: &str| -> Result<Option<u8>, JsError> {
+        match v {
+            255 => Ok(None),
+            v if usize::from(v) < n => Ok(Some(v)),
+            v => Err(JsError::new(&format!(
+                "context: {what} {v} is out of range"
+            ))),
+        }
+    };
+    Ok(SceneContext {
+        hour: part(raw[0], 24, "hour")?,
+        page: part(raw[1], PAGE_TYPES.len(), "page type")?,
+        device: part(raw[2], DEVICE_CLASSES.len(), "device class")?,
+    })
 }

@@ -25,11 +25,12 @@ before(async () => {
       '--layers', '1', '--experts', '2', '--max-len', '10', '--batch-size', '16', '--quiet', '--restart',
       '--checkpoint', path.join(FIX, `ck-${mode}`), '--cache', path.join(FIX, 'vectors'));
   }
-  // Every history signal: behaviour types, DUMN (2 memory slots), CLSD (2 activity groups).
+  // Every history signal: behaviour types, DUMN (2 memory slots), CLSD (2 activity groups),
+  // scene context (the fixtures' events all fall in hour 22 UTC).
   run('train', '--data', path.join(FIX, 'shop'), '--text-model', path.join(FIX, 'encoder'), '--mode', 'inductive',
     '--out', path.join(FIX, 'bundle-typed'), '--epochs', '3', '--hidden', '16', '--heads', '2', '--inner', '32',
     '--layers', '1', '--experts', '2', '--max-len', '10', '--batch-size', '16', '--quiet', '--restart',
-    '--event-types', '--memory-slots', '2', '--clsd-groups', '2',
+    '--event-types', '--memory-slots', '2', '--clsd-groups', '2', '--scene-context',
     '--checkpoint', path.join(FIX, 'ck-typed'), '--cache', path.join(FIX, 'vectors'));
   server = await startServer();
   browser = await launchBrowser();
@@ -114,16 +115,20 @@ test('a history longer than the window: the browser reads the same events as nat
   assert.notDeepEqual(theirs.relevant.map((r) => r.score), theirs.last.map((r) => r.score), 'the selection changes what the encoder reads');
 });
 
-test('typed history (like, cart, dislike) through event types, DUMN and CLSD: the browser equals native within 1e-4', { timeout: 300_000 }, async () => {
+test('typed history (like, cart, dislike) and scene context through event types, DUMN, CLSD and LARR: the browser equals native within 1e-4', { timeout: 300_000 }, async () => {
   const manifest = JSON.parse(readFileSync(path.join(FIX, 'bundle-typed/manifest.json'), 'utf8'));
   const signals = manifest.recommender.config.signals;
-  assert.ok(signals.kinds && signals.memory_slots === 2 && signals.clsd?.mean?.length >= 1, JSON.stringify(signals));
+  assert.ok(signals.kinds && signals.memory_slots === 2 && signals.clsd?.mean?.length >= 1 && signals.context, JSON.stringify(signals));
   const typed = [['item-3', 'like'], ['item-17', 'click'], ['item-8', 'dislike'], ['item-21', 'cart'], ['item-5', 'click'], ['item-30', 'view']];
-  const nativeRecs = (kinds) => run('recommend', '--model', path.join(FIX, 'bundle-typed'), '--catalog', path.join(FIX, 'shop/catalog.jsonl'),
-    '--history', typed.map(([id]) => id).join(','), ...(kinds ? ['--kinds', kinds.join(',')] : []),
+  const scene = ['--hour', '22', '--page', 'product', '--device-class', 'mobile'];
+  const nativeRecs = (kinds, context = scene) => run('recommend', '--model', path.join(FIX, 'bundle-typed'), '--catalog', path.join(FIX, 'shop/catalog.jsonl'),
+    '--history', typed.map(([id]) => id).join(','), ...(kinds ? ['--kinds', kinds.join(',')] : []), ...context,
     '--k', '10', '--json', '--cache', path.join(FIX, 'vectors')).trim().split('\n').map((l) => JSON.parse(l));
   const ours = nativeRecs(typed.map(([, e]) => e));
   const asClicks = nativeRecs(null);
+  const noScene = nativeRecs(typed.map(([, e]) => e), []);
+  const sceneScores = new Map(noScene.map((r) => [r.id, r.score]));
+  assert.ok(ours.some((r) => !sceneScores.has(r.id) || Math.abs(sceneScores.get(r.id) - r.score) > 1e-4), 'the scene changes the scores');
   const page = await openPage(browser, server.url);
   const catalog = readFileSync(path.join(FIX, 'shop/catalog.jsonl'), 'utf8');
   // The CPU backend always; WebGPU too where an adapter exists (the memory's cumulative sums
@@ -136,11 +141,17 @@ test('typed history (like, cart, dislike) through event types, DUMN and CLSD: th
     for (const backend of backends) {
       const r = await Ranklet.load({ model, backend });
       await r.index(catalog);
-      out[backend] = { got: r.backend, recs: await r.recommend({ k: 10, history: history.map(([item, event]) => ({ item, event })) }) };
+      const context = { hour: 22, page: 'product', device: 'mobile' };
+      out[backend] = { got: r.backend, recs: await r.recommend({ k: 10, history: history.map(([item, event]) => ({ item, event })), context }) };
+      if (backend === 'cpu') {
+        try { await r.recommend({ k: 10, history: ['item-3'], context: { page: 'checkout' } }); out.badPage = 'accepted'; } catch (err) { out.badPage = err.message; }
+      }
       r.close();
     }
     return out;
   }, { model: rel(path.join(FIX, 'bundle-typed')) + '/', catalog, history: typed });
+  assert.match(runs.badPage, /unknown page type "checkout"/);
+  delete runs.badPage;
   for (const [backend, { got, recs }] of Object.entries(runs)) {
     assert.equal(got, backend);
     assert.deepEqual(recs.map((r) => r.id), ours.map((r) => r.id), `${backend}: same items`);
