@@ -250,19 +250,26 @@ case "${1:-}" in
       [full]="--event-types --memory-slots 4 --clsd-groups 4"
       [types]="--event-types" [memory]="--memory-slots 4"
     )
+    # Two of these can run at once (each training is mostly single-threaded): a run another
+    # one holds (its lock folder exists) is left to it.
     denoise_run() { # name noise variant
       local out="$dir/$1.json"
       [ -s "$out" ] && return 0
+      mkdir "$dir/$1.lock" 2>/dev/null || return 0
       log "denoise: $1"
       # shellcheck disable=SC2086
       "$bin" train "${shape[@]}" --noise-clicks "$2" ${flags[$3]} \
         --checkpoint "$dir/ckpt-$1" --report "$out.tmp" && mv "$out.tmp" "$out"
-      rm -rf "$dir/ckpt-$1"
+      rm -rf "$dir/ckpt-$1" "$dir/$1.lock"
     }
     for v in plain dumn full clsd; do denoise_run "clean-$v" 0 "$v"; done
     for n in 0.2 0.4; do for v in plain clsd dumn full; do denoise_run "noise$n-$v" "$n" "$v"; done; done
     for v in types memory; do denoise_run "noise0.2-$v" 0.2 "$v"; done
-    python3 tests/tools/denoise_report.py "$dir" reports/denoise.json ;;
+    if ls "$dir"/*.lock >/dev/null 2>&1; then
+      log "denoise: other runs still in progress ($(ls -d "$dir"/*.lock | xargs -n1 basename | tr '\n' ' ')); run again when they finish"
+    else
+      python3 tests/tools/denoise_report.py "$dir" reports/denoise.json
+    fi ;;
   report-history)
     # Long histories: ml-100k users with more than the 50-event cap, the newest 50 vs the newest
     # 20 + the 30 older events nearest to them; browser latency by history length from

@@ -134,6 +134,24 @@ fn a_trained_bundle_evaluates_to_the_training_figures_and_bad_bundles_are_refuse
         "no-such-item",
     ]);
     assert!(err.contains("no-such-item"), "{err}");
+    // Typed histories: one type per event, each a known type.
+    for (kinds, expected) in [
+        ("like", "1 types for 2 history events"),
+        ("like,wishlist", "--kinds entry 2"),
+    ] {
+        let err = ranklet_err(&[
+            "recommend",
+            "--model",
+            dir.join("bundle-inductive").to_str().unwrap(),
+            "--catalog",
+            catalog.to_str().unwrap(),
+            "--history",
+            "item-1,item-2",
+            "--kinds",
+            kinds,
+        ]);
+        assert!(err.contains(expected), "{kinds}: {err}");
+    }
 
     let bundle = dir.join("bundle-transductive");
 

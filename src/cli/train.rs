@@ -160,6 +160,9 @@ pub struct TrainArgs {
     /// bundle carries the statistics so that history events are weighted on device too. 0: off.
     #[arg(long, default_value_t = 0)]
     pub clsd_groups: usize,
+    /// CLSD confidence spread s: weights lie in (1 − s, 1 + s), s in [0, 1].
+    #[arg(long, default_value_t = 0.5)]
+    pub clsd_strength: f32,
     /// Robustness protocol: add this fraction of random noise clicks to every user's training
     /// events (validation and test targets stay clean), seeded by --noise-seed.
     #[arg(long, default_value_t = 0.0)]
@@ -192,6 +195,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
             "--holdout-items",
             "a fraction of the items in [0, 0.9)",
         ));
+    }
+    if !(0.0..=1.0).contains(&args.clsd_strength) {
+        return Err(Error::bad_input("--clsd-strength", "a spread in [0, 1]"));
     }
     if !(0.0..=4.0).contains(&args.noise_clicks) {
         return Err(Error::bad_input(
@@ -283,6 +289,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         item_drop: args.item_drop,
         freeze_encoder: args.freeze_encoder,
         clsd_groups: args.clsd_groups,
+        clsd_strength: args.clsd_strength,
     };
     let model = match &args.init {
         None => {

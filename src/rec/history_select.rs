@@ -79,16 +79,27 @@ pub fn select_positions<'a>(
             *c += v;
         }
     }
-    // One similarity per distinct item (long histories repeat items).
-    let mut memo: std::collections::HashMap<usize, f32> = std::collections::HashMap::new();
+    // One similarity per distinct item (long histories repeat items), memoised in a table
+    // indexed by item row (cheaper than hashing 10 000 events).
+    let rows = seen.iter().max().map_or(0, |&m| m + 1);
+    let mut memo = vec![f32::NAN; rows];
     let mut scored: Vec<(f32, usize)> = older
         .iter()
         .enumerate()
-        .map(|(pos, &i)| (*memo.entry(i).or_insert_with(|| dot(text(i), &centre)), pos))
+        .map(|(pos, &i)| {
+            if memo[i].is_nan() {
+                memo[i] = dot(text(i), &centre);
+            }
+            (memo[i], pos)
+        })
         .collect();
-    let keep = max_len - recent;
-    // Highest similarity first; ties to the newer event.
-    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(b.1.cmp(&a.1)));
+    let keep = (max_len - recent).min(scored.len());
+    // Highest similarity first; ties to the newer event. Only the best `keep` are needed:
+    // a partial selection, not a sort of the whole history.
+    let order = |a: &(f32, usize), b: &(f32, usize)| b.0.total_cmp(&a.0).then(b.1.cmp(&a.1));
+    if keep > 0 && keep < scored.len() {
+        scored.select_nth_unstable_by(keep - 1, order);
+    }
     let mut picked: Vec<usize> = scored.into_iter().take(keep).map(|(_, pos)| pos).collect();
     picked.sort_unstable();
     picked.extend(older.len()..seen.len());

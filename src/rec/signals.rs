@@ -9,8 +9,9 @@
 //!   the memory read-out, seeing the liked items' mean as well.
 //! - **CLSD** ([`ClsdStats`]): a click's confidence is how plausible a copy of the recommender
 //!   finds it in its context (log-probability of the item after the events before it), made
-//!   comparable across users by standardising within activity groups; `2·sigmoid(z)` weights the
-//!   event (mean ≈ 1, a click the model finds implausible → near 0). The groups' statistics
+//!   comparable across users by standardising within activity groups; `1 + s·(2·sigmoid(z) − 1)`
+//!   weights the event (mean ≈ 1; with strength s = 1 a click the model finds implausible weighs
+//!   near 0, with the default s = 0.5 at least 0.5). The groups' statistics
 //!   travel in the bundle's recommender config so a browser computes the same confidences.
 
 use burn::nn::{Embedding, EmbeddingConfig, Initializer, Linear, LinearConfig};
@@ -51,6 +52,14 @@ pub struct ClsdStats {
     pub mean: Vec<f32>,
     /// Standard deviation per group (at least 1e-3).
     pub std: Vec<f32>,
+    /// How far confidences spread around 1: `1 + strength·(2σ(z) − 1)`, in
+    /// `(1 − strength, 1 + strength)`. Default 1.
+    #[serde(default = "one")]
+    pub strength: f32,
+}
+
+fn one() -> f32 {
+    1.0
 }
 
 impl ClsdStats {
@@ -59,7 +68,7 @@ impl ClsdStats {
     /// events after the first — within each group. A group without scores takes the overall
     /// figures; with no scores at all the mean is 0 and the std 1 (confidence then only depends
     /// on the score's sign), so nothing is ever NaN.
-    pub fn fit(lengths: &[usize], scores: &[Vec<f32>], groups: usize) -> Self {
+    pub fn fit(lengths: &[usize], scores: &[Vec<f32>], groups: usize, strength: f32) -> Self {
         let groups = groups.max(1);
         let mut sorted: Vec<usize> = lengths.to_vec();
         sorted.sort_unstable();
@@ -96,7 +105,12 @@ impl ClsdStats {
         let (mean, std) = (0..n)
             .map(|g| moments(sum[g], sq[g], count[g]).unwrap_or(overall))
             .unzip();
-        Self { bounds, mean, std }
+        Self {
+            bounds,
+            mean,
+            std,
+            strength: strength.clamp(0.0, 1.0),
+        }
     }
 
     /// The group of a history of `len` events.
@@ -108,15 +122,16 @@ impl ClsdStats {
             .min(self.mean.len().saturating_sub(1))
     }
 
-    /// Confidence `2·sigmoid((score − mean_g)/std_g)` of an event whose log-probability is
-    /// `score`, for a user with `activity` events; a non-finite score counts as average (1).
+    /// Confidence `1 + strength·(2·sigmoid((score − mean_g)/std_g) − 1)` of an event whose
+    /// log-probability is `score`, for a user with `activity` events; a non-finite score counts
+    /// as average (1).
     pub fn confidence(&self, score: f32, activity: usize) -> f32 {
         if !score.is_finite() || self.mean.is_empty() {
             return 1.0;
         }
         let g = self.group(activity);
         let z = (score - self.mean[g]) / self.std[g].max(1e-3);
-        2.0 / (1.0 + (-z).exp())
+        1.0 + self.strength * (2.0 / (1.0 + (-z).exp()) - 1.0)
     }
 }
 
@@ -149,9 +164,12 @@ impl UserMemory {
     pub fn init(slots: usize, hidden: usize, device: &Device) -> Self {
         let mut gate = LinearConfig::new(3 * hidden, hidden).init(device);
         // Start near the plain model: the gate lets the short-term state through (σ(3) ≈ 0.95).
-        gate.bias = gate
-            .bias
-            .map(|b| b.map(|t| Tensor::<1>::full(t.dims(), 3.0, &t.device())));
+        // (A fresh parameter: `Param::map` with a new tensor would leave it untrainable.)
+        gate.bias = Some(burn::module::Param::from_tensor(Tensor::<1>::full(
+            [hidden],
+            3.0,
+            device,
+        )));
         Self {
             keys: EmbeddingConfig::new(slots.max(1), hidden)
                 .with_initializer(Initializer::Normal {
@@ -271,7 +289,7 @@ mod tests {
             vec![-6.0; 39],
             vec![-8.0; 49],
         ];
-        let stats = ClsdStats::fit(&lengths, &scores, 2);
+        let stats = ClsdStats::fit(&lengths, &scores, 2, 1.0);
         assert_eq!(stats.bounds, vec![4]);
         assert!((stats.mean[0] + 2.0).abs() < 1e-6, "{stats:?}");
         assert!((stats.confidence(-2.0, 4) - 1.0).abs() < 1e-6);
@@ -280,14 +298,18 @@ mod tests {
         // The long group's mean is between -8 and -6; -2 is far above it there.
         assert!(stats.confidence(-2.0, 45) > 1.9);
         // No scores at all, an empty group, or a NaN score: finite confidences.
-        let empty = ClsdStats::fit(&[5, 9], &[vec![], vec![]], 3);
+        let empty = ClsdStats::fit(&[5, 9], &[vec![], vec![]], 3, 1.0);
         for len in [1, 5, 9, 100] {
             let c = empty.confidence(-1.0, len);
             assert!(c.is_finite() && c > 0.0 && c < 2.0, "{c}");
         }
-        let partial = ClsdStats::fit(&[2, 100], &[vec![], vec![-4.0, -6.0]], 2);
+        let partial = ClsdStats::fit(&[2, 100], &[vec![], vec![-4.0, -6.0]], 2, 1.0);
         assert!(partial.mean.iter().all(|m| m.is_finite()), "{partial:?}");
         assert_eq!(stats.confidence(f32::NAN, 3), 1.0);
+        // A milder strength keeps confidences within (1 − s, 1 + s).
+        let mild = ClsdStats::fit(&lengths, &scores, 2, 0.5);
+        assert!((mild.confidence(-100.0, 3) - 0.5).abs() < 1e-3);
+        assert!((mild.confidence(100.0, 3) - 1.5).abs() < 1e-3);
     }
 
     #[test]

@@ -59,6 +59,13 @@ pub struct TrainConfig {
     /// 0 turns CLSD off. Default 0.
     #[serde(default)]
     pub clsd_groups: usize,
+    /// CLSD confidence spread: weights lie in (1 − s, 1 + s). Default 0.5.
+    #[serde(default = "default_clsd_strength")]
+    pub clsd_strength: f32,
+}
+
+fn default_clsd_strength() -> f32 {
+    0.5
 }
 
 fn default_lambda() -> f64 {
@@ -83,6 +90,7 @@ impl Default for TrainConfig {
             item_drop: default_item_drop(),
             freeze_encoder: false,
             clsd_groups: 0,
+            clsd_strength: default_clsd_strength(),
         }
     }
 }
@@ -181,6 +189,7 @@ pub fn clsd_pass(
     split: &Split,
     max_len: usize,
     groups: usize,
+    strength: f32,
 ) -> (ClsdStats, Vec<Vec<f32>>) {
     let items = model.item_vectors(text.clone());
     let spans = window_spans(split, max_len);
@@ -210,7 +219,7 @@ pub fn clsd_pass(
         .iter()
         .map(|r| r.iter().copied().filter(|x| x.is_finite()).collect())
         .collect();
-    let stats = ClsdStats::fit(&lengths, &finite, groups);
+    let stats = ClsdStats::fit(&lengths, &finite, groups, strength);
     let confidence = scores
         .iter()
         .zip(&lengths)
@@ -491,6 +500,7 @@ pub fn train(
                 split,
                 config.max_len,
                 config.clsd_groups,
+                config.clsd_strength,
             );
             base = train_windows(split, config.max_len, Some(&confidence));
             let (stats, _) = clsd_pass(
@@ -499,6 +509,7 @@ pub fn train(
                 split,
                 config.max_len,
                 config.clsd_groups,
+                config.clsd_strength,
             );
             best_model.clsd = Some(stats);
         }
@@ -583,6 +594,7 @@ pub fn train(
                 split,
                 config.max_len,
                 config.clsd_groups,
+                config.clsd_strength,
             );
             inference.clsd = Some(stats);
             base = train_windows(split, config.max_len, Some(&confidence));
@@ -802,6 +814,7 @@ pub(crate) mod tests {
             patience: 12,
             max_len: 10,
             clsd_groups: 2,
+            clsd_strength: 1.0,
             ..TrainConfig::default()
         };
         let Trained { best, log, .. } = train(
@@ -819,7 +832,7 @@ pub(crate) mod tests {
             "the best model carries its CLSD statistics"
         );
         let plain_text = text.clone().inner();
-        let (_, confidence) = clsd_pass(&best, &plain_text, &split, 10, 2);
+        let (_, confidence) = clsd_pass(&best, &plain_text, &split, 10, 2, 1.0);
         // Which training events are noise: walk the noisy sequence against the clean one.
         let (mut noise, mut real) = (Vec::new(), Vec::new());
         for (u, seq) in split.train.iter().enumerate() {
@@ -906,18 +919,39 @@ pub(crate) mod tests {
 
     #[test]
     fn resume_after_a_kill_mid_epoch_matches_an_uninterrupted_run() {
+        resume_matches(false);
+    }
+
+    /// The same with every history signal: CLSD's confidences are recomputed from the saved
+    /// models on resume, so the resumed run weighs the same clicks.
+    #[test]
+    fn resume_with_clsd_dumn_and_context_matches_an_uninterrupted_run() {
+        resume_matches(true);
+    }
+
+    fn resume_matches(signals: bool) {
         let _seeded = SEEDED.lock().unwrap_or_else(|e| e.into_inner());
-        let ds = synthetic_dataset(60, 30, 6, 12, 2);
+        let ds = crate::data::synthetic::with_typed_feedback(synthetic_dataset(60, 30, 6, 12, 2));
         let split = Split::leave_one_out(&ds, 8);
-        let dir = std::env::temp_dir().join(format!("ranklet-resume-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("ranklet-resume-{signals}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let config = small_config(ItemMode::Transductive, ds.items.len(), 8, 16, (0.2, 0.3), 8);
+        let mut config = small_config(ItemMode::Transductive, ds.items.len(), 8, 16, (0.2, 0.3), 8);
+        if signals {
+            config.signals = crate::rec::SignalsConfig {
+                kinds: true,
+                memory_slots: 2,
+                context: true,
+                clsd: None,
+            };
+        }
         let train_config = TrainConfig {
             epochs: 5,
             batch_size: 8,
             lr: 5e-3,
             patience: 5,
             max_len: 8,
+            clsd_groups: if signals { 2 } else { 0 },
             ..TrainConfig::default()
         };
         let run =
