@@ -291,6 +291,10 @@ case "${1:-}" in
         --experts 4 --epochs 25 --patience 4 --quiet --restart "${flag[@]}" \
         --checkpoint "$CACHE/history/ckpt-$ctx" --report "$out.tmp" && mv "$out.tmp" "$out"
     done
+    # recommend() latency by history length, 50 / 1 000 / 10 000 events, in one bench run
+    # (the embedding part of the bench kept minimal).
+    BENCH_QUERY="models=../models/student/&backends=cpu&texts=8&batches=1&shop=../models/shop/&catalog=catalog/ml-100k.json" \
+      RANKLET_BIN="$TARGET_DIR/release/ranklet" node tests/browser/bench.mjs "$CACHE/history/browser.json"
     node tests/browser/search_effect.mjs models/shop/ > "$CACHE/history/search.json"
     node tests/tools/persona_accuracy.mjs data/ml-100k www/catalog/ml-100k.json > "$CACHE/history/persona.json"
     python3 - "$CACHE/history" <<'PY'
@@ -318,10 +322,10 @@ out["context_ablation"] = {
 }
 out["search"] = load("search.json")
 out["persona"] = load("persona.json")
-browser = json.load(open("reports/browser.json")) if os.path.exists("reports/browser.json") else {}
-if browser.get("recommend_ms_by_history"):
-    out["browser"] = {"recommend_ms": browser["recommend_ms_by_history"], "candidates": 10000,
-                      "source": "reports/browser.json (" + browser.get("browser", "") + ")"}
+browser = load("browser.json")
+ms = browser["recommend_ms_by_history"]
+out["browser"] = {"recommend_ms": ms, "candidates": 10000, "ratio_10000_to_50": ms["10000"] / ms["50"],
+                  "source": browser.get("command", "") + " (" + browser.get("browser", "") + ")"}
 tmp = "reports/history.json.partial"
 json.dump(out, open(tmp, "w"), indent=2)
 os.replace(tmp, "reports/history.json")

@@ -273,6 +273,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
             kinds: args.event_types,
             memory_slots: args.memory_slots,
             context: args.scene_context,
+            context_vocabulary: args
+                .scene_context
+                .then(ranklet::rec::context::ContextVocabulary::default),
             clsd: None,
         },
     };

@@ -16,6 +16,29 @@ pub const DEVICE_CLASSES: [&str; 4] = ["unknown", "desktop", "mobile", "tablet"]
 /// Hour rows: 0 unknown, 1 + h for hour h of 0..24.
 pub const HOUR_ROWS: usize = 25;
 
+/// The scene inputs as the bundle manifest documents them.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ContextVocabulary {
+    /// How the hour is read.
+    pub hour: String,
+    /// Page types, in row order (row 0: unknown).
+    pub page: Vec<String>,
+    /// Device classes, in row order (row 0: unknown).
+    pub device: Vec<String>,
+}
+
+impl Default for ContextVocabulary {
+    fn default() -> Self {
+        Self {
+            hour: "0-23: the request's local hour in the browser; the event's UTC hour in \
+                   training data"
+                .into(),
+            page: PAGE_TYPES.iter().map(|s| s.to_string()).collect(),
+            device: DEVICE_CLASSES.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+}
+
 /// The scene of one request; `None` parts are unknown.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SceneContext {

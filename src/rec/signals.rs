@@ -36,6 +36,10 @@ pub struct SignalsConfig {
     /// [`crate::rec::context::DEVICE_CLASSES`], hours 0–23). Default false.
     #[serde(default)]
     pub context: bool,
+    /// With `context`: what the encoders' rows mean, so that the manifest documents the
+    /// inputs a page must send (written by training; informational).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_vocabulary: Option<crate::rec::context::ContextVocabulary>,
     /// CLSD confidence statistics (set by training with CLSD); `None`: every event weighs 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clsd: Option<ClsdStats>,

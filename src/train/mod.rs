@@ -804,6 +804,7 @@ pub(crate) mod tests {
             kinds: true,
             memory_slots: 2,
             context: true,
+            context_vocabulary: None,
             clsd: None,
         };
         let text = topic_text(clean.items.len(), &device);
@@ -942,6 +943,7 @@ pub(crate) mod tests {
                 kinds: true,
                 memory_slots: 2,
                 context: true,
+                context_vocabulary: None,
                 clsd: None,
             };
         }

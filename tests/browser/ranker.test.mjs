@@ -118,7 +118,8 @@ test('a history longer than the window: the browser reads the same events as nat
 test('typed history (like, cart, dislike) and scene context through event types, DUMN, CLSD and LARR: the browser equals native within 1e-4', { timeout: 300_000 }, async () => {
   const manifest = JSON.parse(readFileSync(path.join(FIX, 'bundle-typed/manifest.json'), 'utf8'));
   const signals = manifest.recommender.config.signals;
-  assert.ok(signals.kinds && signals.memory_slots === 2 && signals.clsd?.mean?.length >= 1 && signals.context, JSON.stringify(signals));
+  assert.ok(signals.kinds && signals.memory_slots === 2 && signals.clsd?.mean?.length >= 1 && signals.context
+    && signals.context_vocabulary?.page?.includes('product'), JSON.stringify(signals));
   const typed = [['item-3', 'like'], ['item-17', 'click'], ['item-8', 'dislike'], ['item-21', 'cart'], ['item-5', 'click'], ['item-30', 'view']];
   const scene = ['--hour', '22', '--page', 'product', '--device-class', 'mobile'];
   const nativeRecs = (kinds, context = scene) => run('recommend', '--model', path.join(FIX, 'bundle-typed'), '--catalog', path.join(FIX, 'shop/catalog.jsonl'),
