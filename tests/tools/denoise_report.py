@@ -54,11 +54,22 @@ def main(d, out):
             ("full", "type embedding + DUMN + CLSD"),
         ]
     ]
+    # Run-to-run spread of the plain model (seeds 2020, 2021, 2022).
+    spread = {}
+    for level, name in (("clean", "clean"), ("noise_0.2", "noise0.2")):
+        runs = [fig(d, f"{name}-plain")["ndcg@10"]]
+        runs += [fig(d, f"seed{s}-{name}-plain")["ndcg@10"] for s in (2021, 2022)]
+        mean = sum(runs) / len(runs)
+        sd = (sum((x - mean) ** 2 for x in runs) / (len(runs) - 1)) ** 0.5
+        spread[level] = {"seeds": [2020, 2021, 2022], "ndcg@10": runs, "mean": mean, "std": sd}
+    report["plain_seed_spread"] = spread
     c = report["clean"]
     rec = report["noise_0.2"]["recovered_fraction"]
     report["targets"] = {
         "recovered_at_0.2": rec,
         "recovered_at_0.2_met": rec is not None and rec >= 0.5,
+        "noise_cost_at_0.2_seed_mean": spread["clean"]["mean"] - spread["noise_0.2"]["mean"],
+        "recovered_at_0.4": report["noise_0.4"]["recovered_fraction"],
         "explicit_feedback_clean_delta": c["dumn"]["ndcg@10"] - c["plain"]["ndcg@10"],
         "explicit_feedback_never_lowers_clean": c["dumn"]["ndcg@10"] >= c["plain"]["ndcg@10"]
         and c["full"]["ndcg@10"] >= c["clsd"]["ndcg@10"],
