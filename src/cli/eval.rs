@@ -12,7 +12,7 @@ use ranklet::bundle::read_recommender_dir;
 use ranklet::data::{Dataset, Split};
 use ranklet::eval::Metrics;
 use ranklet::eval::popularity::evaluate_popularity;
-use ranklet::rec::{HistorySelect, ItemMode, select_positions, unit_rows};
+use ranklet::rec::{HistorySelect, ItemMode, select_positions, selection_rows, unit_rows};
 use ranklet::train::evaluate_model;
 use serde_json::json;
 
@@ -85,7 +85,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         let (model, text) = trained_model(dir, rec, &texts, &device, &args.cache, args.quiet)?;
         restrict(&mut split, args.min_history);
         if args.history_select != HistorySelect::Last {
-            let unit = unit_rows(&text)?;
+            let unit = selection_rows(&unit_rows(&text)?);
             for ex in split.valid.iter_mut().chain(split.test.iter_mut()) {
                 let positions =
                     select_positions(&ex.seen, max_len, args.history_select, args.recent, |i| {

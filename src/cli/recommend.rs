@@ -8,7 +8,8 @@ use ranklet::bundle::read_recommender_dir;
 use ranklet::data::{Dataset, EventKind, ItemText, read_catalog};
 use ranklet::rec::model::l2_rows;
 use ranklet::rec::{
-    History, HistorySelect, ItemMode, SceneContext, avoid_boost, select_positions, unit_rows,
+    History, HistorySelect, ItemMode, SceneContext, avoid_boost, select_positions, selection_rows,
+    unit_rows,
 };
 use ranklet::{Error, Result};
 use serde_json::json;
@@ -119,7 +120,7 @@ pub fn run(args: RecommendArgs) -> Result<()> {
     let device = args.device.init()?;
     let texts: Vec<String> = items.iter().map(|i| i.text.clone()).collect();
     let (model, text) = trained_model(&args.model, rec, &texts, &device, &args.cache, true)?;
-    let unit = unit_rows(&text)?;
+    let unit = selection_rows(&unit_rows(&text)?);
     if !args.kinds.is_empty() && args.kinds.len() != history.len() {
         return Err(Error::bad_input(
             "--kinds",

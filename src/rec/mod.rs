@@ -16,7 +16,8 @@ pub mod text_vectors;
 
 pub use context::{ContextAggregator, SceneContext};
 pub use history_select::{
-    HistorySelect, select_history, select_positions, unit_rows, unit_rows_of,
+    HistorySelect, SELECTION_DIM, select_history, select_positions, selection_rows, unit_rows,
+    unit_rows_of,
 };
 pub use item_tower::{ItemMode, ItemTower, ItemTowerConfig};
 pub use model::{ItemVectors, Recommender, RecommenderConfig, SequenceBatch};

@@ -14,7 +14,7 @@ use crate::rec::context::{DEVICE_CLASSES, PAGE_TYPES, SceneContext};
 use crate::rec::model::l2_rows;
 use crate::rec::{
     History, HistorySelect, ItemMode, ItemVectors, Recommender, RecommenderConfig, avoid_boost,
-    select_positions, unit_rows_of,
+    select_positions, selection_rows, unit_rows_of,
 };
 
 /// A trained recommender running in this page or worker.
@@ -155,7 +155,8 @@ impl Ranker {
         if flat.iter().any(|v| !v.is_finite()) {
             return Err(JsError::new("text vectors: NaN or infinite values"));
         }
-        self.text_rows = unit_rows_of(&flat, dim);
+        // What long-history selection compares (see `selection_rows`).
+        self.text_rows = selection_rows(&unit_rows_of(&flat, dim));
         let text = Tensor::from_data(TensorData::new(flat, [n, dim]), &self.device);
         self.catalog = Some(self.model.item_vectors(text.clone()));
         self.text = Some(l2_rows(text));
@@ -264,7 +265,7 @@ impl Ranker {
             )));
         }
         // Query rows (after the catalog's) are compared by their own text vectors.
-        let query_rows = unit_rows_of(&queries_cpu, dim);
+        let query_rows = selection_rows(&unit_rows_of(&queries_cpu, dim));
         let row = |i: usize| -> &[f32] {
             if i < n {
                 &self.text_rows[i]
