@@ -100,18 +100,22 @@ async function benchRecommender(result, backend) {
   if (Number.isFinite(n)) {
     const candidateIds = Array.from({ length: n }, (_, i) => `c${i}`);
     await r.indexVectors(candidateIds, unitVectors(n, r.dim, 7));
-    for (const h of historyLengths) {
+    // Interleaved rounds (50, 1 000, 10 000, 50, …): drift in the machine's speed then falls
+    // on every length alike, and the ratios between them are fair.
+    const hists = historyLengths.map((h) => {
       const next = random(13);
-      const hist = Array.from({ length: h }, () => candidateIds[Math.floor(next() * n)]);
-      for (let i = 0; i < 3; i++) await r.recommend({ k: 10, history: hist });
-      const times = [];
-      for (let i = 0; i < repeats; i++) {
+      return Array.from({ length: h }, () => candidateIds[Math.floor(next() * n)]);
+    });
+    const times = historyLengths.map(() => []);
+    for (let round = -3; round < repeats; round++) {
+      for (let j = 0; j < hists.length; j++) {
         const s = performance.now();
-        await r.recommend({ k: 10, history: hist });
-        times.push(performance.now() - s);
+        await r.recommend({ k: 10, history: hists[j] });
+        if (round >= 0) times[j].push(performance.now() - s); // three warm-up rounds
       }
-      out.recommend_by_history.push({ candidates: n, history: h, k: 10, median_ms: median(times), p95_ms: p95(times), runs: repeats });
     }
+    historyLengths.forEach((h, j) => out.recommend_by_history.push({ candidates: n, history: h, k: 10,
+      median_ms: median(times[j]), p95_ms: p95(times[j]), runs: repeats, interleaved: true }));
   }
   out.memory = await r.memory();
   r.close();

@@ -6,6 +6,8 @@
 //   const vectors = await enc.embed(['USB-C charger 65W']);   // [Float32Array(384)]
 //   enc.backend;  // "webgpu" | "cpu", and enc.backendReason says why
 
+import { encodeHistory } from './history.js';
+
 class WorkerClient {
   constructor() {
     this.worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
@@ -28,11 +30,11 @@ class WorkerClient {
       this.pending.clear();
     };
   }
-  call(op, args, onProgress) {
+  call(op, args, onProgress, transfer = []) {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject, onProgress });
-      this.worker.postMessage({ id, op, args });
+      this.worker.postMessage({ id, op, args }, transfer);
     });
   }
   terminate() {
@@ -125,6 +127,10 @@ export class Ranklet {
     /** "inductive" | "transductive" | "id". */
     this.mode = info.mode;
     this.maxLen = info.maxLen;
+    /** Whether the model reads behaviour types (then dislikes stay in its sequence). */
+    this.readsEventTypes = info.readsEventTypes;
+    /** Item id → catalogue row of the indexed catalogue, to encode histories on this side. */
+    this.rowOf = null;
     /** The bundle's name and the bytes of the files downloaded for it. */
     this.name = info.name;
     this.bytes = info.bytes;
@@ -154,7 +160,10 @@ export class Ranklet {
    * items})` is called after each embedded batch.
    */
   async index(catalog, { batch = 32, onProgress } = {}) {
-    return this.client.call('index', { handle: this.handle, catalog, batch }, onProgress);
+    this.rowOf = null;
+    const { ids, ...result } = await this.client.call('index', { handle: this.handle, catalog, batch }, onProgress);
+    this.rowOf = new Map(ids.map((id, r) => [id, r]));
+    return result;
   }
 
   /**
@@ -162,7 +171,11 @@ export class Ranklet {
    * `ids` and a Float32Array of ids.length × dim values, row-major (inductive models only).
    */
   async indexVectors(ids, vectors) {
-    return this.client.call('indexVectors', { handle: this.handle, ids: Array.from(ids, String), vectors: Float32Array.from(vectors) });
+    this.rowOf = null;
+    const names = Array.from(ids, String);
+    const result = await this.client.call('indexVectors', { handle: this.handle, ids: names, vectors: Float32Array.from(vectors) });
+    this.rowOf = new Map(names.map((id, r) => [id, r]));
+    return result;
   }
 
   /** Memory in use by the worker: {wasm_bytes, js_heap_bytes}. */
@@ -209,12 +222,6 @@ export class Ranklet {
    * this device's class; page types: home, product, search, category, cart).
    */
   async recommend({ k = 10, history, excludeSeen = true, candidates, exclude, context } = {}) {
-    const h = history === undefined ? undefined
-      : Array.from(history, (x) => {
-        if (!x || typeof x !== 'object') return String(x);
-        if (x.item !== undefined) return { item: String(x.item), event: x.event === undefined ? 'click' : String(x.event) };
-        return { query: String(x.query ?? '') };
-      });
     const c = candidates === undefined ? null : Array.from(candidates, String);
     const x = exclude === undefined ? null : Array.from(exclude, String);
     const ctx = {
@@ -226,7 +233,16 @@ export class Ranklet {
       page: context?.page,
       device: context?.device ?? deviceClass(),
     };
-    return this.client.call('recommend', { handle: this.handle, history: h, k, excludeSeen, candidates: c, exclude: x, context: ctx });
+    const args = { handle: this.handle, k, excludeSeen, candidates: c, exclude: x, context: ctx };
+    if (history === undefined) return this.client.call('recommend', args);
+    if (!this.rowOf) throw new Error('index(catalog) first');
+    // An explicit history is encoded here and its typed arrays transferred: a long history of
+    // id strings would otherwise be cloned to the worker and looked up there.
+    const { rows, kinds, queries, avoid } = encodeHistory(Array.isArray(history) ? history : Array.from(history), {
+      rowOf: this.rowOf, items: this.rowOf.size, maxLen: this.maxLen, typed: this.readsEventTypes, contextItem: ctx.item,
+    });
+    return this.client.call('recommend', { ...args, encoded: { rows, kinds, queries, avoid } }, undefined,
+      [rows.buffer, kinds.buffer, avoid.buffer]);
   }
 
   close() {

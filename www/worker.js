@@ -2,15 +2,11 @@
 // the page's main thread never blocks. Messages: {id, op, args} → {id, ok, result | error}.
 import { forgetAll, getVectors, putVectors, readHistory, recordEvent, sha256 } from './store.js';
 import { webgpuUnusable } from './webgpu.js';
+import { encodeHistory, eventName, isDislike, queryWeights } from './history.js';
 
 // Two builds of the wasm module: the CPU one every visitor downloads (pkg/), and the one with
 // burn's WebGPU backend (pkg-webgpu/), fetched only when WebGPU is chosen.
 const modules = new Map();
-// Behaviour types as the model numbers them (ranklet's EventKind); other event names (a
-// rating without a value, anything unknown) read as clicks.
-const EVENT_KIND = { click: 0, view: 1, cart: 2, purchase: 3, like: 4, dislike: 5, not_interested: 5, search: 6 };
-const kindOf = (event) => EVENT_KIND[event] ?? 0;
-const isDislike = (event) => kindOf(event) === EVENT_KIND.dislike;
 // The scene vocabularies of ranklet's context encoders (src/rec/context.rs), index 0 unknown.
 const PAGE_TYPES = ['unknown', 'home', 'product', 'search', 'category', 'cart'];
 const DEVICE_CLASSES = ['unknown', 'desktop', 'mobile', 'tablet'];
@@ -25,10 +21,6 @@ function sceneRow(context) {
   };
   return Uint8Array.of(hour, index(PAGE_TYPES, context?.page, 'page type'), index(DEVICE_CLASSES, context?.device, 'device class'));
 }
-// A stored event's type, a rating read as feedback as in training (≥ 4 like, ≤ 2 dislike).
-const eventName = (e) => (e.event !== 'rating' || !Number.isFinite(e.value) ? e.event
-  : e.value >= 4 ? 'like' : e.value <= 2 ? 'dislike' : 'click');
-
 function wasm(kind) {
   const backend = kind === 'webgpu' ? 'webgpu' : 'cpu';
   if (!modules.has(backend)) {
@@ -176,7 +168,7 @@ const ops = {
     shops.set(handle, { encoder, ranker, ids: null, row: null, modelKey, embedCalls: 0 });
     const bytes = manifestBytes.length + Object.values(files).reduce((n, f) => n + f.length, 0);
     return withNote({ handle, backend: ranker.backend, backendReason: ranker.backendReason, mode: ranker.mode,
-      maxLen: ranker.maxLen, name: encoder.name, dim: encoder.dim, bytes }, choice.note);
+      maxLen: ranker.maxLen, readsEventTypes: ranker.readsEventTypes, name: encoder.name, dim: encoder.dim, bytes }, choice.note);
   },
   // Embeds the catalog's item texts (the same texts as natively) and hands them to the ranker.
   async index({ handle, catalog, batch = 32 }, progress) {
@@ -199,7 +191,7 @@ const ops = {
     shop.ranker.setTextVectors(vectors);
     shop.ids = order.map((i) => ids[i]);
     shop.row = new Map(shop.ids.map((id, r) => [id, r]));
-    return { items: shop.ids.length, embedded, reused: order.length - embedded, cacheNote };
+    return { items: shop.ids.length, embedded, reused: order.length - embedded, cacheNote, ids: shop.ids };
   },
   // Item vectors embedded elsewhere (e.g. natively with `ranklet embed`, same encoder): ids and
   // a flat Float32Array of ids.length × dim. Inductive models only.
@@ -234,15 +226,14 @@ const ops = {
   async stats({ handle }) {
     return { embedCalls: shopOf(handle).embedCalls };
   },
-  // Without an explicit history, the stored one: items the visitor engaged with, oldest first;
-  // items marked "not interested" (dislike) are then left out of the answer. `exclude` leaves
-  // out more ids (e.g. what is in the cart).
-  // History entries are item ids or {query} (search events), oldest first. Without an explicit
-  // history, the stored one; items marked "not interested" (dislike) are then left out of the
-  // answer. `exclude` leaves out more ids. `context.item`: the item on screen now (a product
-  // page) ranks as the newest event for this request only — not stored, not recommended.
-  // `context.hour/page/device`: the request's scene, for a model trained with scene context.
-  async recommend({ handle, history, k = 10, excludeSeen = true, candidates = null, exclude = null, context = null }) {
+  // History entries are item ids, {item, event} or {query} (search events), oldest first;
+  // `encoded` is such a history already encoded by the page (history.js: rows, kinds, queries,
+  // avoid). Without either, the stored history; items marked "not interested" (dislike) are
+  // then left out of the answer. `exclude` leaves out more ids. `context.item`: the item on
+  // screen now (a product page) ranks as the newest event for this request only — not stored,
+  // not recommended. `context.hour/page/device`: the request's scene, for a model trained with
+  // scene context.
+  async recommend({ handle, history, encoded, k = 10, excludeSeen = true, candidates = null, exclude = null, context = null }) {
     const shop = shopOf(handle);
     if (!shop.ids) throw new Error('index(catalog) first');
     const excluded = new Set(Array.from(exclude ?? [], String));
@@ -251,58 +242,28 @@ const ops = {
     // with them); for one that does not, a dislike would read as a click, so it stays out.
     const typed = shop.ranker.readsEventTypes;
     const scene = sceneRow(context); // checked whether or not the model reads it
-    const disliked = new Set();
-    if (!history) {
-      const events = await readHistory();
-      for (const e of events) if (e.item !== undefined && isDislike(eventName(e))) { excluded.add(e.item); disliked.add(e.item); }
-      history = events
-        .map((e) => (e.event === 'search' ? { query: e.query } : e.item === undefined ? undefined : { item: e.item, event: eventName(e) }))
-        .filter((h) => h !== undefined);
-    } else {
-      for (const h of history) if (h && typeof h === 'object' && h.item !== undefined && isDislike(h.event)) disliked.add(String(h.item));
-    }
-    history = history.filter((h) => typed || !(h && typeof h === 'object' && h.item !== undefined && isDislike(h.event)));
-    if (context?.item !== undefined && context?.item !== null) {
-      const item = String(context.item);
-      if (!shop.row.has(item)) throw new Error(`recommend: context item ${JSON.stringify(item)} is not in the indexed catalog`);
-      history = [...history, item];
-      excluded.add(item);
-    }
-    // Item events are catalog rows; search queries (only those inside the model's window of
-    // recent events matter) are rows after the catalog, embedded by the same encoder.
     const n = shop.ids.length;
-    const queries = [];
-    const rows = [];
-    const kinds = [];
-    const windowStart = history.length - shop.ranker.maxLen;
-    history.forEach((h, i) => {
-      if (h && typeof h === 'object' && h.item === undefined) {
-        const text = typeof h.query === 'string' ? h.query.trim() : '';
-        if (!text || i < windowStart) return;
-        let j = queries.indexOf(text);
-        if (j < 0) { j = queries.length; queries.push(text); }
-        rows.push(n + j);
-        kinds.push(EVENT_KIND.search);
-      } else {
-        const id = String(h && typeof h === 'object' ? h.item : h);
-        if (!shop.row.has(id)) return;
-        rows.push(shop.row.get(id));
-        kinds.push(kindOf(h && typeof h === 'object' ? h.event : 'click'));
+    const contextItem = context?.item === undefined || context?.item === null ? undefined : String(context.item);
+    if (!encoded) {
+      if (!history) {
+        const events = await readHistory();
+        for (const e of events) if (e.item !== undefined && isDislike(eventName(e))) excluded.add(String(e.item));
+        history = events
+          .map((e) => (e.event === 'search' ? { query: e.query } : e.item === undefined ? undefined : { item: e.item, event: eventName(e) }))
+          .filter((h) => h !== undefined);
       }
-    });
+      // Item events are catalog rows; search queries (only those inside the model's window of
+      // recent events matter) are rows after the catalog, embedded by the same encoder.
+      encoded = encodeHistory(history, { rowOf: shop.row, items: n, maxLen: shop.ranker.maxLen, typed, contextItem });
+    }
+    if (contextItem !== undefined) excluded.add(contextItem);
+    const { rows, kinds, queries, avoid } = encoded;
     const queryVectors = queries.length ? (await cachedEmbed(shop, queries)).vectors : null;
-    // Each query's relevance term weighs 1 when it is the newest event, halving with every
-    // event after its last occurrence: a search steers the shelf now, and fades as the visitor
-    // clicks on.
-    const lastAt = new Map();
-    rows.forEach((r, i) => { if (r >= n) lastAt.set(r - n, i); });
-    const queryWeights = queries.length ? Float32Array.from(queries, (_, j) => 0.5 ** (rows.length - 1 - lastAt.get(j))) : null;
     // With candidates, rank the whole catalog and keep theirs (top-k stays on the CPU).
     const wanted = candidates ? new Set(Array.from(candidates, String)) : null;
     const want = wanted ? n : Math.min(n, k + excluded.size);
-    const avoid = Uint32Array.from([...disliked].filter((id) => shop.row.has(id)).map((id) => shop.row.get(id)));
-    const recs = await shop.ranker.recommend(Uint32Array.from(rows), want, excludeSeen, queryVectors, queryWeights,
-      avoid.length ? avoid : null, typed ? Uint8Array.from(kinds) : null, shop.ranker.readsContext ? scene : null);
+    const recs = await shop.ranker.recommend(rows, want, excludeSeen, queryVectors, queryWeights(rows, n, queries.length),
+      avoid.length ? avoid : null, typed ? kinds : null, shop.ranker.readsContext ? scene : null);
     const out = recs.map((r) => ({
       id: shop.ids[r.item],
       score: r.score,
