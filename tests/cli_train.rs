@@ -433,3 +433,75 @@ fn text_tuning_writes_a_bundle_with_the_tuned_encoder() {
     let err = ranklet_err(&full);
     assert!(err.contains("--tune-text-layers"), "{err}");
 }
+
+/// `--persona` and `--two-view` as a user runs them: the persona's vocabulary (the catalog's
+/// genres) lands in the bundle's manifest and `recommend` reads it back; the two-view term
+/// needs items with a description and says so when there are none.
+#[test]
+fn persona_and_two_view_terms_from_the_command_line() {
+    let dir = contracts_folder("persona");
+    let encoder = tiny_encoder(&dir);
+    let cache = dir.join("vectors");
+    let common = ["--text-model", &encoder, "--cache", cache.to_str().unwrap()];
+    let err = ranklet_err(
+        &[
+            &[
+                "train",
+                "--data",
+                dir.to_str().unwrap(),
+                "--quiet",
+                "--restart",
+                "--checkpoint",
+                dir.join("ck-refused").to_str().unwrap(),
+                "--two-view",
+                "0.5",
+            ][..],
+            &common[..],
+        ]
+        .concat(),
+    );
+    assert!(
+        err.contains("--two-view") && err.contains("0 items with both a title and a description"),
+        "{err}"
+    );
+    // Descriptions for every item: the catalog's `text`.
+    let catalog = dir.join("catalog.jsonl");
+    let described: String = std::fs::read_to_string(&catalog)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut item: serde_json::Value = serde_json::from_str(l).unwrap();
+            let genre = item["genres"][0].as_str().unwrap().to_string();
+            item["text"] = format!("Something every {genre} fan wants.").into();
+            format!("{item}\n")
+        })
+        .collect();
+    std::fs::write(&catalog, described).unwrap();
+    let out = dir.join("bundle");
+    let r = train(
+        &dir,
+        &[
+            &[
+                "--persona",
+                "--two-view",
+                "0.5",
+                "--out",
+                out.to_str().unwrap(),
+            ][..],
+            &common[..],
+        ]
+        .concat(),
+    );
+    assert_eq!(r["models"][0]["train"]["two_view"], 0.5);
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    let facets = &manifest["recommender"]["config"]["signals"]["persona"]["facets"];
+    assert!(
+        facets
+            .as_array()
+            .is_some_and(|f| f.iter().any(|g| g == "coffee")),
+        "{facets}"
+    );
+    let e = eval_model(&dir, &out);
+    assert_eq!(e["models"][0]["test"], r["models"][0]["test"]);
+}

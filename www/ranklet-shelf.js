@@ -324,7 +324,7 @@ export class RankletShelf extends HTMLElement {
     const ask = muted.size ? this.#items.length : this.k;
     if (this.#ranklet && signals.length) {
       try {
-        recs = (await this.#ranklet.recommend({ k: ask })).filter((r) => allowed(r.id)).slice(0, this.k);
+        recs = (await this.#ranklet.recommend({ k: ask, muted: [...muted] })).filter((r) => allowed(r.id)).slice(0, this.k);
       } catch (err) {
         const message = this.#error('recommend', err);
         this.noteEl.textContent = `Personalised ranking failed (${message}). Showing popular titles instead.`;

@@ -129,6 +129,8 @@ export class Ranklet {
     this.maxLen = info.maxLen;
     /** Whether the model reads behaviour types (then dislikes stay in its sequence). */
     this.readsEventTypes = info.readsEventTypes;
+    /** The facets (genres, categories) of the model's persona input; empty: it has none. */
+    this.personaFacets = info.personaFacets ?? [];
     /** Item id → catalogue row of the indexed catalogue, to encode histories on this side. */
     this.rowOf = null;
     /** The bundle's name and the bytes of the files downloaded for it. */
@@ -219,9 +221,11 @@ export class Ranklet {
    * in the context of the item on screen (a product page): it counts as the newest event for
    * this request only, is not stored, and is not recommended. `context: {hour, page, device}`
    * is the request's scene for models trained with scene context (defaults: the local hour,
-   * this device's class; page types: home, product, search, category, cart).
+   * this device's class; page types: home, product, search, category, cart). `muted`: persona
+   * entries (genres, categories) the visitor removed; a model with a persona input then reads
+   * the history without them.
    */
-  async recommend({ k = 10, history, excludeSeen = true, candidates, exclude, context } = {}) {
+  async recommend({ k = 10, history, excludeSeen = true, candidates, exclude, context, muted } = {}) {
     const c = candidates === undefined ? null : Array.from(candidates, String);
     const x = exclude === undefined ? null : Array.from(exclude, String);
     const ctx = {
@@ -233,7 +237,8 @@ export class Ranklet {
       page: context?.page,
       device: context?.device ?? deviceClass(),
     };
-    const args = { handle: this.handle, k, excludeSeen, candidates: c, exclude: x, context: ctx };
+    const args = { handle: this.handle, k, excludeSeen, candidates: c, exclude: x, context: ctx,
+      muted: muted === undefined ? null : Array.from(muted, String) };
     if (history === undefined) return this.client.call('recommend', args);
     if (!this.rowOf) throw new Error('index(catalog) first');
     // An explicit history is encoded here and its typed arrays transferred: a long history of

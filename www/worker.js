@@ -168,13 +168,13 @@ const ops = {
     shops.set(handle, { encoder, ranker, ids: null, row: null, modelKey, embedCalls: 0 });
     const bytes = manifestBytes.length + Object.values(files).reduce((n, f) => n + f.length, 0);
     return withNote({ handle, backend: ranker.backend, backendReason: ranker.backendReason, mode: ranker.mode,
-      maxLen: ranker.maxLen, readsEventTypes: ranker.readsEventTypes, name: encoder.name, dim: encoder.dim, bytes }, choice.note);
+      maxLen: ranker.maxLen, readsEventTypes: ranker.readsEventTypes, personaFacets: ranker.personaFacets, name: encoder.name, dim: encoder.dim, bytes }, choice.note);
   },
   // Embeds the catalog's item texts (the same texts as natively) and hands them to the ranker.
   async index({ handle, catalog, batch = 32 }, progress) {
     const shop = shopOf(handle);
     const { catalogTexts } = (await wasm('cpu')).m;
-    const [ids, texts] = catalogTexts(typeof catalog === 'string' ? catalog : JSON.stringify(catalog));
+    const [ids, texts, facets] = catalogTexts(typeof catalog === 'string' ? catalog : JSON.stringify(catalog));
     let order = ids.map((_, i) => i);
     if (shop.ranker.mode !== 'inductive') {
       // ID rows: the catalog must be the model's, in its row order.
@@ -189,6 +189,8 @@ const ops = {
     // Vectors come from the IndexedDB cache (model + text); only texts not seen are embedded.
     const { vectors, embedded, cacheNote } = await cachedEmbed(shop, order.map((i) => texts[i]), { batch, progress });
     shop.ranker.setTextVectors(vectors);
+    // The persona facets (genres, else categories) of each row, for a model with a persona input.
+    shop.ranker.setItemFacets(order.map((i) => facets[i]));
     shop.ids = order.map((i) => ids[i]);
     shop.row = new Map(shop.ids.map((id, r) => [id, r]));
     return { items: shop.ids.length, embedded, reused: order.length - embedded, cacheNote, ids: shop.ids };
@@ -232,10 +234,12 @@ const ops = {
   // then left out of the answer. `exclude` leaves out more ids. `context.item`: the item on
   // screen now (a product page) ranks as the newest event for this request only — not stored,
   // not recommended. `context.hour/page/device`: the request's scene, for a model trained with
-  // scene context.
-  async recommend({ handle, history, encoded, k = 10, excludeSeen = true, candidates = null, exclude = null, context = null }) {
+  // scene context. `muted`: persona facets the visitor removed.
+  async recommend({ handle, history, encoded, k = 10, excludeSeen = true, candidates = null, exclude = null, context = null, muted = null }) {
     const shop = shopOf(handle);
     if (!shop.ids) throw new Error('index(catalog) first');
+    // Persona entries the visitor removed leave the model's persona input.
+    shop.ranker.setMutedFacets(Array.from(muted ?? [], String));
     const excluded = new Set(Array.from(exclude ?? [], String));
     // Items marked "not interested": left out, and their neighbours pushed down. A model that
     // reads event types also sees them in the sequence, as dislikes (DUMN purifies the state

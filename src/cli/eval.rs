@@ -81,8 +81,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         let mut split = Split::leave_one_out(&ds, max_len);
         describe(&ds, &split);
         let device = args.device.init()?;
-        let texts: Vec<String> = ds.items.iter().map(|i| i.text.clone()).collect();
-        let (model, text) = trained_model(dir, rec, &texts, &device, &args.cache, args.quiet)?;
+        let (model, text) = trained_model(dir, rec, &ds.items, &device, &args.cache, args.quiet)?;
         restrict(&mut split, args.min_history);
         if args.history_select != HistorySelect::Last {
             let unit = selection_rows(&unit_rows(&text)?);

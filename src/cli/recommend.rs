@@ -74,10 +74,7 @@ pub fn run(args: RecommendArgs) -> Result<()> {
         let origin = path.display().to_string();
         let items: Vec<ItemText> = read_catalog(&bytes, &origin)?
             .into_iter()
-            .map(|c| ItemText {
-                text: c.encoder_text(),
-                id: c.id,
-            })
+            .map(ItemText::from)
             .collect();
         (origin, items)
     } else {
@@ -118,8 +115,7 @@ pub fn run(args: RecommendArgs) -> Result<()> {
         })
         .collect::<Result<_>>()?;
     let device = args.device.init()?;
-    let texts: Vec<String> = items.iter().map(|i| i.text.clone()).collect();
-    let (model, text) = trained_model(&args.model, rec, &texts, &device, &args.cache, true)?;
+    let (model, text) = trained_model(&args.model, rec, &items, &device, &args.cache, true)?;
     let unit = selection_rows(&unit_rows(&text)?);
     if !args.kinds.is_empty() && args.kinds.len() != history.len() {
         return Err(Error::bad_input(

@@ -11,14 +11,15 @@ use ranklet::bundle::{RecommenderEntry, RecommenderFiles, read_recommender_dir, 
 use ranklet::data::{Dataset, Split};
 use ranklet::eval::popularity::evaluate_popularity;
 use ranklet::rec::{
-    ItemMode, ItemTowerConfig, RecDtype, Recommender, RecommenderConfig, SequenceEncoderConfig,
-    SignalsConfig,
+    ItemMode, ItemTowerConfig, PersonaVocabulary, RecDtype, Recommender, RecommenderConfig,
+    SequenceEncoderConfig, SignalsConfig, persona::MAX_FACETS,
 };
 use ranklet::text::TextEmbedder;
 use ranklet::text::weights::{StoredDtype, save_encoder};
 use ranklet::train::text_tuning::{TextTuneConfig, split_encoder, tune_text, with_top};
 use ranklet::train::{
-    CheckpointOptions, EpochLog, TrainConfig, TrainObserver, Trained, evaluate_model, train,
+    CheckpointOptions, EpochLog, TrainConfig, TrainObserver, Trained, TwoViews, evaluate_model,
+    train_with_views,
 };
 use ranklet::{Error, Result};
 use serde_json::json;
@@ -155,6 +156,17 @@ pub struct TrainArgs {
     /// parts are fine: ml-100k has only the hour).
     #[arg(long)]
     pub scene_context: bool,
+    /// PerCoNet persona input: the facets (genres, categories) dominating the history so far —
+    /// each event weighted by its type and CLSD confidence, decayed per later event — mapped
+    /// into the user state. The vocabulary is the catalog's most frequent facets (at most 64).
+    #[arg(long)]
+    pub persona: bool,
+    /// Weight of the two-view contrastive term (PerCoNet): items with both a title and a
+    /// description (the catalog's `text`) have each view embedded separately, and the item
+    /// tower's text adaptor learns to map the two views of an item together, apart from the
+    /// other items' (in-batch over each batch's target items). 0 (the default) turns it off.
+    #[arg(long, default_value_t = 0.0)]
+    pub two_view: f64,
     /// CLSD: weight training clicks (targets and history events) by their confidence under
     /// the previous epoch's model, standardised within this many user activity groups; the
     /// bundle carries the statistics so that history events are weighted on device too. 0: off.
@@ -250,6 +262,48 @@ pub fn run(args: TrainArgs) -> Result<()> {
         let text = item_text_vectors(files, &texts, &base, &device, &args.cache, args.quiet)?;
         (text.dims()[1], text)
     };
+    // The two views (title, description) of the items that have both, for --two-view.
+    let views = if args.two_view > 0.0 {
+        if mode == ItemMode::Id {
+            return Err(Error::bad_input(
+                "--two-view",
+                "the two-view term trains the text adaptor; --mode id has none",
+            ));
+        }
+        let with_views: Vec<(usize, &[String; 2])> = ds
+            .items
+            .iter()
+            .enumerate()
+            .filter_map(|(r, i)| i.views.as_ref().map(|v| (r, v)))
+            .collect();
+        if with_views.len() < 2 {
+            return Err(Error::bad_input(
+                "--two-view",
+                format!(
+                    "{} has {} items with both a title and a description (the two views); at \
+                     least 2 are needed",
+                    args.data.display(),
+                    with_views.len()
+                ),
+            ));
+        }
+        let files = files.as_ref().expect("read above in text modes");
+        let view = |k: usize| -> Result<Tensor<2>> {
+            let texts: Vec<String> = with_views.iter().map(|(_, v)| v[k].clone()).collect();
+            item_text_vectors(files, &texts, &base, &device, &args.cache, args.quiet)
+        };
+        let mut row_of = vec![None; ds.items.len()];
+        for (j, (r, _)) in with_views.iter().enumerate() {
+            row_of[*r] = Some(j);
+        }
+        Some(TwoViews {
+            titles: view(0)?,
+            descriptions: view(1)?,
+            row_of,
+        })
+    } else {
+        None
+    };
 
     let config = RecommenderConfig {
         items: ItemTowerConfig {
@@ -277,8 +331,26 @@ pub fn run(args: TrainArgs) -> Result<()> {
                 .scene_context
                 .then(ranklet::rec::context::ContextVocabulary::default),
             clsd: None,
+            persona: args.persona.then(|| {
+                let facets: Vec<Vec<String>> = ds.items.iter().map(|i| i.facets.clone()).collect();
+                PersonaVocabulary::from_items(&facets, MAX_FACETS)
+            }),
         },
     };
+    if config
+        .signals
+        .persona
+        .as_ref()
+        .is_some_and(|v| v.facets.is_empty())
+    {
+        return Err(Error::bad_input(
+            "--persona",
+            format!(
+                "{} has no item genres or categories to build a persona from",
+                args.data.display()
+            ),
+        ));
+    }
     let train_config = TrainConfig {
         epochs: args.epochs,
         batch_size: args.batch_size,
@@ -293,6 +365,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         freeze_encoder: args.freeze_encoder,
         clsd_groups: args.clsd_groups,
         clsd_strength: args.clsd_strength,
+        two_view: args.two_view,
     };
     let model = match &args.init {
         None => {
@@ -326,6 +399,14 @@ pub fn run(args: TrainArgs) -> Result<()> {
             Recommender::from_safetensors(&config, rec.weights, &device, &origin)?
         }
     };
+    // The persona reads the training catalog's facets.
+    let model = match &config.signals.persona {
+        Some(v) => {
+            let facets: Vec<Vec<String>> = ds.items.iter().map(|i| i.facets.clone()).collect();
+            model.with_facets(v.table(&facets, &[]))
+        }
+        None => model,
+    };
     // (An --init recommender keeps its learned whitening biases: only a new one is centred.)
     if args.tune_text_layers > 0 && mode != ItemMode::Inductive {
         return Err(Error::bad_input(
@@ -346,9 +427,10 @@ pub fn run(args: TrainArgs) -> Result<()> {
             resumed_epochs: 0,
         }
     } else {
-        train(
+        train_with_views(
             model,
             &text,
+            views.as_ref(),
             &split,
             &train_config,
             &CheckpointOptions {

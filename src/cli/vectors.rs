@@ -51,18 +51,21 @@ pub fn item_text_vectors(
     ))
 }
 
-/// A trained bundle's recommender on `device`, with the text vectors `[texts, dim]` of the
-/// catalog it will rank (zeros in `id` mode) — refused, naming the manifest, when the bundle's
-/// encoder does not give the width the recommender takes.
+/// A trained bundle's recommender on `device`, with the text vectors `[items, dim]` of the
+/// catalog it will rank (zeros in `id` mode) and, for a model with a persona input, the
+/// items' facets — refused, naming the manifest, when the bundle's encoder does not give the
+/// width the recommender takes.
 pub fn trained_model(
     dir: &Path,
     rec: ranklet::bundle::RecommenderFiles,
-    texts: &[String],
+    items: &[ranklet::data::ItemText],
     device: &Device,
     cache: &Path,
     quiet: bool,
 ) -> Result<(ranklet::rec::Recommender, Tensor<2>)> {
     let config = &rec.entry.config;
+    let texts: Vec<String> = items.iter().map(|i| i.text.clone()).collect();
+    let texts = &texts[..];
     // The encoder is checked in every mode: it is part of the bundle the browser downloads.
     let files = ranklet::bundle::read_model_dir(dir)?;
     let text = if config.items.mode == ranklet::rec::ItemMode::Id {
@@ -82,5 +85,12 @@ pub fn trained_model(
     }
     let origin = dir.join(&rec.entry.weights).display().to_string();
     let model = ranklet::rec::Recommender::from_safetensors(config, rec.weights, device, &origin)?;
+    let model = match &config.signals.persona {
+        Some(v) => {
+            let facets: Vec<Vec<String>> = items.iter().map(|i| i.facets.clone()).collect();
+            model.with_facets(v.table(&facets, &[]))
+        }
+        None => model,
+    };
     Ok((model, text))
 }

@@ -22,6 +22,10 @@ pub struct CatalogItem {
     /// Category path or list of categories.
     #[serde(default)]
     pub category: Vec<String>,
+    /// Genres (or other facets) a visitor's taste is described by — the persona's entries;
+    /// without them, the categories are. Not part of the encoder text.
+    #[serde(default)]
+    pub genres: Vec<String>,
     /// Brand name.
     #[serde(default)]
     pub brand: Option<String>,
@@ -47,6 +51,19 @@ impl CatalogItem {
         parts.push(self.text.as_deref().unwrap_or("").trim());
         parts.retain(|p| !p.is_empty());
         parts.join(". ")
+    }
+
+    /// The persona's entries for this item: its genres, else its categories.
+    pub fn facets(&self) -> Vec<String> {
+        let list = if self.genres.is_empty() {
+            &self.category
+        } else {
+            &self.genres
+        };
+        list.iter()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect()
     }
 }
 
@@ -91,8 +108,13 @@ fn parse_item(value: Value, at: &str) -> Result<CatalogItem> {
     if let Some(Value::String(c)) = map.get("category").cloned() {
         map.insert("category".into(), Value::Array(vec![Value::String(c)]));
     }
-    if map.get("category").is_some_and(Value::is_null) {
-        map.remove("category");
+    for key in ["category", "genres"] {
+        if map.get(key).is_some_and(Value::is_null) {
+            map.remove(key);
+        }
+    }
+    if let Some(Value::String(g)) = map.get("genres").cloned() {
+        map.insert("genres".into(), Value::Array(vec![Value::String(g)]));
     }
     serde_json::from_value(Value::Object(map)).map_err(|e| Error::bad_input(at, e.to_string()))
 }
@@ -205,11 +227,12 @@ mod tests {
         assert_eq!(items[0].encoder_text(), "Red shoe. Shoes, Women. Acme");
         assert_eq!(items[1].id, "7");
         assert_eq!(items[1].encoder_text(), "Lamp. Home");
-        let array = br#"[{"id":"a","title":"Red shoe","text":"Soft."}]"#;
-        assert_eq!(
-            read_catalog(array, "c.json").unwrap()[0].encoder_text(),
-            "Red shoe. Soft."
-        );
+        // Persona facets: the categories, unless genres are given (not part of the text).
+        assert_eq!(items[0].facets(), ["Shoes", "Women"]);
+        let array = br#"[{"id":"a","title":"Red shoe","text":"Soft.","genres":["Sport"," "]}]"#;
+        let item = &read_catalog(array, "c.json").unwrap()[0];
+        assert_eq!(item.encoder_text(), "Red shoe. Soft.");
+        assert_eq!(item.facets(), ["Sport"]);
     }
 
     #[test]

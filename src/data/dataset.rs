@@ -19,6 +19,26 @@ use crate::rec::context::SceneContext;
 pub struct ItemText {
     pub id: String,
     pub text: String,
+    /// What the visitor's persona is made of: genres or categories (the catalog's `genres`,
+    /// else its `category` entries; RecBole's genre/category column, split into its tokens).
+    pub facets: Vec<String>,
+    /// The item's title and description as two separate texts, where it has both (the
+    /// catalog's `title` and `text`; RecBole's title and description columns): the two views of
+    /// `ranklet train --two-view`.
+    pub views: Option<[String; 2]>,
+}
+
+impl From<crate::data::CatalogItem> for ItemText {
+    fn from(c: crate::data::CatalogItem) -> Self {
+        let description = c.text.as_deref().map(str::trim).unwrap_or("");
+        Self {
+            text: c.encoder_text(),
+            facets: c.facets(),
+            views: (!description.is_empty())
+                .then(|| [c.title.trim().to_string(), description.to_string()]),
+            id: c.id,
+        }
+    }
 }
 
 /// Items plus per-user sequences of item indices, each sorted by timestamp with ties in file
@@ -256,11 +276,15 @@ impl Dataset {
         let id_col = items_file
             .column("item_id")
             .ok_or_else(|| Error::bad_input(item_origin, "no item_id column"))?;
+        // Column roles: 0 title, 1 categories, 2 other attributes, 3 description (last in the
+        // text, as in the catalog's encoder text).
         let rank = |n: &str| -> u8 {
             if n.contains("title") || n == "name" {
                 0
             } else if ["class", "genre", "genres", "categories", "category"].contains(&n) {
                 1
+            } else if ["description", "desc", "summary", "text"].contains(&n) {
+                3
             } else {
                 2
             }
@@ -283,9 +307,29 @@ impl Dataset {
                     format!("item {:?} has no text", row[id_col]),
                 ));
             }
+            // A RecBole token_seq column is space-separated tokens (ml-100k: "Animation
+            // Children's Comedy").
+            let facets = text_cols
+                .iter()
+                .filter(|&&c| rank(&items_file.fields[c].name) == 1)
+                .flat_map(|&c| row[c].split_whitespace().map(str::to_string))
+                .collect();
+            let column = |rank_of: u8| {
+                text_cols
+                    .iter()
+                    .filter(|&&c| rank(&items_file.fields[c].name) == rank_of)
+                    .map(|&c| row[c].trim())
+                    .filter(|s| !s.is_empty())
+                    .collect::<Vec<_>>()
+                    .join(". ")
+            };
+            let (title, description) = (column(0), column(3));
             items.push(ItemText {
                 id: row[id_col].clone(),
                 text,
+                facets,
+                views: (!title.is_empty() && !description.is_empty())
+                    .then_some([title, description]),
             });
         }
 
@@ -340,10 +384,7 @@ impl Dataset {
     ) -> Result<Self> {
         let items = read_catalog(catalog, catalog_origin)?
             .into_iter()
-            .map(|c| ItemText {
-                text: c.encoder_text(),
-                id: c.id,
-            })
+            .map(ItemText::from)
             .collect();
         let text = crate::data::utf8_text(events, events_origin)?;
         let rows = if events_origin.ends_with(".csv") {
@@ -643,6 +684,8 @@ mod tests {
             ds.items[0].text,
             "Toy Story. Animation Children's Comedy. 1995"
         );
+        // The genre column's tokens are the persona facets.
+        assert_eq!(ds.items[0].facets, ["Animation", "Children's", "Comedy"]);
         let ids: Vec<&str> = ds.sequences[0]
             .iter()
             .map(|&i| ds.items[i].id.as_str())

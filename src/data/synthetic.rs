@@ -93,6 +93,8 @@ pub fn synthetic_dataset(
             ItemText {
                 id: format!("item-{i}"),
                 text,
+                facets: vec![topic.to_string()],
+                views: None,
             }
         })
         .collect();
@@ -161,7 +163,12 @@ pub fn write_contracts(ds: &Dataset, dir: &std::path::Path) -> crate::Result<()>
     let catalog: String = ds
         .items
         .iter()
-        .map(|it| format!("{}\n", serde_json::json!({"id": it.id, "title": it.text})))
+        .map(|it| {
+            format!(
+                "{}\n",
+                serde_json::json!({"id": it.id, "title": it.text, "genres": it.facets})
+            )
+        })
         .collect();
     let mut events = String::new();
     for (u, seq) in ds.sequences.iter().enumerate() {

@@ -1,7 +1,9 @@
 //! UniSRec's pre-training objective: in-batch contrastive losses between sequences and their
 //! next items (sequence–item) and between a sequence and an item-dropped copy of itself
 //! (sequence–sequence), at temperature τ, with same-target masking: another row of the batch
-//! whose target is the same item is not a negative.
+//! whose target is the same item is not a negative. And the two-view term (PerCoNet): an
+//! item's title and its description, each through the item tower's text adaptor, are pulled
+//! together and pushed from the other items' views.
 
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
@@ -77,6 +79,29 @@ impl Recommender {
             .collect();
         let seq_seq = diagonal_nce(u.matmul(v.transpose()).div_scalar(self.temperature), &keys);
         seq_item + seq_seq.mul_scalar(lambda)
+    }
+}
+
+impl Recommender {
+    /// The two-view loss of items whose title and description text vectors are the rows of
+    /// `titles` and `descriptions` (`[m, text_dim]`, same order): the symmetric in-batch
+    /// cross-entropy of the cosines / τ between the two views through the text adaptor (an ID
+    /// embedding is the same for both views of an item, so it is left out). `None` for a
+    /// model without a text adaptor, or fewer than two items.
+    pub fn two_view_loss(&self, titles: Tensor<2>, descriptions: Tensor<2>) -> Option<Tensor<1>> {
+        let adaptor = self.tower.adaptor.as_ref()?;
+        let m = titles.dims()[0];
+        if m < 2 {
+            return None;
+        }
+        let a = crate::rec::model::l2_rows(adaptor.forward(titles));
+        let b = crate::rec::model::l2_rows(adaptor.forward(descriptions));
+        let logits = a.matmul(b.transpose()).div_scalar(self.temperature);
+        let keys: Vec<i64> = (0..m as i64).collect();
+        Some(
+            (diagonal_nce(logits.clone(), &keys) + diagonal_nce(logits.transpose(), &keys))
+                .div_scalar(2.0),
+        )
     }
 }
 

@@ -7,6 +7,7 @@ pub mod contrastive;
 pub mod history_select;
 pub mod item_tower;
 pub mod model;
+pub mod persona;
 pub mod rank;
 pub mod sequence;
 pub mod signals;
@@ -21,6 +22,7 @@ pub use history_select::{
 };
 pub use item_tower::{ItemMode, ItemTower, ItemTowerConfig};
 pub use model::{ItemVectors, Recommender, RecommenderConfig, SequenceBatch};
+pub use persona::{FacetTable, PersonaEncoder, PersonaVocabulary};
 pub use rank::{AVOID_WEIGHT, History, Recommendation, avoid_boost, top_k};
 pub use sequence::{SequenceEncoder, SequenceEncoderConfig};
 pub use signals::{ClsdStats, SignalsConfig, UserMemory};

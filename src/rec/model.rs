@@ -8,6 +8,7 @@ use burn::nn::Embedding;
 use crate::data::EventKind;
 use crate::rec::context::{ContextAggregator, SceneContext};
 use crate::rec::item_tower::{ItemTower, ItemTowerConfig};
+use crate::rec::persona::{FacetTable, PersonaEncoder, persona_vectors};
 use crate::rec::sequence::{SequenceEncoder, SequenceEncoderConfig};
 use crate::rec::signals::{ClsdStats, SignalsConfig, UserMemory, feedback_masks, kind_embedding};
 
@@ -37,6 +38,15 @@ pub struct Recommender {
     /// CLSD statistics: with them, history events are weighted by their confidence.
     #[module(skip)]
     pub clsd: Option<ClsdStats>,
+    /// PerCoNet persona input (facet vector → state offset).
+    pub persona: Option<PersonaEncoder>,
+    /// The facets of the catalogue being ranked (rows as in its text vectors), for the
+    /// persona; none: the persona input is empty. Set with [`Recommender::with_facets`].
+    #[module(skip)]
+    pub facets: Option<FacetTable>,
+    /// The persona's per-event decay (from the config's vocabulary).
+    #[module(skip)]
+    pub persona_decay: f32,
 }
 
 /// A catalog through the item tower: the sequence encoder's inputs and the unit vectors that
@@ -224,7 +234,41 @@ impl Recommender {
                 .context
                 .then(|| ContextAggregator::init(hidden, device)),
             clsd: config.signals.clsd.clone(),
+            persona: config
+                .signals
+                .persona
+                .as_ref()
+                .map(|v| PersonaEncoder::init(v.facets.len(), hidden, device)),
+            facets: None,
+            persona_decay: config
+                .signals
+                .persona
+                .as_ref()
+                .map_or(crate::rec::persona::PERSONA_DECAY, |v| v.decay),
         }
+    }
+
+    /// The model with the facets of the catalogue it ranks (see
+    /// [`crate::rec::PersonaVocabulary::table`]); a model without persona ignores them.
+    pub fn with_facets(self, facets: FacetTable) -> Self {
+        Self {
+            facets: Some(facets),
+            ..self
+        }
+    }
+
+    /// The persona input's per-position vectors for `batch` (`[batch·len·facets]`), if the model
+    /// has a persona input.
+    pub fn persona_of(&self, batch: &SequenceBatch) -> Option<Vec<f32>> {
+        let persona = self.persona.as_ref()?;
+        let empty = FacetTable::default();
+        let table = self.facets.as_ref().unwrap_or(&empty);
+        Some(persona_vectors(
+            batch,
+            table,
+            persona.facets(),
+            self.persona_decay,
+        ))
     }
 
     /// Sequence states `[batch, len, hidden]` and item vectors `[items, hidden]`, both unit-norm.
@@ -299,6 +343,10 @@ impl Recommender {
         let states = match &self.context {
             Some(context) => context.forward(states, &batch.context),
             None => states,
+        };
+        let states = match (&self.persona, self.persona_of(batch)) {
+            (Some(persona), Some(p)) => persona.forward(states, p),
+            _ => states,
         };
         l2_rows(states)
     }
@@ -473,18 +521,78 @@ mod tests {
     use super::*;
     use crate::rec::ItemMode;
 
-    /// Leaving items out of the softmax equals scoring a catalog without them: the masked loss
-    /// is the loss over the remaining items only.
+    /// The persona input adds nothing until trained (zero projection), and then reads exactly
+    /// the facets that are not muted: with every facet muted the model is the plain one again.
     #[test]
-    fn absent_items_are_not_in_the_softmax() {
-        // Random initialisation draws from the shared CPU generator.
+    fn persona_starts_silent_and_reads_only_unmuted_facets() {
         #[cfg(feature = "native")]
         let _seeded = crate::train::tests::SEEDED
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         let device = Device::flex();
-        device.seed(4);
-        let config = RecommenderConfig {
+        device.seed(5);
+        let vocabulary = crate::rec::PersonaVocabulary {
+            facets: vec!["A".into(), "b".into()],
+            decay: 0.98,
+        };
+        let mut config = tiny_config();
+        config.signals.persona = Some(vocabulary.clone());
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let facets = vec![
+            names(&["a"]),
+            names(&["B"]),
+            names(&["a", "b"]),
+            vec![],
+            names(&["b"]),
+            names(&["a"]),
+        ];
+        let model = Recommender::init(&config, &device).with_facets(vocabulary.table(&facets, &[]));
+        let plain = Recommender {
+            persona: None,
+            ..model.clone()
+        };
+        let text = Tensor::<2>::zeros([6, 1], &device);
+        let batch = SequenceBatch::new(&[(&[0, 2, 1][..], &[][..])]);
+        let scores = |m: &Recommender| -> Vec<f32> {
+            m.scores(&batch, text.clone())
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap()
+        };
+        let close = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-5);
+        assert!(close(&scores(&model), &scores(&plain)), "zero at start");
+        // A trained projection: the persona now moves the scores.
+        let mut persona = model.persona.clone().unwrap();
+        persona.out.weight = burn::module::Param::from_tensor(Tensor::random(
+            [2, 8],
+            burn::tensor::Distribution::Normal(0.0, 1.0),
+            &device,
+        ));
+        let trained = Recommender {
+            persona: Some(persona),
+            ..model.clone()
+        };
+        let all = scores(&trained);
+        assert!(
+            !close(&all, &scores(&plain)),
+            "the persona changes the scores"
+        );
+        let muted = |m: &[&str]| Recommender {
+            facets: Some(vocabulary.table(&facets, &names(m))),
+            ..trained.clone()
+        };
+        assert!(
+            !close(&scores(&muted(&["a"])), &all),
+            "muting a facet changes them"
+        );
+        assert!(
+            close(&scores(&muted(&["a", "B"])), &scores(&plain)),
+            "nothing left to read"
+        );
+    }
+
+    fn tiny_config() -> RecommenderConfig {
+        RecommenderConfig {
             items: ItemTowerConfig {
                 text_dim: 1,
                 hidden: 8,
@@ -503,7 +611,21 @@ mod tests {
             },
             temperature: 0.5,
             signals: Default::default(),
-        };
+        }
+    }
+
+    /// Leaving items out of the softmax equals scoring a catalog without them: the masked loss
+    /// is the loss over the remaining items only.
+    #[test]
+    fn absent_items_are_not_in_the_softmax() {
+        // Random initialisation draws from the shared CPU generator.
+        #[cfg(feature = "native")]
+        let _seeded = crate::train::tests::SEEDED
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let device = Device::flex();
+        device.seed(4);
+        let config = tiny_config();
         let model = Recommender::init(&config, &device);
         let text = Tensor::<2>::zeros([6, 1], &device);
         let batch = SequenceBatch::new(&[(&[0, 1, 2][..], &[1, 2, 3][..])]);

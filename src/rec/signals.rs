@@ -43,6 +43,10 @@ pub struct SignalsConfig {
     /// CLSD confidence statistics (set by training with CLSD); `None`: every event weighs 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clsd: Option<ClsdStats>,
+    /// Persona input ([`crate::rec::persona`]): the facet vocabulary the user state reads;
+    /// `None` (the default): no persona input.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub persona: Option<crate::rec::persona::PersonaVocabulary>,
 }
 
 /// Per activity group, the mean and standard deviation of the log-probability that the

@@ -62,6 +62,10 @@ pub struct TrainConfig {
     /// CLSD confidence spread: weights lie in (1 − s, 1 + s). Default 0.5.
     #[serde(default = "default_clsd_strength")]
     pub clsd_strength: f32,
+    /// Weight of the two-view (title vs description) contrastive term added to the fine-tuning
+    /// loss ([`TwoViews`]); 0 turns it off. Default 0.
+    #[serde(default)]
+    pub two_view: f64,
 }
 
 fn default_clsd_strength() -> f32 {
@@ -91,7 +95,51 @@ impl Default for TrainConfig {
             freeze_encoder: false,
             clsd_groups: 0,
             clsd_strength: default_clsd_strength(),
+            two_view: 0.0,
         }
+    }
+}
+
+/// The two views of the items that have both a title and a description, for the two-view
+/// term: text vectors of each view (`[m, text_dim]`, on the training device) and each catalog
+/// row's index among them.
+#[derive(Debug, Clone)]
+pub struct TwoViews {
+    pub titles: Tensor<2>,
+    pub descriptions: Tensor<2>,
+    /// Catalog row → row of `titles`/`descriptions` (`None`: the item has one view only).
+    pub row_of: Vec<Option<usize>>,
+}
+
+impl TwoViews {
+    /// The view rows of a batch's distinct target items that have both views.
+    fn rows_for(&self, chunk: &[TrainWindow]) -> Vec<i64> {
+        let mut rows: Vec<i64> = chunk
+            .iter()
+            .flat_map(|w| w.targets.iter())
+            .filter_map(|&t| self.row_of.get(t).copied().flatten())
+            .map(|r| r as i64)
+            .collect();
+        rows.sort_unstable();
+        rows.dedup();
+        rows
+    }
+
+    /// The two-view loss over a batch's target items (`None` when fewer than two have views).
+    /// (`device`: the model's, e.g. a data-parallel replica's.)
+    fn loss(
+        &self,
+        model: &Recommender,
+        chunk: &[TrainWindow],
+        device: &Device,
+    ) -> Option<Tensor<1>> {
+        let rows = self.rows_for(chunk);
+        let n = rows.len();
+        let idx = Tensor::<1, Int>::from_data(TensorData::new(rows, [n]), &self.titles.device());
+        model.two_view_loss(
+            self.titles.clone().select(0, idx.clone()).to_device(device),
+            self.descriptions.clone().select(0, idx).to_device(device),
+        )
     }
 }
 
@@ -295,8 +343,12 @@ pub enum Objective<'a> {
         dropped: &'a [Vec<usize>],
         lambda: f64,
     },
-    /// Fine-tuning: full-softmax cross-entropy, `absent` items left out of the softmax.
-    Finetune { absent: Option<&'a Tensor<2, Bool>> },
+    /// Fine-tuning: full-softmax cross-entropy, `absent` items left out of the softmax; with
+    /// `views`, plus `weight` × the two-view term over the batch's target items.
+    Finetune {
+        absent: Option<&'a Tensor<2, Bool>>,
+        views: Option<(&'a TwoViews, f64)>,
+    },
 }
 
 type Window = TrainWindow;
@@ -330,9 +382,14 @@ fn shard_loss(
                 .collect();
             model.pretrain_loss(&batch, &SequenceBatch::new(&aug), text, *lambda)
         }
-        Objective::Finetune { absent } => {
-            let absent = absent.map(|a| a.clone().to_device(&text.device()));
-            model.loss(&batch, text, absent)
+        Objective::Finetune { absent, views } => {
+            let device = text.device();
+            let absent = absent.map(|a| a.clone().to_device(&device));
+            let loss = model.loss(&batch, text, absent);
+            match views.and_then(|(v, w)| Some((v.loss(model, chunk, &device)?, w))) {
+                Some((two_view, w)) => loss + two_view.mul_scalar(w),
+                None => loss,
+            }
         }
     }
 }
@@ -443,13 +500,32 @@ impl TrainObserver for Silent {}
 /// the state after every epoch is written there; with `resume`, training continues from it and
 /// gives the same figures as a run that was never interrupted.
 pub fn train(
-    mut model: Recommender,
+    model: Recommender,
     text: &Tensor<2>,
     split: &Split,
     config: &TrainConfig,
     checkpoints: &CheckpointOptions,
     observer: &mut dyn TrainObserver,
 ) -> Result<Trained> {
+    train_with_views(model, text, None, split, config, checkpoints, observer)
+}
+
+/// [`train`] with the items' two views for the two-view term (`config.two_view` its weight).
+pub fn train_with_views(
+    mut model: Recommender,
+    text: &Tensor<2>,
+    views: Option<&TwoViews>,
+    split: &Split,
+    config: &TrainConfig,
+    checkpoints: &CheckpointOptions,
+    observer: &mut dyn TrainObserver,
+) -> Result<Trained> {
+    if config.two_view > 0.0 && views.is_none() {
+        return Err(crate::Error::bad_input(
+            "two-view",
+            "the two-view term needs items with both a title and a description",
+        ));
+    }
     let devices = &checkpoints.devices;
     let mut optim = AdamWConfig::new()
         .with_weight_decay(config.weight_decay)
@@ -576,6 +652,9 @@ pub fn train(
             } else {
                 Objective::Finetune {
                     absent: absent.as_ref(),
+                    views: views
+                        .filter(|_| config.two_view > 0.0)
+                        .map(|v| (v, config.two_view)),
                 }
             };
             let (value, grads) = batch_gradients(&model, chunk, text, &objective, devices);
@@ -778,6 +857,85 @@ pub(crate) mod tests {
         }
     }
 
+    /// The two-view term: with it, the item tower maps an item's title and description views
+    /// together (their in-batch loss over the whole catalogue ends lower than after the same
+    /// training without it); an ID-only model has no text adaptor to train; and a run asking
+    /// for the term without views is refused.
+    #[test]
+    fn two_view_term_pulls_an_items_views_together() {
+        let _seeded = SEEDED.lock().unwrap_or_else(|e| e.into_inner());
+        let ds = synthetic_dataset(60, 30, 6, 12, 2);
+        let split = Split::leave_one_out(&ds, 8);
+        let device = Device::flex().autodiff();
+        let n = ds.items.len();
+        // Title view: an item-specific random vector; description view: the same vector with
+        // its dimensions swapped in pairs, plus noise — far apart until the tower learns.
+        let mut rng = SplitMix(21);
+        let titles: Vec<f32> = (0..n * 12).map(|_| rng.next_f32() - 0.5).collect();
+        let descriptions: Vec<f32> = (0..n * 12)
+            .map(|k| titles[k ^ 1] + 0.1 * (rng.next_f32() - 0.5))
+            .collect();
+        let views = TwoViews {
+            titles: Tensor::from_data(TensorData::new(titles, [n, 12]), &device),
+            descriptions: Tensor::from_data(TensorData::new(descriptions, [n, 12]), &device),
+            row_of: (0..n).map(Some).collect(),
+        };
+        let text = topic_text(n, &device);
+        let config = small_config(ItemMode::Inductive, n, 8, 16, (0.0, 0.0), 8);
+        let loss_after = |weight: f64| -> f32 {
+            device.seed(3);
+            let trained = train_with_views(
+                Recommender::init(&config, &device),
+                &text,
+                Some(&views),
+                &split,
+                &TrainConfig {
+                    epochs: 4,
+                    batch_size: 16,
+                    lr: 5e-3,
+                    patience: 4,
+                    max_len: 8,
+                    two_view: weight,
+                    ..TrainConfig::default()
+                },
+                &CheckpointOptions::default(),
+                &mut Silent,
+            )
+            .unwrap();
+            trained
+                .best
+                .two_view_loss(
+                    views.titles.clone().inner(),
+                    views.descriptions.clone().inner(),
+                )
+                .unwrap()
+                .into_scalar::<f32>()
+        };
+        let (with, without) = (loss_after(1.0), loss_after(0.0));
+        assert!(
+            with < 0.8 * without,
+            "two-view loss {with:.3} with the term vs {without:.3} without"
+        );
+        let id_model = Recommender::init(
+            &small_config(ItemMode::Id, n, 8, 16, (0.0, 0.0), 8),
+            &device,
+        );
+        assert!(id_model.two_view_loss(text.clone(), text.clone()).is_none());
+        let refused = train(
+            Recommender::init(&config, &device),
+            &text,
+            &split,
+            &TrainConfig {
+                epochs: 1,
+                two_view: 0.5,
+                ..TrainConfig::default()
+            },
+            &CheckpointOptions::default(),
+            &mut Silent,
+        );
+        assert!(refused.is_err_and(|e| e.to_string().contains("title and a description")));
+    }
+
     /// CLSD on noisy data: after training, the self-distilled confidences of injected noise
     /// clicks are well below those of the real clicks; the model with every signal (types, DUMN,
     /// CLSD) trains, keeps its statistics, and ranks a history made only of dislikes without
@@ -806,6 +964,7 @@ pub(crate) mod tests {
             context: true,
             context_vocabulary: None,
             clsd: None,
+            persona: None,
         };
         let text = topic_text(clean.items.len(), &device);
         let train_config = TrainConfig {
@@ -930,6 +1089,26 @@ pub(crate) mod tests {
         resume_matches(true);
     }
 
+    /// The persona vocabulary of a synthetic dataset (its topics).
+    fn persona_vocabulary(ds: &crate::data::Dataset) -> crate::rec::PersonaVocabulary {
+        let facets: Vec<Vec<String>> = ds.items.iter().map(|i| i.facets.clone()).collect();
+        crate::rec::PersonaVocabulary::from_items(&facets, 8)
+    }
+
+    fn with_persona_facets(
+        model: Recommender,
+        config: &RecommenderConfig,
+        ds: &crate::data::Dataset,
+    ) -> Recommender {
+        match &config.signals.persona {
+            Some(v) => {
+                let facets: Vec<Vec<String>> = ds.items.iter().map(|i| i.facets.clone()).collect();
+                model.with_facets(v.table(&facets, &[]))
+            }
+            None => model,
+        }
+    }
+
     fn resume_matches(signals: bool) {
         let _seeded = SEEDED.lock().unwrap_or_else(|e| e.into_inner());
         let ds = crate::data::synthetic::with_typed_feedback(synthetic_dataset(60, 30, 6, 12, 2));
@@ -945,6 +1124,7 @@ pub(crate) mod tests {
                 context: true,
                 context_vocabulary: None,
                 clsd: None,
+                persona: Some(persona_vocabulary(&ds)),
             };
         }
         let train_config = TrainConfig {
@@ -961,7 +1141,7 @@ pub(crate) mod tests {
                 let device = Device::flex().autodiff();
                 device.seed(11);
                 let text = topic_text(ds.items.len(), &device);
-                let model = Recommender::init(&config, &device);
+                let model = with_persona_facets(Recommender::init(&config, &device), &config, &ds);
                 let out = train(
                     model,
                     &text,
@@ -1138,7 +1318,10 @@ pub(crate) mod tests {
         let text = topic_text(ds.items.len(), &device);
         // Windows of unequal length, so the shards' weights differ.
         let chunk: Vec<Window> = train_windows(&split, 8, None).into_iter().take(7).collect();
-        let objective = Objective::Finetune { absent: None };
+        let objective = Objective::Finetune {
+            absent: None,
+            views: None,
+        };
         let (whole, mut g1) = batch_gradients(&model, &chunk, &text, &objective, &[]);
         let replicas = [device.clone(), device.clone()];
         let (sharded, mut g2) = batch_gradients(&model, &chunk, &text, &objective, &replicas);

@@ -48,8 +48,9 @@ pub fn product_titles_js(n: usize, seed: u32) -> Vec<String> {
     product_titles(n, u64::from(seed))
 }
 
-/// Reads a catalog (JSON array or JSONL text) and returns `[ids, encoderTexts]`: the exact
-/// texts the native side embeds for these items (title. categories. brand. text).
+/// Reads a catalog (JSON array or JSONL text) and returns `[ids, encoderTexts, facets]`: the
+/// exact texts the native side embeds for these items (title. categories. brand. text), and
+/// each item's persona facets (its genres, else its categories).
 #[wasm_bindgen(js_name = catalogTexts)]
 pub fn catalog_texts(catalog: &str) -> Result<js_sys::Array, JsError> {
     let items = crate::data::read_catalog(catalog.as_bytes(), "catalog").map_err(js_error)?;
@@ -58,7 +59,18 @@ pub fn catalog_texts(catalog: &str) -> Result<js_sys::Array, JsError> {
         .iter()
         .map(|i| JsValue::from_str(&i.encoder_text()))
         .collect();
-    Ok([JsValue::from(ids), JsValue::from(texts)]
-        .into_iter()
-        .collect())
+    let facets: js_sys::Array = items
+        .iter()
+        .map(|i| {
+            let f: js_sys::Array = i.facets().iter().map(|s| JsValue::from_str(s)).collect();
+            JsValue::from(f)
+        })
+        .collect();
+    Ok([
+        JsValue::from(ids),
+        JsValue::from(texts),
+        JsValue::from(facets),
+    ]
+    .into_iter()
+    .collect())
 }

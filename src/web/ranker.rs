@@ -28,13 +28,28 @@ pub struct Ranker {
     /// The catalog's text vectors (unit rows), for the relevance of search queries.
     text: Option<Tensor<2>>,
     /// The same on the CPU, for choosing the events of a long history.
-    text_rows: Vec<Vec<f32>>,
+    /// (Flat, `selection_width` per row: contiguous rows are read faster than a `Vec` each.)
+    text_rows: Vec<f32>,
+    selection_width: usize,
+    /// The catalog's persona facets by row (names), kept to rebuild the model's facet table
+    /// when the visitor mutes an entry.
+    facets: Vec<Vec<String>>,
+    muted: Vec<String>,
     /// Which events of a history longer than the cap the encoder reads.
     history_select: HistorySelect,
     recent: usize,
     device: Device,
     backend: String,
     backend_reason: String,
+}
+
+impl Ranker {
+    /// Rebuilds the model's facet table from the catalog's facets and the muted ones.
+    fn apply_facets(&mut self) {
+        if let Some(v) = &self.config.signals.persona {
+            self.model.facets = Some(v.table(&self.facets, &self.muted));
+        }
+    }
 }
 
 #[wasm_bindgen]
@@ -71,6 +86,9 @@ impl Ranker {
             catalog,
             text: None,
             text_rows: Vec::new(),
+            selection_width: 0,
+            facets: Vec::new(),
+            muted: Vec::new(),
             history_select: HistorySelect::Last,
             recent: 20,
             device,
@@ -108,6 +126,44 @@ impl Ranker {
     #[wasm_bindgen(getter, js_name = readsContext)]
     pub fn reads_context(&self) -> bool {
         self.config.signals.context
+    }
+
+    /// The facet vocabulary of the model's persona input (empty: the model has none).
+    #[wasm_bindgen(getter, js_name = personaFacets)]
+    pub fn persona_facets(&self) -> Vec<String> {
+        self.config
+            .signals
+            .persona
+            .as_ref()
+            .map_or_else(Vec::new, |v| v.facets.clone())
+    }
+
+    /// The persona facets of the catalog's items, row by row as in `setTextVectors` (an array
+    /// of arrays of names, from `catalogTexts`); names outside the model's vocabulary are
+    /// ignored. Without them (e.g. `indexVectors`), the persona input stays empty.
+    #[wasm_bindgen(js_name = setItemFacets)]
+    pub fn set_item_facets(&mut self, facets: js_sys::Array) -> Result<(), JsError> {
+        let rows: Vec<Vec<String>> = facets
+            .iter()
+            .map(|row| {
+                js_sys::Array::from(&row)
+                    .iter()
+                    .map(|f| f.as_string().unwrap_or_default())
+                    .collect()
+            })
+            .collect();
+        self.facets = rows;
+        self.apply_facets();
+        Ok(())
+    }
+
+    /// Persona facets the visitor removed ("your taste" panel): they leave the persona input.
+    #[wasm_bindgen(js_name = setMutedFacets)]
+    pub fn set_muted_facets(&mut self, muted: Vec<String>) {
+        if muted != self.muted {
+            self.muted = muted;
+            self.apply_facets();
+        }
     }
 
     /// Whether history events are weighted by CLSD confidence.
@@ -155,8 +211,13 @@ impl Ranker {
         if flat.iter().any(|v| !v.is_finite()) {
             return Err(JsError::new("text vectors: NaN or infinite values"));
         }
+        // A new catalog: its facets come with `setItemFacets`.
+        self.facets.clear();
+        self.model.facets = None;
         // What long-history selection compares (see `selection_rows`).
-        self.text_rows = selection_rows(&unit_rows_of(&flat, dim));
+        let rows = selection_rows(&unit_rows_of(&flat, dim));
+        self.selection_width = rows.first().map_or(0, Vec::len);
+        self.text_rows = rows.concat();
         let text = Tensor::from_data(TensorData::new(flat, [n, dim]), &self.device);
         self.catalog = Some(self.model.item_vectors(text.clone()));
         self.text = Some(l2_rows(text));
@@ -268,7 +329,8 @@ impl Ranker {
         let query_rows = selection_rows(&unit_rows_of(&queries_cpu, dim));
         let row = |i: usize| -> &[f32] {
             if i < n {
-                &self.text_rows[i]
+                let w = self.selection_width;
+                &self.text_rows[i * w..(i + 1) * w]
             } else {
                 &query_rows[i - n]
             }
@@ -295,7 +357,9 @@ impl Ranker {
                     .collect::<Result<_, _>>()?
             }
         };
-        let positions = if self.text_rows.len() == n {
+        let positions = if self.selection_width > 0
+            && self.text_rows.len() == n * self.selection_width
+        {
             select_positions(
                 &history,
                 self.config.sequence.max_len,

@@ -26,11 +26,12 @@ before(async () => {
       '--checkpoint', path.join(FIX, `ck-${mode}`), '--cache', path.join(FIX, 'vectors'));
   }
   // Every history signal: behaviour types, DUMN (2 memory slots), CLSD (2 activity groups),
-  // scene context (the fixtures' events all fall in hour 22 UTC).
+  // scene context (the fixtures' events all fall in hour 22 UTC), the persona (the catalogue's
+  // genres: the synthetic shop's topics).
   run('train', '--data', path.join(FIX, 'shop'), '--text-model', path.join(FIX, 'encoder'), '--mode', 'inductive',
     '--out', path.join(FIX, 'bundle-typed'), '--epochs', '3', '--hidden', '16', '--heads', '2', '--inner', '32',
     '--layers', '1', '--experts', '2', '--max-len', '10', '--batch-size', '16', '--quiet', '--restart',
-    '--event-types', '--memory-slots', '2', '--clsd-groups', '2', '--scene-context',
+    '--event-types', '--memory-slots', '2', '--clsd-groups', '2', '--scene-context', '--persona',
     '--checkpoint', path.join(FIX, 'ck-typed'), '--cache', path.join(FIX, 'vectors'));
   server = await startServer();
   browser = await launchBrowser();
@@ -115,11 +116,11 @@ test('a history longer than the window: the browser reads the same events as nat
   assert.notDeepEqual(theirs.relevant.map((r) => r.score), theirs.last.map((r) => r.score), 'the selection changes what the encoder reads');
 });
 
-test('typed history (like, cart, dislike) and scene context through event types, DUMN, CLSD and LARR: the browser equals native within 1e-4', { timeout: 300_000 }, async () => {
+test('typed history (like, cart, dislike) and scene context through event types, DUMN, CLSD, LARR and the persona: the browser equals native within 1e-4', { timeout: 300_000 }, async () => {
   const manifest = JSON.parse(readFileSync(path.join(FIX, 'bundle-typed/manifest.json'), 'utf8'));
   const signals = manifest.recommender.config.signals;
   assert.ok(signals.kinds && signals.memory_slots === 2 && signals.clsd?.mean?.length >= 1 && signals.context
-    && signals.context_vocabulary?.page?.includes('product'), JSON.stringify(signals));
+    && signals.context_vocabulary?.page?.includes('product') && signals.persona?.facets?.includes('coffee'), JSON.stringify(signals));
   const typed = [['item-3', 'like'], ['item-17', 'click'], ['item-8', 'dislike'], ['item-21', 'cart'], ['item-5', 'click'], ['item-30', 'view']];
   const scene = ['--hour', '22', '--page', 'product', '--device-class', 'mobile'];
   const nativeRecs = (kinds, context = scene) => run('recommend', '--model', path.join(FIX, 'bundle-typed'), '--catalog', path.join(FIX, 'shop/catalog.jsonl'),
@@ -146,13 +147,21 @@ test('typed history (like, cart, dislike) and scene context through event types,
       out[backend] = { got: r.backend, recs: await r.recommend({ k: 10, history: history.map(([item, event]) => ({ item, event })), context }) };
       if (backend === 'cpu') {
         try { await r.recommend({ k: 10, history: ['item-3'], context: { page: 'checkout' } }); out.badPage = 'accepted'; } catch (err) { out.badPage = err.message; }
+        // Removing persona entries (the "your taste" panel) changes what the model reads.
+        out.personaFacets = r.personaFacets;
+        out.muted = await r.recommend({ k: 10, history: history.map(([item, event]) => ({ item, event })), context, muted: r.personaFacets.slice(0, 2) });
       }
       r.close();
     }
     return out;
   }, { model: rel(path.join(FIX, 'bundle-typed')) + '/', catalog, history: typed });
   assert.match(runs.badPage, /unknown page type "checkout"/);
-  delete runs.badPage;
+  assert.deepEqual(runs.personaFacets, signals.persona.facets);
+  const mutedScores = new Map(runs.muted.map((r) => [r.id, r.score]));
+  const moved = Math.max(...ours.map((r) => (mutedScores.has(r.id) ? Math.abs(mutedScores.get(r.id) - r.score) : Infinity)));
+  console.log(`muting two persona facets moves a score by up to ${moved.toExponential(2)}`);
+  assert.ok(moved > 1e-6, 'muted persona facets change the scores');
+  for (const key of ['badPage', 'personaFacets', 'muted']) delete runs[key];
   for (const [backend, { got, recs }] of Object.entries(runs)) {
     assert.equal(got, backend);
     assert.deepEqual(recs.map((r) => r.id), ours.map((r) => r.id), `${backend}: same items`);
