@@ -336,7 +336,17 @@ export class RankletShelf extends HTMLElement {
       if (source === 'model') source = 'model-cold-start';
     }
     this.#recs = recs;
-    this.#persona = personaOf(this.#items, events).filter((p) => !muted.has(p.category));
+    // The model's own persona input where it has one (click confidences included); else the
+    // same weighting computed here.
+    let persona = null;
+    if (this.#ranklet?.personaFacets?.length && source === 'model') {
+      try {
+        persona = await this.#ranklet.persona({ muted: [...muted] });
+      } catch (err) {
+        this.#error('persona', err);
+      }
+    }
+    this.#persona = (persona ?? personaOf(this.#items, events)).filter((p) => !muted.has(p.category));
     const ms = performance.now() - t0;
     this.#render(recs);
     this.statusEl.textContent = this.#source === 'loading' ? this.statusEl.textContent : '';

@@ -250,6 +250,17 @@ export class Ranklet {
       [rows.buffer, kinds.buffer, avoid.buffer]);
   }
 
+  /**
+   * The persona the model reads (a model trained with --persona; [] otherwise) after `history`
+   * (as in recommend; the stored one when none): [{category, weight, share}], strongest first,
+   * each event weighted by its type and, for a CLSD model, its click confidence. `muted`
+   * facets are left out.
+   */
+  async persona({ history, muted, top = 5 } = {}) {
+    const h = history === undefined ? undefined : Array.from(history, (x) => (x && typeof x === 'object' ? { ...x } : String(x)));
+    return this.client.call('persona', { handle: this.handle, history: h, muted: muted === undefined ? null : Array.from(muted, String), top });
+  }
+
   close() {
     this.client.terminate();
   }

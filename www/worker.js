@@ -276,6 +276,30 @@ const ops = {
     })).filter((r) => !excluded.has(r.id) && (!wanted || wanted.has(r.id)));
     return out.slice(0, k);
   },
+  // The persona the model reads after a history (explicit or stored; muted facets left out):
+  // [{category, weight, share}] with positive weights, strongest first; [] for a model without
+  // persona input.
+  async persona({ handle, history, muted = null, top = 5 }) {
+    const shop = shopOf(handle);
+    if (!shop.ids) throw new Error('index(catalog) first');
+    const facets = shop.ranker.personaFacets;
+    if (!facets.length) return [];
+    shop.ranker.setMutedFacets(Array.from(muted ?? [], String));
+    if (!history) {
+      history = (await readHistory())
+        .filter((e) => e.item !== undefined)
+        .map((e) => ({ item: e.item, event: eventName(e) }));
+    }
+    const n = shop.ids.length;
+    // Every item event the model would read (a dislike counts against); queries have no facets.
+    const { rows, kinds } = encodeHistory(history.filter((h) => !(h && typeof h === 'object' && h.item === undefined)),
+      { rowOf: shop.row, items: n, maxLen: shop.ranker.maxLen, typed: true });
+    const weights = await shop.ranker.persona(rows, kinds);
+    const positive = [...weights].map((w, i) => ({ category: facets[i], weight: w })).filter((p) => p.weight > 0)
+      .sort((a, b) => b.weight - a.weight);
+    const total = positive.reduce((t, p) => t + p.weight, 0);
+    return positive.slice(0, top).map((p) => ({ ...p, share: p.weight / total }));
+  },
   // Loads a bundle from a folder URL on the page's origin: manifest.json, then the encoder files
   // it names; the wasm side checks every size and sha256 before parsing anything.
   async load({ url, backend }) {

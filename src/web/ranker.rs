@@ -13,8 +13,8 @@ use crate::data::EventKind;
 use crate::rec::context::{DEVICE_CLASSES, PAGE_TYPES, SceneContext};
 use crate::rec::model::l2_rows;
 use crate::rec::{
-    History, HistorySelect, ItemMode, ItemVectors, Recommender, RecommenderConfig, avoid_boost,
-    select_positions, selection_rows, unit_rows_of,
+    History, HistorySelect, ItemMode, ItemVectors, Recommender, RecommenderConfig, SequenceBatch,
+    avoid_boost, select_positions, selection_rows, unit_rows_of,
 };
 
 /// A trained recommender running in this page or worker.
@@ -44,6 +44,44 @@ pub struct Ranker {
 }
 
 impl Ranker {
+    /// The events the sequence encoder reads out of `history` (rows; rows ≥ the catalog's
+    /// size are queries, compared by `query_rows`), with their behaviour types.
+    fn read_events(
+        &self,
+        history: &[usize],
+        kinds: &[EventKind],
+        query_rows: &[Vec<f32>],
+    ) -> (Vec<usize>, Vec<EventKind>) {
+        let w = self.selection_width;
+        let n = if w > 0 { self.text_rows.len() / w } else { 0 };
+        let row = |i: usize| -> &[f32] {
+            if i < n {
+                &self.text_rows[i * w..(i + 1) * w]
+            } else {
+                &query_rows[i - n]
+            }
+        };
+        let positions = if w > 0 && self.catalog.as_ref().is_some_and(|c| c.items == n) {
+            select_positions(
+                history,
+                self.config.sequence.max_len,
+                self.history_select,
+                self.recent,
+                row,
+            )
+        } else {
+            // ID mode has no texts: the newest events.
+            (history.len().saturating_sub(self.config.sequence.max_len)..history.len()).collect()
+        };
+        let reads = positions.iter().map(|&p| history[p]).collect();
+        let read_kinds = if kinds.is_empty() {
+            Vec::new()
+        } else {
+            positions.iter().map(|&p| kinds[p]).collect()
+        };
+        (reads, read_kinds)
+    }
+
     /// Rebuilds the model's facet table from the catalog's facets and the muted ones.
     fn apply_facets(&mut self) {
         if let Some(v) = &self.config.signals.persona {
@@ -164,6 +202,42 @@ impl Ranker {
             self.muted = muted;
             self.apply_facets();
         }
+    }
+
+    /// The persona the model reads after `history` (catalog rows, oldest first; `kinds` as in
+    /// `recommend`): the weight of each facet of `personaFacets` at the newest read event —
+    /// each event's type weight × its CLSD confidence, decayed per later event, unit L1 norm
+    /// (negative: counted against, e.g. by dislikes). Empty for a model without persona input.
+    pub async fn persona(
+        &self,
+        history: Vec<u32>,
+        kinds: Option<Uint8Array>,
+    ) -> Result<Float32Array, JsError> {
+        let Some(catalog) = &self.catalog else {
+            return Err(JsError::new("call setTextVectors before persona"));
+        };
+        if self.model.persona.is_none() || history.is_empty() {
+            return Ok(Float32Array::new_with_length(0));
+        }
+        let history: Vec<usize> = history.into_iter().map(|h| h as usize).collect();
+        if let Some(bad) = history.iter().find(|&&h| h >= catalog.items) {
+            return Err(JsError::new(&format!(
+                "history row {bad} is outside the catalog of {} items",
+                catalog.items
+            )));
+        }
+        let kinds = event_kinds(kinds, history.len())?;
+        let (reads, read_kinds) = self.read_events(&history, &kinds, &[]);
+        let batch = SequenceBatch::new(&[(&reads[..], &[][..])]).with_kinds(&[&read_kinds[..]]);
+        let batch = self
+            .model
+            .with_confidence_async(batch, catalog, &[history.len()])
+            .await
+            .map_err(js_error)?;
+        let p = self.model.persona_of(&batch).unwrap_or_default();
+        let f = p.len() / reads.len().max(1);
+        let last = reads.len() - 1;
+        Ok(Float32Array::from(&p[last * f..(last + 1) * f]))
     }
 
     /// Whether history events are weighted by CLSD confidence.
@@ -327,56 +401,8 @@ impl Ranker {
         }
         // Query rows (after the catalog's) are compared by their own text vectors.
         let query_rows = selection_rows(&unit_rows_of(&queries_cpu, dim));
-        let row = |i: usize| -> &[f32] {
-            if i < n {
-                let w = self.selection_width;
-                &self.text_rows[i * w..(i + 1) * w]
-            } else {
-                &query_rows[i - n]
-            }
-        };
-        // Behaviour types (`EventKind` numbers: 0 click, 1 view, 2 cart, 3 purchase, 4 like,
-        // 5 dislike, 6 search), one per history event; none: all clicks.
-        let kinds: Vec<EventKind> = match kinds.map(|k| k.to_vec()) {
-            None => Vec::new(),
-            Some(k) if k.is_empty() => Vec::new(),
-            Some(k) => {
-                if k.len() != history.len() {
-                    return Err(JsError::new(&format!(
-                        "{} event types for {} history events",
-                        k.len(),
-                        history.len()
-                    )));
-                }
-                k.iter()
-                    .map(|&v| {
-                        EventKind::ALL.get(usize::from(v)).copied().ok_or_else(|| {
-                            JsError::new(&format!("event type {v} is not one of 0..=6"))
-                        })
-                    })
-                    .collect::<Result<_, _>>()?
-            }
-        };
-        let positions = if self.selection_width > 0
-            && self.text_rows.len() == n * self.selection_width
-        {
-            select_positions(
-                &history,
-                self.config.sequence.max_len,
-                self.history_select,
-                self.recent,
-                row,
-            )
-        } else {
-            // ID mode has no texts: the newest events.
-            (history.len().saturating_sub(self.config.sequence.max_len)..history.len()).collect()
-        };
-        let reads: Vec<usize> = positions.iter().map(|&p| history[p]).collect();
-        let read_kinds: Vec<EventKind> = if kinds.is_empty() {
-            Vec::new()
-        } else {
-            positions.iter().map(|&p| kinds[p]).collect()
-        };
+        let kinds = event_kinds(kinds, history.len())?;
+        let (reads, read_kinds) = self.read_events(&history, &kinds, &query_rows);
         let recs = self
             .model
             .recommend_async(
@@ -406,6 +432,28 @@ impl Ranker {
         }
         Ok(out)
     }
+}
+
+/// Behaviour types (`EventKind` numbers: 0 click, 1 view, 2 cart, 3 purchase, 4 like, 5 dislike,
+/// 6 search), one per history event; none: all clicks.
+fn event_kinds(kinds: Option<Uint8Array>, events: usize) -> Result<Vec<EventKind>, JsError> {
+    let Some(k) = kinds.map(|k| k.to_vec()).filter(|k| !k.is_empty()) else {
+        return Ok(Vec::new());
+    };
+    if k.len() != events {
+        return Err(JsError::new(&format!(
+            "{} event types for {events} history events",
+            k.len()
+        )));
+    }
+    k.iter()
+        .map(|&v| {
+            EventKind::ALL
+                .get(usize::from(v))
+                .copied()
+                .ok_or_else(|| JsError::new(&format!("event type {v} is not one of 0..=6")))
+        })
+        .collect()
 }
 
 /// The request's scene from `[hour, page, device]` (255: unknown; indexes into

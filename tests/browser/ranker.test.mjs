@@ -150,6 +150,8 @@ test('typed history (like, cart, dislike) and scene context through event types,
         // Removing persona entries (the "your taste" panel) changes what the model reads.
         out.personaFacets = r.personaFacets;
         out.muted = await r.recommend({ k: 10, history: history.map(([item, event]) => ({ item, event })), context, muted: r.personaFacets.slice(0, 2) });
+        out.persona = await r.persona({ history: history.map(([item, event]) => ({ item, event })), top: 10 });
+        out.personaMuted = await r.persona({ history: history.map(([item, event]) => ({ item, event })), muted: ['Garden'], top: 10 });
       }
       r.close();
     }
@@ -161,7 +163,15 @@ test('typed history (like, cart, dislike) and scene context through event types,
   const moved = Math.max(...ours.map((r) => (mutedScores.has(r.id) ? Math.abs(mutedScores.get(r.id) - r.score) : Infinity)));
   console.log(`muting two persona facets moves a score by up to ${moved.toExponential(2)}`);
   assert.ok(moved > 1e-6, 'muted persona facets change the scores');
-  for (const key of ['badPage', 'personaFacets', 'muted']) delete runs[key];
+  // The persona the model reads: the liked and carted garden items, the clicked audio ones, the
+  // viewed coffee one; the disliked office item counts against its genre.
+  const genres = runs.persona.map((p) => p.category);
+  console.log(`persona: ${runs.persona.map((p) => `${p.category} ${p.share.toFixed(2)}`).join(', ')}`);
+  assert.deepEqual([...genres].sort(), ['audio', 'coffee', 'garden']);
+  assert.ok(Math.abs(runs.persona.reduce((t, p) => t + p.share, 0) - 1) < 1e-5);
+  assert.ok(runs.persona.every((p, i) => i === 0 || p.weight <= runs.persona[i - 1].weight), 'strongest first');
+  assert.deepEqual(runs.personaMuted.map((p) => p.category).sort(), ['audio', 'coffee'], 'a muted facet leaves the persona');
+  for (const key of ['badPage', 'personaFacets', 'muted', 'persona', 'personaMuted']) delete runs[key];
   for (const [backend, { got, recs }] of Object.entries(runs)) {
     assert.equal(got, backend);
     assert.deepEqual(recs.map((r) => r.id), ours.map((r) => r.id), `${backend}: same items`);
