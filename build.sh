@@ -265,15 +265,17 @@ case "${1:-}" in
     for v in plain dumn full clsd; do denoise_run "clean-$v" 0 "$v"; done
     for n in 0.2 0.4; do for v in plain clsd dumn full; do denoise_run "noise$n-$v" "$n" "$v"; done; done
     for v in types memory; do denoise_run "noise0.2-$v" 0.2 "$v"; done
-    # Run-to-run spread: the plain model with two more seeds, clean and at 20 % noise.
-    for seed in 2021 2022; do for n in clean:0 noise0.2:0.2; do
-      shape_seed=("${shape[@]}" --seed "$seed")
-      name="seed$seed-${n%%:*}-plain"; out="$dir/$name.json"
+    # Run-to-run spread: two more seeds of the plain and the full model, clean and at 20 % noise,
+    # and of DUMN (explicit feedback) clean.
+    for seed in 2021 2022; do for run in clean:0:plain noise0.2:0.2:plain clean:0:full noise0.2:0.2:full clean:0:dumn; do
+      IFS=: read -r level noise variant <<<"$run"
+      name="seed$seed-$level-$variant"; out="$dir/$name.json"
       [ -s "$out" ] && continue
       mkdir "$dir/$name.lock" 2>/dev/null || continue
       log "denoise: $name"
-      "$bin" train "${shape_seed[@]}" --noise-clicks "${n##*:}" --checkpoint "$dir/ckpt-$name" \
-        --report "$out.tmp" && mv "$out.tmp" "$out"
+      # shellcheck disable=SC2086
+      "$bin" train "${shape[@]}" --seed "$seed" --noise-clicks "$noise" ${flags[$variant]} \
+        --checkpoint "$dir/ckpt-$name" --report "$out.tmp" && mv "$out.tmp" "$out"
       rm -rf "$dir/ckpt-$name" "$dir/$name.lock"
     done; done
     if ls "$dir"/*.lock >/dev/null 2>&1; then
