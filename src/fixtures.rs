@@ -282,6 +282,29 @@ pub fn product_titles(n: usize, seed: u64) -> Vec<String> {
         .collect()
 }
 
+/// The shared CPU device seeded with `seed`, for a test that draws from its generator: the guard
+/// holds the lock that seeded comparisons take (`train::tests::SEEDED`), so no other test draws
+/// in between. Keep it alive for the whole test.
+#[cfg(test)]
+pub(crate) fn seeded_cpu(
+    seed: u64,
+) -> (
+    Option<std::sync::MutexGuard<'static, ()>>,
+    burn::prelude::Device,
+) {
+    #[cfg(feature = "native")]
+    let guard = Some(
+        crate::train::tests::SEEDED
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()),
+    );
+    #[cfg(not(feature = "native"))]
+    let guard = None;
+    let device = burn::prelude::Device::flex();
+    device.seed(seed);
+    (guard, device)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

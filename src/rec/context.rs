@@ -204,13 +204,7 @@ mod tests {
 
     #[test]
     fn unknown_context_leaves_states_unchanged_and_known_context_moves_them() {
-        // Draws from the shared CPU generator: not while a seeded comparison runs.
-        #[cfg(feature = "native")]
-        let _seeded = crate::train::tests::SEEDED
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        let device = Device::flex();
-        device.seed(5);
+        let (_seeded, device) = crate::fixtures::seeded_cpu(5);
         let (b, l, h) = (2, 3, 8);
         let mut agg = ContextAggregator::init(h, &device);
         // A trained projection (non-zero), so that a known context has an effect.

@@ -525,12 +525,7 @@ mod tests {
     /// the facets that are not muted: with every facet muted the model is the plain one again.
     #[test]
     fn persona_starts_silent_and_reads_only_unmuted_facets() {
-        #[cfg(feature = "native")]
-        let _seeded = crate::train::tests::SEEDED
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        let device = Device::flex();
-        device.seed(5);
+        let (_seeded, device) = crate::fixtures::seeded_cpu(5);
         let vocabulary = crate::rec::PersonaVocabulary {
             facets: vec!["A".into(), "b".into()],
             decay: 0.98,
@@ -618,13 +613,7 @@ mod tests {
     /// is the loss over the remaining items only.
     #[test]
     fn absent_items_are_not_in_the_softmax() {
-        // Random initialisation draws from the shared CPU generator.
-        #[cfg(feature = "native")]
-        let _seeded = crate::train::tests::SEEDED
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        let device = Device::flex();
-        device.seed(4);
+        let (_seeded, device) = crate::fixtures::seeded_cpu(4);
         let config = tiny_config();
         let model = Recommender::init(&config, &device);
         let text = Tensor::<2>::zeros([6, 1], &device);

@@ -322,13 +322,7 @@ mod tests {
 
     #[test]
     fn a_dislike_changes_states_from_its_event_on_and_memory_is_causal() {
-        // Draws from the shared CPU generator: not while a seeded comparison runs.
-        #[cfg(feature = "native")]
-        let _seeded = crate::train::tests::SEEDED
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        let device = Device::flex();
-        device.seed(3);
+        let (_seeded, device) = crate::fixtures::seeded_cpu(3);
         let (b, l, h) = (1, 4, 6);
         let memory = UserMemory::init(3, h, &device);
         let states = Tensor::<3>::random([b, l, h], burn::tensor::Distribution::Default, &device);

@@ -153,13 +153,7 @@ mod tests {
 
     #[test]
     fn round_trip_gives_the_same_scores_and_a_wrong_shape_is_refused() {
-        // Random initialisation draws from the shared CPU generator.
-        #[cfg(feature = "native")]
-        let _seeded = crate::train::tests::SEEDED
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        let device = Device::flex();
-        device.seed(3);
+        let (_seeded, device) = crate::fixtures::seeded_cpu(3);
         let model = Recommender::init(&config(4), &device);
         let text = Tensor::<2>::random(
             [9, 6],
