@@ -138,6 +138,12 @@ async function cachedEmbed(shop, texts, { batch = 32, progress = () => {} } = {}
   return { vectors, embedded: missing.length, cacheNote };
 }
 
+// Stored events as a history: {query} for a search, {item, event} for an item event (a rating
+// read as feedback); anything else is left out.
+const historyOf = (events) => events
+  .map((e) => (e.event === 'search' ? { query: e.query } : e.item === undefined ? undefined : { item: e.item, event: eventName(e) }))
+  .filter((h) => h !== undefined);
+
 const ops = {
   // Loads a bundle with a recommender: its encoder (to embed the catalog) and rec.safetensors.
   async loadShop({ url, backend, historySelect = 'relevant', recent = 20 }) {
@@ -252,9 +258,7 @@ const ops = {
       if (!history) {
         const events = await readHistory();
         for (const e of events) if (e.item !== undefined && isDislike(eventName(e))) excluded.add(String(e.item));
-        history = events
-          .map((e) => (e.event === 'search' ? { query: e.query } : e.item === undefined ? undefined : { item: e.item, event: eventName(e) }))
-          .filter((h) => h !== undefined);
+        history = historyOf(events);
       }
       // Item events are catalog rows; search queries (only those inside the model's window of
       // recent events matter) are rows after the catalog, embedded by the same encoder.
@@ -286,9 +290,7 @@ const ops = {
     if (!facets.length) return [];
     shop.ranker.setMutedFacets(Array.from(muted ?? [], String));
     if (!history) {
-      history = (await readHistory())
-        .filter((e) => e.item !== undefined)
-        .map((e) => ({ item: e.item, event: eventName(e) }));
+      history = historyOf(await readHistory());
     }
     const n = shop.ids.length;
     // Every item event the model would read (a dislike counts against); queries have no facets.

@@ -305,6 +305,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
         None
     };
 
+    // Each item's persona facets (genres, else categories).
+    let facets: Vec<Vec<String>> = ds.items.iter().map(|i| i.facets.clone()).collect();
     let config = RecommenderConfig {
         items: ItemTowerConfig {
             text_dim,
@@ -331,10 +333,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
                 .scene_context
                 .then(ranklet::rec::context::ContextVocabulary::default),
             clsd: None,
-            persona: args.persona.then(|| {
-                let facets: Vec<Vec<String>> = ds.items.iter().map(|i| i.facets.clone()).collect();
-                PersonaVocabulary::from_items(&facets, MAX_FACETS)
-            }),
+            persona: args
+                .persona
+                .then(|| PersonaVocabulary::from_items(&facets, MAX_FACETS)),
         },
     };
     if config
@@ -400,13 +401,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         }
     };
     // The persona reads the training catalog's facets.
-    let model = match &config.signals.persona {
-        Some(v) => {
-            let facets: Vec<Vec<String>> = ds.items.iter().map(|i| i.facets.clone()).collect();
-            model.with_facets(v.table(&facets, &[]))
-        }
-        None => model,
-    };
+    let model = model.with_item_facets(&facets);
     // (An --init recommender keeps its learned whitening biases: only a new one is centred.)
     if args.tune_text_layers > 0 && mode != ItemMode::Inductive {
         return Err(Error::bad_input(

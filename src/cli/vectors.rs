@@ -85,12 +85,6 @@ pub fn trained_model(
     }
     let origin = dir.join(&rec.entry.weights).display().to_string();
     let model = ranklet::rec::Recommender::from_safetensors(config, rec.weights, device, &origin)?;
-    let model = match &config.signals.persona {
-        Some(v) => {
-            let facets: Vec<Vec<String>> = items.iter().map(|i| i.facets.clone()).collect();
-            model.with_facets(v.table(&facets, &[]))
-        }
-        None => model,
-    };
-    Ok((model, text))
+    let facets: Vec<Vec<String>> = items.iter().map(|i| i.facets.clone()).collect();
+    Ok((model.with_item_facets(&facets), text))
 }

@@ -8,7 +8,7 @@ use burn::nn::Embedding;
 use crate::data::EventKind;
 use crate::rec::context::{ContextAggregator, SceneContext};
 use crate::rec::item_tower::{ItemTower, ItemTowerConfig};
-use crate::rec::persona::{FacetTable, PersonaEncoder, persona_vectors};
+use crate::rec::persona::{FacetTable, PersonaEncoder, PersonaVocabulary, persona_vectors};
 use crate::rec::sequence::{SequenceEncoder, SequenceEncoderConfig};
 use crate::rec::signals::{ClsdStats, SignalsConfig, UserMemory, feedback_masks, kind_embedding};
 
@@ -41,12 +41,12 @@ pub struct Recommender {
     /// PerCoNet persona input (facet vector → state offset).
     pub persona: Option<PersonaEncoder>,
     /// The facets of the catalogue being ranked (rows as in its text vectors), for the
-    /// persona; none: the persona input is empty. Set with [`Recommender::with_facets`].
+    /// persona; none: the persona input is empty. Set with [`Recommender::set_item_facets`].
     #[module(skip)]
     pub facets: Option<FacetTable>,
-    /// The persona's per-event decay (from the config's vocabulary).
+    /// The persona's vocabulary and decay (the config's), which `facets` are indices into.
     #[module(skip)]
-    pub persona_decay: f32,
+    pub persona_vocabulary: Option<PersonaVocabulary>,
 }
 
 /// A catalog through the item tower: the sequence encoder's inputs and the unit vectors that
@@ -240,21 +240,23 @@ impl Recommender {
                 .as_ref()
                 .map(|v| PersonaEncoder::init(v.facets.len(), hidden, device)),
             facets: None,
-            persona_decay: config
-                .signals
-                .persona
-                .as_ref()
-                .map_or(crate::rec::persona::PERSONA_DECAY, |v| v.decay),
+            persona_vocabulary: config.signals.persona.clone(),
         }
     }
 
-    /// The model with the facets of the catalogue it ranks (see
-    /// [`crate::rec::PersonaVocabulary::table`]); a model without persona ignores them.
-    pub fn with_facets(self, facets: FacetTable) -> Self {
-        Self {
-            facets: Some(facets),
-            ..self
+    /// Sets the facets (names, per catalogue row) of the catalogue the model ranks, mapped
+    /// through its persona vocabulary; facets in `muted` are left out. A model without persona
+    /// input ignores them.
+    pub fn set_item_facets(&mut self, facets: &[Vec<String>], muted: &[String]) {
+        if let Some(v) = &self.persona_vocabulary {
+            self.facets = Some(v.table(facets, muted));
         }
+    }
+
+    /// [`Recommender::set_item_facets`] of every row's facets, none muted.
+    pub fn with_item_facets(mut self, facets: &[Vec<String>]) -> Self {
+        self.set_item_facets(facets, &[]);
+        self
     }
 
     /// The persona input's per-position vectors for `batch` (`[batch·len·facets]`), if the model
@@ -263,12 +265,11 @@ impl Recommender {
         let persona = self.persona.as_ref()?;
         let empty = FacetTable::default();
         let table = self.facets.as_ref().unwrap_or(&empty);
-        Some(persona_vectors(
-            batch,
-            table,
-            persona.facets(),
-            self.persona_decay,
-        ))
+        let decay = self
+            .persona_vocabulary
+            .as_ref()
+            .map_or(crate::rec::persona::PERSONA_DECAY, |v| v.decay);
+        Some(persona_vectors(batch, table, persona.facets(), decay))
     }
 
     /// Sequence states `[batch, len, hidden]` and item vectors `[items, hidden]`, both unit-norm.
@@ -541,7 +542,7 @@ mod tests {
             names(&["b"]),
             names(&["a"]),
         ];
-        let model = Recommender::init(&config, &device).with_facets(vocabulary.table(&facets, &[]));
+        let model = Recommender::init(&config, &device).with_item_facets(&facets);
         let plain = Recommender {
             persona: None,
             ..model.clone()
@@ -572,9 +573,10 @@ mod tests {
             !close(&all, &scores(&plain)),
             "the persona changes the scores"
         );
-        let muted = |m: &[&str]| Recommender {
-            facets: Some(vocabulary.table(&facets, &names(m))),
-            ..trained.clone()
+        let muted = |m: &[&str]| {
+            let mut model = trained.clone();
+            model.set_item_facets(&facets, &names(m));
+            model
         };
         assert!(
             !close(&scores(&muted(&["a"])), &all),

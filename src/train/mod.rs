@@ -1095,20 +1095,6 @@ pub(crate) mod tests {
         crate::rec::PersonaVocabulary::from_items(&facets, 8)
     }
 
-    fn with_persona_facets(
-        model: Recommender,
-        config: &RecommenderConfig,
-        ds: &crate::data::Dataset,
-    ) -> Recommender {
-        match &config.signals.persona {
-            Some(v) => {
-                let facets: Vec<Vec<String>> = ds.items.iter().map(|i| i.facets.clone()).collect();
-                model.with_facets(v.table(&facets, &[]))
-            }
-            None => model,
-        }
-    }
-
     fn resume_matches(signals: bool) {
         let _seeded = SEEDED.lock().unwrap_or_else(|e| e.into_inner());
         let ds = crate::data::synthetic::with_typed_feedback(synthetic_dataset(60, 30, 6, 12, 2));
@@ -1141,7 +1127,8 @@ pub(crate) mod tests {
                 let device = Device::flex().autodiff();
                 device.seed(11);
                 let text = topic_text(ds.items.len(), &device);
-                let model = with_persona_facets(Recommender::init(&config, &device), &config, &ds);
+                let facets: Vec<Vec<String>> = ds.items.iter().map(|i| i.facets.clone()).collect();
+                let model = Recommender::init(&config, &device).with_item_facets(&facets);
                 let out = train(
                     model,
                     &text,

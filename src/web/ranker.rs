@@ -84,9 +84,7 @@ impl Ranker {
 
     /// Rebuilds the model's facet table from the catalog's facets and the muted ones.
     fn apply_facets(&mut self) {
-        if let Some(v) = &self.config.signals.persona {
-            self.model.facets = Some(v.table(&self.facets, &self.muted));
-        }
+        self.model.set_item_facets(&self.facets, &self.muted);
     }
 }
 
