@@ -77,6 +77,22 @@ pub struct DistillArgs {
     /// KL) in stage 2.
     #[arg(long, default_value_t = 1.0)]
     pub output_weight: f64,
+    /// Share of an augmented copy's words replaced by words of other training texts (half the
+    /// augmented copies replace, half drop words; 0: only dropping).
+    #[arg(long, default_value_t = 0.0)]
+    pub replace_words: f32,
+    /// Weight of the word-piece-level loss (every piece's state of each mapped layer towards
+    /// the teacher's, 1 − cos), in both stages (0: off).
+    #[arg(long, default_value_t = 0.0)]
+    pub token_weight: f64,
+    /// Share of an augmented copy's words replaced by random whole words of the teacher's
+    /// vocabulary (a third kind of copy; the student trains with the whole embedding table,
+    /// pruned to the catalog's pieces at the end; 0: off).
+    #[arg(long, default_value_t = 0.0)]
+    pub vocab_words: f32,
+    /// After pruning ends, the learning rate falls on a half cosine to lr × this (1: constant).
+    #[arg(long, default_value_t = 1.0)]
+    pub lr_floor: f64,
     /// Leave out LRC-BERT's COS-NCE layer loss (only the output-level losses; an ablation).
     #[arg(long)]
     pub no_cos_nce: bool,
@@ -217,11 +233,12 @@ impl DistillObserver for Progress {
         self.bar.finish_and_clear();
         if !self.quiet {
             eprintln!(
-                "epoch {:>2} (stage {}): loss {:.4}, held-out cosine {:.4}, {} heads × {} neurons, {:.2} M params, {:.0} s",
+                "epoch {:>2} (stage {}): loss {:.4}, held-out cosine {:.4} (training texts {:.4}), {} heads × {} neurons, {:.2} M params, {:.0} s",
                 e.epoch,
                 e.stage,
                 e.loss,
                 e.valid_cosine,
+                e.train_cosine,
                 e.kept.heads,
                 e.kept.ffn,
                 e.params as f64 / 1e6,
@@ -331,6 +348,10 @@ pub fn run(args: DistillArgs) -> Result<()> {
         augment: args.augment,
         output_weight: args.output_weight,
         layer_weight: if args.no_cos_nce { 0.0 } else { 1.0 },
+        replace_words: args.replace_words,
+        lr_floor: args.lr_floor,
+        token_weight: args.token_weight,
+        vocab_words: args.vocab_words,
         ..DistillConfig::for_teacher(&teacher_config)
     };
     let checkpoint = args

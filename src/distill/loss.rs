@@ -37,6 +37,21 @@ pub fn output_cosine(student: Tensor<2>, teacher: Tensor<2>) -> Tensor<1> {
     (cos.neg() + 1.0).mean()
 }
 
+/// Mean angular distance `1 − cos` between the student's and the teacher's state of every real
+/// word-piece (`mask` 1), over the batch's word-pieces. A pooled vector is one target per text;
+/// every piece's state is one per word-piece, so a small catalog teaches the student the
+/// teacher's function on far more points than it has texts.
+pub fn token_cosine(student: Tensor<3>, teacher: Tensor<3>, mask: Tensor<2>) -> Tensor<1> {
+    let unit = |x: Tensor<3>| {
+        let norm = x.clone().powi_scalar(2).sum_dim(2).sqrt().clamp_min(1e-12);
+        x / norm
+    };
+    let [b, t, _] = student.dims();
+    let cos = (unit(student) * unit(teacher)).sum_dim(2).reshape([b, t]);
+    let pieces = mask.clone().sum().clamp_min(1.0);
+    ((cos.neg() + 1.0) * mask).sum() / pieces
+}
+
 /// Stage 2: KL(teacher ‖ student) between the in-batch similarity distributions (each row's
 /// softmax of cosine/τ over the batch), mean over rows — the geometry of the batch, not only
 /// each point, is distilled.
@@ -70,6 +85,26 @@ mod tests {
 
     fn t2(v: &[f32], shape: [usize; 2]) -> Tensor<2> {
         Tensor::from_data(TensorData::new(v.to_vec(), shape), &Device::flex())
+    }
+
+    /// Per-piece angular distance worked by hand; padded pieces do not count.
+    #[test]
+    fn token_cosine_averages_real_pieces_only() {
+        let d = Device::flex();
+        // Text 0: pieces (1,0)~(1,0) cos 1 and (1,0)~(0,1) cos 0; text 1: (0,3)~(0,1) cos 1,
+        // then a padded piece whose states disagree (cos -1) but is masked out.
+        let s = Tensor::<3>::from_data(
+            TensorData::new(vec![1.0f32, 0.0, 1.0, 0.0, 0.0, 3.0, 1.0, 0.0], [2, 2, 2]),
+            &d,
+        );
+        let t = Tensor::<3>::from_data(
+            TensorData::new(vec![1.0f32, 0.0, 0.0, 1.0, 0.0, 1.0, -1.0, 0.0], [2, 2, 2]),
+            &d,
+        );
+        let mask = t2(&[1.0, 1.0, 1.0, 0.0], [2, 2]);
+        let loss = token_cosine(s, t, mask).into_scalar::<f32>();
+        // (0 + 1 + 0) / 3 real pieces.
+        assert!((loss - 1.0 / 3.0).abs() < 1e-6, "{loss}");
     }
 
     /// COS-NCE against the formula worked by hand on two 2-d pairs.

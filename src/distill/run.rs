@@ -12,7 +12,7 @@ use burn::optim::{AdamWConfig, GradientsParams};
 use burn::prelude::*;
 
 use crate::bundle::EncoderFiles;
-use crate::distill::loss::{cos_nce, output_cosine, perturb, similarity_kl};
+use crate::distill::loss::{cos_nce, output_cosine, perturb, similarity_kl, token_cosine};
 use crate::distill::pruning::{Importance, PruneSchedule, Shape, select_masks};
 use crate::distill::student::{Masks, masked_embeddings, masked_layers, slice};
 use crate::distill::vocab::{prune_embeddings, prune_vocab};
@@ -74,10 +74,57 @@ pub struct DistillConfig {
     /// pruning without LRC-BERT's layer loss — then every epoch is stage 2). Default 1.
     #[serde(default = "one")]
     pub layer_weight: f64,
+    /// Share of an augmented copy's words replaced by a word of another training text (the
+    /// copies alternate between dropping and replacing words). Recombined titles teach the
+    /// student the teacher's function on texts the catalog does not hold. Default 0: only
+    /// dropping.
+    #[serde(default)]
+    pub replace_words: f32,
+    /// The learning rate falls on a half cosine from `lr` to `lr × lr_floor` over the steps
+    /// after pruning ends (over all steps without pruning): the pruned shape is trained at full
+    /// rate, then settles. Default 1: constant.
+    #[serde(default = "one")]
+    pub lr_floor: f64,
+    /// Weight of the word-piece-level loss: each mapped student layer's state of every piece is
+    /// pulled towards the teacher layer's (`1 − cos`), in both stages. Default 0: off.
+    #[serde(default)]
+    pub token_weight: f64,
+    /// Share of an augmented copy's words replaced by random whole words of the teacher's
+    /// vocabulary (a third kind of copy besides dropping and catalog words). A catalog's own
+    /// texts use a few thousand word-pieces; the teacher's function on the rest of its
+    /// vocabulary is what lets the student read pieces the training texts never used (the
+    /// held-out texts' rare names). The student then trains with the teacher's whole
+    /// embedding table, pruned to the catalog's pieces at the end. Default 0: off.
+    #[serde(default)]
+    pub vocab_words: f32,
+}
+
+/// The learning rate at `step` of `total`: `lr` until `start`, then a half cosine down to
+/// `lr × floor` at the last step.
+pub fn decayed_lr(lr: f64, floor: f64, step: usize, start: usize, total: usize) -> f64 {
+    if floor >= 1.0 || step <= start || total <= start + 1 {
+        return lr;
+    }
+    let p = ((step - start) as f64 / (total - 1 - start) as f64).min(1.0);
+    lr * (floor + (1.0 - floor) * 0.5 * (1.0 + (std::f64::consts::PI * p).cos()))
 }
 
 fn one() -> f64 {
     1.0
+}
+
+/// `text` with each word replaced, with probability `p`, by a word of `pool`.
+fn replace_words(text: &str, p: f32, pool: &[&str], rng: &mut SplitMix) -> String {
+    text.split_whitespace()
+        .map(|w| {
+            if !pool.is_empty() && rng.next_f32() < p {
+                pool[((rng.next_f32() * pool.len() as f32) as usize).min(pool.len() - 1)]
+            } else {
+                w
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// `text` with each word dropped with probability `p` (at least one word kept).
@@ -122,6 +169,10 @@ impl DistillConfig {
             augment: 0.5,
             output_weight: 1.0,
             layer_weight: 1.0,
+            replace_words: 0.0,
+            lr_floor: 1.0,
+            token_weight: 0.0,
+            vocab_words: 0.0,
         }
     }
 }
@@ -185,6 +236,10 @@ pub struct DistillEpoch {
     pub loss: f64,
     /// Mean cosine between the student's and the teacher's vectors of the held-out texts.
     pub valid_cosine: f64,
+    /// The same on (up to 256 of) the training texts: its gap to `valid_cosine` is what the
+    /// student memorised rather than learned.
+    #[serde(default)]
+    pub train_cosine: f64,
     /// Kept heads / neurons per layer after the epoch.
     pub kept: Shape,
     /// Parameters of the student as it would be sliced now.
@@ -234,26 +289,49 @@ pub struct Distilled {
     pub epochs_resumed: usize,
 }
 
-/// The teacher's targets for a batch: per student layer the pooled hidden state of its teacher
-/// layer, and the teacher's sentence vector.
+/// The teacher's targets for a batch, per student layer: the pooled hidden state of its
+/// teacher layer and (when the word-piece loss is on) that layer's state of every piece; and
+/// the teacher's sentence vector.
+struct TeacherTargets {
+    layers: Vec<Tensor<2>>,
+    pieces: Vec<Tensor<3>>,
+    out: Tensor<2>,
+}
+
 fn teacher_targets(
     teacher: &TextEmbedder,
     tokens: &TokenBatch,
-    layer_map: &[usize],
+    config: &DistillConfig,
     device: &Device,
-) -> (Vec<Tensor<2>>, Tensor<2>) {
+) -> TeacherTargets {
     let here = teacher.device();
     let shape = [tokens.batch, tokens.seq_len];
     let ids = Tensor::<2, Int>::from_data(TensorData::new(tokens.ids.clone(), shape), here);
     let mask = Tensor::<2>::from_data(TensorData::new(tokens.mask.clone(), shape), here);
     let states = teacher.encoder.forward_all(ids, mask.clone());
-    let to_train = |t: Tensor<2>| Tensor::<2>::from_data(t.into_data(), device);
-    let layers = layer_map
+    let layers = config
+        .layer_map
         .iter()
-        .map(|&l| to_train(masked_mean(states[l + 1].clone(), mask.clone())))
+        .map(|&l| {
+            let pooled = masked_mean(states[l + 1].clone(), mask.clone());
+            Tensor::<2>::from_data(pooled.into_data(), device)
+        })
         .collect();
-    let out = to_train(masked_mean(states.last().expect("layers").clone(), mask));
-    (layers, out)
+    let pieces = if config.token_weight > 0.0 {
+        config
+            .layer_map
+            .iter()
+            .map(|&l| Tensor::<3>::from_data(states[l + 1].clone().into_data(), device))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let out = masked_mean(states.last().expect("layers").clone(), mask);
+    TeacherTargets {
+        layers,
+        pieces,
+        out: Tensor::<2>::from_data(out.into_data(), device),
+    }
 }
 
 /// The student's loss on an embedding output.
@@ -263,7 +341,7 @@ fn student_loss(
     embedded: Tensor<3>,
     mask: Tensor<2>,
     masks: &crate::distill::student::MaskTensors,
-    targets: &(Vec<Tensor<2>>, Tensor<2>),
+    targets: &TeacherTargets,
     stage2: bool,
     config: &DistillConfig,
 ) -> Tensor<1> {
@@ -272,7 +350,7 @@ fn student_loss(
     let mut loss = states
         .iter()
         .zip(&student.maps)
-        .zip(&targets.0)
+        .zip(&targets.layers)
         .map(|((s, map), t)| {
             cos_nce(
                 map.forward(masked_mean(s.clone(), mask.clone())),
@@ -283,11 +361,21 @@ fn student_loss(
         .reduce(|a, b| a + b)
         .expect("at least one layer")
         .mul_scalar(config.layer_weight / n);
+    if !targets.pieces.is_empty() {
+        let pieces = states
+            .iter()
+            .zip(&student.maps)
+            .zip(&targets.pieces)
+            .map(|((s, map), t)| token_cosine(map.forward(s.clone()), t.clone(), mask.clone()))
+            .reduce(|a, b| a + b)
+            .expect("at least one layer");
+        loss = loss + pieces.mul_scalar(config.token_weight / n);
+    }
     if stage2 {
         let out = masked_mean(states.last().expect("layers").clone(), mask);
         loss = loss
-            + (output_cosine(out.clone(), targets.1.clone())
-                + similarity_kl(out, targets.1.clone(), config.kl_tau))
+            + (output_cosine(out.clone(), targets.out.clone())
+                + similarity_kl(out, targets.out.clone(), config.kl_tau))
             .mul_scalar(config.output_weight);
     }
     loss
@@ -412,7 +500,10 @@ pub fn distill(
         .prune_vocab
         .then(|| prune_vocab(&files.tokenizer.1, &all, &files.tokenizer.0))
         .transpose()?;
-    let ids = match &vocab {
+    // With vocabulary words in the copies the student needs every row while it trains; the
+    // table is pruned to the catalog's pieces when it is sliced.
+    let prune_now = vocab.as_ref().filter(|_| config.vocab_words == 0.0);
+    let ids = match prune_now {
         None => IdMap(None, 0),
         Some(v) => {
             let unk = tokenizer.inner().token_to_id("[UNK]").unwrap_or(0);
@@ -429,7 +520,7 @@ pub fn distill(
     let mut student = Student::from_teacher(
         &teacher.encoder,
         &config.layer_map,
-        vocab.as_ref().map(|v| v.kept.as_slice()),
+        prune_now.map(|v| v.kept.as_slice()),
         device,
     );
     let mut masks = Masks::full(&student.encoder);
@@ -505,6 +596,35 @@ pub fn distill(
     }
     let epochs_resumed = first_epoch - 1;
     let teacher_valid = teacher_vectors(&teacher, &tokenizer, valid_texts)?;
+    // A fixed sample of the training texts, to show memorising against learning.
+    let train_sample: Vec<String> = train_texts
+        .iter()
+        .step_by(train_texts.len().div_ceil(256).max(1))
+        .cloned()
+        .collect();
+    let teacher_train = teacher_vectors(&teacher, &tokenizer, &train_sample)?;
+    // The words augmented copies draw replacements from: the training texts' only.
+    let word_pool: Vec<&str> = train_texts
+        .iter()
+        .flat_map(|t| t.split_whitespace())
+        .collect();
+    // Whole words of the teacher's vocabulary (no continuation pieces, special tokens or
+    // single characters), in id order.
+    let mut vocab_pool: Vec<(u32, String)> = if config.vocab_words > 0.0 {
+        tokenizer
+            .inner()
+            .get_vocab(false)
+            .into_iter()
+            .filter(|(piece, _)| {
+                piece.chars().count() > 1 && piece.chars().all(char::is_alphabetic)
+            })
+            .map(|(piece, id)| (id, piece))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    vocab_pool.sort();
+    let vocab_pool: Vec<&str> = vocab_pool.iter().map(|(_, w)| w.as_str()).collect();
     let eps = teacher.config.layer_norm_eps;
     for epoch in first_epoch..=config.epochs {
         let start = std::time::Instant::now();
@@ -530,14 +650,27 @@ pub fn distill(
                 .iter()
                 .map(|&i| {
                     if config.augment > 0.0 && rng.next_f32() < config.augment {
-                        drop_words(&train_texts[i], 0.2, &mut rng)
+                        let text = &train_texts[i];
+                        let kinds = [
+                            (true, 0.2),
+                            (config.replace_words > 0.0, config.replace_words),
+                            (config.vocab_words > 0.0, config.vocab_words),
+                        ];
+                        let on: Vec<usize> = (0..3).filter(|&k| kinds[k].0).collect();
+                        let pick =
+                            on[((rng.next_f32() * on.len() as f32) as usize).min(on.len() - 1)];
+                        match pick {
+                            0 => drop_words(text, 0.2, &mut rng),
+                            1 => replace_words(text, config.replace_words, &word_pool, &mut rng),
+                            _ => replace_words(text, config.vocab_words, &vocab_pool, &mut rng),
+                        }
                     } else {
                         train_texts[i].clone()
                     }
                 })
                 .collect();
             let tokens = tokenizer.encode_batch(&texts)?;
-            let targets = teacher_targets(&teacher, &tokens, &config.layer_map, device);
+            let targets = teacher_targets(&teacher, &tokens, config, device);
             let shape = [tokens.batch, tokens.seq_len];
             let mask = Tensor::<2>::from_data(TensorData::new(tokens.mask.clone(), shape), device);
             let sid =
@@ -590,7 +723,9 @@ pub fn distill(
                     masks = select_masks(&importance, &masks, schedule.at(step));
                 }
             }
-            student = optim.step(config.lr, student, grads);
+            let decay_from = if config.prune { schedule.end } else { 0 };
+            let lr = decayed_lr(config.lr, config.lr_floor, step, decay_from, total);
+            student = optim.step(lr, student, grads);
             step += 1;
             loss_sum += value;
             seen += 1;
@@ -599,18 +734,23 @@ pub fn distill(
         if config.prune && step > schedule.end {
             masks = select_masks(&importance, &masks, schedule.at(step));
         }
-        let valid_cosine = mean_cosine(
-            &student_vectors(
-                &student.valid(),
-                &masks,
-                &teacher.config,
-                teacher.device(),
-                &tokenizer,
-                &ids,
-                valid_texts,
-            )?,
-            &teacher_valid,
-        );
+        let evaluated = student.valid();
+        let cosine_on = |texts: &[String], reference: &[Vec<f32>]| -> Result<f64> {
+            Ok(mean_cosine(
+                &student_vectors(
+                    &evaluated,
+                    &masks,
+                    &teacher.config,
+                    teacher.device(),
+                    &tokenizer,
+                    &ids,
+                    texts,
+                )?,
+                reference,
+            ))
+        };
+        let valid_cosine = cosine_on(valid_texts, &teacher_valid)?;
+        let train_cosine = cosine_on(&train_sample, &teacher_train)?;
         let (_, heads, ffn) = masks.counts();
         let (_, mut config_now) = slice(&student.valid().encoder, &masks, &teacher.config);
         config_now.max_position_embeddings = config.max_len.min(config_now.max_position_embeddings);
@@ -622,6 +762,7 @@ pub fn distill(
             stage: if stage2 { 2 } else { 1 },
             loss: loss_sum / seen.max(1) as f64,
             valid_cosine,
+            train_cosine,
             kept: Shape {
                 hidden: full.hidden,
                 heads: heads.iter().copied().max().unwrap_or(0),
@@ -671,6 +812,9 @@ pub fn distill(
         valid_texts,
     )?;
     let (mut encoder, mut bert) = slice(&trained.encoder, &masks, &teacher.config);
+    if let (Some(v), None) = (&vocab, prune_now) {
+        encoder = prune_embeddings(encoder, &v.kept);
+    }
     let positions = encoder.embeddings.position_embeddings.weight.val();
     let [table_rows, h] = positions.dims();
     let keep_rows = config.max_len.min(table_rows);
@@ -714,6 +858,29 @@ mod tests {
     use super::*;
     use crate::fixtures::{product_titles, tiny_bert_files};
 
+    #[test]
+    fn learning_rate_holds_then_falls_on_a_half_cosine_to_the_floor() {
+        let lr = |step| decayed_lr(1.0, 0.1, step, 10, 31);
+        assert_eq!(lr(0), 1.0);
+        assert_eq!(lr(10), 1.0);
+        assert!((lr(20) - 0.55).abs() < 1e-9, "{}", lr(20));
+        assert!((lr(30) - 0.1).abs() < 1e-9);
+        assert!((1..31).all(|s| lr(s) <= lr(s - 1)));
+        assert_eq!(decayed_lr(1.0, 1.0, 30, 10, 31), 1.0);
+    }
+
+    #[test]
+    fn replaced_words_come_from_the_pool_and_keep_the_length() {
+        let mut rng = SplitMix(7);
+        let pool = ["alpha", "beta"];
+        let out = replace_words("one two three four five six", 0.5, &pool, &mut rng);
+        let words: Vec<&str> = out.split(' ').collect();
+        assert_eq!(words.len(), 6);
+        let replaced = words.iter().filter(|w| pool.contains(w)).count();
+        assert!(replaced > 0 && replaced < 6, "{out}");
+        assert_eq!(replace_words("a b", 0.0, &pool, &mut rng), "a b");
+    }
+
     struct KillAt(usize, usize);
     impl DistillObserver for KillAt {
         fn epoch_start(&mut self, epoch: usize, _: usize) {
@@ -741,8 +908,60 @@ mod tests {
             .collect()
     }
 
+    /// With vocabulary words in the copies the student trains on the teacher's whole table and
+    /// is pruned to the catalog's pieces only when sliced: the bundle is as small, and the
+    /// sliced model still equals the masked one on the catalog's texts.
+    #[test]
+    fn vocabulary_words_train_the_whole_table_and_prune_it_at_the_end() {
+        let _seeded = crate::train::tests::SEEDED
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let files = tiny_bert_files(12);
+        let base = Device::flex();
+        let titles = product_titles(24, 5);
+        let (train, valid) = titles.split_at(20);
+        let teacher_config = TextEmbedder::from_files(&files, &base).unwrap().config;
+        let config = DistillConfig {
+            epochs: 2,
+            stage1_epochs: 1,
+            batch_size: 8,
+            lr: 1e-3,
+            target: Shape {
+                hidden: 16,
+                heads: 1,
+                ffn: 12,
+            },
+            max_len: 32,
+            augment: 1.0,
+            vocab_words: 0.5,
+            ..DistillConfig::for_teacher(&teacher_config)
+        };
+        let at_start = DistillConfig {
+            vocab_words: 0.0,
+            ..config.clone()
+        };
+        let run = |c: &DistillConfig| {
+            distill(
+                &files,
+                &base,
+                &base.clone().autodiff(),
+                train,
+                valid,
+                c,
+                None,
+                &mut Quiet,
+            )
+            .unwrap()
+        };
+        let (late, early) = (run(&config), run(&at_start));
+        assert_eq!(late.config.vocab_size, early.config.vocab_size);
+        assert!(late.config.vocab_size < teacher_config.vocab_size);
+        assert!(late.sliced_vs_masked < 1e-4, "{}", late.sliced_vs_masked);
+        assert_ne!(late.valid_cosine, early.valid_cosine);
+    }
+
     /// A tiny random teacher distilled with every part on (pruning to the target, vocabulary
-    /// pruning, two stages, FGM): the student ends at the target shape, the sliced model equals
+    /// pruning, two stages, FGM, the word-piece loss, replaced-word copies, the decaying rate): the student ends at the target shape, the sliced model equals
     /// the masked one, and a run killed mid-epoch resumes to the same figures.
     #[test]
     fn distils_prunes_slices_and_resumes_exactly() {
@@ -767,6 +986,9 @@ mod tests {
             },
             prune_every: 2,
             max_len: 32,
+            token_weight: 0.5,
+            lr_floor: 0.1,
+            replace_words: 0.3,
             ..DistillConfig::for_teacher(&teacher_config)
         };
         let whole = distill(
@@ -789,6 +1011,7 @@ mod tests {
         assert!(whole.config.num_params() < teacher_config.num_params());
         assert!(whole.sliced_vs_masked < 1e-4, "{}", whole.sliced_vs_masked);
         assert!(whole.valid_cosine.is_finite() && whole.valid_cosine > 0.0);
+        assert!(last.train_cosine.is_finite() && last.train_cosine > 0.0);
         assert_eq!(
             whole.log.iter().map(|e| e.stage).collect::<Vec<_>>(),
             vec![1, 1, 2, 2]
