@@ -20,7 +20,7 @@
 #                       → reports/denoise.json (about an hour on 2 CPU cores)
 #   ./build.sh report-distill  distil models/student from the teacher on ml-100k's texts, run the
 #                       ablations, compare the recommender on teacher vs student vectors
-#                       → reports/distill.json (about 2 hours on 2 CPU cores)
+#                       → reports/distill.json (about 4 hours on 2 CPU cores)
 #
 # Set-up installs only what is missing: the wasm32 target, wasm-bindgen-cli of exactly the
 # version in Cargo.lock, Debian's chromium and binaryen, npm packages (playwright-core), and the
@@ -397,7 +397,12 @@ PY
     R=reports/distill.json; B="$CACHE/bundles"; mkdir -p reports "$B"; rm -f "$R"
     rk() { "$TARGET_DIR/release/ranklet" "$@"; }
     shape=(--texts data/ml-100k --layers 3 --heads 3 --ffn 320 --lr 5e-4 --output-weight 4 --restart --report "$R")
-    rk distill "${shape[@]}" --epochs 24 --stage1-epochs 2 --out models/student --name student
+    rk distill "${shape[@]}" --epochs 32 --stage1-epochs 2 --lr-floor 0.05 --vocab-words 0.3 --out models/student --name student
+    # The recipe before --lr-floor and --vocab-words, and each of them alone (24 epochs).
+    rk distill "${shape[@]}" --epochs 24 --stage1-epochs 2 --out "$B/distill-previous" --name student-previous
+    rk distill "${shape[@]}" --epochs 24 --stage1-epochs 2 --lr-floor 0.05 --out "$B/distill-decay" --name lr-decay-24ep
+    rk distill "${shape[@]}" --epochs 24 --stage1-epochs 2 --lr-floor 0.05 --replace-words 0.3 --augment 0.8 \
+      --out "$B/distill-decay-replace" --name lr-decay-catalog-words-24ep
     # Ablations on a shorter schedule (5 epochs), each against "both-5ep".
     short=("${shape[@]}" --epochs 5)
     rk distill "${short[@]}" --stage1-epochs 1 --out "$B/distill-both" --name both-5ep
@@ -406,6 +411,10 @@ PY
     rk distill "${short[@]}" --stage1-epochs 1 --out "$B/distill-no-fgm" --name no-fgm --fgm-epsilon 0
     rk distill "${short[@]}" --stage1-epochs 1 --out "$B/distill-no-vocab" --name no-vocab-pruning --no-vocab-prune
     rk distill "${short[@]}" --stage1-epochs 1 --out "$B/distill-lrc" --name lrc-bert-alone --no-prune
+    rk distill "${short[@]}" --stage1-epochs 1 --out "$B/distill-catalog-words" --name catalog-word-copies --replace-words 0.3
+    rk distill "${short[@]}" --stage1-epochs 1 --out "$B/distill-vocab-words" --name vocabulary-word-copies --vocab-words 0.3
+    rk distill "${short[@]}" --stage1-epochs 1 --out "$B/distill-token" --name word-piece-loss --token-weight 1
+    rk distill --texts data/ml-100k --layers 6 --heads 2 --ffn 128 --lr 5e-4 --output-weight 4 --restart --report "$R"       --epochs 5 --stage1-epochs 1 --out "$B/distill-six" --name six-narrow-layers
     # Recommendation quality: the same inductive recommender on teacher and on student vectors.
     RR=reports/distill-rec.json; rm -f "$RR"
     for m in teacher student; do
@@ -419,6 +428,16 @@ ndcg = {m["name"]: m["test"]["ndcg@10"] for m in rec["models"]}
 report["student"]["ndcg@10_teacher"] = ndcg["teacher"]
 report["student"]["ndcg@10_student"] = ndcg["student"]
 report["student"]["ndcg@10_kept"] = ndcg["student"] / ndcg["teacher"]
+json.dump(report, open(sys.argv[1], "w"), indent=2)
+PY
+    # Held-out cosine by how many of a text's words no training text uses.
+    python3 tests/tools/heldout_words.py --bin "$TARGET_DIR/release/ranklet" "$B/distill-previous" models/student \
+      > "$B/heldout-words.json"
+    python3 - "$R" "$B/heldout-words.json" <<'PY'
+import json, sys
+report, words = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+words["command"] = "python3 tests/tools/heldout_words.py <student-previous bundle> models/student"
+report["held_out_by_unseen_words"] = words
 json.dump(report, open(sys.argv[1], "w"), indent=2)
 PY
     ;;
