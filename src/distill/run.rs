@@ -908,6 +908,21 @@ mod tests {
             .collect()
     }
 
+    /// The tiny teacher's runs: small batches, a fast rate, pruned to 1 head × 12 neurons.
+    fn tiny_config(teacher: &BertConfig) -> DistillConfig {
+        DistillConfig {
+            batch_size: 8,
+            lr: 1e-3,
+            target: Shape {
+                hidden: 16,
+                heads: 1,
+                ffn: 12,
+            },
+            max_len: 32,
+            ..DistillConfig::for_teacher(teacher)
+        }
+    }
+
     /// With vocabulary words in the copies the student trains on the teacher's whole table and
     /// is pruned to the catalog's pieces only when sliced: the bundle is as small, and the
     /// sliced model still equals the masked one on the catalog's texts.
@@ -924,17 +939,9 @@ mod tests {
         let config = DistillConfig {
             epochs: 2,
             stage1_epochs: 1,
-            batch_size: 8,
-            lr: 1e-3,
-            target: Shape {
-                hidden: 16,
-                heads: 1,
-                ffn: 12,
-            },
-            max_len: 32,
             augment: 1.0,
             vocab_words: 0.5,
-            ..DistillConfig::for_teacher(&teacher_config)
+            ..tiny_config(&teacher_config)
         };
         let at_start = DistillConfig {
             vocab_words: 0.0,
@@ -961,8 +968,9 @@ mod tests {
     }
 
     /// A tiny random teacher distilled with every part on (pruning to the target, vocabulary
-    /// pruning, two stages, FGM, the word-piece loss, replaced-word copies, the decaying rate): the student ends at the target shape, the sliced model equals
-    /// the masked one, and a run killed mid-epoch resumes to the same figures.
+    /// pruning, two stages, FGM, the word-piece loss, replaced-word copies, the decaying rate):
+    /// the student ends at the target shape, the sliced model equals the masked one, and a run
+    /// killed mid-epoch resumes to the same figures.
     #[test]
     fn distils_prunes_slices_and_resumes_exactly() {
         let _seeded = crate::train::tests::SEEDED
@@ -977,19 +985,11 @@ mod tests {
         let config = DistillConfig {
             epochs: 4,
             stage1_epochs: 2,
-            batch_size: 8,
-            lr: 1e-3,
-            target: Shape {
-                hidden: 16,
-                heads: 1,
-                ffn: 12,
-            },
             prune_every: 2,
-            max_len: 32,
             token_weight: 0.5,
             lr_floor: 0.1,
             replace_words: 0.3,
-            ..DistillConfig::for_teacher(&teacher_config)
+            ..tiny_config(&teacher_config)
         };
         let whole = distill(
             &files, &base, &device, train, valid, &config, None, &mut Quiet,
