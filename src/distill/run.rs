@@ -74,8 +74,8 @@ pub struct DistillConfig {
     /// pruning without LRC-BERT's layer loss — then every epoch is stage 2). Default 1.
     #[serde(default = "one")]
     pub layer_weight: f64,
-    /// Share of an augmented copy's words replaced by a word of another training text (the
-    /// copies alternate between dropping and replacing words). Recombined titles teach the
+    /// Share of an augmented copy's words replaced by a word of another training text (a second
+    /// kind of copy besides dropping words; the kinds in use are drawn evenly). Recombined titles teach the
     /// student the teacher's function on texts the catalog does not hold. Default 0: only
     /// dropping.
     #[serde(default)]
@@ -625,6 +625,13 @@ pub fn distill(
     };
     vocab_pool.sort();
     let vocab_pool: Vec<&str> = vocab_pool.iter().map(|(_, w)| w.as_str()).collect();
+    // The kinds of augmented copy in use, drawn evenly: 0 words dropped, 1 catalog words,
+    // 2 vocabulary words.
+    let copy_kinds: Vec<usize> = [true, config.replace_words > 0.0, config.vocab_words > 0.0]
+        .iter()
+        .enumerate()
+        .filter_map(|(k, &on)| on.then_some(k))
+        .collect();
     let eps = teacher.config.layer_norm_eps;
     for epoch in first_epoch..=config.epochs {
         let start = std::time::Instant::now();
@@ -651,15 +658,8 @@ pub fn distill(
                 .map(|&i| {
                     if config.augment > 0.0 && rng.next_f32() < config.augment {
                         let text = &train_texts[i];
-                        let kinds = [
-                            (true, 0.2),
-                            (config.replace_words > 0.0, config.replace_words),
-                            (config.vocab_words > 0.0, config.vocab_words),
-                        ];
-                        let on: Vec<usize> = (0..3).filter(|&k| kinds[k].0).collect();
-                        let pick =
-                            on[((rng.next_f32() * on.len() as f32) as usize).min(on.len() - 1)];
-                        match pick {
+                        let n = copy_kinds.len();
+                        match copy_kinds[((rng.next_f32() * n as f32) as usize).min(n - 1)] {
                             0 => drop_words(text, 0.2, &mut rng),
                             1 => replace_words(text, config.replace_words, &word_pool, &mut rng),
                             _ => replace_words(text, config.vocab_words, &vocab_pool, &mut rng),
