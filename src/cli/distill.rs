@@ -77,8 +77,8 @@ pub struct DistillArgs {
     /// KL) in stage 2.
     #[arg(long, default_value_t = 1.0)]
     pub output_weight: f64,
-    /// Share of an augmented copy's words replaced by words of other training texts (half the
-    /// augmented copies replace, half drop words; 0: only dropping).
+    /// Share of an augmented copy's words replaced by words of other training texts (a second
+    /// kind of copy besides dropping words; the kinds in use are drawn evenly; 0: off).
     #[arg(long, default_value_t = 0.0)]
     pub replace_words: f32,
     /// Weight of the word-piece-level loss (every piece's state of each mapped layer towards
