@@ -90,6 +90,10 @@ pub struct DistillArgs {
     /// pruned to the catalog's pieces at the end; 0: off).
     #[arg(long, default_value_t = 0.0)]
     pub vocab_words: f32,
+    /// Share the heads' budget (--heads × layers) out over the layers by importance instead of
+    /// --heads in each (at least one per layer).
+    #[arg(long)]
+    pub global_heads: bool,
     /// After pruning ends, the learning rate falls on a half cosine to lr × this (1: constant).
     #[arg(long, default_value_t = 1.0)]
     pub lr_floor: f64,
@@ -205,6 +209,13 @@ fn student_params(
         .map(|l| (l.to_string(), pruned.clone()))
         .collect();
     c.num_params()
+}
+
+/// Heads left in each layer of a (possibly non-uniformly) pruned encoder.
+fn heads_per_layer(config: &BertConfig) -> Vec<usize> {
+    (0..config.num_hidden_layers)
+        .map(|l| config.heads_in_layer(l))
+        .collect()
 }
 
 /// Texts per second of an embedder over `texts` in batches of 32.
@@ -352,6 +363,7 @@ pub fn run(args: DistillArgs) -> Result<()> {
         lr_floor: args.lr_floor,
         token_weight: args.token_weight,
         vocab_words: args.vocab_words,
+        global_heads: args.global_heads,
         ..DistillConfig::for_teacher(&teacher_config)
     };
     let checkpoint = args
@@ -476,9 +488,13 @@ pub fn run(args: DistillArgs) -> Result<()> {
     let student_params = out.config.num_params();
     let teacher_params = teacher_config.num_params();
     println!(
-        "student: {} layers, {} heads, {} neurons, vocabulary {} — {:.2} M parameters ({:.1} % of the teacher's {:.2} M)",
+        "student: {} layers, heads {}, {} neurons, vocabulary {} — {:.2} M parameters ({:.1} % of the teacher's {:.2} M)",
         out.config.num_hidden_layers,
-        out.config.heads_in_layer(0),
+        heads_per_layer(&out.config)
+            .iter()
+            .map(usize::to_string)
+            .collect::<Vec<_>>()
+            .join("/"),
         out.config.intermediate_size,
         out.config.vocab_size,
         student_params as f64 / 1e6,
@@ -559,6 +575,7 @@ pub fn run(args: DistillArgs) -> Result<()> {
                 "ndcg@10_student": ns,
                 "layers": out.config.num_hidden_layers,
                 "heads": out.config.heads_in_layer(0),
+                "heads_per_layer": heads_per_layer(&out.config),
                 "ffn": out.config.intermediate_size,
                 "vocab": out.config.vocab_size,
             });

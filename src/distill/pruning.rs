@@ -228,17 +228,54 @@ fn top_k(scores: &[f32], alive: &[bool], k: usize) -> Vec<bool> {
     keep
 }
 
-/// The masks for `shape`: per layer the most important heads and neurons, globally the most
-/// important hidden columns; never reviving a pruned structure.
-pub fn select_masks(importance: &Importance, current: &Masks, shape: Shape) -> Masks {
-    Masks {
-        hidden: top_k(&importance.hidden, &current.hidden, shape.hidden),
-        heads: importance
+/// Keeps `per_layer × layers` heads over all layers together, the most important first, at
+/// least one per layer (a layer needs a head); pruned heads stay pruned.
+fn top_k_global(scores: &[Vec<f32>], alive: &[Vec<bool>], per_layer: usize) -> Vec<Vec<bool>> {
+    let mut keep: Vec<Vec<bool>> = scores
+        .iter()
+        .zip(alive)
+        .map(|(s, a)| top_k(s, a, 1))
+        .collect();
+    let mut order: Vec<(usize, usize)> = alive
+        .iter()
+        .enumerate()
+        .flat_map(|(l, a)| (0..a.len()).filter(|&h| a[h]).map(move |h| (l, h)))
+        .filter(|&(l, h)| !keep[l][h])
+        .collect();
+    order.sort_by(|&(la, ha), &(lb, hb)| {
+        scores[lb][hb]
+            .total_cmp(&scores[la][ha])
+            .then((la, ha).cmp(&(lb, hb)))
+    });
+    let budget = (per_layer * scores.len()).saturating_sub(scores.len());
+    for &(l, h) in order.iter().take(budget) {
+        keep[l][h] = true;
+    }
+    keep
+}
+
+/// The masks for `shape`: the most important heads and neurons of each layer (with
+/// `global_heads`, the heads' budget of all layers is shared out by importance instead),
+/// globally the most important hidden columns; never reviving a pruned structure.
+pub fn select_masks(
+    importance: &Importance,
+    current: &Masks,
+    shape: Shape,
+    global_heads: bool,
+) -> Masks {
+    let heads = if global_heads {
+        top_k_global(&importance.heads, &current.heads, shape.heads)
+    } else {
+        importance
             .heads
             .iter()
             .zip(&current.heads)
             .map(|(s, alive)| top_k(s, alive, shape.heads))
-            .collect(),
+            .collect()
+    };
+    Masks {
+        hidden: top_k(&importance.hidden, &current.hidden, shape.hidden),
+        heads,
         ffn: importance
             .ffn
             .iter()
@@ -339,7 +376,7 @@ mod tests {
             heads: 1,
             ffn: 20,
         };
-        let next = select_masks(&imp, &masks, shape);
+        let next = select_masks(&imp, &masks, shape, false);
         assert_eq!(next.counts(), (12, vec![1, 1], vec![20, 20]));
         assert!(
             next.heads[1][1] && !next.heads[1][0],
@@ -350,5 +387,43 @@ mod tests {
             .max_by(|&a, &b| imp.ffn[1][a].total_cmp(&imp.ffn[1][b]))
             .unwrap();
         assert!(next.ffn[1][best]);
+    }
+
+    /// A shared head budget goes to the most important heads wherever they are, keeps one per
+    /// layer, and never revives a pruned head.
+    #[test]
+    fn global_heads_share_the_budget_by_importance() {
+        let importance = Importance {
+            hidden: vec![1.0; 4],
+            heads: vec![
+                vec![9.0, 8.0, 7.0, 0.5],
+                vec![0.1, 0.2, 0.3, 0.4],
+                vec![6.0, 5.0, 0.0, 4.0],
+            ],
+            ffn: vec![vec![1.0; 2]; 3],
+            steps: 1,
+        };
+        let mut current = Masks {
+            hidden: vec![true; 4],
+            heads: vec![vec![true; 4]; 3],
+            ffn: vec![vec![true; 2]; 3],
+        };
+        current.heads[0][1] = false;
+        let shape = Shape {
+            hidden: 4,
+            heads: 2,
+            ffn: 2,
+        };
+        let next = select_masks(&importance, &current, shape, true);
+        assert_eq!(
+            next.heads,
+            vec![
+                vec![true, false, true, false],
+                vec![false, false, false, true],
+                vec![true, true, false, true],
+            ]
+        );
+        let uniform = select_masks(&importance, &current, shape, false);
+        assert_eq!(uniform.counts().1, vec![2, 2, 2]);
     }
 }

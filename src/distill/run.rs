@@ -97,6 +97,11 @@ pub struct DistillConfig {
     /// embedding table, pruned to the catalog's pieces at the end. Default 0: off.
     #[serde(default)]
     pub vocab_words: f32,
+    /// Share the heads' budget (`target.heads` × layers) out over the layers by importance
+    /// instead of the same count in each (at least one per layer; HF's `pruned_heads` holds
+    /// any per-layer count, and the compute is the same). Default false.
+    #[serde(default)]
+    pub global_heads: bool,
 }
 
 /// The learning rate at `step` of `total`: `lr` until `start`, then a half cosine down to
@@ -173,6 +178,7 @@ impl DistillConfig {
             lr_floor: 1.0,
             token_weight: 0.0,
             vocab_words: 0.0,
+            global_heads: false,
         }
     }
 }
@@ -720,7 +726,8 @@ pub fn distill(
                     config.importance_beta,
                 );
                 if step % config.prune_every.max(1) == 0 || step == schedule.end {
-                    masks = select_masks(&importance, &masks, schedule.at(step));
+                    masks =
+                        select_masks(&importance, &masks, schedule.at(step), config.global_heads);
                 }
             }
             let decay_from = if config.prune { schedule.end } else { 0 };
@@ -732,7 +739,7 @@ pub fn distill(
             observer.batch(value);
         }
         if config.prune && step > schedule.end {
-            masks = select_masks(&importance, &masks, schedule.at(step));
+            masks = select_masks(&importance, &masks, schedule.at(step), config.global_heads);
         }
         let evaluated = student.valid();
         let cosine_on = |texts: &[String], reference: &[Vec<f32>]| -> Result<f64> {
