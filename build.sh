@@ -396,9 +396,15 @@ PY
     setup_teacher; setup_data; build_native
     R=reports/distill.json; B="$CACHE/bundles"; mkdir -p reports "$B"; rm -f "$R"
     rk() { "$TARGET_DIR/release/ranklet" "$@"; }
-    shape=(--texts data/ml-100k --layers 3 --heads 3 --ffn 320 --lr 5e-4 --output-weight 4 --restart --report "$R")
-    rk distill "${shape[@]}" --epochs 32 --stage1-epochs 2 --lr-floor 0.05 --vocab-words 0.3 --out models/student --name student
-    # The recipe before --lr-floor and --vocab-words, and each of them alone (24 epochs).
+    common=(--texts data/ml-100k --lr 5e-4 --output-weight 4 --restart --report "$R")
+    # The student: 2 layers keeping all 12 heads, feed-forward pruned to 64 neurons.
+    rk distill "${common[@]}" --layers 2 --heads 12 --ffn 64 --epochs STUDENT_EPOCHS --stage1-epochs 2 --lr-floor 0.05 --vocab-words 0.3 \
+      --out models/student --name student
+    # The previous students (3 layers × 3 heads × 320 neurons): the same recipe, and before
+    # --lr-floor and --vocab-words, and each of them alone (24 epochs).
+    shape=("${common[@]}" --layers 3 --heads 3 --ffn 320)
+    rk distill "${shape[@]}" --epochs 32 --stage1-epochs 2 --lr-floor 0.05 --vocab-words 0.3 --out "$B/distill-three-layers" \
+      --name three-layer-student
     rk distill "${shape[@]}" --epochs 24 --stage1-epochs 2 --out "$B/distill-previous" --name student-previous
     rk distill "${shape[@]}" --epochs 24 --stage1-epochs 2 --lr-floor 0.05 --out "$B/distill-decay" --name lr-decay-24ep
     rk distill "${shape[@]}" --epochs 24 --stage1-epochs 2 --lr-floor 0.05 --replace-words 0.3 --augment 0.8 \
@@ -414,7 +420,17 @@ PY
     rk distill "${short[@]}" --stage1-epochs 1 --out "$B/distill-catalog-words" --name catalog-word-copies --replace-words 0.3
     rk distill "${short[@]}" --stage1-epochs 1 --out "$B/distill-vocab-words" --name vocabulary-word-copies --vocab-words 0.3
     rk distill "${short[@]}" --stage1-epochs 1 --out "$B/distill-token" --name word-piece-loss --token-weight 1
-    rk distill --texts data/ml-100k --layers 6 --heads 2 --ffn 128 --lr 5e-4 --output-weight 4 --restart --report "$R"       --epochs 5 --stage1-epochs 1 --out "$B/distill-six" --name six-narrow-layers
+    # Where the compute goes (5 epochs; about the compute of 3 × 3 heads × 320 neurons):
+    # layers, heads and neurons traded against each other, then which teacher layers 2 keep.
+    for s in "6 2 128" "3 4 256" "2 4 512" "2 6 384" "2 8 256" "2 10 128" "2 12 64"; do
+      set -- $s
+      rk distill "${common[@]}" --epochs 5 --stage1-epochs 1 --layers "$1" --heads "$2" --ffn "$3" \
+        --out "$B/distill-shape-$1-$2-$3" --name "shape-$1-layers-$2-heads-$3-neurons"
+    done
+    for m in 1,5 3,5; do
+      rk distill "${common[@]}" --epochs 5 --stage1-epochs 1 --layer-map "$m" --heads 12 --ffn 64 \
+        --out "$B/distill-map-$m" --name "shape-2-layers-12-heads-64-neurons-map-$m"
+    done
     # Recommendation quality: the same inductive recommender on teacher and on student vectors.
     RR=reports/distill-rec.json; rm -f "$RR"
     for m in teacher student; do
@@ -431,12 +447,12 @@ report["student"]["ndcg@10_kept"] = ndcg["student"] / ndcg["teacher"]
 json.dump(report, open(sys.argv[1], "w"), indent=2)
 PY
     # Held-out cosine by how many of a text's words no training text uses.
-    python3 tests/tools/heldout_words.py --bin "$TARGET_DIR/release/ranklet" "$B/distill-previous" models/student \
+    python3 tests/tools/heldout_words.py --bin "$TARGET_DIR/release/ranklet" "$B/distill-previous" "$B/distill-three-layers" models/student \
       > "$B/heldout-words.json"
     python3 - "$R" "$B/heldout-words.json" <<'PY'
 import json, sys
 report, words = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
-words["command"] = "python3 tests/tools/heldout_words.py <student-previous bundle> models/student"
+words["command"] = "python3 tests/tools/heldout_words.py <student-previous bundle> <three-layer-student bundle> models/student"
 report["held_out_by_unseen_words"] = words
 json.dump(report, open(sys.argv[1], "w"), indent=2)
 PY

@@ -94,6 +94,9 @@ pub struct DistillArgs {
     /// --heads in each (at least one per layer).
     #[arg(long)]
     pub global_heads: bool,
+    /// Dropout of the student while it learns (default: the teacher's config.json, 0.1).
+    #[arg(long)]
+    pub dropout: Option<f64>,
     /// After pruning ends, the learning rate falls on a half cosine to lr × this (1: constant).
     #[arg(long, default_value_t = 1.0)]
     pub lr_floor: f64,
@@ -340,6 +343,14 @@ pub fn run(args: DistillArgs) -> Result<()> {
             args.heads
         );
     }
+    if let Some(p) = args.dropout
+        && !(0.0..1.0).contains(&p)
+    {
+        return Err(Error::bad_input(
+            "--dropout",
+            format!("{p}: a dropout probability is at least 0 and below 1"),
+        ));
+    }
     let config = DistillConfig {
         epochs: args.epochs,
         stage1_epochs: args.stage1_epochs,
@@ -364,6 +375,7 @@ pub fn run(args: DistillArgs) -> Result<()> {
         token_weight: args.token_weight,
         vocab_words: args.vocab_words,
         global_heads: args.global_heads,
+        dropout: args.dropout,
         ..DistillConfig::for_teacher(&teacher_config)
     };
     let checkpoint = args

@@ -102,6 +102,11 @@ pub struct DistillConfig {
     /// any per-layer count, and the compute is the same). Default false.
     #[serde(default)]
     pub global_heads: bool,
+    /// Dropout of the student while it learns (every dropout of the encoder: embeddings,
+    /// attention probabilities and outputs, feed-forward outputs). Default `None`: the
+    /// teacher's `config.json` (0.1 for MiniLM).
+    #[serde(default)]
+    pub dropout: Option<f64>,
 }
 
 /// The learning rate at `step` of `total`: `lr` until `start`, then a half cosine down to
@@ -179,6 +184,7 @@ impl DistillConfig {
             token_weight: 0.0,
             vocab_words: 0.0,
             global_heads: false,
+            dropout: None,
         }
     }
 }
@@ -529,6 +535,9 @@ pub fn distill(
         prune_now.map(|v| v.kept.as_slice()),
         device,
     );
+    if let Some(p) = config.dropout {
+        student.encoder.set_dropout(p);
+    }
     let mut masks = Masks::full(&student.encoder);
     let full = Shape {
         hidden: masks.hidden.len(),

@@ -151,6 +151,16 @@ pub struct BertEncoder {
 }
 
 impl BertEncoder {
+    /// Sets every dropout of the encoder to `prob` (a student may train with another rate
+    /// than its teacher's config says).
+    pub fn set_dropout(&mut self, prob: f64) {
+        self.embeddings.dropout.prob = prob;
+        for layer in &mut self.layers {
+            layer.attention.dropout.prob = prob;
+            layer.dropout.prob = prob;
+        }
+    }
+
     /// A randomly initialised encoder of the config's shape.
     pub fn init(config: &BertConfig, device: &Device) -> Self {
         Self {

@@ -347,3 +347,35 @@ fn saved_encoders_load_back_to_the_same_outputs() {
         }
     }
 }
+
+/// `set_dropout` reaches the encoder's dropouts: at 0 two training-mode passes agree, at 0.5
+/// they differ (and differ from the undropped pass).
+#[test]
+fn set_dropout_reaches_every_dropout() {
+    let embedder = TextEmbedder::from_files(&tiny_bert_files(2), &device()).unwrap();
+    let ad = device().autodiff();
+    let mut encoder = embedder.encoder.clone().unfreeze().fork(&ad).train();
+    let ids = embedder.tokenizer.encode("red shoes").unwrap();
+    let n = ids.len();
+    let ids = Tensor::<2, Int>::from_data(TensorData::new(ids, [1, n]), &ad);
+    let mask = Tensor::<2>::ones([1, n], &ad);
+    let pass = |e: &crate::text::encoder::BertEncoder| -> Vec<f32> {
+        e.forward(ids.clone(), mask.clone())
+            .into_data()
+            .convert::<f32>()
+            .to_vec()
+            .unwrap()
+    };
+    encoder.set_dropout(0.0);
+    let (a, b) = (pass(&encoder), pass(&encoder));
+    assert_eq!(max_abs_diff(&a, &b), 0.0);
+    encoder.set_dropout(0.5);
+    assert!(
+        encoder
+            .layers
+            .iter()
+            .all(|l| l.dropout.prob == 0.5 && l.attention.dropout.prob == 0.5)
+    );
+    let (c, d) = (pass(&encoder), pass(&encoder));
+    assert!(max_abs_diff(&a, &c) > 1e-3 && max_abs_diff(&c, &d) > 1e-3);
+}
