@@ -363,7 +363,7 @@ fn set_dropout_reaches_every_dropout() {
         e.forward(ids.clone(), mask.clone())
             .into_data()
             .convert::<f32>()
-            .to_vec()
+            .try_to_vec::<f32>()
             .unwrap()
     };
     encoder.set_dropout(0.0);
