@@ -36,17 +36,20 @@ pub struct DistillArgs {
     /// Fraction of the texts held out to measure the student's cosine to the teacher.
     #[arg(long, default_value_t = 0.1)]
     pub valid_fraction: f64,
-    /// Student layers, taken evenly from the teacher's (e.g. 3 of 6 → teacher layers 1, 3, 5).
+    /// Student layers, taken evenly from the teacher's (e.g. 3 of 6 → teacher layers 1, 3, 5;
+    /// 2 of 6 → 2, 5). Default 2: at a fixed compute budget, wide layers keep more of the teacher
+    /// than more narrow ones (reports/distill.json, the shape ablations).
     #[arg(long, conflicts_with = "layer_map")]
     pub layers: Option<usize>,
     /// Teacher layers (0-based, comma-separated) the student keeps, in order.
     #[arg(long, value_delimiter = ',')]
     pub layer_map: Option<Vec<usize>>,
-    /// Attention heads per layer to prune down to.
-    #[arg(long, default_value_t = 4)]
-    pub heads: usize,
+    /// Attention heads per layer to prune down to. Default: all of the teacher's (heads carry
+    /// most of what the student keeps; feed-forward neurons are what is pruned).
+    #[arg(long)]
+    pub heads: Option<usize>,
     /// Feed-forward neurons per layer to prune down to (unless --target-params sets it).
-    #[arg(long, default_value_t = 384)]
+    #[arg(long, default_value_t = 64)]
     pub ffn: usize,
     /// Target parameter count of the student encoder: sets --ffn (multiples of 32) so the
     /// student, with its layers, heads and pruned vocabulary, fits.
@@ -58,14 +61,14 @@ pub struct DistillArgs {
     /// Keep the teacher's whole vocabulary.
     #[arg(long)]
     pub no_vocab_prune: bool,
-    #[arg(long, default_value_t = 12)]
+    #[arg(long, default_value_t = 32)]
     pub epochs: usize,
     /// Epochs of stage 1 (COS-NCE alone); 0 runs stage 2 throughout.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 2)]
     pub stage1_epochs: usize,
     #[arg(long, default_value_t = 32)]
     pub batch_size: usize,
-    #[arg(long, default_value_t = 2e-4)]
+    #[arg(long, default_value_t = 5e-4)]
     pub lr: f64,
     /// FGM step on the embedding output in stage 2 (0: off).
     #[arg(long, default_value_t = 0.05)]
@@ -75,7 +78,7 @@ pub struct DistillArgs {
     pub augment: f32,
     /// Weight of the output-level losses (cosine to the teacher's vector, in-batch similarity
     /// KL) in stage 2.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 4.0)]
     pub output_weight: f64,
     /// Share of an augmented copy's words replaced by words of other training texts (a second
     /// kind of copy besides dropping words; the kinds in use are drawn evenly; 0: off).
@@ -88,7 +91,7 @@ pub struct DistillArgs {
     /// Share of an augmented copy's words replaced by random whole words of the teacher's
     /// vocabulary (a third kind of copy; the student trains with the whole embedding table,
     /// pruned to the catalog's pieces at the end; 0: off).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.3)]
     pub vocab_words: f32,
     /// Share the heads' budget (--heads × layers) out over the layers by importance instead of
     /// --heads in each (at least one per layer).
@@ -98,7 +101,7 @@ pub struct DistillArgs {
     #[arg(long)]
     pub dropout: Option<f64>,
     /// After pruning ends, the learning rate falls on a half cosine to lr × this (1: constant).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 0.05)]
     pub lr_floor: f64,
     /// Leave out LRC-BERT's COS-NCE layer loss (only the output-level losses; an ablation).
     #[arg(long)]
@@ -301,8 +304,12 @@ pub fn run(args: DistillArgs) -> Result<()> {
                 format!("{n}: the teacher has {teacher_layers} layers"),
             ));
         }
-        (None, None) => (0..teacher_layers).collect(),
+        (None, None) => {
+            let n = 2.min(teacher_layers);
+            (1..=n).map(|i| i * teacher_layers / n - 1).collect()
+        }
     };
+    let heads = args.heads.unwrap_or(teacher_config.num_attention_heads);
     let mut ffn = args.ffn;
     if let Some(target) = args.target_params {
         // The vocabulary the catalog keeps is known only after pruning; estimate it from the
@@ -321,7 +328,7 @@ pub fn run(args: DistillArgs) -> Result<()> {
                 student_params(
                     &teacher_config,
                     layer_map.len(),
-                    args.heads,
+                    heads,
                     f,
                     vocab,
                     args.max_len,
@@ -333,14 +340,14 @@ pub fn run(args: DistillArgs) -> Result<()> {
                     format!(
                         "{target} is below the smallest student of {} layers and {} heads",
                         layer_map.len(),
-                        args.heads
+                        heads
                     ),
                 )
             })?;
         eprintln!(
             "--target-params {target}: {} layers, {} heads, {ffn} neurons, vocabulary {vocab}",
             layer_map.len(),
-            args.heads
+            heads
         );
     }
     if let Some(p) = args.dropout
@@ -361,7 +368,7 @@ pub fn run(args: DistillArgs) -> Result<()> {
         prune: !args.no_prune,
         target: Shape {
             hidden: teacher_config.hidden_size,
-            heads: args.heads,
+            heads,
             ffn,
         },
         prune_vocab: !args.no_vocab_prune,
