@@ -20,7 +20,7 @@
 #                       → reports/denoise.json (about an hour on 2 CPU cores)
 #   ./build.sh report-distill  distil models/student from the teacher on ml-100k's texts, run the
 #                       ablations, compare the recommender on teacher vs student vectors
-#                       → reports/distill.json (about 4 hours on 2 CPU cores)
+#                       → reports/distill.json (about 6 hours on 2 CPU cores)
 #
 # Set-up installs only what is missing: the wasm32 target, wasm-bindgen-cli of exactly the
 # version in Cargo.lock, Debian's chromium and binaryen, npm packages (playwright-core), and the
@@ -396,41 +396,52 @@ PY
     setup_teacher; setup_data; build_native
     R=reports/distill.json; B="$CACHE/bundles"; mkdir -p reports "$B"; rm -f "$R"
     rk() { "$TARGET_DIR/release/ranklet" "$@"; }
-    common=(--texts data/ml-100k --lr 5e-4 --output-weight 4 --restart --report "$R")
-    # The student: 2 layers keeping all 12 heads, feed-forward pruned to 64 neurons.
-    rk distill "${common[@]}" --layers 2 --heads 12 --ffn 64 --epochs STUDENT_EPOCHS --stage1-epochs 2 --lr-floor 0.05 --vocab-words 0.3 \
-      --out models/student --name student
-    # The previous students (3 layers × 3 heads × 320 neurons): the same recipe, and before
-    # --lr-floor and --vocab-words, and each of them alone (24 epochs).
-    shape=("${common[@]}" --layers 3 --heads 3 --ffn 320)
-    rk distill "${shape[@]}" --epochs 32 --stage1-epochs 2 --lr-floor 0.05 --vocab-words 0.3 --out "$B/distill-three-layers" \
-      --name three-layer-student
-    rk distill "${shape[@]}" --epochs 24 --stage1-epochs 2 --out "$B/distill-previous" --name student-previous
-    rk distill "${shape[@]}" --epochs 24 --stage1-epochs 2 --lr-floor 0.05 --out "$B/distill-decay" --name lr-decay-24ep
-    rk distill "${shape[@]}" --epochs 24 --stage1-epochs 2 --lr-floor 0.05 --replace-words 0.3 --augment 0.8 \
+    common=(--texts data/ml-100k --restart --report "$R")
+    # The student: `ranklet distill`'s defaults — 2 layers (teacher layers 2 and 5) keeping all
+    # 12 heads, feed-forward pruned to 64 neurons, 32 epochs, vocabulary-word copies, lr floor,
+    # no dropout.
+    rk distill "${common[@]}" --out models/student --name student
+    # The rows below ran with the teacher's dropout (0.1) unless they say otherwise.
+    old=(--dropout 0.1)
+    # The previous students, 3 layers × 3 heads × 320 neurons: the same recipe; before
+    # --lr-floor and --vocab-words; and the first of them alone (24 epochs).
+    three=("${common[@]}" "${old[@]}" --layers 3 --heads 3 --ffn 320)
+    rk distill "${three[@]}" --out "$B/distill-three-layers" --name three-layer-student
+    rk distill "${three[@]}" --epochs 24 --lr-floor 1 --vocab-words 0 --out "$B/distill-previous" --name student-previous
+    rk distill "${three[@]}" --epochs 24 --vocab-words 0 --out "$B/distill-decay" --name lr-decay-24ep
+    rk distill "${three[@]}" --epochs 24 --vocab-words 0 --replace-words 0.3 --augment 0.8 \
       --out "$B/distill-decay-replace" --name lr-decay-catalog-words-24ep
-    # Ablations on a shorter schedule (5 epochs), each against "both-5ep".
-    short=("${shape[@]}" --epochs 5)
-    rk distill "${short[@]}" --stage1-epochs 1 --out "$B/distill-both" --name both-5ep
-    rk distill "${short[@]}" --stage1-epochs 1 --out "$B/distill-homodistil" --name homodistil-alone --no-cos-nce --fgm-epsilon 0
-    rk distill "${short[@]}" --stage1-epochs 0 --out "$B/distill-one-stage" --name one-stage
-    rk distill "${short[@]}" --stage1-epochs 1 --out "$B/distill-no-fgm" --name no-fgm --fgm-epsilon 0
-    rk distill "${short[@]}" --stage1-epochs 1 --out "$B/distill-no-vocab" --name no-vocab-pruning --no-vocab-prune
-    rk distill "${short[@]}" --stage1-epochs 1 --out "$B/distill-lrc" --name lrc-bert-alone --no-prune
-    rk distill "${short[@]}" --stage1-epochs 1 --out "$B/distill-catalog-words" --name catalog-word-copies --replace-words 0.3
-    rk distill "${short[@]}" --stage1-epochs 1 --out "$B/distill-vocab-words" --name vocabulary-word-copies --vocab-words 0.3
-    rk distill "${short[@]}" --stage1-epochs 1 --out "$B/distill-token" --name word-piece-loss --token-weight 1
-    # Where the compute goes (5 epochs; about the compute of 3 × 3 heads × 320 neurons):
-    # layers, heads and neurons traded against each other, then which teacher layers 2 keep.
-    for s in "6 2 128" "3 4 256" "2 4 512" "2 6 384" "2 8 256" "2 10 128" "2 12 64"; do
+    # Ablations on a shorter schedule (5 epochs, constant lr), each against "both-5ep".
+    short=("${three[@]}" --epochs 5 --stage1-epochs 1 --lr-floor 1)
+    rk distill "${short[@]}" --vocab-words 0 --out "$B/distill-both" --name both-5ep
+    rk distill "${short[@]}" --vocab-words 0 --out "$B/distill-homodistil" --name homodistil-alone --no-cos-nce --fgm-epsilon 0
+    rk distill "${three[@]}" --epochs 5 --stage1-epochs 0 --lr-floor 1 --vocab-words 0 --out "$B/distill-one-stage" --name one-stage
+    rk distill "${short[@]}" --vocab-words 0 --out "$B/distill-no-fgm" --name no-fgm --fgm-epsilon 0
+    rk distill "${short[@]}" --vocab-words 0 --out "$B/distill-no-vocab" --name no-vocab-pruning --no-vocab-prune
+    rk distill "${short[@]}" --vocab-words 0 --out "$B/distill-lrc" --name lrc-bert-alone --no-prune
+    rk distill "${short[@]}" --vocab-words 0 --out "$B/distill-catalog-words" --name catalog-word-copies --replace-words 0.3
+    rk distill "${short[@]}" --vocab-words 0.3 --out "$B/distill-vocab-words" --name vocabulary-word-copies
+    rk distill "${short[@]}" --vocab-words 0 --out "$B/distill-token" --name word-piece-loss --token-weight 1
+    # Where the compute goes (5 epochs, constant lr; about the compute of 3 layers × 3 heads × 320
+    # neurons): layers, heads and neurons traded against each other, heads shared out over the
+    # layers by importance, which teacher layers 2 layers keep, and the 2-layer shape's options.
+    probe=("${common[@]}" --epochs 5 --stage1-epochs 1 --lr-floor 1)
+    for s in "6 2 128" "3 4 256" "3 8 64" "2 4 512" "2 6 384" "2 8 256" "2 10 128" "2 12 64"; do
       set -- $s
-      rk distill "${common[@]}" --epochs 5 --stage1-epochs 1 --layers "$1" --heads "$2" --ffn "$3" \
+      rk distill "${probe[@]}" "${old[@]}" --vocab-words 0 --layers "$1" --heads "$2" --ffn "$3" \
         --out "$B/distill-shape-$1-$2-$3" --name "shape-$1-layers-$2-heads-$3-neurons"
     done
+    rk distill "${probe[@]}" "${old[@]}" --vocab-words 0 --layers 3 --heads 8 --global-heads \
+      --out "$B/distill-global-heads" --name shape-3-layers-24-heads-shared-64-neurons
     for m in 1,5 3,5; do
-      rk distill "${common[@]}" --epochs 5 --stage1-epochs 1 --layer-map "$m" --heads 12 --ffn 64 \
-        --out "$B/distill-map-$m" --name "shape-2-layers-12-heads-64-neurons-map-$m"
+      rk distill "${probe[@]}" "${old[@]}" --vocab-words 0 --layer-map "$m" --out "$B/distill-map-$m" \
+        --name "shape-2-layers-12-heads-64-neurons-map-$m"
     done
+    rk distill "${probe[@]}" "${old[@]}" --out "$B/distill-two-vocab" --name two-layers-vocabulary-word-copies-5ep
+    rk distill "${probe[@]}" --vocab-words 0 --out "$B/distill-two-dropout" --name two-layers-no-dropout-5ep
+    # The student's recipe with the teacher's dropout, for 32 and 48 epochs.
+    rk distill "${common[@]}" "${old[@]}" --out "$B/distill-two-32" --name two-layers-dropout-32ep
+    rk distill "${common[@]}" "${old[@]}" --epochs 48 --out "$B/distill-two-48" --name two-layers-dropout-48ep
     # Recommendation quality: the same inductive recommender on teacher and on student vectors.
     RR=reports/distill-rec.json; rm -f "$RR"
     for m in teacher student; do
@@ -453,6 +464,8 @@ PY
 import json, sys
 report, words = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
 words["command"] = "python3 tests/tools/heldout_words.py <student-previous bundle> <three-layer-student bundle> models/student"
+names = {"distill-previous": "student-previous", "distill-three-layers": "three-layer-student"}
+words["models"] = {names.get(k.rstrip("/").split("/")[-1], k.rstrip("/").split("/")[-1]): v for k, v in words["models"].items()}
 report["held_out_by_unseen_words"] = words
 json.dump(report, open(sys.argv[1], "w"), indent=2)
 PY
