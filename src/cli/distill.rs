@@ -293,21 +293,21 @@ pub fn run(args: DistillArgs) -> Result<()> {
     let (valid, train) = texts.split_at(n_valid);
 
     let teacher_layers = teacher_config.num_hidden_layers;
-    let layer_map = match (&args.layer_map, args.layers) {
-        (Some(map), _) => map.clone(),
-        (None, Some(n)) if n >= 1 && n <= teacher_layers => {
+    // Default 2 layers (or the teacher's, if it has fewer).
+    let layers = args.layers.unwrap_or(2.min(teacher_layers));
+    let layer_map = match &args.layer_map {
+        Some(map) => map.clone(),
+        None if layers >= 1 && layers <= teacher_layers => {
             // Evenly spaced, ending at the last layer (3 of 6 → 1, 3, 5).
-            (1..=n).map(|i| i * teacher_layers / n - 1).collect()
+            (1..=layers)
+                .map(|i| i * teacher_layers / layers - 1)
+                .collect()
         }
-        (None, Some(n)) => {
+        None => {
             return Err(Error::bad_input(
                 "--layers",
-                format!("{n}: the teacher has {teacher_layers} layers"),
+                format!("{layers}: the teacher has {teacher_layers} layers"),
             ));
-        }
-        (None, None) => {
-            let n = 2.min(teacher_layers);
-            (1..=n).map(|i| i * teacher_layers / n - 1).collect()
         }
     };
     let heads = args.heads.unwrap_or(teacher_config.num_attention_heads);
