@@ -137,3 +137,34 @@ fn distils_a_loadable_student_bundle_and_refuses_damaged_ones() {
         "keep me"
     );
 }
+
+/// Settings out of range are refused before any work, naming the flag.
+#[test]
+fn refuses_out_of_range_settings_naming_the_flag() {
+    let dir = contracts_folder("distill-ranges");
+    let teacher = dir.join("teacher");
+    write_encoder_dir(&teacher, &tiny_bert_files(5)).unwrap();
+    for (flag, value) in [
+        ("--dropout", "1"),
+        ("--prune-until", "0"),
+        ("--prune-until", "1.5"),
+    ] {
+        let err = ranklet_err(&[
+            "distill",
+            "--teacher",
+            teacher.to_str().unwrap(),
+            "--texts",
+            dir.to_str().unwrap(),
+            "--out",
+            dir.join("student").to_str().unwrap(),
+            "--checkpoint",
+            dir.join("checkpoint").to_str().unwrap(),
+            "--restart",
+            flag,
+            value,
+            "--quiet",
+        ]);
+        assert!(err.contains(flag), "{flag} {value}: {err}");
+        assert!(!dir.join("student").exists(), "{flag} {value}");
+    }
+}

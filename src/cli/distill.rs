@@ -101,6 +101,16 @@ pub struct DistillArgs {
     /// the student kept more of the teacher, reports/distill.json).
     #[arg(long, default_value_t = 0.0)]
     pub dropout: f64,
+    /// Keep the word-piece embeddings at the teacher's values while the student learns.
+    #[arg(long)]
+    pub freeze_words: bool,
+    /// Share of the training steps over which pruning reaches the target shape (the rest
+    /// trains the pruned shape, with the learning-rate decay).
+    #[arg(long, default_value_t = 0.6)]
+    pub prune_until: f64,
+    /// Weight of MiniLM's self-attention relation loss on the last layer (0: off).
+    #[arg(long, default_value_t = 0.0)]
+    pub relation_weight: f64,
     /// After pruning ends, the learning rate falls on a half cosine to lr × this (1: constant).
     #[arg(long, default_value_t = 0.05)]
     pub lr_floor: f64,
@@ -360,6 +370,15 @@ pub fn run(args: DistillArgs) -> Result<()> {
             ),
         ));
     }
+    if !(args.prune_until > 0.0 && args.prune_until <= 1.0) {
+        return Err(Error::bad_input(
+            "--prune-until",
+            format!(
+                "{}: the share of steps that prune is above 0 and at most 1",
+                args.prune_until
+            ),
+        ));
+    }
     let config = DistillConfig {
         epochs: args.epochs,
         stage1_epochs: args.stage1_epochs,
@@ -385,6 +404,9 @@ pub fn run(args: DistillArgs) -> Result<()> {
         vocab_words: args.vocab_words,
         global_heads: args.global_heads,
         dropout: Some(args.dropout),
+        freeze_words: args.freeze_words,
+        prune_until: args.prune_until,
+        relation_weight: args.relation_weight,
         ..DistillConfig::for_teacher(&teacher_config)
     };
     let checkpoint = args

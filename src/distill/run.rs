@@ -12,15 +12,19 @@ use burn::optim::{AdamWConfig, GradientsParams};
 use burn::prelude::*;
 
 use crate::bundle::EncoderFiles;
-use crate::distill::loss::{cos_nce, output_cosine, perturb, similarity_kl, token_cosine};
+use crate::distill::loss::{
+    cos_nce, output_cosine, perturb, relation_kl, similarity_kl, token_cosine,
+};
 use crate::distill::pruning::{Importance, PruneSchedule, Shape, select_masks};
-use crate::distill::student::{Masks, masked_embeddings, masked_layers, slice};
+use crate::distill::student::{
+    Masks, attention_relations, masked_embeddings, masked_layers, slice,
+};
 use crate::distill::vocab::{prune_embeddings, prune_vocab};
 use crate::error::{Error, Result};
 use crate::fixtures::SplitMix;
 use crate::text::TextEmbedder;
 use crate::text::config::BertConfig;
-use crate::text::encoder::BertEncoder;
+use crate::text::encoder::{BertEncoder, score_bias};
 use crate::text::pooling::{l2_normalize, masked_mean};
 use crate::text::tokenizer::{TextTokenizer, TokenBatch};
 use crate::train::checkpoint::{Checkpointer, shape_fingerprint};
@@ -107,6 +111,17 @@ pub struct DistillConfig {
     /// teacher's `config.json` (0.1 for MiniLM).
     #[serde(default)]
     pub dropout: Option<f64>,
+    /// Keep the word-piece embedding table at the teacher's values. Pieces no training text uses
+    /// get no gradient; when the trained rows drift, the untrained ones no longer match what the
+    /// student's layers expect, and texts with unseen words lose most. Default false.
+    #[serde(default)]
+    pub freeze_words: bool,
+    /// Weight of MiniLM's self-attention relation loss on the last layer: KL between the
+    /// teacher's last mapped layer's attention distributions and value relations and the
+    /// student's last layer's, head by head, in both stages. A pooled vector is one target per
+    /// text; the relations are one distribution per word-piece and head. Default 0: off.
+    #[serde(default)]
+    pub relation_weight: f64,
 }
 
 /// The learning rate at `step` of `total`: `lr` until `start`, then a half cosine down to
@@ -185,6 +200,8 @@ impl DistillConfig {
             vocab_words: 0.0,
             global_heads: false,
             dropout: None,
+            freeze_words: false,
+            relation_weight: 0.0,
         }
     }
 }
@@ -307,6 +324,8 @@ pub struct Distilled {
 struct TeacherTargets {
     layers: Vec<Tensor<2>>,
     pieces: Vec<Tensor<3>>,
+    /// The last mapped layer's attention and value relations (with the relation loss).
+    relations: Option<(Tensor<4>, Tensor<4>)>,
     out: Tensor<2>,
 }
 
@@ -338,10 +357,23 @@ fn teacher_targets(
     } else {
         Vec::new()
     };
+    let relations = (config.relation_weight > 0.0).then(|| {
+        let last = *config.layer_map.last().expect("a layer map");
+        let (att, val) = attention_relations(
+            &teacher.encoder.layers[last].attention,
+            states[last].clone(),
+            score_bias(mask.clone()),
+        );
+        (
+            Tensor::<4>::from_data(att.into_data(), device),
+            Tensor::<4>::from_data(val.into_data(), device),
+        )
+    });
     let out = masked_mean(states.last().expect("layers").clone(), mask);
     TeacherTargets {
         layers,
         pieces,
+        relations,
         out: Tensor::<2>::from_data(out.into_data(), device),
     }
 }
@@ -357,7 +389,7 @@ fn student_loss(
     stage2: bool,
     config: &DistillConfig,
 ) -> Tensor<1> {
-    let states = masked_layers(&student.encoder, embedded, mask.clone(), masks);
+    let states = masked_layers(&student.encoder, embedded.clone(), mask.clone(), masks);
     let n = states.len() as f64;
     let mut loss = states
         .iter()
@@ -382,6 +414,25 @@ fn student_loss(
             .reduce(|a, b| a + b)
             .expect("at least one layer");
         loss = loss + pieces.mul_scalar(config.token_weight / n);
+    }
+    if let Some((att, val)) = &targets.relations {
+        // The last layer's relations are computed from its input: the state before it.
+        let last = states.len() - 1;
+        let input = if last == 0 {
+            embedded
+        } else {
+            states[last - 1].clone()
+        };
+        let (s_att, s_val) = attention_relations(
+            &student.encoder.layers[last].attention,
+            input,
+            score_bias(mask.clone()),
+        );
+        let heads = masks.heads[last].clone();
+        loss = loss
+            + (relation_kl(s_att, att.clone(), mask.clone(), heads.clone())
+                + relation_kl(s_val, val.clone(), mask.clone(), heads))
+            .mul_scalar(config.relation_weight);
     }
     if stage2 {
         let out = masked_mean(states.last().expect("layers").clone(), mask);
@@ -728,7 +779,7 @@ pub fn distill(
                     "the distillation loss became {value} at epoch {epoch}; lower --lr"
                 )));
             }
-            let grads = GradientsParams::from_grads(loss.backward(), &student);
+            let mut grads = GradientsParams::from_grads(loss.backward(), &student);
             if config.prune && step <= schedule.end {
                 importance.smooth(
                     &Importance::of_step(&student.encoder, &grads),
@@ -738,6 +789,10 @@ pub fn distill(
                     masks =
                         select_masks(&importance, &masks, schedule.at(step), config.global_heads);
                 }
+            }
+            if config.freeze_words {
+                // After the importance, which reads the table's gradient for hidden columns.
+                grads.remove::<2>(student.encoder.embeddings.word_embeddings.weight.id);
             }
             let decay_from = if config.prune { schedule.end } else { 0 };
             let lr = decayed_lr(config.lr, config.lr_floor, step, decay_from, total);
@@ -981,6 +1036,68 @@ mod tests {
         assert!(late.config.vocab_size < teacher_config.vocab_size);
         assert!(late.sliced_vs_masked < 1e-4, "{}", late.sliced_vs_masked);
         assert_ne!(late.valid_cosine, early.valid_cosine);
+    }
+
+    /// `freeze_words` keeps the word-piece table at the teacher's values while the rest learns
+    /// (here with the relation loss on, which must train too); without it the table moves.
+    #[test]
+    fn frozen_words_keep_the_teachers_table() {
+        let _seeded = crate::train::tests::SEEDED
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let files = tiny_bert_files(13);
+        let base = Device::flex();
+        let teacher = TextEmbedder::from_files(&files, &base).unwrap();
+        let titles = product_titles(24, 5);
+        let (train, valid) = titles.split_at(20);
+        let config = DistillConfig {
+            epochs: 2,
+            stage1_epochs: 1,
+            prune: false,
+            prune_vocab: false,
+            freeze_words: true,
+            relation_weight: 1.0,
+            ..tiny_config(&teacher.config)
+        };
+        let run = |c: &DistillConfig| {
+            distill(
+                &files,
+                &base,
+                &base.clone().autodiff(),
+                train,
+                valid,
+                c,
+                None,
+                &mut Quiet,
+            )
+            .unwrap()
+        };
+        let table = |e: &BertEncoder| -> Vec<f32> {
+            e.embeddings
+                .word_embeddings
+                .weight
+                .val()
+                .into_data()
+                .try_to_vec()
+                .unwrap()
+        };
+        let positions = |e: &BertEncoder| -> Vec<f32> {
+            e.embeddings
+                .position_embeddings
+                .weight
+                .val()
+                .into_data()
+                .try_to_vec()
+                .unwrap()
+        };
+        let frozen = run(&config);
+        assert_eq!(table(&frozen.encoder), table(&teacher.encoder));
+        assert_ne!(positions(&frozen.encoder), positions(&teacher.encoder));
+        let free = run(&DistillConfig {
+            freeze_words: false,
+            ..config
+        });
+        assert_ne!(table(&free.encoder), table(&teacher.encoder));
     }
 
     /// A tiny random teacher distilled with every part on (pruning to the target, vocabulary

@@ -10,10 +10,10 @@
 use burn::module::Param;
 use burn::nn::{Embedding, LayerNorm, Linear};
 use burn::prelude::*;
-use burn::tensor::activation::{gelu, softmax};
+use burn::tensor::activation::{gelu, log_softmax, softmax};
 
 use crate::text::config::BertConfig;
-use crate::text::encoder::{BertEncoder, BertLayer, score_bias};
+use crate::text::encoder::{BertAttention, BertEncoder, BertLayer, score_bias};
 
 /// Which structures are alive (true) — the state HomoDistil prunes.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -141,6 +141,32 @@ fn masked_layer(
         gelu(layer.intermediate.forward(x.clone())) * masks.ffn[l].clone().reshape([1, 1, f]);
     let out = layer.dropout.forward(layer.output.forward(inner));
     masked_layer_norm(&layer.layer_norm, out + x, masks)
+}
+
+/// MiniLM's self-attention relations of one attention block on its input `x`, as
+/// log-probabilities `[batch, heads, seq, seq]`: the attention distribution (queries against
+/// keys) and the value relation (values against values), each scaled by `1/√head_size` and
+/// masked at padding keys by `bias` ([`score_bias`]). The same function reads the teacher's and
+/// the student's blocks, so the two sides are computed alike.
+pub fn attention_relations(
+    att: &BertAttention,
+    x: Tensor<3>,
+    bias: Tensor<4>,
+) -> (Tensor<4>, Tensor<4>) {
+    let [batch, seq, _] = x.dims();
+    let (heads, size) = (att.num_heads, att.head_size);
+    let split = |t: Tensor<3>| t.reshape([batch, seq, heads, size]).swap_dims(1, 2);
+    let q = split(att.query.forward(x.clone()));
+    let k = split(att.key.forward(x.clone()));
+    let v = split(att.value.forward(x));
+    let scale = 1.0 / (size as f64).sqrt();
+    let relation = |a: Tensor<4>, b: Tensor<4>| {
+        log_softmax(
+            a.matmul(b.swap_dims(2, 3)).mul_scalar(scale) + bias.clone(),
+            3,
+        )
+    };
+    (relation(q, k), relation(v.clone(), v))
 }
 
 /// The embedding output (before any layer) under the hidden mask.
@@ -305,6 +331,62 @@ mod tests {
     use crate::fixtures::tiny_bert_files;
     use crate::text::TextEmbedder;
     use crate::text::pooling::{l2_normalize, masked_mean};
+
+    /// Relations are distributions over the real keys: each row sums to 1, padding gets none,
+    /// and the attention relation is the probabilities the layer itself uses (its context
+    /// rebuilt from them equals the layer's attention output before the projection).
+    #[test]
+    fn attention_relations_are_distributions_over_real_keys() {
+        let device = Device::flex();
+        let full = TextEmbedder::from_files(&tiny_bert_files(8), &device).unwrap();
+        let batch = full
+            .tokenizer
+            .encode_batch(&["red shoes for running fast", "mug"])
+            .unwrap();
+        let shape = [batch.batch, batch.seq_len];
+        let ids = Tensor::<2, Int>::from_data(TensorData::new(batch.ids.clone(), shape), &device);
+        let mask = Tensor::<2>::from_data(TensorData::new(batch.mask.clone(), shape), &device);
+        let mt = Masks::full(&full.encoder).tensors(&device, full.config.layer_norm_eps);
+        let x = masked_embeddings(&full.encoder, ids, &mt);
+        let att = &full.encoder.layers[0].attention;
+        let (a, v) = attention_relations(att, x.clone(), score_bias(mask));
+        let (b, s) = (batch.batch, batch.seq_len);
+        let real = batch.mask[s..].iter().filter(|&&m| m > 0.0).count();
+        assert!(real < s, "the short text is padded");
+        for rel in [a.clone(), v] {
+            let p: Vec<f32> = rel.exp().into_data().try_to_vec().unwrap();
+            assert_eq!(p.len(), b * att.num_heads * s * s);
+            for row in p.chunks(s) {
+                assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+            }
+            // Text 1's rows put nothing on its padded keys.
+            for row in p[att.num_heads * s * s..].chunks(s) {
+                assert!(row[real..].iter().all(|&q| q < 1e-6), "{row:?}");
+            }
+        }
+        let [_, _, h] = x.dims();
+        let (heads, size) = (att.num_heads, att.head_size);
+        let values = att
+            .value
+            .forward(x.clone())
+            .reshape([b, s, heads, size])
+            .swap_dims(1, 2);
+        let context = a.exp().matmul(values).swap_dims(1, 2).reshape([b, s, h]);
+        let rebuilt: Vec<f32> = att
+            .layer_norm
+            .forward(att.output.forward(context) + x.clone())
+            .into_data()
+            .try_to_vec()
+            .unwrap();
+        let bias = score_bias(Tensor::from_data(
+            TensorData::new(batch.mask.clone(), [b, s]),
+            &device,
+        ));
+        let layer: Vec<f32> = att.forward(x, bias).into_data().try_to_vec().unwrap();
+        for (r, l) in rebuilt.iter().zip(&layer) {
+            assert!((r - l).abs() < 1e-4, "{r} vs {l}");
+        }
+    }
 
     /// The masked student (pruned heads, neurons and hidden columns) and its sliced copy give
     /// the same sentence vectors; the sliced config describes the sliced tensors.
