@@ -439,6 +439,17 @@ PY
     done
     rk distill "${probe[@]}" "${old[@]}" --out "$B/distill-two-vocab" --name two-layers-vocabulary-word-copies-5ep
     rk distill "${probe[@]}" --vocab-words 0 --out "$B/distill-two-dropout" --name two-layers-no-dropout-5ep
+    # Against two-layers-no-dropout-5ep: MiniLM's relation loss, the teacher's word table kept,
+    # a larger FGM step.
+    for w in 1 4; do
+      rk distill "${probe[@]}" --vocab-words 0 --relation-weight "$w" --out "$B/distill-relation-$w" \
+        --name "two-layers-relation-loss-$w-5ep"
+    done
+    rk distill "${probe[@]}" --vocab-words 0 --freeze-words --out "$B/distill-frozen" --name two-layers-frozen-words-5ep
+    rk distill "${probe[@]}" --freeze-words --out "$B/distill-frozen-vocab" --name two-layers-frozen-words-vocabulary-copies-5ep
+    for e in 0.15 0.3; do
+      rk distill "${probe[@]}" --vocab-words 0 --fgm-epsilon "$e" --out "$B/distill-fgm-$e" --name "two-layers-fgm-$e-5ep"
+    done
     # The student's recipe with the teacher's dropout, for 32 and 48 epochs.
     rk distill "${common[@]}" "${old[@]}" --out "$B/distill-two-32" --name two-layers-dropout-32ep
     rk distill "${common[@]}" "${old[@]}" --epochs 48 --out "$B/distill-two-48" --name two-layers-dropout-48ep
@@ -462,7 +473,8 @@ s["ndcg@10_per_seed"] = ndcg
 s["ndcg@10_teacher"], s["ndcg@10_student"] = mean("teacher"), mean("student")
 s["ndcg@10_kept"] = s["ndcg@10_student"] / s["ndcg@10_teacher"]
 json.dump(report, open(sys.argv[1], "w"), indent=2)
-PY    # Held-out cosine by how many of a text's words no training text uses.
+PY
+    # Held-out cosine by how many of a text's words no training text uses.
     python3 tests/tools/heldout_words.py --bin "$TARGET_DIR/release/ranklet" "$B/distill-previous" "$B/distill-three-layers" models/student \
       > "$B/heldout-words.json"
     python3 - "$R" "$B/heldout-words.json" <<'PY'
