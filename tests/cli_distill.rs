@@ -148,6 +148,7 @@ fn refuses_out_of_range_settings_naming_the_flag() {
         ("--dropout", "1"),
         ("--prune-until", "0"),
         ("--prune-until", "1.5"),
+        ("--average", "1"),
     ] {
         let err = ranklet_err(&[
             "distill",

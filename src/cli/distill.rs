@@ -108,6 +108,10 @@ pub struct DistillArgs {
     /// trains the pruned shape, with the learning-rate decay).
     #[arg(long, default_value_t = 0.6)]
     pub prune_until: f64,
+    /// Polyak averaging factor per step once pruning is done: the student evaluated and
+    /// written is the moving average of the weights (0: the last weights).
+    #[arg(long, default_value_t = 0.0)]
+    pub average: f64,
     /// Weight of MiniLM's self-attention relation loss on the last layer (0: off).
     #[arg(long, default_value_t = 0.0)]
     pub relation_weight: f64,
@@ -370,6 +374,15 @@ pub fn run(args: DistillArgs) -> Result<()> {
             ),
         ));
     }
+    if !(0.0..1.0).contains(&args.average) {
+        return Err(Error::bad_input(
+            "--average",
+            format!(
+                "{}: an averaging factor is at least 0 and below 1",
+                args.average
+            ),
+        ));
+    }
     if !(args.prune_until > 0.0 && args.prune_until <= 1.0) {
         return Err(Error::bad_input(
             "--prune-until",
@@ -406,6 +419,7 @@ pub fn run(args: DistillArgs) -> Result<()> {
         dropout: Some(args.dropout),
         freeze_words: args.freeze_words,
         prune_until: args.prune_until,
+        average: args.average,
         relation_weight: args.relation_weight,
         ..DistillConfig::for_teacher(&teacher_config)
     };

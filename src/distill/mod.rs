@@ -2,6 +2,7 @@
 //! structured pruning of a copy of the teacher, LRC-BERT-style contrastive layer distillation,
 //! and vocabulary pruning to the catalog's word-pieces.
 
+pub mod average;
 pub mod loss;
 pub mod pruning;
 pub mod run;
