@@ -112,6 +112,10 @@ pub struct DistillArgs {
     /// written is the moving average of the weights (0: the last weights).
     #[arg(long, default_value_t = 0.0)]
     pub average: f64,
+    /// Share of an augmented copy's words replaced by one of their nearest whole words in the
+    /// teacher's embedding table (a fourth kind of copy; 0: off).
+    #[arg(long, default_value_t = 0.0)]
+    pub neighbour_words: f32,
     /// Weight of MiniLM's self-attention relation loss on the last layer (0: off).
     #[arg(long, default_value_t = 0.0)]
     pub relation_weight: f64,
@@ -420,6 +424,7 @@ pub fn run(args: DistillArgs) -> Result<()> {
         freeze_words: args.freeze_words,
         prune_until: args.prune_until,
         average: args.average,
+        neighbour_words: args.neighbour_words,
         relation_weight: args.relation_weight,
         ..DistillConfig::for_teacher(&teacher_config)
     };

@@ -4,6 +4,7 @@
 
 pub mod average;
 pub mod loss;
+pub mod neighbours;
 pub mod pruning;
 pub mod run;
 pub mod student;

@@ -16,6 +16,7 @@ use crate::distill::average::blend;
 use crate::distill::loss::{
     cos_nce, output_cosine, perturb, relation_kl, similarity_kl, token_cosine,
 };
+use crate::distill::neighbours::Neighbours;
 use crate::distill::pruning::{Importance, PruneSchedule, Shape, select_masks};
 use crate::distill::student::{
     Masks, attention_relations, masked_embeddings, masked_layers, slice,
@@ -128,7 +129,15 @@ pub struct DistillConfig {
     /// this factor (0.998 averages over the last ~500 steps). Default 0: the last weights.
     #[serde(default)]
     pub average: f64,
+    /// Share of an augmented copy's words replaced by one of their nearest whole words in the
+    /// teacher's input embedding table (TinyBERT's augmentation; a fourth kind of copy).
+    /// Default 0: off.
+    #[serde(default)]
+    pub neighbour_words: f32,
 }
+
+/// Nearest whole words kept per catalog word for neighbour-word copies.
+const NEIGHBOURS: usize = 8;
 
 /// The learning rate at `step` of `total`: `lr` until `start`, then a half cosine down to
 /// `lr × floor` at the last step.
@@ -209,6 +218,7 @@ impl DistillConfig {
             freeze_words: false,
             relation_weight: 0.0,
             average: 0.0,
+            neighbour_words: 0.0,
         }
     }
 }
@@ -573,9 +583,11 @@ pub fn distill(
         .prune_vocab
         .then(|| prune_vocab(&files.tokenizer.1, &all, &files.tokenizer.0))
         .transpose()?;
-    // With vocabulary words in the copies the student needs every row while it trains; the
-    // table is pruned to the catalog's pieces when it is sliced.
-    let prune_now = vocab.as_ref().filter(|_| config.vocab_words == 0.0);
+    // With vocabulary or neighbour words in the copies the student needs every row while it
+    // trains; the table is pruned to the catalog's pieces when it is sliced.
+    let prune_now = vocab
+        .as_ref()
+        .filter(|_| config.vocab_words == 0.0 && config.neighbour_words == 0.0);
     let ids = match prune_now {
         None => IdMap(None, 0),
         Some(v) => {
@@ -705,13 +717,28 @@ pub fn distill(
     };
     vocab_pool.sort();
     let vocab_pool: Vec<&str> = vocab_pool.iter().map(|(_, w)| w.as_str()).collect();
+    let neighbours = if config.neighbour_words > 0.0 {
+        Neighbours::build(
+            train_texts,
+            &tokenizer.inner().get_vocab(false).into_iter().collect(),
+            teacher.encoder.embeddings.word_embeddings.weight.val(),
+            NEIGHBOURS,
+        )
+    } else {
+        Neighbours::default()
+    };
     // The kinds of augmented copy in use, drawn evenly: 0 words dropped, 1 catalog words,
-    // 2 vocabulary words.
-    let copy_kinds: Vec<usize> = [true, config.replace_words > 0.0, config.vocab_words > 0.0]
-        .iter()
-        .enumerate()
-        .filter_map(|(k, &on)| on.then_some(k))
-        .collect();
+    // 2 vocabulary words, 3 neighbour words.
+    let copy_kinds: Vec<usize> = [
+        true,
+        config.replace_words > 0.0,
+        config.vocab_words > 0.0,
+        config.neighbour_words > 0.0,
+    ]
+    .iter()
+    .enumerate()
+    .filter_map(|(k, &on)| on.then_some(k))
+    .collect();
     let eps = teacher.config.layer_norm_eps;
     for epoch in first_epoch..=config.epochs {
         let start = std::time::Instant::now();
@@ -742,7 +769,8 @@ pub fn distill(
                         match copy_kinds[((rng.next_f32() * n as f32) as usize).min(n - 1)] {
                             0 => drop_words(text, 0.2, &mut rng),
                             1 => replace_words(text, config.replace_words, &word_pool, &mut rng),
-                            _ => replace_words(text, config.vocab_words, &vocab_pool, &mut rng),
+                            2 => replace_words(text, config.vocab_words, &vocab_pool, &mut rng),
+                            _ => neighbours.replace(text, config.neighbour_words, &mut rng),
                         }
                     } else {
                         train_texts[i].clone()
@@ -1065,6 +1093,15 @@ mod tests {
         assert!(late.config.vocab_size < teacher_config.vocab_size);
         assert!(late.sliced_vs_masked < 1e-4, "{}", late.sliced_vs_masked);
         assert_ne!(late.valid_cosine, early.valid_cosine);
+        // Neighbour-word copies also train on the whole table and prune it when sliced.
+        let near = run(&DistillConfig {
+            vocab_words: 0.0,
+            neighbour_words: 0.5,
+            ..config.clone()
+        });
+        assert_eq!(near.config.vocab_size, early.config.vocab_size);
+        assert!(near.sliced_vs_masked < 1e-4, "{}", near.sliced_vs_masked);
+        assert_ne!(near.valid_cosine, early.valid_cosine);
     }
 
     /// With averaging, the evaluated and sliced student is the moving average from the end of
