@@ -446,13 +446,17 @@ PY
         --name "two-layers-relation-loss-$w-5ep"
     done
     rk distill "${probe[@]}" --vocab-words 0 --freeze-words --out "$B/distill-frozen" --name two-layers-frozen-words-5ep
-    rk distill "${probe[@]}" --freeze-words --out "$B/distill-frozen-vocab" --name two-layers-frozen-words-vocabulary-copies-5ep
     for e in 0.15 0.3; do
       rk distill "${probe[@]}" --vocab-words 0 --fgm-epsilon "$e" --out "$B/distill-fgm-$e" --name "two-layers-fgm-$e-5ep"
     done
     # The student's recipe with the teacher's dropout, for 32 and 48 epochs.
     rk distill "${common[@]}" "${old[@]}" --out "$B/distill-two-32" --name two-layers-dropout-32ep
     rk distill "${common[@]}" "${old[@]}" --epochs 48 --out "$B/distill-two-48" --name two-layers-dropout-48ep
+    # The student's recipe with pruning done by 30 % of the steps (a longer settling phase), and
+    # with the weights averaged over that phase.
+    rk distill "${common[@]}" --prune-until 0.3 --out "$B/distill-prune-early" --name prune-until-0.3-32ep
+    rk distill "${common[@]}" --prune-until 0.3 --average 0.998 --out "$B/distill-prune-early-average" \
+      --name prune-until-0.3-averaged-32ep
     # Recommendation quality: the same inductive recommender on teacher and on student vectors,
     # two seeds each (one run's NDCG@10 moves by several per cent with the seed).
     RR=reports/distill-rec.json; rm -f "$RR"
