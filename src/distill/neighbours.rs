@@ -24,7 +24,7 @@ fn split_word(word: &str) -> (&str, &str, &str) {
 }
 
 /// A piece that stands for a whole word: letters only, more than one.
-fn whole_word(piece: &str) -> bool {
+pub(crate) fn whole_word(piece: &str) -> bool {
     piece.chars().count() > 1 && piece.chars().all(char::is_alphabetic)
 }
 

@@ -16,7 +16,7 @@ use crate::distill::average::blend;
 use crate::distill::loss::{
     cos_nce, output_cosine, perturb, relation_kl, similarity_kl, token_cosine,
 };
-use crate::distill::neighbours::Neighbours;
+use crate::distill::neighbours::{Neighbours, whole_word};
 use crate::distill::pruning::{Importance, PruneSchedule, Shape, select_masks};
 use crate::distill::student::{
     Masks, attention_relations, masked_embeddings, masked_layers, slice,
@@ -707,9 +707,7 @@ pub fn distill(
             .inner()
             .get_vocab(false)
             .into_iter()
-            .filter(|(piece, _)| {
-                piece.chars().count() > 1 && piece.chars().all(char::is_alphabetic)
-            })
+            .filter(|(piece, _)| whole_word(piece))
             .map(|(piece, id)| (id, piece))
             .collect()
     } else {
