@@ -20,7 +20,7 @@
 #                       → reports/denoise.json (about an hour on 2 CPU cores)
 #   ./build.sh report-distill  distil models/student from the teacher on ml-100k's texts, run the
 #                       ablations, compare the recommender on teacher vs student vectors
-#                       → reports/distill.json (about 6 hours on 2 CPU cores)
+#                       → reports/distill.json (about 8 hours on 2 CPU cores)
 #
 # Set-up installs only what is missing: the wasm32 target, wasm-bindgen-cli of exactly the
 # version in Cargo.lock, Debian's chromium and binaryen, npm packages (playwright-core), and the
@@ -398,18 +398,27 @@ PY
     rk() { "$TARGET_DIR/release/ranklet" "$@"; }
     common=(--texts data/ml-100k --restart --report "$R")
     # The student: `ranklet distill`'s defaults — 2 layers (teacher layers 2 and 5) keeping all
-    # 12 heads, feed-forward pruned to 64 neurons, 32 epochs, vocabulary-word copies, lr floor,
-    # no dropout.
+    # 12 heads, feed-forward pruned to 64 neurons, 48 epochs, copies for 80 % of the steps
+    # (words dropped, vocabulary words 0.5, neighbour words 0.3), lr floor, no dropout.
     rk distill "${common[@]}" --out models/student --name student
-    # The rows below ran with the teacher's dropout (0.1) unless they say otherwise.
+    # The same without neighbour-word copies.
+    rk distill "${common[@]}" --neighbour-words 0 --out "$B/distill-no-neighbours" --name no-neighbour-words-48ep
+    # The rows below ran before the defaults above: copies for 50 % of the steps, no neighbour
+    # words, 32 epochs and vocabulary words 0.3 unless they say otherwise; and with the
+    # teacher's dropout (0.1) where they pass "${old[@]}".
+    was=("${common[@]}" --neighbour-words 0)
     old=(--dropout 0.1)
-    # The previous students, 3 layers × 3 heads × 320 neurons: the same recipe; before
+    # The previous student: 32 epochs, copies for half the steps, vocabulary words 0.3.
+    recipe32=("${was[@]}" --augment 0.5 --vocab-words 0.3)
+    rk distill "${recipe32[@]}" --epochs 32 --out "$B/distill-32ep" --name previous-student-32ep
+    # The students before it, 3 layers × 3 heads × 320 neurons: the same recipe; before
     # --lr-floor and --vocab-words; and the first of them alone (24 epochs).
-    three=("${common[@]}" "${old[@]}" --layers 3 --heads 3 --ffn 320)
-    rk distill "${three[@]}" --out "$B/distill-three-layers" --name three-layer-student
+    three0=("${was[@]}" "${old[@]}" --layers 3 --heads 3 --ffn 320)
+    three=("${three0[@]}" --augment 0.5)
+    rk distill "${three[@]}" --epochs 32 --vocab-words 0.3 --out "$B/distill-three-layers" --name three-layer-student
     rk distill "${three[@]}" --epochs 24 --lr-floor 1 --vocab-words 0 --out "$B/distill-previous" --name student-previous
     rk distill "${three[@]}" --epochs 24 --vocab-words 0 --out "$B/distill-decay" --name lr-decay-24ep
-    rk distill "${three[@]}" --epochs 24 --vocab-words 0 --replace-words 0.3 --augment 0.8 \
+    rk distill "${three0[@]}" --epochs 24 --vocab-words 0 --replace-words 0.3 --augment 0.8 \
       --out "$B/distill-decay-replace" --name lr-decay-catalog-words-24ep
     # Ablations on a shorter schedule (5 epochs, constant lr), each against "both-5ep".
     short=("${three[@]}" --epochs 5 --stage1-epochs 1 --lr-floor 1)
@@ -425,7 +434,7 @@ PY
     # Where the compute goes (5 epochs, constant lr; about the compute of 3 layers × 3 heads × 320
     # neurons): layers, heads and neurons traded against each other, heads shared out over the
     # layers by importance, which teacher layers 2 layers keep, and the 2-layer shape's options.
-    probe=("${common[@]}" --epochs 5 --stage1-epochs 1 --lr-floor 1)
+    probe=("${was[@]}" --augment 0.5 --epochs 5 --stage1-epochs 1 --lr-floor 1)
     for s in "6 2 128" "3 4 256" "3 8 64" "2 4 512" "2 6 384" "2 8 256" "2 10 128" "2 12 64"; do
       set -- $s
       rk distill "${probe[@]}" "${old[@]}" --vocab-words 0 --layers "$1" --heads "$2" --ffn "$3" \
@@ -437,7 +446,7 @@ PY
       rk distill "${probe[@]}" "${old[@]}" --vocab-words 0 --layer-map "$m" --out "$B/distill-map-$m" \
         --name "shape-2-layers-12-heads-64-neurons-map-$m"
     done
-    rk distill "${probe[@]}" "${old[@]}" --out "$B/distill-two-vocab" --name two-layers-vocabulary-word-copies-5ep
+    rk distill "${probe[@]}" "${old[@]}" --vocab-words 0.3 --out "$B/distill-two-vocab" --name two-layers-vocabulary-word-copies-5ep
     rk distill "${probe[@]}" --vocab-words 0 --out "$B/distill-two-dropout" --name two-layers-no-dropout-5ep
     # Against two-layers-no-dropout-5ep: MiniLM's relation loss, the teacher's word table kept,
     # a larger FGM step.
@@ -450,12 +459,12 @@ PY
       rk distill "${probe[@]}" --vocab-words 0 --fgm-epsilon "$e" --out "$B/distill-fgm-$e" --name "two-layers-fgm-$e-5ep"
     done
     # The student's recipe with the teacher's dropout, for 32 and 48 epochs.
-    rk distill "${common[@]}" "${old[@]}" --out "$B/distill-two-32" --name two-layers-dropout-32ep
-    rk distill "${common[@]}" "${old[@]}" --epochs 48 --out "$B/distill-two-48" --name two-layers-dropout-48ep
+    rk distill "${recipe32[@]}" "${old[@]}" --epochs 32 --out "$B/distill-two-32" --name two-layers-dropout-32ep
+    rk distill "${recipe32[@]}" "${old[@]}" --epochs 48 --out "$B/distill-two-48" --name two-layers-dropout-48ep
     # The student's recipe with pruning done by 30 % of the steps (a longer settling phase), and
     # with the weights averaged over that phase.
-    rk distill "${common[@]}" --prune-until 0.3 --out "$B/distill-prune-early" --name prune-until-0.3-32ep
-    rk distill "${common[@]}" --prune-until 0.3 --average 0.998 --out "$B/distill-prune-early-average" \
+    rk distill "${recipe32[@]}" --epochs 32 --prune-until 0.3 --out "$B/distill-prune-early" --name prune-until-0.3-32ep
+    rk distill "${recipe32[@]}" --epochs 32 --prune-until 0.3 --average 0.998 --out "$B/distill-prune-early-average" \
       --name prune-until-0.3-averaged-32ep
     # Recommendation quality: the same inductive recommender on teacher and on student vectors,
     # two seeds each (one run's NDCG@10 moves by several per cent with the seed).
@@ -479,13 +488,15 @@ s["ndcg@10_kept"] = s["ndcg@10_student"] / s["ndcg@10_teacher"]
 json.dump(report, open(sys.argv[1], "w"), indent=2)
 PY
     # Held-out cosine by how many of a text's words no training text uses.
-    python3 tests/tools/heldout_words.py --bin "$TARGET_DIR/release/ranklet" "$B/distill-previous" "$B/distill-three-layers" models/student \
+    python3 tests/tools/heldout_words.py --bin "$TARGET_DIR/release/ranklet" "$B/distill-previous" "$B/distill-three-layers" \
+      "$B/distill-32ep" "$B/distill-no-neighbours" models/student \
       > "$B/heldout-words.json"
     python3 - "$R" "$B/heldout-words.json" <<'PY'
 import json, sys
 report, words = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
-words["command"] = "python3 tests/tools/heldout_words.py <student-previous bundle> <three-layer-student bundle> models/student"
-names = {"distill-previous": "student-previous", "distill-three-layers": "three-layer-student"}
+words["command"] = "python3 tests/tools/heldout_words.py <student-previous bundle> <three-layer-student bundle> <previous-student-32ep bundle> <no-neighbour-words-48ep bundle> models/student"
+names = {"distill-previous": "student-previous", "distill-three-layers": "three-layer-student",
+         "distill-32ep": "previous-student-32ep", "distill-no-neighbours": "no-neighbour-words-48ep"}
 words["models"] = {names.get(k.rstrip("/").split("/")[-1], k.rstrip("/").split("/")[-1]): v for k, v in words["models"].items()}
 report["held_out_by_unseen_words"] = words
 json.dump(report, open(sys.argv[1], "w"), indent=2)

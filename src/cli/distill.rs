@@ -61,7 +61,8 @@ pub struct DistillArgs {
     /// Keep the teacher's whole vocabulary.
     #[arg(long)]
     pub no_vocab_prune: bool,
-    #[arg(long, default_value_t = 32)]
+    /// Epochs over the training texts (pruning takes the first --prune-until of them).
+    #[arg(long, default_value_t = 48)]
     pub epochs: usize,
     /// Epochs of stage 1 (COS-NCE alone); 0 runs stage 2 throughout.
     #[arg(long, default_value_t = 2)]
@@ -73,8 +74,9 @@ pub struct DistillArgs {
     /// FGM step on the embedding output in stage 2 (0: off).
     #[arg(long, default_value_t = 0.05)]
     pub fgm_epsilon: f64,
-    /// Probability of replacing a training text, for one step, by a copy with words dropped.
-    #[arg(long, default_value_t = 0.5)]
+    /// Probability of replacing a training text, for one step, by an altered copy that the
+    /// teacher labels afresh (words dropped, or swapped as the options below say).
+    #[arg(long, default_value_t = 0.8)]
     pub augment: f32,
     /// Weight of the output-level losses (cosine to the teacher's vector, in-batch similarity
     /// KL) in stage 2.
@@ -91,7 +93,7 @@ pub struct DistillArgs {
     /// Share of an augmented copy's words replaced by random whole words of the teacher's
     /// vocabulary (a third kind of copy; the student trains with the whole embedding table,
     /// pruned to the catalog's pieces at the end; 0: off).
-    #[arg(long, default_value_t = 0.3)]
+    #[arg(long, default_value_t = 0.5)]
     pub vocab_words: f32,
     /// Share the heads' budget (--heads × layers) out over the layers by importance instead of
     /// --heads in each (at least one per layer).
@@ -114,7 +116,7 @@ pub struct DistillArgs {
     pub average: f64,
     /// Share of an augmented copy's words replaced by one of their nearest whole words in the
     /// teacher's embedding table (a fourth kind of copy; 0: off).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.3)]
     pub neighbour_words: f32,
     /// Weight of MiniLM's self-attention relation loss on the last layer (0: off).
     #[arg(long, default_value_t = 0.0)]
