@@ -458,10 +458,10 @@ PY
     for e in 0.15 0.3; do
       rk distill "${probe[@]}" --vocab-words 0 --fgm-epsilon "$e" --out "$B/distill-fgm-$e" --name "two-layers-fgm-$e-5ep"
     done
-    # The student's recipe with the teacher's dropout, for 32 and 48 epochs.
+    # The previous student's recipe with the teacher's dropout, for 32 and 48 epochs.
     rk distill "${recipe32[@]}" "${old[@]}" --epochs 32 --out "$B/distill-two-32" --name two-layers-dropout-32ep
     rk distill "${recipe32[@]}" "${old[@]}" --epochs 48 --out "$B/distill-two-48" --name two-layers-dropout-48ep
-    # The student's recipe with pruning done by 30 % of the steps (a longer settling phase), and
+    # The previous student's recipe with pruning done by 30 % of the steps (a longer settling phase), and
     # with the weights averaged over that phase.
     rk distill "${recipe32[@]}" --epochs 32 --prune-until 0.3 --out "$B/distill-prune-early" --name prune-until-0.3-32ep
     rk distill "${recipe32[@]}" --epochs 32 --prune-until 0.3 --average 0.998 --out "$B/distill-prune-early-average" \
