@@ -8,7 +8,8 @@ use safetensors::Dtype;
 use safetensors::tensor::TensorView;
 use serde_json::json;
 
-use crate::bundle::EncoderFiles;
+use crate::rng::SplitMix;
+use crate::text::EncoderFiles;
 use crate::text::config::BertConfig;
 use crate::text::weights::names;
 
@@ -87,26 +88,6 @@ pub fn bert_tokenizer_json(vocab: &[String]) -> String {
     .to_string()
 }
 
-/// SplitMix64: tiny, seedable, identical everywhere.
-pub struct SplitMix(pub u64);
-
-impl SplitMix {
-    pub fn next_f32(&mut self) -> f32 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        (z >> 40) as f32 / (1u64 << 24) as f32
-    }
-    /// Uniform in `[center - spread, center + spread]`.
-    fn fill(&mut self, n: usize, center: f32, spread: f32) -> Vec<f32> {
-        (0..n)
-            .map(|_| center + spread * (2.0 * self.next_f32() - 1.0))
-            .collect()
-    }
-}
-
 /// HF-named tensors `(name, shape, values)` of a random BERT of `config`'s shape.
 pub fn random_bert_tensors(config: &BertConfig, seed: u64) -> Vec<(String, Vec<usize>, Vec<f32>)> {
     let mut rng = SplitMix(seed);
@@ -116,7 +97,7 @@ pub fn random_bert_tensors(config: &BertConfig, seed: u64) -> Vec<(String, Vec<u
     let mut out = Vec::new();
     let mut push = |name: String, shape: Vec<usize>, center: f32, spread: f32| {
         let n = shape.iter().product();
-        out.push((name, shape, rng.fill(n, center, spread)));
+        out.push((name, shape, rng.uniform(n, center, spread)));
     };
     push(names::WORD.into(), vec![config.vocab_size, h], 0.0, 0.5);
     push(
@@ -194,129 +175,25 @@ pub fn tiny_bert_files(seed: u64) -> EncoderFiles {
     }
 }
 
-/// `n` synthetic product titles of 10–20 words, the same for every `seed` on every target
-/// (the native and browser benchmarks embed identical texts).
-pub fn product_titles(n: usize, seed: u64) -> Vec<String> {
-    const BRANDS: &[&str] = &[
-        "Acme", "Nordic", "Zenith", "Bodum", "Anker", "Philips", "Logi", "Kettler",
-    ];
-    const ADJECTIVES: &[&str] = &[
-        "wireless",
-        "stainless",
-        "ergonomic",
-        "compact",
-        "portable",
-        "rechargeable",
-        "waterproof",
-        "lightweight",
-        "premium",
-        "adjustable",
-        "foldable",
-        "vintage",
-        "organic",
-        "heavy-duty",
-    ];
-    const NOUNS: &[&str] = &[
-        "headphones",
-        "coffee grinder",
-        "office chair",
-        "desk lamp",
-        "backpack",
-        "water bottle",
-        "running shoes",
-        "phone case",
-        "bluetooth speaker",
-        "yoga mat",
-        "kettle",
-        "monitor stand",
-    ];
-    const DETAILS: &[&str] = &[
-        "with USB-C charging",
-        "for home and office",
-        "in matte black",
-        "2-pack",
-        "30h battery",
-        "BPA free",
-        "size M",
-        "1.5 L",
-        "with carrying case",
-        "for men and women",
-        "gift set",
-        "dishwasher safe",
-        "noise cancelling",
-        "extra large",
-        "eco friendly",
-        "quick release",
-    ];
-    let mut rng = SplitMix(seed);
-    let mut pick =
-        |list: &[&'static str]| list[(rng.next_f32() * list.len() as f32) as usize % list.len()];
-    (0..n)
-        .map(|_| {
-            let mut words: Vec<String> = vec![
-                pick(BRANDS).into(),
-                pick(ADJECTIVES).into(),
-                pick(NOUNS).into(),
-            ];
-            let target = 10
-                + (pick(&["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10"])
-                    .parse::<usize>()
-                    .unwrap_or(0));
-            while words
-                .iter()
-                .map(|w| w.split_whitespace().count())
-                .sum::<usize>()
-                < target
-            {
-                words.push(pick(DETAILS).into());
-            }
-            let mut title = words.join(" ");
-            while title.split_whitespace().count() > 20 {
-                title = title
-                    .rsplit_once(' ')
-                    .map(|(a, _)| a.to_string())
-                    .unwrap_or(title);
-            }
-            title
-        })
-        .collect()
-}
+/// Tests that seed the shared CPU device and compare what it draws hold this lock, so no other
+/// test draws in between.
+#[cfg(feature = "native")]
+pub static SEEDED: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// The shared CPU device seeded with `seed`, for a test that draws from its generator: the guard
-/// holds the lock that seeded comparisons take (`train::tests::SEEDED`), so no other test draws
+/// holds the lock that seeded comparisons take ([`SEEDED`]), so no other test draws
 /// in between. Keep it alive for the whole test.
-#[cfg(test)]
-pub(crate) fn seeded_cpu(
+pub fn seeded_cpu(
     seed: u64,
 ) -> (
     Option<std::sync::MutexGuard<'static, ()>>,
     burn::prelude::Device,
 ) {
     #[cfg(feature = "native")]
-    let guard = Some(
-        crate::train::tests::SEEDED
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()),
-    );
+    let guard = Some(SEEDED.lock().unwrap_or_else(|e| e.into_inner()));
     #[cfg(not(feature = "native"))]
     let guard = None;
     let device = burn::prelude::Device::flex();
     device.seed(seed);
     (guard, device)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn product_titles_have_10_to_20_words_and_are_reproducible() {
-        let a = product_titles(200, 1);
-        assert_eq!(a, product_titles(200, 1));
-        assert_ne!(a, product_titles(200, 2));
-        for t in &a {
-            let n = t.split_whitespace().count();
-            assert!((10..=20).contains(&n), "{n} words: {t}");
-        }
-    }
 }

@@ -1,5 +1,5 @@
 import { Ranklet, RankletEncoder } from './ranklet.js';
-import { parseCatalog } from './ranklet-shelf.js';
+import { parseCatalog } from './catalog.js';
 import { webgpuUnusable } from './webgpu.js';
 
 // Runs by itself on load; the result is shown, kept in window.benchResult and, when the page

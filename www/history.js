@@ -3,15 +3,18 @@
 // worker: typed arrays are transferred, where 10 000 id strings were cloned and then looked up
 // again) and the worker (the stored history).
 
-// Behaviour types as the model numbers them (ranklet's EventKind); other event names (a
-// rating without a value, anything unknown) read as clicks.
-export const EVENT_KIND = { click: 0, view: 1, cart: 2, purchase: 3, like: 4, dislike: 5, not_interested: 5, search: 6 };
-export const kindOf = (event) => EVENT_KIND[event] ?? 0;
+import { EVENT_KIND, RATING } from './contract.js';
+
+export { EVENT_KIND };
+
+// Behaviour types as the model numbers them (the contract's EVENT_KIND, aliases included);
+// other event names (a rating without a value, anything unknown) read as clicks.
+export const kindOf = (event) => EVENT_KIND[event] ?? EVENT_KIND.click;
 export const isDislike = (event) => kindOf(event) === EVENT_KIND.dislike;
 
-// A stored event's type, a rating read as feedback as in training (≥ 4 like, ≤ 2 dislike).
-export const eventName = (e) => (e.event !== 'rating' || !Number.isFinite(e.value) ? e.event
-  : e.value >= 4 ? 'like' : e.value <= 2 ? 'dislike' : 'click');
+// A stored event's type, a rating read as feedback as in training (the contract's thresholds).
+export const eventName = (e) => (e.event !== RATING.event || !Number.isFinite(e.value) ? e.event
+  : e.value >= RATING.likeAt ? 'like' : e.value <= RATING.dislikeAt ? 'dislike' : 'click');
 
 /**
  * Encodes `history` (oldest first: item ids, {item, event} or {query}) for the ranker.

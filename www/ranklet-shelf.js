@@ -3,7 +3,7 @@
 //   <script type="module" src="/ranklet/ranklet-shelf.js"></script>
 //   <ranklet-shelf catalog="/catalog.json" model="/ranklet/models/shop/" k="8"></ranklet-shelf>
 //
-// Attributes: catalog (URL of a JSON array or JSONL catalog, DESIGN.md §4), model (bundle folder
+// Attributes: catalog (URL of a JSON array or JSONL catalog, docs/design.md, Contracts), model (bundle folder
 // on the page's origin), k (items shown, default 8), backend ("auto" | "webgpu" | "cpu").
 // Events (bubbling, composed): ranklet-ready {backend, backendReason, source, items, embedded,
 // reused, ms}, ranklet-update {recs, source, ms}, ranklet-click {id, item, rank, because}
@@ -17,6 +17,9 @@
 // recent events, and says so.
 import { Ranklet } from './ranklet.js';
 import { forgetAll, readHistory, recordEvent } from './store.js';
+import { categoriesOf, parseCatalog, shownTitle } from './catalog.js';
+import { el, hueOf, initials } from './dom.js';
+import { personaOf, popularityRanking } from './taste.js';
 
 const CSS = `
 :host { display: block; font: var(--ranklet-font, 14px/1.4 system-ui, sans-serif); color: var(--ranklet-fg, #1d1d1f); }
@@ -52,127 +55,7 @@ function styles() {
   return sheet;
 }
 
-/** Categories of a catalog item as a list (genres, category list, or one category string). */
-export function categoriesOf(item) {
-  if (Array.isArray(item.genres)) return item.genres.map(String);
-  if (Array.isArray(item.category)) return item.category.map(String);
-  if (typeof item.category === 'string' && item.category) return [item.category];
-  return [];
-}
-
-/** The title to show: the catalog's optional `display` title, else its `title`. */
-export function shownTitle(item) {
-  return typeof item.display === 'string' && item.display.trim() ? item.display : item.title;
-}
-
-/** Parses a catalog: a JSON array, or JSONL; every item needs an id and a title. */
-export function parseCatalog(text) {
-  const trimmed = text.trim();
-  let items;
-  if (trimmed.startsWith('[')) {
-    items = JSON.parse(trimmed);
-  } else {
-    items = trimmed.split('\n').filter((l) => l.trim()).map((line, n) => {
-      try { return JSON.parse(line); } catch (err) { throw new Error(`catalog line ${n + 1}: ${err.message}`); }
-    });
-  }
-  items.forEach((item, n) => {
-    if (!item || typeof item !== 'object') throw new Error(`catalog item ${n + 1}: not an object`);
-    if (item.id === undefined || item.id === null || item.id === '') throw new Error(`catalog item ${n + 1}: missing "id"`);
-    if (typeof item.title !== 'string' || !item.title.trim()) throw new Error(`catalog item ${n + 1} (${item.id}): missing "title"`);
-    item.id = String(item.id);
-  });
-  return items;
-}
-
-/**
- * The ranking without a model: popularity, lifted by the categories of the visitor's recent
- * events (the newest weigh most). Each entry says why it is there.
- */
-export function popularityRanking(items, events, k) {
-  const seen = new Set(), disliked = new Set();
-  const weight = new Map(), source = new Map();
-  const positive = events.filter((e) => e.item !== undefined);
-  positive.forEach((e, i) => {
-    if (e.event === 'dislike') { disliked.add(e.item); return; }
-    seen.add(e.item);
-  });
-  const byId = new Map(items.map((it) => [it.id, it]));
-  const recent = positive.filter((e) => e.event !== 'dislike').slice(-10);
-  recent.forEach((e, i) => {
-    const item = byId.get(e.item);
-    if (!item) return;
-    for (const c of categoriesOf(item)) {
-      weight.set(c, (weight.get(c) ?? 0) + (i + 1) / recent.length);
-      source.set(c, item.id);
-    }
-  });
-  const maxPop = Math.max(1, ...items.map((it) => Number(it.popularity) || 0));
-  const scored = items.map((item, order) => {
-    if (seen.has(item.id) || disliked.has(item.id)) return null;
-    const pop = Number(item.popularity);
-    // Without popularity figures, catalog order stands in for them.
-    const base = Number.isFinite(pop) ? Math.log1p(pop) / Math.log1p(maxPop) : 1 - order / items.length;
-    let lift = 0, because = null;
-    for (const c of categoriesOf(item)) {
-      const w = weight.get(c) ?? 0;
-      if (w > lift) { lift = w; because = source.get(c); }
-    }
-    return { id: item.id, score: base + lift, because: because ? [because] : [], reason: because ? 'genre' : 'popular' };
-  }).filter(Boolean);
-  scored.sort((a, b) => b.score - a.score);
-  return scored.slice(0, k);
-}
-
-/** How much each event says about taste (a dislike counts against). */
-const RECENCY = 0.98;
-const EVENT_WEIGHT = { view: 0.5, click: 1, cart: 2, purchase: 3, like: 2, rating: 1, dislike: -2 };
-
-/**
- * The visitor's persona: the categories that dominate the history, each event weighted by its
- * type (a purchase says more than a view, a dislike counts against) and by recency (×0.98 per
- * later event: on ml-100k the top entry then names the dominant genre of the same history for
- * 70 % of users and of their later 20 % for 46 %, where ×0.9 gave 56 % and 43 % — see
- * reports/history.json). Returns [{category, weight, share}] with positive weights, strongest
- * first.
- */
-export function personaOf(items, events, top = 5) {
-  const byId = new Map(items.map((it) => [it.id, it]));
-  const itemEvents = events.filter((e) => e.item !== undefined && byId.has(e.item));
-  const weight = new Map();
-  itemEvents.forEach((e, i) => {
-    let w = EVENT_WEIGHT[e.event] ?? 1;
-    if (e.event === 'rating' && Number.isFinite(e.value)) w = e.value >= 4 ? 2 : e.value <= 2 ? -2 : 0.5;
-    w *= RECENCY ** (itemEvents.length - 1 - i);
-    for (const c of categoriesOf(byId.get(e.item))) weight.set(c, (weight.get(c) ?? 0) + w);
-  });
-  const positive = [...weight.entries()].filter(([, w]) => w > 0).sort((a, b) => b[1] - a[1]);
-  const total = positive.reduce((n, [, w]) => n + w, 0);
-  return positive.slice(0, top).map(([category, w]) => ({ category, weight: w, share: w / total }));
-}
-
 const MUTED_KEY = 'ranklet-muted-categories';
-
-/** A stable hue (0–359) for a text: the poster colour of a category. */
-export function hueOf(text) {
-  let h = 0;
-  for (const ch of text) h = (h * 31 + ch.codePointAt(0)) % 360;
-  return h;
-}
-
-/** Up to two initials of a title, for its poster. */
-export function initials(title) {
-  const words = title.replace(/[^\p{L}\p{N} ]/gu, ' ').split(/\s+/).filter((w) => w && !/^(the|a|an|of|and)$/i.test(w));
-  return (words.slice(0, 2).map((w) => w[0]).join('') || title.slice(0, 2)).toUpperCase();
-}
-
-/** An element with a class and text content (never innerHTML: catalog texts are data). */
-export function el(tag, className, text) {
-  const e = document.createElement(tag);
-  if (className) e.className = className;
-  if (text !== undefined) e.textContent = text; // never innerHTML: catalog texts are data
-  return e;
-}
 
 const SAFE_URL = /^(https?:\/\/|\/|\.\/|\.\.\/)/i;
 

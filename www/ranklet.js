@@ -68,11 +68,6 @@ export class RankletEncoder {
     return RankletEncoder.#start('load', { url, backend });
   }
 
-  /** The tiny random test BERT (identical weights on every backend). */
-  static async tinyTestModel(seed, { backend = 'auto' } = {}) {
-    return RankletEncoder.#start('tiny', { seed, backend });
-  }
-
   static async #start(op, args) {
     const client = new WorkerClient();
     try {

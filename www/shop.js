@@ -4,7 +4,8 @@
 // URL parameters: catalog (default: catalog/ml-100k.json, which ./build.sh prepares from the
 // dataset, else the built-in catalog/films-small.json), model (default ../models/shop/),
 // backend (auto | webgpu | cpu).
-import { categoriesOf, el, hueOf, initials, parseCatalog, shownTitle } from './ranklet-shelf.js';
+import { categoriesOf, parseCatalog, shownTitle } from './catalog.js';
+import { el, hueOf, initials } from './dom.js';
 
 const params = new URLSearchParams(location.search);
 const PAGE = 48;

@@ -6,9 +6,12 @@
 // the append. A full disk (QuotaExceededError) never breaks the page: the vector cache is then
 // skipped, and a history write makes room by dropping the cache and then the oldest events.
 
+import { EVENT_TYPES } from './contract.js';
+
+export { EVENT_TYPES };
+
 const DB_NAME = 'ranklet';
 const DB_VERSION = 1;
-export const EVENT_TYPES = ['view', 'click', 'cart', 'purchase', 'like', 'dislike', 'rating', 'search'];
 
 let dbPromise = null;
 

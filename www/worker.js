@@ -3,13 +3,12 @@
 import { forgetAll, getVectors, putVectors, readHistory, recordEvent, sha256 } from './store.js';
 import { webgpuUnusable } from './webgpu.js';
 import { encodeHistory, eventName, isDislike, queryWeights } from './history.js';
+// The scene vocabularies of the context encoders, index 0 unknown: the shared contract.
+import { DEVICE_CLASSES, PAGE_TYPES } from './contract.js';
 
 // Two builds of the wasm module: the CPU one every visitor downloads (pkg/), and the one with
 // burn's WebGPU backend (pkg-webgpu/), fetched only when WebGPU is chosen.
 const modules = new Map();
-// The scene vocabularies of ranklet's context encoders (src/rec/context.rs), index 0 unknown.
-const PAGE_TYPES = ['unknown', 'home', 'product', 'search', 'category', 'cart'];
-const DEVICE_CLASSES = ['unknown', 'desktop', 'mobile', 'tablet'];
 // [hour, page, device] for the ranker (255: unknown); an unknown name is an error naming it.
 function sceneRow(context) {
   const hour = Number.isInteger(context?.hour) && context.hour >= 0 && context.hour < 24 ? context.hour : 255;
@@ -317,11 +316,6 @@ const ops = {
     const choice = await chooseBackend(backend);
     const { Encoder } = await moduleFor(choice);
     return withNote(register(await Encoder.load(manifestBytes, files, choice.backend)), choice.note);
-  },
-  async tiny({ seed, backend }) {
-    const choice = await chooseBackend(backend);
-    const { Encoder } = await moduleFor(choice);
-    return withNote(register(await Encoder.tinyTestModel(seed, choice.backend)), choice.note);
   },
   async embed({ handle, texts }) {
     const flat = await encoderOf(handle).embed(texts);

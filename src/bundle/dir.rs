@@ -1,8 +1,9 @@
 //! Model folders on disk (native only): reading any encoder folder, writing a bundle.
 
-use crate::bundle::files::{EncoderFiles, RecommenderFiles};
+use crate::bundle::files::RecommenderFiles;
 use crate::bundle::manifest::{MANIFEST_FILE, Manifest};
 use crate::error::{Error, Result};
+use crate::text::EncoderFiles;
 use crate::text::tokenizer::DEFAULT_MAX_SEQ_LEN;
 
 /// `dir/name` for messages.
@@ -196,4 +197,44 @@ pub fn add_bundle_files(dir: &std::path::Path, extra: &[(&str, &[u8])]) -> Resul
     let text = serde_json::to_vec_pretty(&manifest).expect("manifest serialises");
     write_atomic(&path, &text)?;
     Ok(manifest)
+}
+
+/// The `manifest.json` of a bundle folder.
+pub fn read_manifest(dir: &std::path::Path) -> Result<Manifest> {
+    let path = dir.join(MANIFEST_FILE);
+    let bytes = std::fs::read(&path).map_err(|e| Error::io(path.display(), e))?;
+    Manifest::from_json(&bytes, &path.display().to_string())
+}
+
+/// Makes `dir` ready for a new bundle: the files an earlier bundle's manifest lists are removed
+/// (so none is left stale); a folder that holds anything else is refused, never emptied.
+pub fn clear_bundle(dir: &std::path::Path) -> Result<()> {
+    if !dir.exists() {
+        return Ok(());
+    }
+    let listed: Vec<String> = match read_manifest(dir) {
+        Ok(m) => m
+            .files
+            .keys()
+            .cloned()
+            .chain([MANIFEST_FILE.to_string()])
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir.display(), e))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !listed.contains(&name) && !name.starts_with('.') {
+            return Err(Error::bad_input(
+                dir.display().to_string(),
+                format!(
+                    "--out holds {name}, which is not part of a ranklet bundle; choose an empty or new folder"
+                ),
+            ));
+        }
+    }
+    for name in listed {
+        let _ = std::fs::remove_file(dir.join(name));
+    }
+    Ok(())
 }

@@ -4,24 +4,9 @@
 
 use crate::bundle::manifest::{Manifest, RecommenderEntry};
 use crate::error::{Error, Result};
+use crate::text::EncoderFiles;
 
-/// Raw files of a text encoder plus the settings that say how to run it.
-#[derive(Debug, Clone)]
-pub struct EncoderFiles {
-    /// Model name (from the manifest, or the folder name).
-    pub name: String,
-    /// HF BERT `config.json`, and its file name for messages.
-    pub config: (String, Vec<u8>),
-    /// HF `tokenizer.json`.
-    pub tokenizer: (String, Vec<u8>),
-    /// HF `BertModel` safetensors.
-    pub weights: (String, Vec<u8>),
-    /// Word-pieces per text including [CLS]/[SEP].
-    pub max_seq_length: usize,
-    /// Whether pooled vectors are L2-normalised.
-    pub normalize: bool,
-}
-
+/// Reading an encoder through a bundle's manifest (the struct is the text layer's).
 impl EncoderFiles {
     /// Collects the encoder files a manifest names through `read`, verifying each file's size
     /// and sha256 before returning it.

@@ -1,9 +1,8 @@
-//! `manifest.json`: what a model folder holds and how to check it (DESIGN.md §4).
+//! `manifest.json`: what a model folder holds and how to check it (docs/design.md, Contracts).
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 
@@ -85,11 +84,7 @@ pub struct FileEntry {
     pub sha256: String,
 }
 
-/// Lower-case hex sha256 of `bytes`.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
-    digest.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use crate::contracts::sha256_hex;
 
 impl Manifest {
     /// Parses and checks a manifest; `origin` names it in errors.

@@ -1,12 +1,11 @@
 //! `ranklet bench …`: speed figures printed (and written as JSON), never asserted.
 
 use std::path::PathBuf;
-use std::time::Instant;
 
 use clap::{Args, Subcommand};
 use ranklet::Result;
 use ranklet::bundle::read_model_dir;
-use ranklet::fixtures::product_titles;
+use ranklet::data::synthetic::product_titles;
 use ranklet::text::TextEmbedder;
 use serde_json::json;
 
@@ -67,7 +66,7 @@ fn embed(args: BenchEmbedArgs) -> Result<()> {
             .sum::<Result<usize>>()?;
         for &batch in &args.batches {
             let batch = batch.max(1) as usize;
-            let seconds = time_embedding(&embedder, &titles, batch)?;
+            let seconds = embedder.seconds_to_embed(&titles, batch)?;
             let per_s = titles.len() as f64 / seconds;
             println!(
                 "{:<4} batch {:>3}: {:>8.1} texts/s ({} texts, {:.1} word-pieces/text, {:.2} s)",
@@ -91,7 +90,7 @@ fn embed(args: BenchEmbedArgs) -> Result<()> {
     if let Some(path) = &args.json {
         let report = json!({
             "model": files.name,
-            "texts": "fixtures::product_titles(n, 42): synthetic 10–20-word product titles",
+            "texts": "data::synthetic::product_titles(n, 42): synthetic 10–20-word product titles",
             "threads": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
             "results": results,
             "skipped": skipped,
@@ -103,16 +102,6 @@ fn embed(args: BenchEmbedArgs) -> Result<()> {
 
 /// The device to measure, or why not: a CPU-emulated GPU adapter (llvmpipe, SwiftShader) says
 /// nothing about GPU speed and takes minutes, so it is skipped unless RANKLET_WGPU_SOFTWARE=1.
-/// Seconds to embed `texts` in batches of `batch`, after one warm-up batch (kernels, caches).
-pub fn time_embedding(embedder: &TextEmbedder, texts: &[String], batch: usize) -> Result<f64> {
-    embedder.embed(&texts[..batch.min(texts.len())])?;
-    let start = Instant::now();
-    for chunk in texts.chunks(batch) {
-        embedder.embed(chunk)?;
-    }
-    Ok(start.elapsed().as_secs_f64())
-}
-
 fn device_for_bench(arg: DeviceArg) -> std::result::Result<burn::prelude::Device, String> {
     match arg {
         DeviceArg::Cpu | DeviceArg::Cuda => arg.init().map_err(|e| e.to_string()),

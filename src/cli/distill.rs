@@ -1,25 +1,23 @@
-//! `ranklet distill`: the browser student from the teacher (HomoDistil pruning + LRC-BERT
-//! contrastive layer distillation + vocabulary pruning), written as a bundle folder.
+//! `ranklet distill`: parses the arguments into a [`DistillJob`] and prints its outcome; the
+//! work is `ranklet::distill::job` (HomoDistil pruning + LRC-BERT contrastive layer distillation
+//! + vocabulary pruning, written as a bundle folder).
 
-use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::path::PathBuf;
 
 use clap::Args;
-use ranklet::bundle::{
-    EncoderFiles, Manifest, add_bundle_files, read_model_dir, write_encoder_dir,
+use ranklet::bundle::read_model_dir;
+use ranklet::distill::DistillConfig;
+use ranklet::distill::job::{
+    DistillJob, evenly_spaced_layers, ffn_for_params, heads_per_layer, read_texts, run_distill_job,
+    split_texts, teacher_config,
 };
-use ranklet::data::{Dataset, read_text_records};
 use ranklet::distill::pruning::Shape;
-use ranklet::distill::run::{DistillConfig, DistillEpoch, DistillObserver, distill, mean_cosine};
-use ranklet::fixtures::SplitMix;
-use ranklet::text::TextEmbedder;
-use ranklet::text::TextTokenizer;
 use ranklet::text::config::BertConfig;
-use ranklet::text::weights::{StoredDtype, load_encoder, save_encoder};
+use ranklet::text::weights::StoredDtype;
 use ranklet::{Error, Result};
-use serde_json::json;
 
-use super::{DeviceArg, progress};
+use super::DeviceArg;
+use super::progress::{CheckpointArgs, Progress};
 
 #[derive(Debug, Args)]
 pub struct DistillArgs {
@@ -139,15 +137,8 @@ pub struct DistillArgs {
     pub dtype: DtypeArg,
     #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
     pub device: DeviceArg,
-    /// Checkpoint folder [default: .cache/checkpoints/distill-<seed>].
-    #[arg(long)]
-    pub checkpoint: Option<PathBuf>,
-    /// Continue the distillation saved in the checkpoint folder (same arguments).
-    #[arg(long, conflicts_with = "restart")]
-    pub resume: bool,
-    /// Discard an earlier checkpoint in the folder.
-    #[arg(long)]
-    pub restart: bool,
+    #[command(flatten)]
+    pub checkpoint: CheckpointArgs,
     /// JSON report (entries of one report merge by --name).
     #[arg(long)]
     pub report: Option<PathBuf>,
@@ -165,279 +156,123 @@ pub enum DtypeArg {
     Int8,
 }
 
-fn read_manifest(dir: &Path) -> Result<Manifest> {
-    let path = dir.join("manifest.json");
-    let bytes = std::fs::read(&path).map_err(|e| Error::io(path.display(), e))?;
-    Manifest::from_json(&bytes, &path.display().to_string())
+impl DtypeArg {
+    fn stored(self) -> StoredDtype {
+        match self {
+            DtypeArg::F32 => StoredDtype::F32,
+            DtypeArg::F16 => StoredDtype::F16,
+            DtypeArg::Int8 => StoredDtype::Int8,
+        }
+    }
 }
 
-/// Makes `dir` ready for a new bundle: the files an earlier bundle's manifest lists are removed
-/// (so none is left stale); a folder that holds anything else is refused, never emptied.
-fn clear_bundle(dir: &Path) -> Result<()> {
-    if !dir.exists() {
-        return Ok(());
-    }
-    let listed: Vec<String> = match read_manifest(dir) {
-        Ok(m) => m
-            .files
-            .keys()
-            .cloned()
-            .chain(["manifest.json".to_string()])
-            .collect(),
-        Err(_) => Vec::new(),
-    };
-    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir.display(), e))?;
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if !listed.contains(&name) && !name.starts_with('.') {
+impl DistillArgs {
+    /// The distillation settings for this teacher and these texts.
+    fn config(
+        &self,
+        teacher: &BertConfig,
+        files: &ranklet::text::EncoderFiles,
+        texts: &[String],
+    ) -> Result<DistillConfig> {
+        let layer_map = match &self.layer_map {
+            Some(map) => map.clone(),
+            // Default 2 layers (or the teacher's, if it has fewer).
+            None => evenly_spaced_layers(
+                self.layers.unwrap_or(2.min(teacher.num_hidden_layers)),
+                teacher.num_hidden_layers,
+            )?,
+        };
+        let heads = self.heads.unwrap_or(teacher.num_attention_heads);
+        let mut ffn = self.ffn;
+        if let Some(target) = self.target_params {
+            // The vocabulary the catalog keeps is known only after pruning; estimate it from the
+            // teacher's tokenizer the way pruning will count it.
+            let vocab = if self.no_vocab_prune {
+                teacher.vocab_size
+            } else {
+                ranklet::distill::prune_vocab(&files.tokenizer.1, texts, &files.tokenizer.0)?
+                    .kept
+                    .len()
+            };
+            ffn = ffn_for_params(teacher, layer_map.len(), heads, vocab, self.max_len, target)?;
+            eprintln!(
+                "--target-params {target}: {} layers, {heads} heads, {ffn} neurons, vocabulary {vocab}",
+                layer_map.len()
+            );
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
             return Err(Error::bad_input(
-                dir.display().to_string(),
+                "--dropout",
                 format!(
-                    "--out holds {name}, which is not part of a ranklet bundle; choose an empty or new folder"
+                    "{}: a dropout probability is at least 0 and below 1",
+                    self.dropout
                 ),
             ));
         }
-    }
-    for name in listed {
-        let _ = std::fs::remove_file(dir.join(name));
-    }
-    Ok(())
-}
-
-/// The texts of a dataset folder or a text/catalog file.
-fn read_texts(path: &Path) -> Result<Vec<String>> {
-    if path.is_dir() {
-        let ds = Dataset::read_dir(path)?;
-        return Ok(ds.items.into_iter().map(|i| i.text).collect());
-    }
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path.display(), e))?;
-    Ok(read_text_records(&bytes, &path.display().to_string())?
-        .into_iter()
-        .map(|r| r.text)
-        .collect())
-}
-
-/// The student's parameters for a shape (what --target-params solves for).
-fn student_params(
-    teacher: &BertConfig,
-    layers: usize,
-    heads: usize,
-    ffn: usize,
-    vocab: usize,
-    max_len: usize,
-) -> usize {
-    let mut c = teacher.clone();
-    c.num_hidden_layers = layers;
-    c.intermediate_size = ffn;
-    c.vocab_size = vocab;
-    c.max_position_embeddings = max_len.min(teacher.max_position_embeddings);
-    let pruned: Vec<usize> = (heads..teacher.num_attention_heads).collect();
-    c.pruned_heads = (0..layers)
-        .map(|l| (l.to_string(), pruned.clone()))
-        .collect();
-    c.num_params()
-}
-
-/// Heads left in each layer of a (possibly non-uniformly) pruned encoder.
-fn heads_per_layer(config: &BertConfig) -> Vec<usize> {
-    (0..config.num_hidden_layers)
-        .map(|l| config.heads_in_layer(l))
-        .collect()
-}
-
-/// Texts per second of an embedder over `texts` in batches of 32.
-fn texts_per_s(embedder: &TextEmbedder, texts: &[String]) -> Result<f64> {
-    Ok(texts.len() as f64 / super::bench::time_embedding(embedder, texts, 32)?)
-}
-
-struct Progress {
-    bar: indicatif::ProgressBar,
-    epochs: usize,
-    quiet: bool,
-}
-
-impl DistillObserver for Progress {
-    fn epoch_start(&mut self, epoch: usize, batches: usize) {
-        self.bar.finish_and_clear();
-        self.bar = progress(batches as u64, "batches", self.quiet);
-        self.bar
-            .set_prefix(format!("epoch {epoch}/{}", self.epochs));
-    }
-    fn batch(&mut self, loss: f64) {
-        self.bar.inc(1);
-        self.bar.set_message(format!("loss {loss:.4}"));
-    }
-    fn epoch_end(&mut self, e: &DistillEpoch) {
-        self.bar.finish_and_clear();
-        if !self.quiet {
-            eprintln!(
-                "epoch {:>2} (stage {}): loss {:.4}, held-out cosine {:.4} (training texts {:.4}), {} heads × {} neurons, {:.2} M params, {:.0} s",
-                e.epoch,
-                e.stage,
-                e.loss,
-                e.valid_cosine,
-                e.train_cosine,
-                e.kept.heads,
-                e.kept.ffn,
-                e.params as f64 / 1e6,
-                e.seconds
-            );
+        if !(0.0..1.0).contains(&self.average) {
+            return Err(Error::bad_input(
+                "--average",
+                format!(
+                    "{}: an averaging factor is at least 0 and below 1",
+                    self.average
+                ),
+            ));
         }
+        if !(self.prune_until > 0.0 && self.prune_until <= 1.0) {
+            return Err(Error::bad_input(
+                "--prune-until",
+                format!(
+                    "{}: the share of steps that prune is above 0 and at most 1",
+                    self.prune_until
+                ),
+            ));
+        }
+        Ok(DistillConfig {
+            epochs: self.epochs,
+            stage1_epochs: self.stage1_epochs,
+            batch_size: self.batch_size,
+            lr: self.lr,
+            fgm_epsilon: self.fgm_epsilon,
+            layer_map,
+            prune: !self.no_prune,
+            target: Shape {
+                hidden: teacher.hidden_size,
+                heads,
+                ffn,
+            },
+            prune_vocab: !self.no_vocab_prune,
+            max_len: self.max_len,
+            seed: self.seed,
+            augment: self.augment,
+            output_weight: self.output_weight,
+            layer_weight: if self.no_cos_nce { 0.0 } else { 1.0 },
+            replace_words: self.replace_words,
+            lr_floor: self.lr_floor,
+            token_weight: self.token_weight,
+            vocab_words: self.vocab_words,
+            global_heads: self.global_heads,
+            dropout: Some(self.dropout),
+            freeze_words: self.freeze_words,
+            prune_until: self.prune_until,
+            average: self.average,
+            neighbour_words: self.neighbour_words,
+            relation_weight: self.relation_weight,
+            ..DistillConfig::for_teacher(teacher)
+        })
     }
 }
 
 pub fn run(args: DistillArgs) -> Result<()> {
     let files = read_model_dir(&args.teacher)?;
-    let teacher_config = BertConfig::from_json(
-        std::str::from_utf8(&files.config.1)
-            .map_err(|_| Error::bad_file(&files.config.0, "not UTF-8"))?,
-        &files.config.0,
+    let teacher = teacher_config(&files)?;
+    let texts = read_texts(&args.texts)?;
+    let config = args.config(&teacher, &files, &texts)?;
+    let (valid, train) = split_texts(
+        texts,
+        args.valid_fraction,
+        args.seed,
+        &args.texts.display().to_string(),
     )?;
-    let mut texts = read_texts(&args.texts)?;
-    texts.sort();
-    texts.dedup();
-    if texts.len() < 4 {
-        return Err(Error::bad_input(
-            args.texts.display().to_string(),
-            "fewer than 4 distinct texts",
-        ));
-    }
-    // A seeded shuffle, then the held-out share.
-    let mut rng = SplitMix(args.seed ^ 0x5eed);
-    for i in (1..texts.len()).rev() {
-        let j = ((rng.next_f32() * (i + 1) as f32) as usize).min(i);
-        texts.swap(i, j);
-    }
-    let n_valid =
-        ((texts.len() as f64 * args.valid_fraction).round() as usize).clamp(1, texts.len() - 2);
-    let (valid, train) = texts.split_at(n_valid);
-
-    let teacher_layers = teacher_config.num_hidden_layers;
-    // Default 2 layers (or the teacher's, if it has fewer).
-    let layers = args.layers.unwrap_or(2.min(teacher_layers));
-    let layer_map = match &args.layer_map {
-        Some(map) => map.clone(),
-        None if layers >= 1 && layers <= teacher_layers => {
-            // Evenly spaced, ending at the last layer (3 of 6 → 1, 3, 5).
-            (1..=layers)
-                .map(|i| i * teacher_layers / layers - 1)
-                .collect()
-        }
-        None => {
-            return Err(Error::bad_input(
-                "--layers",
-                format!("{layers}: the teacher has {teacher_layers} layers"),
-            ));
-        }
-    };
-    let heads = args.heads.unwrap_or(teacher_config.num_attention_heads);
-    let mut ffn = args.ffn;
-    if let Some(target) = args.target_params {
-        // The vocabulary the catalog keeps is known only after pruning; estimate it from the
-        // teacher's tokenizer the way pruning will count it.
-        let vocab = if args.no_vocab_prune {
-            teacher_config.vocab_size
-        } else {
-            ranklet::distill::prune_vocab(&files.tokenizer.1, &texts, &files.tokenizer.0)?
-                .kept
-                .len()
-        };
-        ffn = (1..=teacher_config.intermediate_size / 32)
-            .rev()
-            .map(|k| k * 32)
-            .find(|&f| {
-                student_params(
-                    &teacher_config,
-                    layer_map.len(),
-                    heads,
-                    f,
-                    vocab,
-                    args.max_len,
-                ) <= target
-            })
-            .ok_or_else(|| {
-                Error::bad_input(
-                    "--target-params",
-                    format!(
-                        "{target} is below the smallest student of {} layers and {} heads",
-                        layer_map.len(),
-                        heads
-                    ),
-                )
-            })?;
-        eprintln!(
-            "--target-params {target}: {} layers, {} heads, {ffn} neurons, vocabulary {vocab}",
-            layer_map.len(),
-            heads
-        );
-    }
-    if !(0.0..1.0).contains(&args.dropout) {
-        return Err(Error::bad_input(
-            "--dropout",
-            format!(
-                "{}: a dropout probability is at least 0 and below 1",
-                args.dropout
-            ),
-        ));
-    }
-    if !(0.0..1.0).contains(&args.average) {
-        return Err(Error::bad_input(
-            "--average",
-            format!(
-                "{}: an averaging factor is at least 0 and below 1",
-                args.average
-            ),
-        ));
-    }
-    if !(args.prune_until > 0.0 && args.prune_until <= 1.0) {
-        return Err(Error::bad_input(
-            "--prune-until",
-            format!(
-                "{}: the share of steps that prune is above 0 and at most 1",
-                args.prune_until
-            ),
-        ));
-    }
-    let config = DistillConfig {
-        epochs: args.epochs,
-        stage1_epochs: args.stage1_epochs,
-        batch_size: args.batch_size,
-        lr: args.lr,
-        fgm_epsilon: args.fgm_epsilon,
-        layer_map,
-        prune: !args.no_prune,
-        target: Shape {
-            hidden: teacher_config.hidden_size,
-            heads,
-            ffn,
-        },
-        prune_vocab: !args.no_vocab_prune,
-        max_len: args.max_len,
-        seed: args.seed,
-        augment: args.augment,
-        output_weight: args.output_weight,
-        layer_weight: if args.no_cos_nce { 0.0 } else { 1.0 },
-        replace_words: args.replace_words,
-        lr_floor: args.lr_floor,
-        token_weight: args.token_weight,
-        vocab_words: args.vocab_words,
-        global_heads: args.global_heads,
-        dropout: Some(args.dropout),
-        freeze_words: args.freeze_words,
-        prune_until: args.prune_until,
-        average: args.average,
-        neighbour_words: args.neighbour_words,
-        relation_weight: args.relation_weight,
-        ..DistillConfig::for_teacher(&teacher_config)
-    };
-    let checkpoint = args
-        .checkpoint
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(format!(".cache/checkpoints/distill-{}", args.seed)));
-    super::prepare_checkpoint(&checkpoint, args.resume, args.restart, "distillation")?;
-    let base = args.device.init()?;
-    base.seed(args.seed);
-    let device = base.clone().autodiff();
     if !args.quiet {
         eprintln!(
             "distilling {} ({} train / {} held-out texts): layers {:?}, {} heads, {} neurons, vocabulary pruning {}",
@@ -450,204 +285,57 @@ pub fn run(args: DistillArgs) -> Result<()> {
             if config.prune_vocab { "on" } else { "off" }
         );
     }
-    let start = Instant::now();
-    let mut observer = Progress {
-        bar: indicatif::ProgressBar::hidden(),
-        epochs: config.epochs,
-        quiet: args.quiet,
-    };
-    let out = distill(
-        &files,
-        &base,
-        &device,
-        train,
+    let job = DistillJob {
+        teacher: files,
         valid,
-        &config,
-        Some((checkpoint.clone(), args.resume)),
-        &mut observer,
-    )?;
-    observer.bar.finish_and_clear();
-    let wall = start.elapsed().as_secs_f64();
-
-    // The bundle: the weights the manifest names, plus the f16 HF file for other readers.
-    let stored = |d: DtypeArg| match d {
-        DtypeArg::F32 => StoredDtype::F32,
-        DtypeArg::F16 => StoredDtype::F16,
-        DtypeArg::Int8 => StoredDtype::Int8,
+        train,
+        checkpoint: args
+            .checkpoint
+            .plan(format!(".cache/checkpoints/distill-{}", args.seed)),
+        config,
+        out: args.out.clone(),
+        name: args.name.clone(),
+        dtype: args.dtype.stored(),
     };
-    let weights_name = if args.dtype == DtypeArg::Int8 {
-        "encoder.int8.safetensors"
-    } else {
-        "encoder.safetensors"
-    };
-    let config_json = serde_json::to_vec_pretty(&out.config).expect("config serialises");
-    let student_files = EncoderFiles {
-        name: format!("ranklet-student-{}", args.name),
-        config: ("config.json".into(), config_json),
-        tokenizer: ("tokenizer.json".into(), out.tokenizer_json.clone()),
-        weights: (
-            weights_name.into(),
-            save_encoder(&out.encoder, stored(args.dtype))?,
-        ),
-        max_seq_length: args.max_len,
-        normalize: files.normalize,
-    };
-    clear_bundle(&args.out)?;
-    write_encoder_dir(&args.out, &student_files)?;
-    let manifest = if args.dtype == DtypeArg::Int8 {
-        let f16 = save_encoder(&out.encoder, StoredDtype::F16)?;
-        add_bundle_files(&args.out, &[("encoder.safetensors", &f16)])?
-    } else {
-        read_manifest(&args.out)?
-    };
-    // What the browser downloads: the files the manifest's encoder names.
-    let e = &manifest.encoder;
-    let bundle_bytes: u64 = [
-        &e.config,
-        &e.tokenizer,
-        &e.weights,
-        &"manifest.json".to_string(),
-    ]
-    .iter()
-    .map(|n| {
-        std::fs::metadata(args.out.join(n))
-            .map(|m| m.len())
-            .unwrap_or(0)
-    })
-    .sum();
-    // The teacher's held-out vectors, once: every cosine below is against them.
-    let teacher = TextEmbedder::from_files(&files, &base)?;
-    let teacher_valid = teacher.embed_batched(valid, 64)?;
-    let cosine_of = |embedder: &TextEmbedder| -> Result<f64> {
-        Ok(mean_cosine(
-            &embedder.embed_batched(valid, 64)?,
-            &teacher_valid,
-        ))
-    };
-    // f32 vs f16 vs int8: size and held-out cosine of each storage type of the same student.
-    let mut dtypes = serde_json::Map::new();
-    for d in [DtypeArg::F32, DtypeArg::F16, DtypeArg::Int8] {
-        let bytes = save_encoder(&out.encoder, stored(d))?;
-        let encoder = load_encoder(&bytes, &out.config, &base, "student")?;
-        let embedder = TextEmbedder::new(
-            out.config.clone(),
-            TextTokenizer::from_bytes(&out.tokenizer_json, args.max_len, "tokenizer.json")?,
-            encoder,
-            files.normalize,
-            base.clone(),
-        );
-        dtypes.insert(
-            format!("{d:?}").to_lowercase(),
-            json!({"encoder_bytes": bytes.len(), "mean_cosine_to_teacher": cosine_of(&embedder)?}),
-        );
-    }
-
-    // The same run measures both encoders' speed and the student's cosine as read back from
-    // the bundle folder.
-    let student = TextEmbedder::from_files(&read_model_dir(&args.out)?, &base)?;
-    let stored_cosine = cosine_of(&student)?;
-    let speed_texts: Vec<String> = valid.iter().chain(train).take(256).cloned().collect();
-    let teacher_speed = texts_per_s(&teacher, &speed_texts)?;
-    let student_speed = texts_per_s(&student, &speed_texts)?;
-    let student_params = out.config.num_params();
-    let teacher_params = teacher_config.num_params();
+    let base = args.device.init()?;
+    let mut progress = Progress::new(job.config.epochs, args.quiet);
+    let out = run_distill_job(&job, &base, &mut progress)?;
+    progress.finish();
+    let (student, teacher_params) = (&out.distilled.config, out.teacher_params);
     println!(
         "student: {} layers, heads {}, {} neurons, vocabulary {} — {:.2} M parameters ({:.1} % of the teacher's {:.2} M)",
-        out.config.num_hidden_layers,
-        heads_per_layer(&out.config)
+        student.num_hidden_layers,
+        heads_per_layer(student)
             .iter()
             .map(usize::to_string)
             .collect::<Vec<_>>()
             .join("/"),
-        out.config.intermediate_size,
-        out.config.vocab_size,
-        student_params as f64 / 1e6,
-        100.0 * student_params as f64 / teacher_params as f64,
+        student.intermediate_size,
+        student.vocab_size,
+        out.student_params as f64 / 1e6,
+        100.0 * out.student_params as f64 / teacher_params as f64,
         teacher_params as f64 / 1e6
     );
     println!(
-        "held-out cosine to the teacher {stored_cosine:.4} (as stored, {:?}); sliced vs masked max diff {:.1e}",
-        args.dtype, out.sliced_vs_masked
+        "held-out cosine to the teacher {:.4} (as stored, {:?}); sliced vs masked max diff {:.1e}",
+        out.stored_cosine, args.dtype, out.distilled.sliced_vs_masked
     );
     println!(
-        "speed (CPU, batch 32, same run): teacher {teacher_speed:.1} texts/s, student {student_speed:.1} texts/s — {:.2}×",
-        student_speed / teacher_speed
+        "speed (CPU, batch 32, same run): teacher {:.1} texts/s, student {:.1} texts/s — {:.2}×",
+        out.teacher_texts_per_s,
+        out.student_texts_per_s,
+        out.student_texts_per_s / out.teacher_texts_per_s
     );
     println!(
-        "bundle {} bytes in {}; distillation {wall:.0} s",
-        bundle_bytes,
-        args.out.display()
+        "bundle {} bytes in {}; distillation {:.0} s",
+        out.bundle_bytes,
+        args.out.display(),
+        out.wall_seconds
     );
-
     if let Some(path) = &args.report {
         let command = std::env::args().collect::<Vec<_>>().join(" ");
-        let entry = json!({
-            "name": args.name,
-            "command": command,
-            "config": config,
-            "params": student_params,
-            "bundle_bytes": bundle_bytes,
-            "dtype": format!("{:?}", args.dtype).to_lowercase(),
-            "mean_cosine_to_teacher": stored_cosine,
-            "texts_per_s_cpu": student_speed,
-            "teacher_texts_per_s_cpu": teacher_speed,
-            "speedup": student_speed / teacher_speed,
-            "sliced_vs_masked_max_diff": out.sliced_vs_masked,
-            "dtypes": dtypes,
-            "wall_seconds": wall,
-            "device": format!("{:?}", args.device).to_lowercase(),
-            "log": out.log,
-        });
-        let mut report: serde_json::Value = std::fs::read(path)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_else(|| json!({}));
-        let mut ablations: Vec<serde_json::Value> = report["ablations"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter(|e| e["name"] != args.name)
-                    .cloned()
-                    .collect()
-            })
-            .unwrap_or_default();
-        ablations.push(entry);
-        report["ablations"] = json!(ablations);
-        if args.name == "student" {
-            report["command"] = json!(command);
-            report["teacher"] = json!({
-                "name": files.name,
-                "params": teacher_params,
-                "params_with_pooler": teacher_params + teacher_config.hidden_size * (teacher_config.hidden_size + 1),
-                "texts_per_s_cpu": teacher_speed,
-            });
-            let keep = |k: &str| {
-                report["student"]
-                    .get(k)
-                    .cloned()
-                    .unwrap_or(serde_json::Value::Null)
-            };
-            let (nt, ns) = (keep("ndcg@10_teacher"), keep("ndcg@10_student"));
-            report["student"] = json!({
-                "params": student_params,
-                "params_fraction_of_teacher": student_params as f64 / teacher_params as f64,
-                "bundle_bytes": bundle_bytes,
-                "texts_per_s_cpu": student_speed,
-                "speedup_vs_teacher": student_speed / teacher_speed,
-                "mean_cosine_to_teacher": stored_cosine,
-                "ndcg@10_teacher": nt,
-                "ndcg@10_student": ns,
-                "layers": out.config.num_hidden_layers,
-                "heads": out.config.heads_in_layer(0),
-                "heads_per_layer": heads_per_layer(&out.config),
-                "ffn": out.config.intermediate_size,
-                "vocab": out.config.vocab_size,
-            });
-        }
-        if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir.display(), e))?;
-        }
-        ranklet::fsio::write_atomic(path, &serde_json::to_vec_pretty(&report).expect("JSON"))?;
+        let device = format!("{:?}", args.device).to_lowercase();
+        out.write_report(path, &job, &command, &device)?;
     }
     Ok(())
 }

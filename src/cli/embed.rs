@@ -10,7 +10,7 @@ use ranklet::text::TextEmbedder;
 use ranklet::text::tokenizer::MAX_TEXT_BYTES;
 use ranklet::{Error, Result};
 
-use super::{DeviceArg, progress};
+use super::{DeviceArg, progress_bar};
 
 #[derive(Debug, Args)]
 pub struct EmbedArgs {
@@ -20,7 +20,7 @@ pub struct EmbedArgs {
     /// A text to embed (repeatable); ids are "0", "1", … in order.
     #[arg(long = "text", conflicts_with = "input")]
     pub texts: Vec<String>,
-    /// JSONL or JSON array of {"id","text"} records or catalog items (DESIGN.md §4).
+    /// JSONL or JSON array of {"id","text"} records or catalog items (docs/design.md, Contracts).
     #[arg(long)]
     pub input: Option<PathBuf>,
     /// Write JSONL here (atomically) instead of stdout.
@@ -79,7 +79,7 @@ pub fn run(args: EmbedArgs) -> Result<()> {
     let files = read_model_dir(&args.model)?;
     let embedder = TextEmbedder::from_files(&files, &device)?;
 
-    let bar = progress(
+    let bar = progress_bar(
         records.len() as u64,
         "texts",
         args.quiet || args.input.is_none(),

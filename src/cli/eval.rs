@@ -1,4 +1,4 @@
-//! `ranklet eval`: the evaluation protocol (DESIGN.md §5) on a dataset folder, printed as a
+//! `ranklet eval`: the evaluation protocol (docs/design.md, Evaluation protocol) on a dataset folder, printed as a
 //! table and written as JSON — for a trained recommender bundle (`--model`) or the popularity
 //! baseline.
 
@@ -11,13 +11,13 @@ use ranklet::Result;
 use ranklet::bundle::read_recommender_dir;
 use ranklet::data::{Dataset, Split};
 use ranklet::eval::Metrics;
+use ranklet::eval::evaluate_model;
 use ranklet::eval::popularity::evaluate_popularity;
-use ranklet::rec::{HistorySelect, ItemMode, select_positions, selection_rows, unit_rows};
-use ranklet::train::evaluate_model;
+use ranklet::rec::{HistorySelect, ItemMode, RankingState};
 use serde_json::json;
 
-use super::DeviceArg;
 use super::vectors::trained_model;
+use super::{DeviceArg, HistorySelectArgs};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Baseline {
@@ -50,13 +50,8 @@ pub struct EvalArgs {
     pub report: Option<PathBuf>,
     #[arg(long)]
     pub quiet: bool,
-    /// Which events of a history longer than the cap the model reads: the newest (`last`) or
-    /// the newest `--recent` plus the older ones nearest to them (`relevant`).
-    #[arg(long, value_enum, default_value_t = HistorySelect::Last)]
-    pub history_select: HistorySelect,
-    /// The recent window kept by `--history-select relevant`.
-    #[arg(long, default_value_t = 20)]
-    pub recent: usize,
+    #[command(flatten)]
+    pub selection: HistorySelectArgs,
     /// Evaluate only users with at least this many events before the target (e.g. 51: the
     /// users whose history is longer than the cap).
     #[arg(long, default_value_t = 0)]
@@ -83,17 +78,18 @@ pub fn run(args: EvalArgs) -> Result<()> {
         let device = args.device.init()?;
         let (model, text) = trained_model(dir, rec, &ds.items, &device, &args.cache, args.quiet)?;
         restrict(&mut split, args.min_history);
-        if args.history_select != HistorySelect::Last {
-            let unit = selection_rows(&unit_rows(&text)?);
+        if args.selection.history_select != HistorySelect::Last {
+            // The events each history reads, chosen as `recommend` and the browser choose them.
+            let mut state = RankingState::new(&model, text.clone(), mode != ItemMode::Id)?;
+            state.history_select = args.selection.history_select;
+            state.recent = args.selection.recent;
             for ex in split.valid.iter_mut().chain(split.test.iter_mut()) {
-                let positions =
-                    select_positions(&ex.seen, max_len, args.history_select, args.recent, |i| {
-                        &unit[i]
-                    });
                 // `seen` is the start of the user's sequence: its types are the dataset's.
-                let kinds = &ds.kinds[ex.user];
-                ex.kinds = positions.iter().map(|&p| kinds[p]).collect();
-                ex.history = positions.iter().map(|&p| ex.seen[p]).collect();
+                let kinds = ds.kinds[ex.user].get(..ex.seen.len()).unwrap_or(&[]);
+                (ex.history, ex.kinds) = state.read_events(&ex.seen, kinds, &[]);
+                if ex.kinds.is_empty() {
+                    ex.kinds = vec![Default::default(); ex.history.len()];
+                }
             }
         }
         let start = Instant::now();
@@ -134,8 +130,8 @@ pub fn run(args: EvalArgs) -> Result<()> {
         let report = json!({
             "dataset": ds.name,
             "protocol": format!("leave-one-out, stable time order, full ranking over all items, history cap {max_len}; headline unmasked, test_masked masks every item seen before the target"),
-            "history_select": format!("{:?}", args.history_select).to_lowercase(),
-            "recent": args.recent,
+            "history_select": args.selection.history_select.name(),
+            "recent": args.selection.recent,
             "min_history": args.min_history,
             "test_users": test.users(),
             "models": [{

@@ -4,7 +4,9 @@ mod bench;
 mod distill;
 mod embed;
 mod eval;
+#[cfg(feature = "fixtures")]
 mod fixture;
+mod progress;
 mod recommend;
 mod serve;
 mod train;
@@ -12,6 +14,7 @@ mod vectors;
 
 use burn::prelude::Device;
 use clap::{Parser, Subcommand, ValueEnum};
+use ranklet::rec::HistorySelect;
 use ranklet::{Error, Result};
 
 /// Exit status for input the user can fix (bad flags, texts, catalog or model files).
@@ -43,11 +46,27 @@ pub enum Command {
     Train(Box<train::TrainArgs>),
     /// Distil the teacher into the browser student (HomoDistil pruning + LRC-BERT).
     Distill(Box<distill::DistillArgs>),
-    /// Write the deterministic test fixtures (tiny encoder bundle, synthetic shop).
+    /// Write the deterministic test fixtures (tiny encoder bundle, synthetic shop); only in a
+    /// build with `--features fixtures` (the test build).
+    #[cfg(feature = "fixtures")]
     #[command(hide = true)]
     Fixture(fixture::FixtureArgs),
     /// Serve a folder over HTTP on 127.0.0.1 (the demo and the browser tests use it).
     Serve(serve::ServeArgs),
+}
+
+/// How `eval` and `recommend` read a history longer than the model's window.
+#[derive(Debug, Clone, clap::Args)]
+pub struct HistorySelectArgs {
+    /// Which events of a history longer than the model's cap it reads: the newest (`last`) or
+    /// the newest `--recent` plus the older ones nearest to them (`relevant`), as the browser.
+    #[arg(long, default_value_t = HistorySelect::Last,
+          value_parser = clap::builder::TypedValueParser::try_map(clap::builder::PossibleValuesParser::new(HistorySelect::NAMES),
+              |s| s.parse::<HistorySelect>()))]
+    pub history_select: HistorySelect,
+    /// The recent window kept by `--history-select relevant`.
+    #[arg(long, default_value_t = 20)]
+    pub recent: usize,
 }
 
 /// Which compute device runs the model.
@@ -122,6 +141,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Embed(args) => embed::run(args),
         Command::Bench(cmd) => bench::run(cmd),
         Command::Eval(args) => eval::run(args),
+        #[cfg(feature = "fixtures")]
         Command::Fixture(args) => fixture::run(args),
         Command::Recommend(args) => recommend::run(args),
         Command::Serve(args) => serve::run(args),
@@ -130,32 +150,9 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
-/// Makes a checkpoint folder ready for a run: an earlier `what`'s checkpoint there is refused
-/// unless the run resumes it or `restart` discards it.
-pub fn prepare_checkpoint(
-    dir: &std::path::Path,
-    resume: bool,
-    restart: bool,
-    what: &str,
-) -> Result<()> {
-    if dir.join("state.json").exists() && !resume {
-        if !restart {
-            return Err(Error::bad_input(
-                dir.display().to_string(),
-                format!(
-                    "holds the checkpoint of an earlier {what}: pass --resume to continue it, or \
-                     --restart to discard it and start over"
-                ),
-            ));
-        }
-        std::fs::remove_dir_all(dir).map_err(|e| Error::io(dir.display(), e))?;
-    }
-    Ok(())
-}
-
 /// A progress bar on stderr for `total` items (hidden when stderr is not a terminal or
 /// `quiet`), showing items/s and ETA.
-pub fn progress(total: u64, unit: &str, quiet: bool) -> indicatif::ProgressBar {
+pub fn progress_bar(total: u64, unit: &str, quiet: bool) -> indicatif::ProgressBar {
     if quiet {
         return indicatif::ProgressBar::hidden();
     }

@@ -5,17 +5,14 @@ use std::path::PathBuf;
 
 use clap::Args;
 use ranklet::bundle::read_recommender_dir;
-use ranklet::data::{Dataset, EventKind, ItemText, read_catalog};
-use ranklet::rec::model::l2_rows;
-use ranklet::rec::{
-    History, HistorySelect, ItemMode, SceneContext, avoid_boost, select_positions, selection_rows,
-    unit_rows,
-};
+use ranklet::contracts::{EventKind, SceneContext};
+use ranklet::data::{Dataset, ItemText, read_catalog};
+use ranklet::rec::{ItemMode, RankingState, RecommendRequest};
 use ranklet::{Error, Result};
 use serde_json::json;
 
-use super::DeviceArg;
 use super::vectors::trained_model;
+use super::{DeviceArg, HistorySelectArgs};
 
 #[derive(Debug, Args)]
 pub struct RecommendArgs {
@@ -50,12 +47,8 @@ pub struct RecommendArgs {
     /// Keep items of the history among the recommendations.
     #[arg(long)]
     pub keep_seen: bool,
-    /// Which events of a history longer than the model's cap it reads (as in the browser).
-    #[arg(long, value_enum, default_value_t = HistorySelect::Last)]
-    pub history_select: HistorySelect,
-    /// The recent window kept by `--history-select relevant`.
-    #[arg(long, default_value_t = 20)]
-    pub recent: usize,
+    #[command(flatten)]
+    pub selection: HistorySelectArgs,
     #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
     pub device: DeviceArg,
     /// Where cached item text vectors live.
@@ -116,7 +109,6 @@ pub fn run(args: RecommendArgs) -> Result<()> {
         .collect::<Result<_>>()?;
     let device = args.device.init()?;
     let (model, text) = trained_model(&args.model, rec, &items, &device, &args.cache, true)?;
-    let unit = selection_rows(&unit_rows(&text)?);
     if !args.kinds.is_empty() && args.kinds.len() != history.len() {
         return Err(Error::bad_input(
             "--kinds",
@@ -152,19 +144,6 @@ pub fn run(args: RecommendArgs) -> Result<()> {
             .map(SceneContext::device_named)
             .transpose()?,
     };
-    let positions = select_positions(
-        &history,
-        config.sequence.max_len,
-        args.history_select,
-        args.recent,
-        |i| &unit[i],
-    );
-    let reads: Vec<usize> = positions.iter().map(|&p| history[p]).collect();
-    let read_kinds: Vec<EventKind> = if kinds.is_empty() {
-        Vec::new()
-    } else {
-        positions.iter().map(|&p| kinds[p]).collect()
-    };
     // "Not interested" pushes the disliked items' text neighbours down, as in the browser.
     let disliked: Vec<usize> = history
         .iter()
@@ -172,21 +151,22 @@ pub fn run(args: RecommendArgs) -> Result<()> {
         .filter(|(_, k)| k.is_negative())
         .map(|(&i, _)| i)
         .collect();
-    let boost = (!disliked.is_empty() && config.items.mode != ItemMode::Id)
-        .then(|| avoid_boost(&l2_rows(text.clone()), &disliked, config.temperature));
-    let recs = model.recommend(
-        &model.item_vectors(text),
-        &History {
-            items: &history,
-            reads: &reads,
-            kinds: &read_kinds,
+    let mut state = RankingState::new(&model, text, config.items.mode != ItemMode::Id)?;
+    state.history_select = args.selection.history_select;
+    state.recent = args.selection.recent;
+    let recs = state.recommend(
+        &model,
+        &RecommendRequest {
+            history: &history,
+            kinds: &kinds,
             context,
+            avoid: &disliked,
+            k: args.k,
+            exclude_seen: !args.keep_seen,
+            because: 2,
+            ..RecommendRequest::default()
         },
-        args.k,
-        !args.keep_seen,
-        2,
-        boost,
-    );
+    )?;
     for (rank, r) in recs.iter().enumerate() {
         let because: Vec<&str> = r.because.iter().map(|&b| items[b].id.as_str()).collect();
         if args.json {

@@ -1,4 +1,4 @@
-//! The catalog contract (DESIGN.md §4) and the text inputs of `ranklet embed`.
+//! The catalog contract (docs/design.md, Contracts) and the text inputs of `ranklet embed`.
 //!
 //! A catalog is a JSON array or JSONL of items
 //! `{"id", "title", "text"?, "category"? (string or list), "brand"?, "price"?, "url"?, "image"?}`.
@@ -217,6 +217,34 @@ pub fn read_text_records(bytes: &[u8], origin: &str) -> Result<Vec<TextRecord>> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The catalogue contract's shared cases: the page's parser is tested on the same table
+    /// (tests/browser/contract.test.mjs), so the two accept and refuse the same catalogues.
+    #[test]
+    fn shared_catalogue_cases_parse_or_fail_as_recorded() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/catalog-cases.json");
+        let table: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        let cases = table["cases"].as_array().unwrap();
+        assert!(cases.len() > 10);
+        for case in cases {
+            let name = case["name"].as_str().unwrap();
+            let got = read_catalog(case["text"].as_str().unwrap().as_bytes(), "catalog");
+            match case.get("error_at").and_then(Value::as_str) {
+                Some(at) => {
+                    let err = got.expect_err(name).to_string();
+                    assert!(err.starts_with(&format!("{at}:")), "{name}: {err}");
+                }
+                None => {
+                    let items = got.unwrap_or_else(|e| panic!("{name}: {e}"));
+                    let ids: Vec<&str> = items.iter().map(|i| i.id.as_str()).collect();
+                    assert_eq!(serde_json::json!(ids), case["ids"], "{name}");
+                    let facets: Vec<Vec<String>> = items.iter().map(|i| i.facets()).collect();
+                    assert_eq!(serde_json::json!(facets), case["facets"], "{name}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn reads_jsonl_and_array_catalogs() {

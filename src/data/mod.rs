@@ -4,12 +4,12 @@
 pub mod atomic;
 pub mod catalog;
 pub mod dataset;
-pub mod events;
+pub mod split;
 pub mod synthetic;
 
 pub use catalog::{CatalogItem, TextRecord, read_catalog, read_text_records};
-pub use dataset::{Dataset, Example, ItemText, Split};
-pub use events::{EventKind, NUM_EVENT_KINDS};
+pub use dataset::{Dataset, ItemText};
+pub use split::{Example, Split};
 
 use crate::error::{Error, Result};
 

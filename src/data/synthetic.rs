@@ -2,9 +2,9 @@
 //! words; each user has a taste (two favourite topics) and moves between them, so both the
 //! text and the order carry signal that a recommender can learn.
 
+use crate::contracts::EventKind;
 use crate::data::dataset::{Dataset, ItemText};
-use crate::data::events::EventKind;
-use crate::fixtures::SplitMix;
+use crate::rng::SplitMix;
 
 const TOPICS: &[(&str, &[&str])] = &[
     (
@@ -187,10 +187,98 @@ pub fn write_contracts(ds: &Dataset, dir: &std::path::Path) -> crate::Result<()>
     crate::fsio::write_atomic(&dir.join("events.jsonl"), events.as_bytes())
 }
 
+/// `n` synthetic product titles of 10–20 words, the same for every `seed` on every target
+/// (the native and browser benchmarks embed identical texts).
+pub fn product_titles(n: usize, seed: u64) -> Vec<String> {
+    const BRANDS: &[&str] = &[
+        "Acme", "Nordic", "Zenith", "Bodum", "Anker", "Philips", "Logi", "Kettler",
+    ];
+    const ADJECTIVES: &[&str] = &[
+        "wireless",
+        "stainless",
+        "ergonomic",
+        "compact",
+        "portable",
+        "rechargeable",
+        "waterproof",
+        "lightweight",
+        "premium",
+        "adjustable",
+        "foldable",
+        "vintage",
+        "organic",
+        "heavy-duty",
+    ];
+    const NOUNS: &[&str] = &[
+        "headphones",
+        "coffee grinder",
+        "office chair",
+        "desk lamp",
+        "backpack",
+        "water bottle",
+        "running shoes",
+        "phone case",
+        "bluetooth speaker",
+        "yoga mat",
+        "kettle",
+        "monitor stand",
+    ];
+    const DETAILS: &[&str] = &[
+        "with USB-C charging",
+        "for home and office",
+        "in matte black",
+        "2-pack",
+        "30h battery",
+        "BPA free",
+        "size M",
+        "1.5 L",
+        "with carrying case",
+        "for men and women",
+        "gift set",
+        "dishwasher safe",
+        "noise cancelling",
+        "extra large",
+        "eco friendly",
+        "quick release",
+    ];
+    let mut rng = SplitMix(seed);
+    let mut pick =
+        |list: &[&'static str]| list[(rng.next_f32() * list.len() as f32) as usize % list.len()];
+    (0..n)
+        .map(|_| {
+            let mut words: Vec<String> = vec![
+                pick(BRANDS).into(),
+                pick(ADJECTIVES).into(),
+                pick(NOUNS).into(),
+            ];
+            let target = 10
+                + (pick(&["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10"])
+                    .parse::<usize>()
+                    .unwrap_or(0));
+            while words
+                .iter()
+                .map(|w| w.split_whitespace().count())
+                .sum::<usize>()
+                < target
+            {
+                words.push(pick(DETAILS).into());
+            }
+            let mut title = words.join(" ");
+            while title.split_whitespace().count() > 20 {
+                title = title
+                    .rsplit_once(' ')
+                    .map(|(a, _)| a.to_string())
+                    .unwrap_or(title);
+            }
+            title
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::dataset::Split;
+    use crate::data::Split;
     use crate::eval::popularity::evaluate_popularity;
 
     #[test]
@@ -214,5 +302,16 @@ mod tests {
         let split = Split::leave_one_out(&a, 50);
         let (plain, _) = evaluate_popularity(&split, a.items.len(), &split.test);
         assert_eq!(plain.users(), 50);
+    }
+
+    #[test]
+    fn product_titles_have_10_to_20_words_and_are_reproducible() {
+        let a = product_titles(200, 1);
+        assert_eq!(a, product_titles(200, 1));
+        assert_ne!(a, product_titles(200, 2));
+        for t in &a {
+            let n = t.split_whitespace().count();
+            assert!((10..=20).contains(&n), "{n} words: {t}");
+        }
     }
 }

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use burn::prelude::*;
 
-use crate::fixtures::SplitMix;
+use crate::rng::SplitMix;
 
 /// Nearest whole words per catalog word (lower-case: the teacher's tokenizer is uncased).
 #[derive(Debug, Clone, Default)]

@@ -328,7 +328,7 @@ mod tests {
     #[test]
     fn importance_scores_structures_and_selection_follows_it() {
         // Training-mode dropout draws from the shared CPU generator.
-        let _seeded = crate::train::tests::SEEDED
+        let _seeded = crate::fixtures::SEEDED
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         let base = Device::flex();

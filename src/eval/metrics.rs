@@ -1,9 +1,9 @@
-//! Full-ranking metrics over all items (DESIGN.md §5): Recall@K, NDCG@K, MRR@K, with or without
+//! Full-ranking metrics over all items (docs/design.md, Evaluation protocol): Recall@K, NDCG@K, MRR@K, with or without
 //! masking the items already in the history.
 
 use std::collections::BTreeMap;
 
-use crate::data::dataset::Example;
+use crate::data::Example;
 
 /// The cut-offs reported: @10 and @20 (MRR at 10 only).
 pub const CUTOFFS: [usize; 2] = [10, 20];

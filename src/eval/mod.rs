@@ -1,6 +1,8 @@
 //! Evaluation: the protocol's full-ranking metrics and reference baselines.
 
 pub mod metrics;
+pub mod model;
 pub mod popularity;
 
 pub use metrics::{Metrics, evaluate, rank_of};
+pub use model::evaluate_model;

@@ -1,6 +1,6 @@
 //! The popularity baseline: every user gets the items ranked by training interaction count.
 
-use crate::data::dataset::{Example, Split};
+use crate::data::{Example, Split};
 use crate::eval::metrics::{Metrics, evaluate};
 
 /// Evaluates popularity (true training counts) on `examples`: (unmasked, masked).

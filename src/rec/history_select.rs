@@ -47,7 +47,7 @@ pub fn selection_rows(rows: &[Vec<f32>]) -> Vec<Vec<f32>> {
         return rows.to_vec();
     }
     // Row k of the projection is signs[k * dim..(k + 1) * dim].
-    let mut rng = crate::fixtures::SplitMix(0x005E_1EC7);
+    let mut rng = crate::rng::SplitMix(0x005E_1EC7);
     let signs: Vec<f32> = (0..SELECTION_DIM * dim)
         .map(|_| if rng.next_f32() < 0.5 { -1.0 } else { 1.0 })
         .collect();
@@ -60,13 +60,44 @@ pub fn selection_rows(rows: &[Vec<f32>]) -> Vec<Vec<f32>> {
 
 /// Which events of a long history the encoder reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[cfg_attr(feature = "native", derive(clap::ValueEnum))]
 pub enum HistorySelect {
     /// The newest `max_len` events.
     #[default]
     Last,
     /// The newest `recent` events plus the older events most similar to them.
     Relevant,
+}
+
+impl HistorySelect {
+    /// The names a command line or page uses.
+    pub const NAMES: [&str; 2] = ["last", "relevant"];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            HistorySelect::Last => "last",
+            HistorySelect::Relevant => "relevant",
+        }
+    }
+}
+
+impl std::str::FromStr for HistorySelect {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "last" => Ok(HistorySelect::Last),
+            "relevant" => Ok(HistorySelect::Relevant),
+            other => Err(format!(
+                "history selection {other:?} is not \"last\" or \"relevant\""
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for HistorySelect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// The events (item rows, oldest first) that the encoder reads out of `seen`. `text(i)` is
@@ -154,7 +185,7 @@ mod tests {
     #[test]
     fn selection_rows_keep_the_order_of_similarities() {
         // 300-wide unit rows: a base, a near one, a far one.
-        let mut rng = crate::fixtures::SplitMix(4);
+        let mut rng = crate::rng::SplitMix(4);
         let base: Vec<f32> = (0..300).map(|_| rng.next_f32() - 0.5).collect();
         let near: Vec<f32> = base
             .iter()

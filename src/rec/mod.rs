@@ -1,6 +1,5 @@
 //! The recommender (UniSRec design): item tower (frozen text vectors → whitening → MoE
-//! adaptor, optional ID embedding), causal sequence encoder, cosine/τ scores; and the cache of
-//! frozen text vectors the item tower starts from.
+//! adaptor, optional ID embedding), causal sequence encoder, history signals, cosine/τ scores.
 
 pub mod context;
 pub mod contrastive;
@@ -9,13 +8,13 @@ pub mod item_tower;
 pub mod model;
 pub mod persona;
 pub mod rank;
+pub mod readback;
+pub mod request;
 pub mod sequence;
 pub mod signals;
 pub mod store;
-#[cfg(not(target_arch = "wasm32"))]
-pub mod text_vectors;
 
-pub use context::{ContextAggregator, SceneContext};
+pub use context::ContextAggregator;
 pub use history_select::{
     HistorySelect, SELECTION_DIM, select_history, select_positions, selection_rows, unit_rows,
     unit_rows_of,
@@ -24,6 +23,7 @@ pub use item_tower::{ItemMode, ItemTower, ItemTowerConfig};
 pub use model::{ItemVectors, Recommender, RecommenderConfig, SequenceBatch};
 pub use persona::{FacetTable, PersonaEncoder, PersonaVocabulary};
 pub use rank::{AVOID_WEIGHT, History, Recommendation, avoid_boost, top_k};
+pub use request::{RankingState, RecommendRequest};
 pub use sequence::{SequenceEncoder, SequenceEncoderConfig};
 pub use signals::{ClsdStats, SignalsConfig, UserMemory};
 pub use store::RecDtype;

@@ -5,8 +5,9 @@ use burn::tensor::activation::log_softmax;
 
 use burn::nn::Embedding;
 
-use crate::data::EventKind;
-use crate::rec::context::{ContextAggregator, SceneContext};
+use crate::contracts::EventKind;
+use crate::contracts::SceneContext;
+use crate::rec::context::ContextAggregator;
 use crate::rec::item_tower::{ItemTower, ItemTowerConfig};
 use crate::rec::persona::{FacetTable, PersonaEncoder, PersonaVocabulary, persona_vectors};
 use crate::rec::sequence::{SequenceEncoder, SequenceEncoderConfig};
@@ -268,7 +269,7 @@ impl Recommender {
         let decay = self
             .persona_vocabulary
             .as_ref()
-            .map_or(crate::rec::persona::PERSONA_DECAY, |v| v.decay);
+            .map_or(crate::contracts::PERSONA_DECAY, |v| v.decay);
         Some(persona_vectors(batch, table, persona.facets(), decay))
     }
 
@@ -425,24 +426,20 @@ impl Recommender {
         batch.with_confidence(&rows)
     }
 
-    /// [`Recommender::with_confidence`] with an asynchronous readback (required on WebGPU).
-    pub async fn with_confidence_async(
+    /// [`Recommender::with_confidence`] with the scores read back by `read` (asynchronously on
+    /// WebGPU).
+    pub async fn with_confidence_read<R: crate::rec::readback::ReadBack>(
         &self,
         batch: SequenceBatch,
         items: &ItemVectors,
         activity: &[usize],
+        read: &R,
     ) -> crate::Result<SequenceBatch> {
         if self.clsd.is_none() {
             return Ok(batch);
         }
         let next = next_event_targets(&batch);
-        let values = self
-            .target_log_prob_tensor(&next, items)
-            .into_data_async()
-            .await
-            .map_err(|e| crate::Error::Backend(format!("{e:?}")))?
-            .try_to_vec::<f32>()
-            .map_err(|e| crate::Error::Backend(format!("{e:?}")))?;
+        let values = read.read(self.target_log_prob_tensor(&next, items)).await?;
         let scores = shift_right(per_position(&next, &values, items.items));
         let conf = self.confidences(&scores, activity).expect("clsd is set");
         let rows: Vec<&[f32]> = conf.iter().map(Vec::as_slice).collect();

@@ -14,28 +14,11 @@
 use burn::nn::{Initializer, Linear, LinearConfig};
 use burn::prelude::*;
 
-use crate::data::EventKind;
+use crate::contracts::{EventKind, PERSONA_DECAY, persona_weight};
 use crate::rec::SequenceBatch;
-
-/// Decay of an event's persona weight per later event (the shelf's `RECENCY`: on ml-100k the top
-/// entry then names the dominant genre of the same history for 70 % of users, where 0.9 gave
-/// 56 %; reports/history.json).
-pub const PERSONA_DECAY: f32 = 0.98;
 
 /// Most facets a vocabulary keeps (the most frequent ones).
 pub const MAX_FACETS: usize = 64;
-
-/// How much an event of this type says about taste.
-pub fn persona_weight(kind: EventKind) -> f32 {
-    match kind {
-        EventKind::View => 0.5,
-        EventKind::Click => 1.0,
-        EventKind::Cart | EventKind::Like => 2.0,
-        EventKind::Purchase => 3.0,
-        EventKind::Dislike => -2.0,
-        EventKind::Search => 0.0,
-    }
-}
 
 /// The facet vocabulary of a model (in the bundle's recommender config, so a page maps its
 /// catalogue's facets the same way).

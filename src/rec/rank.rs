@@ -3,8 +3,10 @@
 
 use burn::prelude::*;
 
-use crate::data::EventKind;
-use crate::rec::{ItemVectors, Recommender, SceneContext, SequenceBatch};
+use crate::contracts::EventKind;
+use crate::contracts::SceneContext;
+use crate::rec::readback::{Async, Blocking, ReadBack, block_on_ready};
+use crate::rec::{ItemVectors, Recommender, SequenceBatch};
 
 /// One recommended item.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -148,7 +150,45 @@ impl Recommender {
     /// (see `item_vectors`); items in the history are left out when `exclude_seen`. Each comes
     /// with up to `because` read history events whose item vectors are closest to it. With
     /// CLSD statistics, the read events are weighted by their confidence first. `boost`
-    /// (`[1, catalog.items]`, e.g. [`avoid_boost`]) is added to the scores.
+    /// (`[1, catalog.items]`, e.g. [`avoid_boost`]) is added to the scores. Tensors come back
+    /// to the CPU through `read`: the one implementation behind [`Recommender::recommend`] and
+    /// [`Recommender::recommend_async`].
+    #[allow(clippy::too_many_arguments)]
+    pub async fn rank<R: ReadBack>(
+        &self,
+        catalog: &ItemVectors,
+        history: &History<'_>,
+        k: usize,
+        exclude_seen: bool,
+        because: usize,
+        boost: Option<Tensor<2>>,
+        read: &R,
+    ) -> crate::Result<Vec<Recommendation>> {
+        if history.reads.is_empty() {
+            return Ok(Vec::new());
+        }
+        let batch = self
+            .with_confidence_read(
+                Self::history_batch(history),
+                catalog,
+                &[history.items.len()],
+                read,
+            )
+            .await?;
+        let p = self.pending(catalog, &batch, boost);
+        let scores = read.read(p.scores).await?;
+        let rankable = &scores[..catalog.items];
+        let best = top_k(rankable, k, if exclude_seen { history.items } else { &[] });
+        let sims: Vec<f32> = if p.distinct.is_empty() || best.is_empty() {
+            Vec::new()
+        } else {
+            read.read(similarities(&p.items, &best, &p.distinct))
+                .await?
+        };
+        Ok(assemble(&scores, best, &sims, &p.distinct, because))
+    }
+
+    /// [`Recommender::rank`] with the tensors read back at once (native backends).
     pub fn recommend(
         &self,
         catalog: &ItemVectors,
@@ -157,37 +197,11 @@ impl Recommender {
         exclude_seen: bool,
         because: usize,
         boost: Option<Tensor<2>>,
-    ) -> Vec<Recommendation> {
-        if history.reads.is_empty() {
-            return Vec::new();
-        }
-        let batch = self.with_confidence(
-            Self::history_batch(history),
-            catalog,
-            &[history.items.len()],
-        );
-        let p = self.pending(catalog, &batch, boost);
-        let scores: Vec<f32> = p
-            .scores
-            .into_data()
-            .try_to_vec::<f32>()
-            .expect("f32 scores");
-        let rankable = &scores[..catalog.items];
-        let best = top_k(rankable, k, if exclude_seen { history.items } else { &[] });
-        let sims: Vec<f32> = if p.distinct.is_empty() {
-            Vec::new()
-        } else {
-            similarities(&p.items, &best, &p.distinct)
-                .into_data()
-                .try_to_vec::<f32>()
-                .expect("f32 similarities")
-        };
-        assemble(&scores, best, &sims, &p.distinct, because)
+    ) -> crate::Result<Vec<Recommendation>> {
+        block_on_ready(self.rank(catalog, history, k, exclude_seen, because, boost, &Blocking))
     }
 
-    /// [`Recommender::recommend`] with asynchronous readbacks (required on WebGPU), and
-    /// optional per-item score offsets `boost` `[1, catalog.items]` (e.g. the relevance of the
-    /// visitor's recent search queries).
+    /// [`Recommender::rank`] with asynchronous read-backs (required on WebGPU).
     pub async fn recommend_async(
         &self,
         catalog: &ItemVectors,
@@ -197,40 +211,8 @@ impl Recommender {
         because: usize,
         boost: Option<Tensor<2>>,
     ) -> crate::Result<Vec<Recommendation>> {
-        if history.reads.is_empty() {
-            return Ok(Vec::new());
-        }
-        fn backend(e: impl std::fmt::Debug) -> crate::Error {
-            crate::Error::Backend(format!("{e:?}"))
-        }
-        let batch = self
-            .with_confidence_async(
-                Self::history_batch(history),
-                catalog,
-                &[history.items.len()],
-            )
-            .await?;
-        let p = self.pending(catalog, &batch, boost);
-        let scores: Vec<f32> = p
-            .scores
-            .into_data_async()
+        self.rank(catalog, history, k, exclude_seen, because, boost, &Async)
             .await
-            .map_err(backend)?
-            .try_to_vec::<f32>()
-            .map_err(backend)?;
-        let rankable = &scores[..catalog.items];
-        let best = top_k(rankable, k, if exclude_seen { history.items } else { &[] });
-        let sims: Vec<f32> = if p.distinct.is_empty() {
-            Vec::new()
-        } else {
-            similarities(&p.items, &best, &p.distinct)
-                .into_data_async()
-                .await
-                .map_err(backend)?
-                .try_to_vec::<f32>()
-                .map_err(backend)?
-        };
-        Ok(assemble(&scores, best, &sims, &p.distinct, because))
     }
 }
 

@@ -1,4 +1,4 @@
-//! History signals (DESIGN.md §6): which events of a history to trust and how much.
+//! History signals (docs/design.md, The research it implements): which events of a history to trust and how much.
 //!
 //! - **Behaviour types**: an embedding per [`EventKind`] added to each event's item vector
 //!   (zero at start, so a type never seen in training leaves the model unchanged).
@@ -18,7 +18,7 @@ use burn::nn::{Embedding, EmbeddingConfig, Initializer, Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::{sigmoid, softmax};
 
-use crate::data::EventKind;
+use crate::contracts::EventKind;
 
 /// Which history signals a recommender uses. Every field defaults to off, so bundles written
 /// before these existed load unchanged.
@@ -32,14 +32,14 @@ pub struct SignalsConfig {
     pub memory_slots: usize,
     /// LARR scene context: hour of day, page type and device class of the request, encoded
     /// separately and aggregated into the user state ([`crate::rec::ContextAggregator`]; the
-    /// vocabularies are [`crate::rec::context::PAGE_TYPES`] and
-    /// [`crate::rec::context::DEVICE_CLASSES`], hours 0–23). Default false.
+    /// vocabularies are [`crate::contracts::PAGE_TYPES`] and
+    /// [`crate::contracts::DEVICE_CLASSES`], hours 0–23). Default false.
     #[serde(default)]
     pub context: bool,
     /// With `context`: what the encoders' rows mean, so that the manifest documents the
     /// inputs a page must send (written by training; informational).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub context_vocabulary: Option<crate::rec::context::ContextVocabulary>,
+    pub context_vocabulary: Option<crate::contracts::ContextVocabulary>,
     /// CLSD confidence statistics (set by training with CLSD); `None`: every event weighs 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clsd: Option<ClsdStats>,
@@ -253,7 +253,7 @@ impl UserMemory {
 
 /// The behaviour-type embedding (zeros at start).
 pub fn kind_embedding(hidden: usize, device: &Device) -> Embedding {
-    EmbeddingConfig::new(crate::data::NUM_EVENT_KINDS, hidden)
+    EmbeddingConfig::new(crate::contracts::NUM_EVENT_KINDS, hidden)
         .with_initializer(Initializer::Zeros)
         .init(device)
 }

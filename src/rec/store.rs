@@ -9,13 +9,42 @@ use crate::rec::{Recommender, RecommenderConfig};
 
 /// How `rec.safetensors` stores its floats; computed in f32 either way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[cfg_attr(feature = "native", derive(clap::ValueEnum))]
 pub enum RecDtype {
     /// Exact: the bundle evaluates to the training run's figures.
     #[default]
     F32,
     /// Half the download; scores move by f16 rounding of the weights (~1e-3 relative).
     F16,
+}
+
+impl RecDtype {
+    /// The names a command line or config uses.
+    pub const NAMES: [&str; 2] = ["f32", "f16"];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            RecDtype::F32 => "f32",
+            RecDtype::F16 => "f16",
+        }
+    }
+}
+
+impl std::str::FromStr for RecDtype {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "f32" => Ok(RecDtype::F32),
+            "f16" => Ok(RecDtype::F16),
+            other => Err(format!("unknown dtype {other:?} (one of f32, f16)")),
+        }
+    }
+}
+
+impl std::fmt::Display for RecDtype {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// Rewrites every float tensor of a safetensors file as `to` (F32 or F16); others are kept.

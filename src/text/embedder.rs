@@ -2,10 +2,10 @@
 
 use burn::prelude::*;
 
-use crate::bundle::EncoderFiles;
 use crate::error::{Error, Result};
 use crate::text::config::BertConfig;
 use crate::text::encoder::BertEncoder;
+use crate::text::files::EncoderFiles;
 use crate::text::pooling::{l2_normalize, masked_mean};
 use crate::text::tokenizer::{TextTokenizer, TokenBatch};
 use crate::text::weights::load_encoder;
@@ -107,6 +107,16 @@ impl TextEmbedder {
         } else {
             pooled
         }
+    }
+    /// Seconds to embed `texts` in batches of `batch`, after one warm-up batch (kernels,
+    /// caches): what the benchmarks time.
+    pub fn seconds_to_embed(&self, texts: &[String], batch: usize) -> Result<f64> {
+        self.embed(&texts[..batch.max(1).min(texts.len())])?;
+        let start = std::time::Instant::now();
+        for chunk in texts.chunks(batch.max(1)) {
+            self.embed(chunk)?;
+        }
+        Ok(start.elapsed().as_secs_f64())
     }
 
     /// Embeds `texts` in one batch (native: blocking readback).

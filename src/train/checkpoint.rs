@@ -6,21 +6,17 @@
 //! that no state names are removed — so a run killed at any moment leaves the previous epoch's
 //! checkpoint intact and readable.
 
-use std::path::{Path, PathBuf};
-
-use burn::module::Module;
 use burn::optim::OptimizerRecord;
 use burn::store::ModuleRecord;
-use burn::tensor::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
-use crate::fsio::write_atomic;
+use crate::error::Result;
+pub use crate::jobs::checkpoint::{Checkpointer, shape_fingerprint};
+use crate::jobs::checkpoint::{STATE_FILE, bad};
 use crate::train::{EpochLog, TrainConfig};
 
 /// Version of `state.json` this build reads and writes.
 pub const STATE_VERSION: u32 = 1;
-const STATE_FILE: &str = "state.json";
 
 /// Everything but the tensors, as of the end of `epoch`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -52,30 +48,8 @@ pub struct Loaded {
     pub best: ModuleRecord,
 }
 
-/// A checkpoint folder.
-#[derive(Debug, Clone)]
-pub struct Checkpointer {
-    dir: PathBuf,
-}
-
-fn bad(path: &Path, why: impl std::fmt::Display) -> Error {
-    Error::bad_file(path.display().to_string(), why.to_string())
-}
-
+/// Training's checkpoints: the model, the optimizer, the best model and [`TrainState`].
 impl Checkpointer {
-    pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Self { dir: dir.into() }
-    }
-
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
-    /// Whether the folder holds a committed checkpoint.
-    pub fn exists(&self) -> bool {
-        self.dir.join(STATE_FILE).is_file()
-    }
-
     /// Writes the records of this epoch, then commits `state` (whose file names it fills in).
     /// `best` is `None` when the best model did not change since the state's `best_file`.
     pub fn save(
@@ -109,69 +83,12 @@ impl Checkpointer {
         Ok(state)
     }
 
-    /// Writes serialised records (each atomically) into the folder; returns their names.
-    pub fn write_records<E: std::fmt::Display>(
-        &self,
-        records: Vec<(String, std::result::Result<Bytes, E>)>,
-    ) -> Result<Vec<String>> {
-        std::fs::create_dir_all(&self.dir).map_err(|e| Error::io(self.dir.display(), e))?;
-        records
-            .into_iter()
-            .map(|(name, bytes)| {
-                let path = self.dir.join(&name);
-                let bytes = bytes.map_err(|err| bad(&path, format!("cannot serialise: {err}")))?;
-                write_atomic(&path, &bytes)?;
-                Ok(name)
-            })
-            .collect()
-    }
-
-    /// Commits `state` as `state.json` (atomically: the commit point), then removes the records
-    /// that are not in `keep` — only now may the previous epoch's records go.
-    pub fn commit<S: Serialize>(&self, state: &S, keep: &[String]) -> Result<()> {
-        let json = serde_json::to_vec_pretty(state).expect("state serialises");
-        write_atomic(&self.dir.join(STATE_FILE), &json)?;
-        if let Ok(entries) = std::fs::read_dir(&self.dir) {
-            for entry in entries.flatten() {
-                let name = entry.file_name().to_string_lossy().into_owned();
-                if name.ends_with(".bpk") && !keep.contains(&name) {
-                    let _ = std::fs::remove_file(entry.path());
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// The committed `state.json`.
-    pub fn load_state<S: serde::de::DeserializeOwned>(&self) -> Result<S> {
-        let path = self.dir.join(STATE_FILE);
-        let text = std::fs::read(&path).map_err(|e| Error::io(path.display(), e))?;
-        serde_json::from_slice(&text)
-            .map_err(|e| bad(&path, format!("not a checkpoint state: {e}")))
-    }
-
-    /// A module record of the folder.
-    pub fn module_record(&self, name: &str) -> Result<ModuleRecord> {
-        let p = self.dir.join(name);
-        let bytes = std::fs::read(&p).map_err(|e| Error::io(p.display(), e))?;
-        ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes))
-            .map_err(|e| bad(&p, format!("unreadable record: {e}")))
-    }
-
-    /// An optimizer record of the folder.
-    pub fn optim_record(&self, name: &str) -> Result<OptimizerRecord> {
-        let p = self.dir.join(name);
-        let bytes = std::fs::read(&p).map_err(|e| Error::io(p.display(), e))?;
-        OptimizerRecord::from_bytes(Bytes::from_bytes_vec(bytes))
-            .map_err(|e| bad(&p, format!("unreadable optimizer state: {e}")))
-    }
-
     /// Reads the committed checkpoint.
     pub fn load(&self) -> Result<Loaded> {
         let state: TrainState = self.load_state()?;
         if state.version != STATE_VERSION {
             return Err(bad(
-                &self.dir.join(STATE_FILE),
+                &self.dir().join(STATE_FILE),
                 format!(
                     "state version {} is not supported (this build reads {STATE_VERSION})",
                     state.version
@@ -187,18 +104,163 @@ impl Checkpointer {
     }
 }
 
-/// A fingerprint of a module's parameter shapes, so a checkpoint is not applied to a model of
-/// another shape.
-pub fn shape_fingerprint<M: Module>(module: &M, extra: &str) -> String {
-    let mut shapes = Vec::new();
-    module.visit(&mut ShapeVisitor(&mut shapes));
-    crate::bundle::sha256_hex(format!("{shapes:?} {extra}").as_bytes())
-}
+#[cfg(test)]
+mod tests {
+    use burn::prelude::*;
 
-struct ShapeVisitor<'a>(&'a mut Vec<Vec<usize>>);
+    use crate::data::Split;
+    use crate::data::synthetic::synthetic_dataset;
+    use crate::eval::evaluate_model;
+    use crate::fixtures::SEEDED;
+    use crate::jobs::{JobObserver, Silent};
+    use crate::rec::{ItemMode, Recommender};
+    use crate::train::test_support::{small_config, topic_text};
+    use crate::train::{CheckpointOptions, EpochLog, TrainConfig, train};
 
-impl burn::module::ModuleVisitor for ShapeVisitor<'_> {
-    fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<burn::Tensor<D>>) {
-        self.0.push(param.val().dims().to_vec());
+    /// Stops the run (as a kill would) in the middle of epoch `at`.
+    struct KillAt {
+        at: usize,
+        epoch: usize,
+        batches: usize,
+    }
+    impl JobObserver<EpochLog> for KillAt {
+        fn epoch_start(&mut self, epoch: usize, _: usize) {
+            self.epoch = epoch;
+            self.batches = 0;
+        }
+        fn batch(&mut self, _: f64) {
+            self.batches += 1;
+            if self.epoch == self.at && self.batches == 2 {
+                panic!("killed mid-epoch");
+            }
+        }
+    }
+
+    #[test]
+    fn resume_after_a_kill_mid_epoch_matches_an_uninterrupted_run() {
+        resume_matches(false);
+    }
+
+    /// The same with every history signal: CLSD's confidences are recomputed from the saved
+    /// models on resume, so the resumed run weighs the same clicks.
+    #[test]
+    fn resume_with_clsd_dumn_and_context_matches_an_uninterrupted_run() {
+        resume_matches(true);
+    }
+
+    /// The persona vocabulary of a synthetic dataset (its topics).
+    fn persona_vocabulary(ds: &crate::data::Dataset) -> crate::rec::PersonaVocabulary {
+        let facets: Vec<Vec<String>> = ds.items.iter().map(|i| i.facets.clone()).collect();
+        crate::rec::PersonaVocabulary::from_items(&facets, 8)
+    }
+
+    fn resume_matches(signals: bool) {
+        let _seeded = SEEDED.lock().unwrap_or_else(|e| e.into_inner());
+        let ds = crate::data::synthetic::with_typed_feedback(synthetic_dataset(60, 30, 6, 12, 2));
+        let split = Split::leave_one_out(&ds, 8);
+        let dir =
+            std::env::temp_dir().join(format!("ranklet-resume-{signals}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut config = small_config(ItemMode::Transductive, ds.items.len(), 8, 16, (0.2, 0.3), 8);
+        if signals {
+            config.signals = crate::rec::SignalsConfig {
+                kinds: true,
+                memory_slots: 2,
+                context: true,
+                context_vocabulary: None,
+                clsd: None,
+                persona: Some(persona_vocabulary(&ds)),
+            };
+        }
+        let train_config = TrainConfig {
+            epochs: 5,
+            batch_size: 8,
+            lr: 5e-3,
+            patience: 5,
+            max_len: 8,
+            clsd_groups: if signals { 2 } else { 0 },
+            ..TrainConfig::default()
+        };
+        let run = |resume: bool,
+                   dir: Option<std::path::PathBuf>,
+                   observer: &mut dyn JobObserver<EpochLog>| {
+            let device = Device::flex().autodiff();
+            device.seed(11);
+            let text = topic_text(ds.items.len(), &device);
+            let facets: Vec<Vec<String>> = ds.items.iter().map(|i| i.facets.clone()).collect();
+            let model = Recommender::init(&config, &device).with_item_facets(&facets);
+            let out = train(
+                model,
+                &text,
+                &split,
+                &train_config,
+                &CheckpointOptions {
+                    dir,
+                    resume,
+                    ..Default::default()
+                },
+                observer,
+            );
+            out.map(|t| {
+                let (test, _) = evaluate_model(&t.best, &text.inner(), &split.test, 64);
+                (t.log, test.means(), t.resumed_epochs)
+            })
+        };
+        let (log, test, _) = run(false, None, &mut Silent).unwrap();
+
+        let killed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            run(
+                false,
+                Some(dir.clone()),
+                &mut KillAt {
+                    at: 3,
+                    epoch: 0,
+                    batches: 0,
+                },
+            )
+        }));
+        assert!(killed.is_err(), "the run was interrupted");
+        let state: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("state.json")).unwrap()).unwrap();
+        assert_eq!(
+            state["epoch"], 2,
+            "the last committed checkpoint is epoch 2"
+        );
+
+        let (resumed_log, resumed_test, resumed_epochs) =
+            run(true, Some(dir.clone()), &mut Silent).unwrap();
+        assert_eq!(resumed_epochs, 2);
+        let strip = |l: &[EpochLog]| -> Vec<(usize, f64, f64)> {
+            l.iter()
+                .map(|e| (e.epoch, e.loss, e.valid_ndcg10))
+                .collect()
+        };
+        assert_eq!(strip(&resumed_log), strip(&log));
+        assert_eq!(resumed_test, test);
+
+        // Resuming with other settings is refused, naming the folder.
+        let other = TrainConfig {
+            lr: 1e-2,
+            ..train_config.clone()
+        };
+        let device = Device::flex().autodiff();
+        let text = topic_text(ds.items.len(), &device);
+        let err = train(
+            Recommender::init(&config, &device),
+            &text,
+            &split,
+            &other,
+            &CheckpointOptions {
+                dir: Some(dir.clone()),
+                resume: true,
+                ..Default::default()
+            },
+            &mut Silent,
+        )
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(err.contains("other settings"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -7,14 +7,16 @@
 use burn::optim::{AdamWConfig, GradientsParams};
 use burn::prelude::*;
 
-use crate::data::dataset::Split;
+use crate::data::Split;
 use crate::error::{Error, Result};
-use crate::fixtures::SplitMix;
+use crate::eval::evaluate_model;
+use crate::jobs::JobObserver;
 use crate::rec::{Recommender, SequenceBatch};
+use crate::rng::SplitMix;
 use crate::text::TextEmbedder;
 use crate::text::encoder::{BertEncoder, BertLayer, score_bias};
 use crate::text::pooling::{l2_normalize, masked_mean};
-use crate::train::{EpochLog, TrainObserver, evaluate_model, windows};
+use crate::train::{EpochLog, windows};
 
 /// Every item text's hidden states after the frozen bottom layers, computed once.
 pub struct FrozenBottom {
@@ -196,7 +198,7 @@ pub fn tune_text(
     bottom: &FrozenBottom,
     split: &Split,
     config: &TextTuneConfig,
-    observer: &mut dyn TrainObserver,
+    observer: &mut dyn JobObserver<EpochLog>,
 ) -> Result<TextTuned> {
     if model.tower.ids.is_some() {
         return Err(Error::bad_input(
@@ -321,15 +323,15 @@ mod tests {
     use super::*;
     use crate::data::synthetic::synthetic_dataset;
     use crate::fixtures::tiny_bert_files;
+    use crate::jobs::Silent;
     use crate::rec::{ItemMode, ItemTowerConfig, RecommenderConfig, SequenceEncoderConfig};
-    use crate::train::Silent;
 
     /// Tuning moves the top text layer (not the frozen ones), logs the start and every epoch,
     /// and the vectors it returns are exactly what the whole encoder with the tuned layer
     /// computes — so the written bundle embeds the catalog as the tuned model saw it.
     #[test]
     fn tuned_top_layers_equal_the_rebuilt_encoder() {
-        let _seeded = crate::train::tests::SEEDED
+        let _seeded = crate::fixtures::SEEDED
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         let ds = synthetic_dataset(60, 24, 6, 10, 4);

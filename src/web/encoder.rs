@@ -7,7 +7,6 @@ use wasm_bindgen::prelude::*;
 use super::device::init_device;
 use super::{file_reader, js_error};
 use crate::bundle::{EncoderFiles, Manifest};
-use crate::fixtures::tiny_bert_files;
 use crate::text::TextEmbedder;
 
 /// A sentence encoder running in this page or worker.
@@ -34,12 +33,6 @@ impl Encoder {
         let encoder_files =
             EncoderFiles::from_manifest(&manifest, file_reader(&files)).map_err(js_error)?;
         Self::from_files(&encoder_files, &backend).await
-    }
-
-    /// The tiny random test BERT for `seed` (identical bytes on every target), for tests.
-    #[wasm_bindgen(js_name = tinyTestModel)]
-    pub async fn tiny_test_model(seed: u32, backend: String) -> Result<Encoder, JsError> {
-        Self::from_files(&tiny_bert_files(u64::from(seed)), &backend).await
     }
 
     async fn from_files(files: &EncoderFiles, backend: &str) -> Result<Encoder, JsError> {

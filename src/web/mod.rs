@@ -13,8 +13,8 @@ pub use ranker::Ranker;
 use js_sys::{Object, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 
+use crate::data::synthetic::product_titles;
 use crate::error::Error;
-use crate::fixtures::product_titles;
 
 fn js_error(e: Error) -> JsError {
     JsError::new(&e.to_string())

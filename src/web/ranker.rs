@@ -9,28 +9,22 @@ use wasm_bindgen::prelude::*;
 use super::device::init_device;
 use super::{file_reader, js_error};
 use crate::bundle::{Manifest, RecommenderFiles};
-use crate::data::EventKind;
-use crate::rec::context::{DEVICE_CLASSES, PAGE_TYPES, SceneContext};
-use crate::rec::model::l2_rows;
+use crate::contracts::EventKind;
+use crate::contracts::{DEVICE_CLASSES, PAGE_TYPES, SceneContext};
+use crate::rec::readback::Async;
 use crate::rec::{
-    History, HistorySelect, ItemMode, ItemVectors, Recommender, RecommenderConfig, SequenceBatch,
-    avoid_boost, select_positions, selection_rows, unit_rows_of,
+    HistorySelect, ItemMode, RankingState, RecommendRequest, Recommender, RecommenderConfig,
 };
 
-/// A trained recommender running in this page or worker.
+/// A trained recommender running in this page or worker: an adapter over the one recommend
+/// path ([`RankingState`], [`RecommendRequest`]).
 #[wasm_bindgen]
 pub struct Ranker {
     model: Recommender,
     config: RecommenderConfig,
     items: Vec<String>,
     /// The catalog through the item tower, computed once per `setTextVectors`.
-    catalog: Option<ItemVectors>,
-    /// The catalog's text vectors (unit rows), for the relevance of search queries.
-    text: Option<Tensor<2>>,
-    /// The same on the CPU, for choosing the events of a long history.
-    /// (Flat, `selection_width` per row: contiguous rows are read faster than a `Vec` each.)
-    text_rows: Vec<f32>,
-    selection_width: usize,
+    state: Option<RankingState>,
     /// The catalog's persona facets by row (names), kept to rebuild the model's facet table
     /// when the visitor mutes an entry.
     facets: Vec<Vec<String>>,
@@ -44,47 +38,15 @@ pub struct Ranker {
 }
 
 impl Ranker {
-    /// The events the sequence encoder reads out of `history` (rows; rows ≥ the catalog's
-    /// size are queries, compared by `query_rows`), with their behaviour types.
-    fn read_events(
-        &self,
-        history: &[usize],
-        kinds: &[EventKind],
-        query_rows: &[Vec<f32>],
-    ) -> (Vec<usize>, Vec<EventKind>) {
-        let w = self.selection_width;
-        let n = if w > 0 { self.text_rows.len() / w } else { 0 };
-        let row = |i: usize| -> &[f32] {
-            if i < n {
-                &self.text_rows[i * w..(i + 1) * w]
-            } else {
-                &query_rows[i - n]
-            }
-        };
-        let positions = if w > 0 && self.catalog.as_ref().is_some_and(|c| c.items == n) {
-            select_positions(
-                history,
-                self.config.sequence.max_len,
-                self.history_select,
-                self.recent,
-                row,
-            )
-        } else {
-            // ID mode has no texts: the newest events.
-            (history.len().saturating_sub(self.config.sequence.max_len)..history.len()).collect()
-        };
-        let reads = positions.iter().map(|&p| history[p]).collect();
-        let read_kinds = if kinds.is_empty() {
-            Vec::new()
-        } else {
-            positions.iter().map(|&p| kinds[p]).collect()
-        };
-        (reads, read_kinds)
-    }
-
     /// Rebuilds the model's facet table from the catalog's facets and the muted ones.
     fn apply_facets(&mut self) {
         self.model.set_item_facets(&self.facets, &self.muted);
+    }
+
+    fn state(&self, what: &str) -> Result<&RankingState, JsError> {
+        self.state
+            .as_ref()
+            .ok_or_else(|| JsError::new(&format!("call setTextVectors before {what}")))
     }
 }
 
@@ -109,20 +71,14 @@ impl Ranker {
         let model = Recommender::from_safetensors(&entry.config, weights, &device, &entry.weights)
             .map_err(js_error)?;
         // ID mode ignores texts: its catalog is the model's own rows, ready at once.
-        let catalog = (entry.config.items.mode == ItemMode::Id).then(|| {
-            model.item_vectors(Tensor::zeros(
-                [items.len(), entry.config.items.text_dim],
-                &device,
-            ))
+        let state = (entry.config.items.mode == ItemMode::Id).then(|| {
+            RankingState::without_text(&model, items.len(), entry.config.items.text_dim, &device)
         });
         Ok(Ranker {
             model,
             config: entry.config,
             items,
-            catalog,
-            text: None,
-            text_rows: Vec::new(),
-            selection_width: 0,
+            state,
             facets: Vec::new(),
             muted: Vec::new(),
             history_select: HistorySelect::Last,
@@ -211,31 +167,14 @@ impl Ranker {
         history: Vec<u32>,
         kinds: Option<Uint8Array>,
     ) -> Result<Float32Array, JsError> {
-        let Some(catalog) = &self.catalog else {
-            return Err(JsError::new("call setTextVectors before persona"));
-        };
-        if self.model.persona.is_none() || history.is_empty() {
-            return Ok(Float32Array::new_with_length(0));
-        }
+        let state = self.state("persona")?;
         let history: Vec<usize> = history.into_iter().map(|h| h as usize).collect();
-        if let Some(bad) = history.iter().find(|&&h| h >= catalog.items) {
-            return Err(JsError::new(&format!(
-                "history row {bad} is outside the catalog of {} items",
-                catalog.items
-            )));
-        }
         let kinds = event_kinds(kinds, history.len())?;
-        let (reads, read_kinds) = self.read_events(&history, &kinds, &[]);
-        let batch = SequenceBatch::new(&[(&reads[..], &[][..])]).with_kinds(&[&read_kinds[..]]);
-        let batch = self
-            .model
-            .with_confidence_async(batch, catalog, &[history.len()])
+        let p = state
+            .persona_with(&self.model, &history, &kinds, &Async)
             .await
             .map_err(js_error)?;
-        let p = self.model.persona_of(&batch).unwrap_or_default();
-        let f = p.len() / reads.len().max(1);
-        let last = reads.len() - 1;
-        Ok(Float32Array::from(&p[last * f..(last + 1) * f]))
+        Ok(Float32Array::from(&p[..]))
     }
 
     /// Whether history events are weighted by CLSD confidence.
@@ -286,13 +225,10 @@ impl Ranker {
         // A new catalog: its facets come with `setItemFacets`.
         self.facets.clear();
         self.model.facets = None;
-        // What long-history selection compares (see `selection_rows`).
-        let rows = selection_rows(&unit_rows_of(&flat, dim));
-        self.selection_width = rows.first().map_or(0, Vec::len);
-        self.text_rows = rows.concat();
-        let text = Tensor::from_data(TensorData::new(flat, [n, dim]), &self.device);
-        self.catalog = Some(self.model.item_vectors(text.clone()));
-        self.text = Some(l2_rows(text));
+        let mut state = RankingState::from_rows(&self.model, flat, dim, &self.device);
+        state.history_select = self.history_select;
+        state.recent = self.recent;
+        self.state = Some(state);
         Ok(())
     }
 
@@ -301,16 +237,12 @@ impl Ranker {
     /// texts are nearest to them; `ranklet eval --history-select relevant` measures it).
     #[wasm_bindgen(js_name = setHistorySelect)]
     pub fn set_history_select(&mut self, how: &str, recent: usize) -> Result<(), JsError> {
-        self.history_select = match how {
-            "last" => HistorySelect::Last,
-            "relevant" => HistorySelect::Relevant,
-            other => {
-                return Err(JsError::new(&format!(
-                    "history selection {other:?} is not \"last\" or \"relevant\""
-                )));
-            }
-        };
+        self.history_select = how.parse().map_err(|e: String| JsError::new(&e))?;
         self.recent = recent;
+        if let Some(state) = &mut self.state {
+            state.history_select = self.history_select;
+            state.recent = recent;
+        }
         Ok(())
     }
 
@@ -336,85 +268,31 @@ impl Ranker {
         kinds: Option<Uint8Array>,
         context: Option<Uint8Array>,
     ) -> Result<Array, JsError> {
-        let Some(catalog) = &self.catalog else {
-            return Err(JsError::new("call setTextVectors before recommend"));
-        };
-        let dim = self.config.items.text_dim;
+        let state = self.state("recommend")?;
         let queries = queries.map(|q| q.to_vec()).unwrap_or_default();
-        if !queries.len().is_multiple_of(dim) || queries.iter().any(|v| !v.is_finite()) {
-            return Err(JsError::new(&format!(
-                "query vectors: {} floats is not a whole number of finite {dim}-wide rows",
-                queries.len()
-            )));
-        }
-        let q = queries.len() / dim;
-        let queries_cpu = queries.clone();
-        let weights = query_weights.map(|w| w.to_vec()).unwrap_or_default();
-        if !weights.is_empty() && weights.len() != q {
-            return Err(JsError::new(&format!(
-                "query weights: {} for {q} queries",
-                weights.len()
-            )));
-        }
-        let with_queries;
-        let mut boost = None;
-        let catalog = if q == 0 {
-            catalog
-        } else {
-            let text = Tensor::from_data(TensorData::new(queries, [q, dim]), &self.device);
-            if let (false, Some(items)) = (weights.is_empty(), &self.text) {
-                let w = Tensor::<2>::from_data(TensorData::new(weights, [1, q]), &self.device);
-                let relevance = l2_rows(text.clone()).matmul(items.clone().transpose());
-                boost = Some(w.matmul(relevance).div_scalar(self.config.temperature));
-            }
-            with_queries = self.model.with_queries(catalog, text);
-            &with_queries
-        };
-        let avoid: Vec<i64> = avoid
+        let query_weights = query_weights.map(|w| w.to_vec()).unwrap_or_default();
+        let avoid: Vec<usize> = avoid
             .map(|a| a.to_vec())
             .unwrap_or_default()
             .into_iter()
-            .map(i64::from)
+            .map(|a| a as usize)
             .collect();
-        if let (false, Some(items)) = (avoid.is_empty(), &self.text) {
-            if let Some(bad) = avoid.iter().find(|&&a| a as usize >= catalog.items) {
-                return Err(JsError::new(&format!(
-                    "avoided row {bad} is outside the catalog of {} items",
-                    catalog.items
-                )));
-            }
-            let avoid: Vec<usize> = avoid.iter().map(|&a| a as usize).collect();
-            let nearness = avoid_boost(items, &avoid, self.config.temperature);
-            boost = Some(match boost {
-                Some(b) => b + nearness,
-                None => nearness,
-            });
-        }
-        let n = catalog.items;
         let history: Vec<usize> = history.into_iter().map(|h| h as usize).collect();
-        if let Some(bad) = history.iter().find(|&&h| h >= n + q) {
-            return Err(JsError::new(&format!(
-                "history row {bad} is outside the catalog of {n} items and {q} queries"
-            )));
-        }
-        // Query rows (after the catalog's) are compared by their own text vectors.
-        let query_rows = selection_rows(&unit_rows_of(&queries_cpu, dim));
         let kinds = event_kinds(kinds, history.len())?;
-        let (reads, read_kinds) = self.read_events(&history, &kinds, &query_rows);
-        let recs = self
-            .model
+        let recs = state
             .recommend_async(
-                catalog,
-                &History {
-                    items: &history,
-                    reads: &reads,
-                    kinds: &read_kinds,
+                &self.model,
+                &RecommendRequest {
+                    history: &history,
+                    kinds: &kinds,
                     context: scene_context(context.map(|c| c.to_vec()))?,
+                    queries: &queries,
+                    query_weights: &query_weights,
+                    avoid: &avoid,
+                    k,
+                    exclude_seen,
+                    because: 2,
                 },
-                k,
-                exclude_seen,
-                2,
-                boost,
             )
             .await
             .map_err(js_error)?;

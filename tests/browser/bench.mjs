@@ -7,7 +7,7 @@ import { ROOT, startServer, launchBrowser } from './helpers.mjs';
 
 // What a visitor downloads for the shop: the module, the JS around it, and the bundle's files.
 function downloadBytes(bundle) {
-  const files = ['www/pkg/ranklet_bg.wasm', 'www/pkg/ranklet.js', 'www/ranklet.js', 'www/worker.js', 'www/history.js', 'www/store.js', 'www/webgpu.js', 'www/ranklet-shelf.js'];
+  const files = ['www/pkg/ranklet_bg.wasm', 'www/pkg/ranklet.js', 'www/ranklet.js', 'www/worker.js', 'www/history.js', 'www/store.js', 'www/webgpu.js', 'www/ranklet-shelf.js', 'www/contract.js', 'www/catalog.js', 'www/dom.js', 'www/taste.js'];
   const manifest = JSON.parse(readFileSync(path.join(ROOT, bundle, 'manifest.json'), 'utf8'));
   const e = manifest.encoder, r = manifest.recommender ?? {};
   for (const f of ['manifest.json', e.config, e.tokenizer, e.weights, r.weights, r.items].filter(Boolean)) files.push(path.join(bundle, f));

@@ -1,13 +1,24 @@
 // The text encoder in headless Chromium, in a Web Worker, through the real wasm module:
 // (a) the teacher on the CPU backend reproduces the PyTorch reference embeddings;
-// (b) where WebGPU yields an adapter, a tiny random BERT gives the same outputs on WebGPU and
-//     on the CPU backend; (c) corrupt or missing bundle files are refused, naming the file.
+// (b) where WebGPU yields an adapter, a tiny random BERT (written by `ranklet fixture`) gives the
+//     same outputs on WebGPU and on the CPU backend; (c) corrupt or missing bundle files are refused, naming the file.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, openPage } from './helpers.mjs';
+import { execFileSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import path from 'node:path';
+import { ROOT, startServer, launchBrowser, openPage } from './helpers.mjs';
+
+const BIN = process.env.RANKLET_BIN ?? path.join(ROOT, 'target/release/ranklet');
+const FIX = path.join(ROOT, 'target/browser-fixtures-encoder');
 
 let server, browser;
 before(async () => {
+  rmSync(FIX, { recursive: true, force: true });
+  // The tiny random BERT for two seeds, as bundle folders served from this origin.
+  for (const seed of [7, 8]) {
+    execFileSync(BIN, ['fixture', '--out', path.join(FIX, `seed-${seed}`), '--seed', String(seed)], { stdio: 'ignore' });
+  }
   server = await startServer();
   browser = await launchBrowser();
 });
@@ -57,18 +68,19 @@ test('tiny random BERT: WebGPU and CPU agree within 1e-4 (where an adapter exist
     t.skip(adapter.reason);
     return;
   }
-  const r = await page.evaluate(async () => {
+  const tiny = (seed) => `/${path.relative(ROOT, FIX).split(path.sep).join('/')}/seed-${seed}/encoder/`;
+  const r = await page.evaluate(async ({ seven, eight }) => {
     const { RankletEncoder } = await import('/www/ranklet.js');
     const texts = ['Red shoes', 'USB charger cable, black and white wireless', 'x', 'blue coffee mugs for tea lovers'];
-    const gpu = await RankletEncoder.tinyTestModel(7, { backend: 'webgpu' });
-    const cpu = await RankletEncoder.tinyTestModel(7, { backend: 'cpu' });
-    const other = await RankletEncoder.tinyTestModel(8, { backend: 'cpu' });
+    const gpu = await RankletEncoder.load(seven, { backend: 'webgpu' });
+    const cpu = await RankletEncoder.load(seven, { backend: 'cpu' });
+    const other = await RankletEncoder.load(eight, { backend: 'cpu' });
     const [a, b, c] = [await gpu.embed(texts), await cpu.embed(texts), await other.embed(texts)];
     const maxDiff = (x, y) => Math.max(...x.flatMap((row, i) => Array.from(row, (v, j) => Math.abs(v - y[i][j]))));
     const out = { gpuBackend: gpu.backend, gpuReason: gpu.backendReason, cpuBackend: cpu.backend, diff: maxDiff(a, b), seedDiff: maxDiff(b, c) };
     gpu.close(); cpu.close(); other.close();
     return out;
-  });
+  }, { seven: tiny(7), eight: tiny(8) });
   console.log(`browser backends ran: webgpu (${adapter.reason}; ${r.gpuReason}) and cpu; max |webgpu − cpu| = ${r.diff.toExponential(2)}`);
   assert.equal(r.gpuBackend, 'webgpu', r.gpuReason);
   assert.equal(r.cpuBackend, 'cpu');

@@ -93,3 +93,8 @@ pub fn train(dir: &Path, extra: &[&str]) -> serde_json::Value {
     ranklet_ok(&args);
     serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap()
 }
+
+#[cfg(not(feature = "fixtures"))]
+compile_error!(
+    "the integration tests need the test fixtures: cargo test --features fixtures (./build.sh test passes it)"
+);

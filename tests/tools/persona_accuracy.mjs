@@ -1,5 +1,5 @@
 // Persona accuracy on ml-100k (issue 10's report): the shop widget's own personaOf()
-// (www/ranklet-shelf.js) over each user's earlier 80 % of rating events, against
+// (www/taste.js) over each user's earlier 80 % of rating events, against
 //   - the most frequent genre of those same events (does the persona name what dominates?), and
 //   - the most frequent genre of the user's later 20 % (does it describe the taste to come?),
 // beside a baseline that names the most frequent genre of all users' earlier events.
@@ -7,10 +7,8 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
-// The widget module defines a custom element on import; in Node there are no DOM classes.
-globalThis.HTMLElement ??= class {};
-globalThis.customElements ??= { get: () => true, define: () => {} };
-const { personaOf, categoriesOf } = await import(path.resolve('www/ranklet-shelf.js'));
+const { personaOf } = await import(path.resolve('www/taste.js'));
+const { categoriesOf } = await import(path.resolve('www/catalog.js'));
 
 const [dataDir, catalogPath] = process.argv.slice(2);
 const items = JSON.parse(readFileSync(catalogPath, 'utf8'));
@@ -59,7 +57,7 @@ const r = (x) => Math.round((x / n) * 10000) / 10000;
 console.log(JSON.stringify({
   command: 'node tests/tools/persona_accuracy.mjs data/ml-100k www/catalog/ml-100k.json',
   users: n,
-  persona: 'www/ranklet-shelf.js personaOf over the earlier 80 % of each user\'s rating events (ratings ≥ 4 weigh 2, 3 weighs 0.5, ≤ 2 weighs −2; recency decay 0.98 per event; 0.9, 0.95, 0.995 and 1 were compared on this same measure)',
+  persona: 'www/taste.js personaOf over the earlier 80 % of each user\'s rating events (the contract\'s weights: ratings ≥ 4 are likes (2), 3 a click (1), ≤ 2 dislikes (−2); each event split evenly over its genres; recency decay 0.98 per event; 0.9, 0.95, 0.995 and 1 were compared on this same measure)',
   top_matches_most_frequent_genre_same_history: r(sameHistory),
   top_matches_most_frequent_genre_later_20pct: r(future),
   top3_contains_most_frequent_genre_later_20pct: r(futureTop3),

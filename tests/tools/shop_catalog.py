@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Turns a RecBole ml-100k dataset folder into the demo shop's catalog (DESIGN.md §4 contract).
+"""Turns a RecBole ml-100k dataset folder into the demo shop's catalog (docs/design.md, Contracts contract).
 
     python3 tests/tools/shop_catalog.py data/ml-100k www/catalog/ml-100k.json
 

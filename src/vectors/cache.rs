@@ -12,8 +12,9 @@ use std::path::{Path, PathBuf};
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
 
-use crate::bundle::{EncoderFiles, sha256_hex};
+use crate::contracts::sha256_hex;
 use crate::error::{Error, Result};
+use crate::text::EncoderFiles;
 use crate::text::TextEmbedder;
 
 /// Identifies a model's outputs: its three files' hashes and how it pools.

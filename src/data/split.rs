@@ -1,0 +1,235 @@
+//! The leave-one-out split, exactly as docs/design.md (Evaluation protocol) says, and the
+//! cold-start holdout.
+
+use crate::contracts::{EventKind, SceneContext};
+use crate::data::dataset::Dataset;
+
+/// A history and the item that follows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Example {
+    pub user: usize,
+    /// Item indices, oldest first, at most `max_len` (the most recent).
+    pub history: Vec<usize>,
+    /// The behaviour type of each `history` event.
+    pub kinds: Vec<EventKind>,
+    pub target: usize,
+    /// The scene of the request (the target event's hour of day).
+    pub context: SceneContext,
+    /// Every item the user had before the target, uncapped: what "masking seen items" removes
+    /// (RecBole masks the whole past, not only the last `max_len`). Empty for training rows.
+    pub seen: Vec<usize>,
+}
+
+/// Keeps the events of `items` (and their `kinds`, if aligned) whose item passes `keep`.
+fn retain_items(items: &mut Vec<usize>, kinds: &mut Vec<EventKind>, keep: impl Fn(&usize) -> bool) {
+    if kinds.len() == items.len() {
+        let mut k = kinds.iter();
+        let mut kept_kinds = Vec::with_capacity(kinds.len());
+        items.retain(|i| {
+            let kind = *k.next().expect("aligned");
+            let keep = keep(i);
+            if keep {
+                kept_kinds.push(kind);
+            }
+            keep
+        });
+        *kinds = kept_kinds;
+    } else {
+        items.retain(keep);
+    }
+}
+
+/// Leave-one-out split (docs/design.md, Evaluation protocol).
+#[derive(Debug, Clone)]
+pub struct Split {
+    /// Per user, the training part of the sequence (all but the last two).
+    pub train: Vec<Vec<usize>>,
+    /// The behaviour types of `train`'s events (same shape).
+    pub train_kinds: Vec<Vec<EventKind>>,
+    /// The scene of each of `train`'s events (its hour of day; same shape).
+    pub train_contexts: Vec<Vec<SceneContext>>,
+    /// Target = second-to-last item, history = the training part.
+    pub valid: Vec<Example>,
+    /// Target = last item, history = training part + validation item.
+    pub test: Vec<Example>,
+    /// Users with fewer than 3 interactions: all their items are training data; they are not
+    /// evaluated.
+    pub short_users: usize,
+    pub max_len: usize,
+    /// Items held out of training entirely (cold start), sorted; empty normally. Training
+    /// leaves them out of the softmax too: they do not exist yet.
+    pub held_out: Vec<usize>,
+}
+
+fn tail<T: Clone>(seq: &[T], max_len: usize) -> Vec<T> {
+    seq[seq.len().saturating_sub(max_len)..].to_vec()
+}
+
+impl Split {
+    pub fn leave_one_out(ds: &Dataset, max_len: usize) -> Self {
+        let mut split = Split {
+            train: Vec::new(),
+            train_kinds: Vec::new(),
+            train_contexts: Vec::new(),
+            valid: Vec::new(),
+            test: Vec::new(),
+            short_users: 0,
+            max_len,
+            held_out: Vec::new(),
+        };
+        for (user, seq) in ds.sequences.iter().enumerate() {
+            let n = seq.len();
+            let kinds = match ds.kinds.get(user) {
+                Some(k) if k.len() == n => k.clone(),
+                _ => vec![EventKind::Click; n],
+            };
+            let contexts: Vec<SceneContext> = match ds.times.get(user) {
+                Some(t) if t.len() == n => {
+                    t.iter().map(|&ts| SceneContext::at_unix_time(ts)).collect()
+                }
+                _ => vec![SceneContext::default(); n],
+            };
+            if n < 3 {
+                split.short_users += 1;
+                split.train.push(seq.clone());
+                split.train_kinds.push(kinds);
+                split.train_contexts.push(contexts);
+                continue;
+            }
+            split.train.push(seq[..n - 2].to_vec());
+            split.train_kinds.push(kinds[..n - 2].to_vec());
+            split.train_contexts.push(contexts[..n - 2].to_vec());
+            split.valid.push(Example {
+                user,
+                history: tail(&seq[..n - 2], max_len),
+                kinds: tail(&kinds[..n - 2], max_len),
+                target: seq[n - 2],
+                context: contexts[n - 2],
+                seen: seq[..n - 2].to_vec(),
+            });
+            split.test.push(Example {
+                user,
+                history: tail(&seq[..n - 1], max_len),
+                kinds: tail(&kinds[..n - 1], max_len),
+                target: seq[n - 1],
+                context: contexts[n - 1],
+                seen: seq[..n - 1].to_vec(),
+            });
+        }
+        split
+    }
+
+    /// The cold-start protocol: picks `fraction` of the items (seeded) and removes them from
+    /// training entirely — from every training sequence, and from validation as targets — so
+    /// the model never sees them interact. Test examples stay; those whose target is held out
+    /// are the cold-start test set ([`Split::cold_test`]). Returns the held-out items, sorted.
+    pub fn hold_out_items(&mut self, num_items: usize, fraction: f64, seed: u64) -> Vec<usize> {
+        let mut rng = crate::rng::SplitMix(seed);
+        let mut order: Vec<usize> = (0..num_items).collect();
+        for i in (1..order.len()).rev() {
+            let j = ((rng.next_f32() * (i + 1) as f32) as usize).min(i);
+            order.swap(i, j);
+        }
+        let take = ((num_items as f64) * fraction.clamp(0.0, 1.0)).round() as usize;
+        let mut held: Vec<usize> = order[..take].to_vec();
+        held.sort_unstable();
+        let is_held = |i: &usize| held.binary_search(i).is_ok();
+        for ((seq, kinds), contexts) in self
+            .train
+            .iter_mut()
+            .zip(&mut self.train_kinds)
+            .zip(&mut self.train_contexts)
+        {
+            if contexts.len() == seq.len() {
+                let mut keep = seq.iter().map(|i| !is_held(i));
+                contexts.retain(|_| keep.next().unwrap_or(true));
+            }
+            retain_items(seq, kinds, |i| !is_held(i));
+        }
+        self.valid.retain(|e| !is_held(&e.target));
+        for e in &mut self.valid {
+            retain_items(&mut e.history, &mut e.kinds, |i| !is_held(i));
+        }
+        self.held_out = held.clone();
+        held
+    }
+
+    /// Test examples whose target is one of `held` (sorted).
+    pub fn cold_test(&self, held: &[usize]) -> Vec<Example> {
+        self.test
+            .iter()
+            .filter(|e| held.binary_search(&e.target).is_ok())
+            .cloned()
+            .collect()
+    }
+
+    /// RecBole's training rows: every prefix of a training sequence predicts its next item.
+    pub fn train_prefixes(&self) -> impl Iterator<Item = Example> + '_ {
+        self.train.iter().enumerate().flat_map(move |(user, seq)| {
+            (1..seq.len()).map(move |t| Example {
+                user,
+                history: tail(&seq[..t], self.max_len),
+                kinds: tail(&self.train_kinds[user][..t], self.max_len),
+                target: seq[t],
+                context: self.train_contexts[user][t],
+                seen: Vec::new(),
+            })
+        })
+    }
+
+    /// Interaction counts per item over the training sequences.
+    pub fn train_counts(&self, num_items: usize) -> Vec<u32> {
+        let mut counts = vec![0; num_items];
+        for &i in self.train.iter().flatten() {
+            counts[i] += 1;
+        }
+        counts
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::dataset::tests::ITEM;
+
+    #[test]
+    fn held_out_items_never_reach_training_and_form_the_cold_test_set() {
+        let ds = crate::data::synthetic::synthetic_dataset(60, 40, 8, 12, 3);
+        let mut split = Split::leave_one_out(&ds, 10);
+        let tests_before = split.test.len();
+        let held = split.hold_out_items(ds.items.len(), 0.1, 5);
+        assert_eq!(held.len(), 4);
+        assert!(split.train.iter().flatten().all(|i| !held.contains(i)));
+        assert!(split.valid.iter().all(|e| !held.contains(&e.target)));
+        assert_eq!(split.test.len(), tests_before);
+        let cold = split.cold_test(&held);
+        assert!(cold.iter().all(|e| held.contains(&e.target)));
+        assert_eq!(
+            cold.len(),
+            split
+                .test
+                .iter()
+                .filter(|e| held.contains(&e.target))
+                .count()
+        );
+        // Seeded: the same seed holds out the same items.
+        let mut again = Split::leave_one_out(&ds, 10);
+        assert_eq!(again.hold_out_items(ds.items.len(), 0.1, 5), held);
+    }
+
+    #[test]
+    fn short_users_train_only_and_history_is_capped() {
+        let mut inter =
+            String::from("user_id:token\titem_id:token\ttimestamp:float\n1\t1\t1\n1\t2\t2\n");
+        for t in 0..10 {
+            inter.push_str(&format!("2\t{}\t{t}\n", 1 + t % 4));
+        }
+        let ds = Dataset::from_recbole("t", inter.as_bytes(), "t.inter", ITEM, "t.item").unwrap();
+        let split = Split::leave_one_out(&ds, 3);
+        assert_eq!(split.short_users, 1);
+        assert_eq!(split.test.len(), 1);
+        assert_eq!(split.test[0].history.len(), 3);
+        assert_eq!(split.train_prefixes().count(), 1 + 7);
+        assert!(split.train_prefixes().all(|e| e.history.len() <= 3));
+    }
+}

@@ -1,0 +1,78 @@
+//! The student's loss on a batch: COS-NCE on the mapped layers (stage 1), plus the word-piece,
+//! relation and output-level losses where they are on.
+
+use burn::prelude::*;
+
+use crate::distill::config::DistillConfig;
+use crate::distill::loss::{cos_nce, output_cosine, relation_kl, similarity_kl, token_cosine};
+use crate::distill::student::{MaskTensors, attention_relations, masked_layers};
+use crate::distill::teacher::TeacherTargets;
+use crate::distill::trainee::Student;
+use crate::text::encoder::score_bias;
+use crate::text::pooling::masked_mean;
+
+/// The student's loss on an embedding output.
+#[allow(clippy::too_many_arguments)]
+pub fn student_loss(
+    student: &Student,
+    embedded: Tensor<3>,
+    mask: Tensor<2>,
+    masks: &MaskTensors,
+    targets: &TeacherTargets,
+    stage2: bool,
+    config: &DistillConfig,
+) -> Tensor<1> {
+    let states = masked_layers(&student.encoder, embedded.clone(), mask.clone(), masks);
+    let n = states.len() as f64;
+    let mut loss = states
+        .iter()
+        .zip(&student.maps)
+        .zip(&targets.layers)
+        .map(|((s, map), t)| {
+            cos_nce(
+                map.forward(masked_mean(s.clone(), mask.clone())),
+                t.clone(),
+                config.tau,
+            )
+        })
+        .reduce(|a, b| a + b)
+        .expect("at least one layer")
+        .mul_scalar(config.layer_weight / n);
+    if !targets.pieces.is_empty() {
+        let pieces = states
+            .iter()
+            .zip(&student.maps)
+            .zip(&targets.pieces)
+            .map(|((s, map), t)| token_cosine(map.forward(s.clone()), t.clone(), mask.clone()))
+            .reduce(|a, b| a + b)
+            .expect("at least one layer");
+        loss = loss + pieces.mul_scalar(config.token_weight / n);
+    }
+    if let Some((att, val)) = &targets.relations {
+        // The last layer's relations are computed from its input: the state before it.
+        let last = states.len() - 1;
+        let input = if last == 0 {
+            embedded
+        } else {
+            states[last - 1].clone()
+        };
+        let (s_att, s_val) = attention_relations(
+            &student.encoder.layers[last].attention,
+            input,
+            score_bias(mask.clone()),
+        );
+        let heads = masks.heads[last].clone();
+        loss = loss
+            + (relation_kl(s_att, att.clone(), mask.clone(), heads.clone())
+                + relation_kl(s_val, val.clone(), mask.clone(), heads))
+            .mul_scalar(config.relation_weight);
+    }
+    if stage2 {
+        let out = masked_mean(states.last().expect("layers").clone(), mask);
+        loss = loss
+            + (output_cosine(out.clone(), targets.out.clone())
+                + similarity_kl(out, targets.out.clone(), config.kl_tau))
+            .mul_scalar(config.output_weight);
+    }
+    loss
+}

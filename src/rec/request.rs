@@ -1,0 +1,312 @@
+//! The one recommend path: a [`RecommendRequest`] (the visitor's history, its behaviour types
+//! and scene, search queries, avoided items, k, exclusions, explanations) ranked over a
+//! [`RankingState`] (the catalogue through the item tower, computed once). `ranklet recommend`
+//! and the browser's `Ranker` are adapters over it; `ranklet eval` reads histories through the
+//! same [`RankingState::read_events`].
+
+use burn::prelude::*;
+
+use crate::contracts::{EventKind, SceneContext};
+use crate::error::{Error, Result};
+use crate::rec::history_select::{HistorySelect, select_positions, selection_rows, unit_rows_of};
+use crate::rec::model::l2_rows;
+use crate::rec::rank::{History, Recommendation, avoid_boost};
+use crate::rec::readback::{Async, Blocking, ReadBack, block_on_ready};
+use crate::rec::{ItemVectors, Recommender};
+
+/// What one recommendation is asked for.
+#[derive(Debug, Clone, Default)]
+pub struct RecommendRequest<'a> {
+    /// Every event, oldest first: catalogue rows, and `items + j` for search query `j`.
+    pub history: &'a [usize],
+    /// The behaviour type of each event (empty: all clicks).
+    pub kinds: &'a [EventKind],
+    /// The scene of this request (unknown parts are fine).
+    pub context: SceneContext,
+    /// Text vectors of the search queries, `q × text_dim` row-major (the bundle's encoder).
+    pub queries: &'a [f32],
+    /// Each query's weight for its relevance term (empty: none). The sequence model was not
+    /// trained on queries, while the encoder's text space matches a query to the items it
+    /// describes: every item gains `weight · cos(query, item text) / τ`.
+    pub query_weights: &'a [f32],
+    /// Catalogue rows the visitor marked "not interested": their text neighbours are pushed
+    /// down at once ([`avoid_boost`]).
+    pub avoid: &'a [usize],
+    pub k: usize,
+    /// Leave the history's items out of the answer.
+    pub exclude_seen: bool,
+    /// Reasons per recommended item (history events; a row ≥ `items` names a query).
+    pub because: usize,
+}
+
+/// The device `model`'s weights live on.
+fn model_device(model: &Recommender) -> Device {
+    model.encoder.positions.weight.device()
+}
+
+/// A catalogue ready to rank: its item vectors (through the tower) and, where the model reads
+/// texts, its unit text vectors (for avoided items and queries) and the rows long-history
+/// selection compares.
+pub struct RankingState {
+    pub catalog: ItemVectors,
+    /// Unit text vectors `[items, text_dim]` (`None`: an ID model ranked without texts).
+    text: Option<Tensor<2>>,
+    /// Selection rows, flat, `width` per row (see [`selection_rows`]).
+    selection: Vec<f32>,
+    width: usize,
+    /// Which events of a history longer than the model's window the encoder reads.
+    pub history_select: HistorySelect,
+    pub recent: usize,
+    temperature: f64,
+    max_len: usize,
+    text_dim: usize,
+}
+
+impl RankingState {
+    /// The state for `model` over the catalogue whose text vectors are `text` `[items,
+    /// text_dim]`; `with_text` says whether those are real texts (an ID model ranked without
+    /// texts passes zeros and `false`). Reads the vectors back at once: native backends only
+    /// (the browser has them on the CPU already: [`RankingState::from_rows`]).
+    pub fn new(model: &Recommender, text: Tensor<2>, with_text: bool) -> Result<Self> {
+        let [n, dim] = text.dims();
+        if !with_text {
+            return Ok(Self::without_text(model, n, dim, &text.device()));
+        }
+        let flat: Vec<f32> = text
+            .into_data()
+            .try_to_vec::<f32>()
+            .map_err(|e| Error::Backend(format!("text vectors: {e:?}")))?;
+        Ok(Self::from_rows(model, flat, dim, &model_device(model)))
+    }
+
+    /// The state over text vectors given as rows (row-major `items × dim`, finite).
+    pub fn from_rows(model: &Recommender, flat: Vec<f32>, dim: usize, device: &Device) -> Self {
+        let n = flat.len() / dim.max(1);
+        let rows = selection_rows(&unit_rows_of(&flat, dim));
+        let width = rows.first().map_or(0, Vec::len);
+        let text = Tensor::<2>::from_data(TensorData::new(flat, [n, dim]), device);
+        Self {
+            catalog: model.item_vectors(text.clone()),
+            text: Some(l2_rows(text)),
+            selection: rows.concat(),
+            width,
+            history_select: HistorySelect::Last,
+            recent: 20,
+            temperature: model.temperature,
+            max_len: model.encoder.positions.weight.dims()[0],
+            text_dim: dim,
+        }
+    }
+
+    /// The state of an ID model ranking its own `items` rows, without texts.
+    pub fn without_text(model: &Recommender, items: usize, dim: usize, device: &Device) -> Self {
+        Self {
+            catalog: model.item_vectors(Tensor::zeros([items, dim], device)),
+            text: None,
+            selection: Vec::new(),
+            width: 0,
+            history_select: HistorySelect::Last,
+            recent: 20,
+            temperature: model.temperature,
+            // The encoder's window: its position table's rows.
+            max_len: model.encoder.positions.weight.dims()[0],
+            text_dim: dim,
+        }
+    }
+
+    /// Catalogue items.
+    pub fn items(&self) -> usize {
+        self.catalog.items
+    }
+
+    /// The events the sequence encoder reads out of `history` (rows; rows ≥ the catalogue's
+    /// size are queries, compared by their `query_rows`), with their behaviour types.
+    pub fn read_events(
+        &self,
+        history: &[usize],
+        kinds: &[EventKind],
+        query_rows: &[Vec<f32>],
+    ) -> (Vec<usize>, Vec<EventKind>) {
+        let w = self.width;
+        let n = self.items();
+        let row = |i: usize| -> &[f32] {
+            if i < n {
+                &self.selection[i * w..(i + 1) * w]
+            } else {
+                &query_rows[i - n]
+            }
+        };
+        let positions = if w > 0 {
+            select_positions(history, self.max_len, self.history_select, self.recent, row)
+        } else {
+            // No texts (ID mode): the newest events.
+            (history.len().saturating_sub(self.max_len)..history.len()).collect()
+        };
+        let reads = positions.iter().map(|&p| history[p]).collect();
+        let read_kinds = if kinds.is_empty() {
+            Vec::new()
+        } else {
+            positions.iter().map(|&p| kinds[p]).collect()
+        };
+        (reads, read_kinds)
+    }
+
+    /// The request checked against the catalogue, with what the ranking needs: the catalogue
+    /// with the query rows appended, the score offsets, and the events the encoder reads.
+    fn prepare(
+        &self,
+        model: &Recommender,
+        req: &RecommendRequest,
+    ) -> Result<(
+        Option<ItemVectors>,
+        Option<Tensor<2>>,
+        Vec<usize>,
+        Vec<EventKind>,
+    )> {
+        let dim = self.text_dim;
+        if !req.queries.len().is_multiple_of(dim) || req.queries.iter().any(|v| !v.is_finite()) {
+            return Err(Error::bad_input(
+                "query vectors",
+                format!(
+                    "{} floats is not a whole number of finite {dim}-wide rows",
+                    req.queries.len()
+                ),
+            ));
+        }
+        let q = req.queries.len() / dim;
+        if !req.query_weights.is_empty() && req.query_weights.len() != q {
+            return Err(Error::bad_input(
+                "query weights",
+                format!("{} for {q} queries", req.query_weights.len()),
+            ));
+        }
+        let device = self.catalog.unit.device();
+        let mut boost = None;
+        let with_queries = (q > 0).then(|| {
+            let text =
+                Tensor::<2>::from_data(TensorData::new(req.queries.to_vec(), [q, dim]), &device);
+            if let (false, Some(items)) = (req.query_weights.is_empty(), &self.text) {
+                let w = Tensor::<2>::from_data(
+                    TensorData::new(req.query_weights.to_vec(), [1, q]),
+                    &device,
+                );
+                let relevance = l2_rows(text.clone()).matmul(items.clone().transpose());
+                boost = Some(w.matmul(relevance).div_scalar(self.temperature));
+            }
+            model.with_queries(&self.catalog, text)
+        });
+        let n = self.items();
+        if let (false, Some(items)) = (req.avoid.is_empty(), &self.text) {
+            if let Some(bad) = req.avoid.iter().find(|&&a| a >= n) {
+                return Err(Error::bad_input(
+                    "avoided items",
+                    format!("row {bad} is outside the catalogue of {n} items"),
+                ));
+            }
+            let nearness = avoid_boost(items, req.avoid, self.temperature);
+            boost = Some(match boost {
+                Some(b) => b + nearness,
+                None => nearness,
+            });
+        }
+        if let Some(bad) = req.history.iter().find(|&&h| h >= n + q) {
+            return Err(Error::bad_input(
+                "history",
+                format!("row {bad} is outside the catalogue of {n} items and {q} queries"),
+            ));
+        }
+        if !req.kinds.is_empty() && req.kinds.len() != req.history.len() {
+            return Err(Error::bad_input(
+                "event types",
+                format!(
+                    "{} event types for {} history events",
+                    req.kinds.len(),
+                    req.history.len()
+                ),
+            ));
+        }
+        // Query rows (after the catalogue's) are compared by their own text vectors.
+        let query_rows = selection_rows(&unit_rows_of(req.queries, dim));
+        let (reads, read_kinds) = self.read_events(req.history, req.kinds, &query_rows);
+        Ok((with_queries, boost, reads, read_kinds))
+    }
+
+    /// The ranking of `req`, tensors read back through `read`.
+    pub async fn recommend_with<R: ReadBack>(
+        &self,
+        model: &Recommender,
+        req: &RecommendRequest<'_>,
+        read: &R,
+    ) -> Result<Vec<Recommendation>> {
+        let (with_queries, boost, reads, read_kinds) = self.prepare(model, req)?;
+        let catalog = with_queries.as_ref().unwrap_or(&self.catalog);
+        model
+            .rank(
+                catalog,
+                &History {
+                    items: req.history,
+                    reads: &reads,
+                    kinds: &read_kinds,
+                    context: req.context,
+                },
+                req.k,
+                req.exclude_seen,
+                req.because,
+                boost,
+                read,
+            )
+            .await
+    }
+
+    /// [`RankingState::recommend_with`], read back at once (native backends).
+    pub fn recommend(
+        &self,
+        model: &Recommender,
+        req: &RecommendRequest<'_>,
+    ) -> Result<Vec<Recommendation>> {
+        block_on_ready(self.recommend_with(model, req, &Blocking))
+    }
+
+    /// [`RankingState::recommend_with`], read back asynchronously (WebGPU).
+    pub async fn recommend_async(
+        &self,
+        model: &Recommender,
+        req: &RecommendRequest<'_>,
+    ) -> Result<Vec<Recommendation>> {
+        self.recommend_with(model, req, &Async).await
+    }
+
+    /// The persona the model reads after `history` (catalogue rows, oldest first): the weight of
+    /// each facet of the model's vocabulary at the newest read event. Empty for a model without
+    /// persona input or an empty history.
+    pub async fn persona_with<R: ReadBack>(
+        &self,
+        model: &Recommender,
+        history: &[usize],
+        kinds: &[EventKind],
+        read: &R,
+    ) -> Result<Vec<f32>> {
+        if model.persona.is_none() || history.is_empty() {
+            return Ok(Vec::new());
+        }
+        if let Some(bad) = history.iter().find(|&&h| h >= self.items()) {
+            return Err(Error::bad_input(
+                "history",
+                format!(
+                    "row {bad} is outside the catalogue of {} items",
+                    self.items()
+                ),
+            ));
+        }
+        let (reads, read_kinds) = self.read_events(history, kinds, &[]);
+        let batch =
+            crate::rec::SequenceBatch::new(&[(&reads[..], &[][..])]).with_kinds(&[&read_kinds[..]]);
+        let batch = model
+            .with_confidence_read(batch, &self.catalog, &[history.len()], read)
+            .await?;
+        let p = model.persona_of(&batch).unwrap_or_default();
+        let f = p.len() / reads.len().max(1);
+        let last = reads.len() - 1;
+        Ok(p[last * f..(last + 1) * f].to_vec())
+    }
+}

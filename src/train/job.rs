@@ -1,0 +1,527 @@
+//! `ranklet train` as a library call: read the dataset and the text vectors, build or load the
+//! recommender, train it (and optionally the text encoder's top layers), evaluate it with the
+//! protocol, and write the bundle. The CLI only parses arguments into a [`TrainJob`] and prints
+//! the [`TrainOutcome`].
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use burn::prelude::*;
+use serde_json::json;
+
+use crate::bundle::{
+    RecommenderEntry, RecommenderFiles, read_model_dir, read_recommender_dir, write_bundle,
+};
+use crate::contracts::ContextVocabulary;
+use crate::data::{Dataset, Split};
+use crate::error::{Error, Result};
+use crate::eval::popularity::evaluate_popularity;
+use crate::eval::{Metrics, evaluate_model};
+use crate::jobs::{CheckpointPlan, JobObserver};
+use crate::rec::persona::MAX_FACETS;
+use crate::rec::{
+    ItemMode, ItemTowerConfig, PersonaVocabulary, RecDtype, Recommender, RecommenderConfig,
+    SequenceEncoderConfig, SignalsConfig,
+};
+use crate::text::weights::{StoredDtype, save_encoder};
+use crate::text::{EncoderFiles, TextEmbedder};
+use crate::train::text_tuning::{TextTuneConfig, split_encoder, tune_text, with_top};
+use crate::train::{CheckpointOptions, EpochLog, TrainConfig, Trained, TwoViews, train_with_views};
+use crate::vectors::item_text_vectors;
+
+/// The recommender's shape (the sequence encoder and the item tower).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecommenderShape {
+    pub hidden: usize,
+    pub layers: usize,
+    pub heads: usize,
+    pub inner: usize,
+    pub dropout: f64,
+    pub experts: usize,
+    pub temperature: f64,
+}
+
+/// The optional history signals a model reads.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SignalFlags {
+    pub event_types: bool,
+    pub memory_slots: usize,
+    pub scene_context: bool,
+    pub persona: bool,
+}
+
+/// Fine-tuning the text encoder's top layers after the recommender.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TextTuning {
+    pub layers: usize,
+    pub epochs: usize,
+    pub lr: f64,
+}
+
+/// Everything one training run needs.
+#[derive(Debug, Clone)]
+pub struct TrainJob {
+    /// Dataset folder (RecBole atomic files or catalog + events).
+    pub data: PathBuf,
+    /// Text-encoder folder for the item texts.
+    pub text_model: PathBuf,
+    /// Where cached item text vectors live.
+    pub cache: PathBuf,
+    pub mode: ItemMode,
+    pub shape: RecommenderShape,
+    pub signals: SignalFlags,
+    pub train: TrainConfig,
+    /// Cold start: this fraction of the items is held out of training entirely.
+    pub holdout_items: f64,
+    /// Robustness protocol: this fraction of random noise clicks added to each user.
+    pub noise_clicks: f64,
+    pub noise_seed: u64,
+    /// Start from this bundle's recommender (same shape).
+    pub init: Option<PathBuf>,
+    pub text_tuning: Option<TextTuning>,
+    pub checkpoint: CheckpointPlan,
+    /// Write the bundle here.
+    pub out: Option<PathBuf>,
+    pub rec_dtype: RecDtype,
+    /// The model's name in the report and the bundle.
+    pub name: Option<String>,
+}
+
+/// What a training run produced.
+pub struct TrainOutcome {
+    /// The mode's name (`inductive`, `transductive`, `id`).
+    pub mode: String,
+    /// The dataset's name.
+    pub dataset: String,
+    /// The protocol's figures, one row per (label, metrics), for printing.
+    pub rows: Vec<(String, Metrics)>,
+    /// The report's entry for this model.
+    pub entry: serde_json::Value,
+    /// Epochs read back from the checkpoint.
+    pub resumed_epochs: usize,
+}
+
+impl TrainJob {
+    /// Refuses settings that cannot train, naming the flag.
+    pub fn check(&self) -> Result<()> {
+        let s = &self.shape;
+        if s.heads == 0 || !s.hidden.is_multiple_of(s.heads) {
+            return Err(Error::bad_input(
+                "--hidden/--heads",
+                "hidden must be a positive multiple of heads",
+            ));
+        }
+        if self.train.max_len == 0 || self.train.batch_size == 0 || s.experts == 0 {
+            return Err(Error::bad_input(
+                "ranklet train",
+                "--max-len, --batch-size and --experts must be at least 1",
+            ));
+        }
+        if !(0.0..0.9).contains(&self.holdout_items) {
+            return Err(Error::bad_input(
+                "--holdout-items",
+                "a fraction of the items in [0, 0.9)",
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.train.clsd_strength) {
+            return Err(Error::bad_input("--clsd-strength", "a spread in [0, 1]"));
+        }
+        if !(0.0..=4.0).contains(&self.noise_clicks) {
+            return Err(Error::bad_input(
+                "--noise-clicks",
+                "a fraction of each user's training events in [0, 4]",
+            ));
+        }
+        if self.text_tuning.is_some() && self.mode != ItemMode::Inductive {
+            return Err(Error::bad_input(
+                "--tune-text-layers",
+                "tuning the text encoder needs --mode inductive (text-only items)",
+            ));
+        }
+        if self.train.two_view > 0.0 && self.mode == ItemMode::Id {
+            return Err(Error::bad_input(
+                "--two-view",
+                "the two-view term trains the text adaptor; --mode id has none",
+            ));
+        }
+        Ok(())
+    }
+
+    fn recommender_config(&self, text_dim: usize, ds: &Dataset) -> Result<RecommenderConfig> {
+        let s = &self.shape;
+        let facets: Vec<Vec<String>> = ds.items.iter().map(|i| i.facets.clone()).collect();
+        let config = RecommenderConfig {
+            items: ItemTowerConfig {
+                text_dim,
+                hidden: s.hidden,
+                experts: s.experts,
+                dropout: 0.2,
+                mode: self.mode,
+                num_items: ds.items.len(),
+            },
+            sequence: SequenceEncoderConfig {
+                hidden: s.hidden,
+                layers: s.layers,
+                heads: s.heads,
+                inner: s.inner,
+                dropout: s.dropout,
+                max_len: self.train.max_len,
+            },
+            temperature: s.temperature,
+            signals: SignalsConfig {
+                kinds: self.signals.event_types,
+                memory_slots: self.signals.memory_slots,
+                context: self.signals.scene_context,
+                context_vocabulary: self.signals.scene_context.then(ContextVocabulary::default),
+                clsd: None,
+                persona: self
+                    .signals
+                    .persona
+                    .then(|| PersonaVocabulary::from_items(&facets, MAX_FACETS)),
+            },
+        };
+        if config
+            .signals
+            .persona
+            .as_ref()
+            .is_some_and(|v| v.facets.is_empty())
+        {
+            return Err(Error::bad_input(
+                "--persona",
+                format!(
+                    "{} has no item genres or categories to build a persona from",
+                    self.data.display()
+                ),
+            ));
+        }
+        Ok(config)
+    }
+
+    /// A new recommender centred on the text vectors, or the `--init` bundle's.
+    fn initial_model(
+        &self,
+        config: &RecommenderConfig,
+        ds: &Dataset,
+        text: &Tensor<2>,
+        device: &Device,
+    ) -> Result<Recommender> {
+        let Some(dir) = &self.init else {
+            let model = Recommender::init(config, device);
+            return Ok(Recommender {
+                tower: model.tower.centred_on(text),
+                ..model
+            });
+        };
+        let rec = read_recommender_dir(dir)?;
+        let manifest = dir.join("manifest.json").display().to_string();
+        let mut theirs = rec.entry.config.clone();
+        theirs.signals.clsd = None;
+        if theirs != *config {
+            return Err(Error::bad_file(
+                manifest,
+                "--init: that recommender has another shape or mode than these arguments \
+                 ask for (see its manifest's recommender.config)",
+            ));
+        }
+        if config.items.mode != ItemMode::Inductive
+            && rec.items != ds.items.iter().map(|i| i.id.clone()).collect::<Vec<_>>()
+        {
+            return Err(Error::bad_file(
+                manifest,
+                "--init: its ID rows belong to another catalog",
+            ));
+        }
+        let origin = dir.join(&rec.entry.weights).display().to_string();
+        // (An --init recommender keeps its learned whitening biases: only a new one is centred.)
+        Recommender::from_safetensors(config, rec.weights, device, &origin)
+    }
+}
+
+/// The item text vectors through the cache, reporting progress and what was reused.
+fn text_vectors(
+    files: &EncoderFiles,
+    texts: &[String],
+    base: &Device,
+    device: &Device,
+    job: &TrainJob,
+    observer: &mut dyn JobObserver<EpochLog>,
+) -> Result<Tensor<2>> {
+    let total = texts.len();
+    let (vectors, stats) = item_text_vectors(files, texts, base, device, &job.cache, |n| {
+        observer.progress("item texts", n, total)
+    })?;
+    let repaired = if stats.dropped_corrupt > 0 {
+        format!(
+            " ({} cached rows were not finite and were recomputed)",
+            stats.dropped_corrupt
+        )
+    } else {
+        String::new()
+    };
+    observer.note(&format!(
+        "item texts: {} from the cache, {} embedded with {}{repaired}",
+        stats.reused, stats.embedded, files.name
+    ));
+    Ok(vectors)
+}
+
+/// The two views (title, description) of the items that have both, for the two-view term.
+fn two_views(
+    ds: &Dataset,
+    files: &EncoderFiles,
+    base: &Device,
+    device: &Device,
+    job: &TrainJob,
+    observer: &mut dyn JobObserver<EpochLog>,
+) -> Result<TwoViews> {
+    let with_views: Vec<(usize, &[String; 2])> = ds
+        .items
+        .iter()
+        .enumerate()
+        .filter_map(|(r, i)| i.views.as_ref().map(|v| (r, v)))
+        .collect();
+    if with_views.len() < 2 {
+        return Err(Error::bad_input(
+            "--two-view",
+            format!(
+                "{} has {} items with both a title and a description (the two views); at \
+                 least 2 are needed",
+                job.data.display(),
+                with_views.len()
+            ),
+        ));
+    }
+    let mut view = |k: usize| -> Result<Tensor<2>> {
+        let texts: Vec<String> = with_views.iter().map(|(_, v)| v[k].clone()).collect();
+        text_vectors(files, &texts, base, device, job, observer)
+    };
+    let (titles, descriptions) = (view(0)?, view(1)?);
+    let mut row_of = vec![None; ds.items.len()];
+    for (j, (r, _)) in with_views.iter().enumerate() {
+        row_of[*r] = Some(j);
+    }
+    Ok(TwoViews {
+        titles,
+        descriptions,
+        row_of,
+    })
+}
+
+/// Runs `job` on `replicas` (the first is the model's device; more train data-parallel).
+pub fn run_train_job(
+    job: &TrainJob,
+    replicas: &[Device],
+    observer: &mut dyn JobObserver<EpochLog>,
+) -> Result<TrainOutcome> {
+    job.check()?;
+    let ds = Dataset::read_dir(&job.data)?;
+    let ds = if job.noise_clicks > 0.0 {
+        ds.with_noise_clicks(job.noise_clicks, job.noise_seed)
+    } else {
+        ds
+    };
+    let max_len = job.train.max_len;
+    let mut split = Split::leave_one_out(&ds, max_len);
+    let held = if job.holdout_items > 0.0 {
+        split.hold_out_items(ds.items.len(), job.holdout_items, job.train.seed)
+    } else {
+        Vec::new()
+    };
+    let base = replicas
+        .first()
+        .cloned()
+        .ok_or_else(|| Error::bad_input("--devices", "at least one device"))?;
+    base.seed(job.train.seed);
+    let device = base.clone().autodiff();
+    let mode = format!("{:?}", job.mode).to_lowercase();
+    job.checkpoint.prepare("run")?;
+
+    // Frozen text vectors (cached per model and text). `id` mode reads the encoder only to ship
+    // it in a bundle: the browser embeds the catalog with it.
+    let files = if job.mode != ItemMode::Id || job.out.is_some() {
+        Some(read_model_dir(&job.text_model)?)
+    } else {
+        None
+    };
+    let texts: Vec<String> = ds.items.iter().map(|i| i.text.clone()).collect();
+    let (text_dim, text) = match (&files, job.mode) {
+        (Some(files), ItemMode::Inductive | ItemMode::Transductive) => {
+            let text = text_vectors(files, &texts, &base, &device, job, observer)?;
+            (text.dims()[1], text)
+        }
+        _ => (1, Tensor::<2>::zeros([ds.items.len(), 1], &device)),
+    };
+    let views = match (&files, job.train.two_view > 0.0) {
+        (Some(files), true) => Some(two_views(&ds, files, &base, &device, job, observer)?),
+        _ => None,
+    };
+    let config = job.recommender_config(text_dim, &ds)?;
+    let facets: Vec<Vec<String>> = ds.items.iter().map(|i| i.facets.clone()).collect();
+    // The persona reads the training catalog's facets.
+    let model = job
+        .initial_model(&config, &ds, &text, &device)?
+        .with_item_facets(&facets);
+    let nothing_to_train =
+        job.train.epochs == 0 && job.train.pretrain_epochs == 0 && job.init.is_some();
+    let Trained {
+        best,
+        mut log,
+        resumed_epochs,
+    } = if nothing_to_train {
+        // The --init recommender as it is (then, typically, text tuning).
+        Trained {
+            best: model.valid(),
+            log: Vec::new(),
+            resumed_epochs: 0,
+        }
+    } else {
+        train_with_views(
+            model,
+            &text,
+            views.as_ref(),
+            &split,
+            &job.train,
+            &CheckpointOptions {
+                dir: Some(job.checkpoint.dir.clone()),
+                resume: job.checkpoint.resume,
+                devices: replicas.iter().map(|d| d.clone().autodiff()).collect(),
+            },
+            observer,
+        )?
+    };
+    if resumed_epochs > 0 {
+        observer.note(&format!(
+            "resumed after epoch {resumed_epochs} from {}",
+            job.checkpoint.dir.display()
+        ));
+    }
+    // Teacher training proper: the text encoder's top layers learn with the recommender.
+    let (best, text, files, text_tuning) = match (&job.text_tuning, files) {
+        (Some(tuning), Some(files)) => {
+            let embedder = TextEmbedder::from_files(&files, &base)?;
+            let (bottom, top) = split_encoder(&embedder, &texts, tuning.layers, &device)?;
+            let tune = TextTuneConfig {
+                epochs: tuning.epochs,
+                text_lr: tuning.lr,
+                rec_lr: job.train.lr / 10.0,
+                batch_size: job.train.batch_size,
+                max_len,
+                seed: job.train.seed,
+                ..TextTuneConfig::default()
+            };
+            let tuned = tune_text(
+                best.train().fork(&device),
+                top,
+                &bottom,
+                &split,
+                &tune,
+                observer,
+            )?;
+            let encoder = with_top(&embedder.encoder, &tuned.top);
+            let mut files = files;
+            files.weights.1 = save_encoder(&encoder, StoredDtype::F32)?;
+            files.name = format!("{}-tuned-top{}", files.name, tuning.layers);
+            let summary = json!({
+                "layers": tuning.layers,
+                "config": tune,
+                "valid_ndcg10_start": tuned.log[0].valid_ndcg10,
+                "valid_ndcg10_best": tuned.log.iter().map(|e| e.valid_ndcg10).fold(f64::MIN, f64::max),
+                "log": tuned.log,
+            });
+            log.extend(tuned.log.iter().skip(1).cloned());
+            let text = Tensor::<2>::from_data(tuned.text.into_data(), &device);
+            (tuned.model, text, Some(files), Some(summary))
+        }
+        (_, files) => (best, text, files, None),
+    };
+    let plain_text = text.inner();
+    let start = Instant::now();
+    let (valid, _) = evaluate_model(&best, &plain_text, &split.valid, 256);
+    let (test, test_masked) = evaluate_model(&best, &plain_text, &split.test, 256);
+    let eval_seconds = start.elapsed().as_secs_f64();
+    let cold = (!held.is_empty()).then(|| {
+        let examples = split.cold_test(&held);
+        let (ours, _) = evaluate_model(&best, &plain_text, &examples, 256);
+        let (pop, _) = evaluate_popularity(&split, ds.items.len(), &examples);
+        (examples.len(), ours, pop)
+    });
+    let best_epoch = log
+        .iter()
+        .max_by(|a, b| a.valid_ndcg10.total_cmp(&b.valid_ndcg10))
+        .map(|e| e.epoch);
+    let mut entry = json!({
+        "name": job.name.clone().unwrap_or_else(|| format!("ranklet-{mode}")),
+        "mode": mode,
+        "params": best.num_params(),
+        "epochs": log.len(),
+        "best_epoch": best_epoch,
+        "epoch_seconds": log.iter().map(|e| e.seconds).sum::<f64>() / log.len().max(1) as f64,
+        "eval_seconds": eval_seconds,
+        "text_model": files.as_ref().map(|f| f.name.clone()),
+        "config": config,
+        "train": job.train,
+        "noise_clicks": job.noise_clicks,
+        "log": log,
+        "valid": valid.means(),
+        "test": test.means(),
+        "test_masked": test_masked.means(),
+    });
+    if let Some(t) = text_tuning {
+        entry["text_tuning"] = t;
+    }
+    if let Some((n, ours, pop)) = &cold {
+        entry["cold_start"] = json!({
+            "held_out_items": held.len(),
+            "fraction": job.holdout_items,
+            "test_users": n,
+            "model": ours.means(),
+            "popularity": pop.means(),
+        });
+    }
+    if let Some(out) = &job.out {
+        let rec = RecommenderFiles {
+            entry: RecommenderEntry {
+                weights: "rec.safetensors".into(),
+                items: "items.json".into(),
+                config: RecommenderConfig {
+                    signals: SignalsConfig {
+                        clsd: best.clsd.clone(),
+                        ..config.signals.clone()
+                    },
+                    ..config.clone()
+                },
+            },
+            weights: best.to_safetensors_as(job.rec_dtype)?,
+            items: ds.items.iter().map(|i| i.id.clone()).collect(),
+        };
+        let metrics = json!({
+            "dataset": ds.name,
+            "valid": entry["valid"],
+            "test": entry["test"],
+            "test_masked": entry["test_masked"],
+        });
+        let mut files = files.clone().expect("read above when --out is given");
+        // The bundle is this model: it takes the run's name when one is given (else the encoder's).
+        if let Some(name) = &job.name {
+            files.name.clone_from(name);
+        }
+        write_bundle(out, &files, Some(&rec), metrics)?;
+        observer.note(&format!("bundle written to {}", out.display()));
+    }
+    let mut rows = vec![
+        ("valid".to_string(), valid),
+        ("test".to_string(), test),
+        ("test (seen items masked)".to_string(), test_masked),
+    ];
+    if let Some((_, ours, pop)) = cold {
+        rows.push(("cold-start items".to_string(), ours));
+        rows.push(("cold-start items: popularity".to_string(), pop));
+    }
+    Ok(TrainOutcome {
+        mode,
+        dataset: ds.name.clone(),
+        rows,
+        entry,
+        resumed_epochs,
+    })
+}
