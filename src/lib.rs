@@ -13,6 +13,7 @@ pub mod eval;
 pub mod fixtures;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod fsio;
+pub mod index;
 #[cfg(feature = "native")]
 pub mod jobs;
 pub mod rec;

@@ -17,6 +17,7 @@ const LAYERS: &[(&str, usize)] = &[
     ("rec", 4),
     ("bundle", 5),
     ("eval", 6),
+    ("index", 6),
     ("jobs", 6),
     ("train", 7),
     ("distill", 7),

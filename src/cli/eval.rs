@@ -11,7 +11,7 @@ use ranklet::Result;
 use ranklet::bundle::read_recommender_dir;
 use ranklet::data::{Dataset, Split};
 use ranklet::eval::Metrics;
-use ranklet::eval::evaluate_model;
+use ranklet::eval::evaluate_over;
 use ranklet::eval::popularity::evaluate_popularity;
 use ranklet::rec::{HistorySelect, ItemMode, RankingState};
 use serde_json::json;
@@ -33,6 +33,10 @@ pub struct EvalArgs {
     /// A trained recommender bundle (`ranklet train --out`); without it, the baseline runs.
     #[arg(long)]
     pub model: Option<PathBuf>,
+    /// Score against this precomputed index of the model (`ranklet index`: int8 item vectors)
+    /// instead of running the item tower over the catalogue's text vectors.
+    #[arg(long, requires = "model")]
+    pub index: Option<PathBuf>,
     /// The baseline to evaluate when no --model is given.
     #[arg(long, value_enum, default_value_t = Baseline::Popularity)]
     pub baseline: Baseline,
@@ -92,12 +96,29 @@ pub fn run(args: EvalArgs) -> Result<()> {
                 }
             }
         }
+        let items = match &args.index {
+            None => model.item_vectors(text),
+            Some(index_dir) => {
+                let index = ranklet::index::read_index_dir(index_dir)?;
+                let manifest = std::fs::read(dir.join("manifest.json"))
+                    .map_err(|e| ranklet::Error::io(dir.display(), e))?;
+                index.check_model(
+                    &ranklet::contracts::sha256_hex(&manifest),
+                    &dir.display().to_string(),
+                )?;
+                let ids: Vec<String> = ds.items.iter().map(|i| i.id.clone()).collect();
+                index.item_vectors(&index.rows_for(&ids)?, &device)
+            }
+        };
         let start = Instant::now();
-        let (valid, _) = evaluate_model(&model, &text, &split.valid, 256);
-        let (test, masked) = evaluate_model(&model, &text, &split.test, 256);
+        let (valid, _) = evaluate_over(&model, &items, &split.valid, 256);
+        let (test, masked) = evaluate_over(&model, &items, &split.test, 256);
         let mode_name = format!("{mode:?}").to_lowercase();
         (
-            dir.display().to_string(),
+            match &args.index {
+                Some(i) => format!("{} (index {})", dir.display(), i.display()),
+                None => dir.display().to_string(),
+            },
             mode_name,
             model.num_params(),
             (valid, test, masked),

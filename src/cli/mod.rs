@@ -6,6 +6,7 @@ mod embed;
 mod eval;
 #[cfg(feature = "fixtures")]
 mod fixture;
+mod index;
 mod progress;
 mod recommend;
 mod serve;
@@ -40,6 +41,9 @@ pub enum Command {
     Bench(bench::BenchCommand),
     /// Evaluate on a dataset with the full-ranking leave-one-out protocol.
     Eval(eval::EvalArgs),
+    /// Precompute a catalogue's item vectors as an index folder served next to the bundle (the
+    /// browser then ranks without embedding the catalogue).
+    Index(index::IndexArgs),
     /// Recommend from a trained bundle after a history of item ids.
     Recommend(recommend::RecommendArgs),
     /// Train the recommender on a dataset and report the protocol's figures.
@@ -143,6 +147,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Eval(args) => eval::run(args),
         #[cfg(feature = "fixtures")]
         Command::Fixture(args) => fixture::run(args),
+        Command::Index(args) => index::run(args),
         Command::Recommend(args) => recommend::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Train(args) => train::run(*args),

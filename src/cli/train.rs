@@ -216,7 +216,7 @@ impl TrainArgs {
             noise_clicks: self.noise_clicks,
             noise_seed: self.noise_seed,
             init: self.init.clone(),
-            text_tuning: (self.tune_text_layers > 0).then(|| TextTuning {
+            text_tuning: (self.tune_text_layers > 0).then_some(TextTuning {
                 layers: self.tune_text_layers,
                 epochs: self.text_epochs,
                 lr: self.text_lr,

@@ -5,12 +5,23 @@ use burn::prelude::*;
 use crate::contracts::{EventKind, SceneContext};
 use crate::data::Example;
 use crate::eval::metrics::{Metrics, rank_of};
-use crate::rec::{Recommender, SequenceBatch};
+use crate::rec::{ItemVectors, Recommender, SequenceBatch};
 
 /// Evaluates a model (inference copy) on examples: (unmasked, masked).
 pub fn evaluate_model(
     model: &Recommender,
     text: &Tensor<2>,
+    examples: &[Example],
+    batch: usize,
+) -> (Metrics, Metrics) {
+    evaluate_over(model, &model.item_vectors(text.clone()), examples, batch)
+}
+
+/// [`evaluate_model`] over item vectors computed already: the catalogue through the tower
+/// once, or the rows of a precomputed index.
+pub fn evaluate_over(
+    model: &Recommender,
+    items: &ItemVectors,
     examples: &[Example],
     batch: usize,
 ) -> (Metrics, Metrics) {
@@ -30,7 +41,7 @@ pub fn evaluate_model(
         let batch = SequenceBatch::new(&rows)
             .with_kinds(&kinds)
             .with_request_context(&contexts);
-        let scores = model.scores_for(&batch, text.clone(), &activity);
+        let scores = model.scores_over(&batch, items, &activity);
         let [_, n] = scores.dims();
         let flat = scores.into_data().try_to_vec::<f32>().expect("f32 scores");
         for (e, row) in chunk.iter().zip(flat.chunks(n)) {

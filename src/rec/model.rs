@@ -496,11 +496,21 @@ impl Recommender {
         text: Tensor<2>,
         activity: &[usize],
     ) -> Tensor<2> {
-        let device = text.device();
-        let vectors = self.item_vectors(text);
-        let batch = self.with_confidence(batch.clone(), &vectors, activity);
-        let states = self.encode_with(&batch, &vectors);
-        let items = vectors.unit;
+        self.scores_over(batch, &self.item_vectors(text), activity)
+    }
+
+    /// [`Recommender::scores_for`] over item vectors computed already (a catalogue through the
+    /// tower, or read from a precomputed index).
+    pub fn scores_over(
+        &self,
+        batch: &SequenceBatch,
+        vectors: &ItemVectors,
+        activity: &[usize],
+    ) -> Tensor<2> {
+        let device = vectors.raw.device();
+        let batch = self.with_confidence(batch.clone(), vectors, activity);
+        let states = self.encode_with(&batch, vectors);
+        let items = vectors.unit.clone();
         let [b, l, h] = states.dims();
         let last: Vec<i64> = batch
             .lens

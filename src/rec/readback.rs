@@ -32,14 +32,12 @@ impl ReadBack for Blocking {
 }
 
 impl ReadBack for Async {
-    fn read<const D: usize>(&self, t: Tensor<D>) -> impl Future<Output = Result<Vec<f32>>> {
-        async move {
-            t.into_data_async()
-                .await
-                .map_err(backend)?
-                .try_to_vec::<f32>()
-                .map_err(backend)
-        }
+    async fn read<const D: usize>(&self, t: Tensor<D>) -> Result<Vec<f32>> {
+        t.into_data_async()
+            .await
+            .map_err(backend)?
+            .try_to_vec::<f32>()
+            .map_err(backend)
     }
 }
 

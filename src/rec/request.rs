@@ -39,6 +39,17 @@ pub struct RecommendRequest<'a> {
     pub because: usize,
 }
 
+/// A request checked and made ready to rank.
+struct Prepared {
+    /// The catalogue with the query rows appended (`None`: no queries).
+    with_queries: Option<ItemVectors>,
+    /// Score offsets `[1, items]` (query relevance, "not interested" neighbours).
+    boost: Option<Tensor<2>>,
+    /// The events the encoder reads, and their behaviour types.
+    reads: Vec<usize>,
+    read_kinds: Vec<EventKind>,
+}
+
 /// The device `model`'s weights live on.
 fn model_device(model: &Recommender) -> Device {
     model.encoder.positions.weight.device()
@@ -153,16 +164,7 @@ impl RankingState {
 
     /// The request checked against the catalogue, with what the ranking needs: the catalogue
     /// with the query rows appended, the score offsets, and the events the encoder reads.
-    fn prepare(
-        &self,
-        model: &Recommender,
-        req: &RecommendRequest,
-    ) -> Result<(
-        Option<ItemVectors>,
-        Option<Tensor<2>>,
-        Vec<usize>,
-        Vec<EventKind>,
-    )> {
+    fn prepare(&self, model: &Recommender, req: &RecommendRequest) -> Result<Prepared> {
         let dim = self.text_dim;
         if !req.queries.len().is_multiple_of(dim) || req.queries.iter().any(|v| !v.is_finite()) {
             return Err(Error::bad_input(
@@ -228,7 +230,12 @@ impl RankingState {
         // Query rows (after the catalogue's) are compared by their own text vectors.
         let query_rows = selection_rows(&unit_rows_of(req.queries, dim));
         let (reads, read_kinds) = self.read_events(req.history, req.kinds, &query_rows);
-        Ok((with_queries, boost, reads, read_kinds))
+        Ok(Prepared {
+            with_queries,
+            boost,
+            reads,
+            read_kinds,
+        })
     }
 
     /// The ranking of `req`, tensors read back through `read`.
@@ -238,7 +245,12 @@ impl RankingState {
         req: &RecommendRequest<'_>,
         read: &R,
     ) -> Result<Vec<Recommendation>> {
-        let (with_queries, boost, reads, read_kinds) = self.prepare(model, req)?;
+        let Prepared {
+            with_queries,
+            boost,
+            reads,
+            read_kinds,
+        } = self.prepare(model, req)?;
         let catalog = with_queries.as_ref().unwrap_or(&self.catalog);
         model
             .rank(

@@ -1,0 +1,274 @@
+//! The index folder a static host serves next to the bundle:
+//!
+//! - `manifest.json`: format and version, the model it was built with (the name and the sha256
+//!   of that bundle's `manifest.json`: an index of another model is refused by name), the
+//!   item count and width, and every file's size and sha256;
+//! - `vectors.safetensors`: `vectors` (I8 `[items, dim]`, the item tower's output quantised per
+//!   row), `scales` (F32 `[items]`), `text_hashes` (U64 `[items]`, the first 8 bytes of each
+//!   item text's sha256: what `--update` and the browser compare to skip unchanged items);
+//! - `items.json`: the item ids, in row order.
+
+use std::collections::BTreeMap;
+
+use burn::prelude::*;
+use safetensors::tensor::TensorView;
+use safetensors::{Dtype, SafeTensors};
+use serde::{Deserialize, Serialize};
+
+use crate::bundle::FileEntry;
+use crate::contracts::sha256_hex;
+use crate::error::{Error, Result};
+use crate::index::quantise::dequantise_rows;
+use crate::rec::ItemVectors;
+use crate::rec::model::l2_rows;
+
+pub const INDEX_FORMAT: &str = "ranklet-index";
+pub const INDEX_FORMAT_VERSION: u32 = 1;
+pub const INDEX_MANIFEST: &str = "manifest.json";
+pub const VECTORS_FILE: &str = "vectors.safetensors";
+pub const IDS_FILE: &str = "items.json";
+
+/// The model an index was built with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelRef {
+    pub name: String,
+    /// sha256 of the bundle's `manifest.json` (which lists every file's sha256).
+    pub manifest_sha256: String,
+}
+
+/// `manifest.json` of an index folder.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IndexManifest {
+    pub format: String,
+    pub format_version: u32,
+    pub model: ModelRef,
+    pub items: usize,
+    /// Width of the item vectors (the recommender's hidden size).
+    pub dim: usize,
+    /// How the vectors are stored (`int8`: one f32 scale per row).
+    pub dtype: String,
+    pub files: BTreeMap<String, FileEntry>,
+}
+
+/// The first 8 bytes of a text's sha256, as the index stores it.
+pub fn text_hash(text: &str) -> u64 {
+    let hex = sha256_hex(text.as_bytes());
+    u64::from_str_radix(&hex[..16], 16).expect("hex digits")
+}
+
+/// An index read back and checked: ids, quantised rows, scales and text hashes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ItemIndex {
+    pub manifest: IndexManifest,
+    pub ids: Vec<String>,
+    pub vectors: Vec<i8>,
+    pub scales: Vec<f32>,
+    pub hashes: Vec<u64>,
+}
+
+fn bad(file: &str, why: impl Into<String>) -> Error {
+    Error::bad_file(file, why)
+}
+
+impl IndexManifest {
+    /// Parses and checks a manifest (`origin` names it in errors).
+    pub fn from_json(bytes: &[u8], origin: &str) -> Result<Self> {
+        let m: IndexManifest = serde_json::from_slice(bytes)
+            .map_err(|e| bad(origin, format!("not an index manifest: {e}")))?;
+        if m.format != INDEX_FORMAT || m.format_version != INDEX_FORMAT_VERSION {
+            return Err(bad(
+                origin,
+                format!(
+                    "format {} v{} is not {INDEX_FORMAT} v{INDEX_FORMAT_VERSION}",
+                    m.format, m.format_version
+                ),
+            ));
+        }
+        if m.dtype != "int8" {
+            return Err(bad(origin, format!("dtype {:?} is not int8", m.dtype)));
+        }
+        Ok(m)
+    }
+
+    /// Checks `bytes` against the size and sha256 recorded for `name`.
+    pub fn verify(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        let entry = self
+            .files
+            .get(name)
+            .ok_or_else(|| bad(name, "not listed in the index's manifest.json"))?;
+        if entry.bytes != bytes.len() as u64 {
+            return Err(bad(
+                name,
+                format!(
+                    "{} bytes, but the index's manifest.json says {} (truncated or replaced)",
+                    bytes.len(),
+                    entry.bytes
+                ),
+            ));
+        }
+        let actual = sha256_hex(bytes);
+        if !actual.eq_ignore_ascii_case(&entry.sha256) {
+            return Err(bad(
+                name,
+                format!("sha256 {actual} does not match the index's manifest.json"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl ItemIndex {
+    /// Reads an index from its manifest's bytes and a reader of its files (a folder, or buffers
+    /// the browser fetched); every file is checked against the manifest before it is parsed.
+    pub fn from_files(
+        manifest: &[u8],
+        origin: &str,
+        mut read: impl FnMut(&str) -> Result<Vec<u8>>,
+    ) -> Result<Self> {
+        let manifest = IndexManifest::from_json(manifest, origin)?;
+        let mut take = |name: &str| -> Result<Vec<u8>> {
+            let bytes = read(name)?;
+            manifest.verify(name, &bytes)?;
+            Ok(bytes)
+        };
+        let ids_bytes = take(IDS_FILE)?;
+        let ids: Vec<String> = serde_json::from_slice(&ids_bytes)
+            .map_err(|e| bad(IDS_FILE, format!("not a JSON array of item ids: {e}")))?;
+        let bytes = take(VECTORS_FILE)?;
+        let file = SafeTensors::deserialize(&bytes)
+            .map_err(|e| bad(VECTORS_FILE, format!("not a safetensors file: {e}")))?;
+        let (n, dim) = (manifest.items, manifest.dim);
+        let tensor = |name: &str, dtype: Dtype, shape: &[usize]| -> Result<Vec<u8>> {
+            let t = file
+                .tensor(name)
+                .map_err(|_| bad(VECTORS_FILE, format!("no tensor {name:?}")))?;
+            if t.dtype() != dtype || t.shape() != shape {
+                return Err(bad(
+                    VECTORS_FILE,
+                    format!(
+                        "{name}: {:?} {:?}, expected {dtype:?} {shape:?}",
+                        t.dtype(),
+                        t.shape()
+                    ),
+                ));
+            }
+            Ok(t.data().to_vec())
+        };
+        let vectors = tensor("vectors", Dtype::I8, &[n, dim])?
+            .into_iter()
+            .map(|b| b as i8)
+            .collect();
+        let scales: Vec<f32> = tensor("scales", Dtype::F32, &[n])?
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        let hashes = tensor("text_hashes", Dtype::U64, &[n])?
+            .chunks_exact(8)
+            .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
+            .collect();
+        if ids.len() != n {
+            return Err(bad(
+                IDS_FILE,
+                format!("{} ids for {n} indexed items", ids.len()),
+            ));
+        }
+        if scales.iter().any(|s| !s.is_finite() || *s <= 0.0) {
+            return Err(bad(VECTORS_FILE, "a row scale is not a positive number"));
+        }
+        Ok(Self {
+            manifest,
+            ids,
+            vectors,
+            scales,
+            hashes,
+        })
+    }
+
+    /// Refuses an index built with another model than the bundle whose `manifest.json` hashes to
+    /// `bundle_manifest_sha256`, naming both.
+    pub fn check_model(&self, bundle_manifest_sha256: &str, bundle: &str) -> Result<()> {
+        if self.manifest.model.manifest_sha256 != bundle_manifest_sha256 {
+            return Err(bad(
+                INDEX_MANIFEST,
+                format!(
+                    "the index was built with model {:?} (manifest sha256 {}), not with {bundle}; \
+                     rebuild it with `ranklet index --model {bundle}`",
+                    self.manifest.model.name,
+                    &self.manifest.model.manifest_sha256
+                        [..12.min(self.manifest.model.manifest_sha256.len())]
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The index rows of `ids`, in their order; ids the index lacks are an error naming how
+    /// many and the first (a stale index: rebuild it with `ranklet index --update`).
+    pub fn rows_for(&self, ids: &[String]) -> Result<Vec<usize>> {
+        let row: std::collections::HashMap<&str, usize> = self
+            .ids
+            .iter()
+            .enumerate()
+            .map(|(r, id)| (id.as_str(), r))
+            .collect();
+        let missing: Vec<&String> = ids
+            .iter()
+            .filter(|id| !row.contains_key(id.as_str()))
+            .collect();
+        if let Some(first) = missing.first() {
+            return Err(Error::bad_input(
+                INDEX_MANIFEST,
+                format!(
+                    "{} catalogue items are not in the index (the first: {first:?}); update it                      with `ranklet index --update`",
+                    missing.len()
+                ),
+            ));
+        }
+        Ok(ids.iter().map(|id| row[id.as_str()]).collect())
+    }
+
+    /// The rows as f32 (the item tower's output, up to int8 rounding).
+    pub fn rows(&self) -> Vec<f32> {
+        dequantise_rows(&self.vectors, &self.scales, self.manifest.dim)
+    }
+
+    /// The rows `order` (indices into the index) as [`ItemVectors`] on `device`: what the
+    /// ranker scores against, with no tower to run.
+    pub fn item_vectors(&self, order: &[usize], device: &Device) -> ItemVectors {
+        let dim = self.manifest.dim;
+        let rows = self.rows();
+        let flat: Vec<f32> = order
+            .iter()
+            .flat_map(|&r| rows[r * dim..(r + 1) * dim].iter().copied())
+            .collect();
+        let raw = Tensor::<2>::from_data(TensorData::new(flat, [order.len(), dim]), device);
+        ItemVectors {
+            unit: l2_rows(raw.clone()),
+            items: order.len(),
+            raw,
+        }
+    }
+
+    /// Serialises the rows as `vectors.safetensors`.
+    pub fn vectors_file(vectors: &[i8], scales: &[f32], hashes: &[u64], dim: usize) -> Vec<u8> {
+        let n = scales.len();
+        let q: Vec<u8> = vectors.iter().map(|&v| v as u8).collect();
+        let s: Vec<u8> = scales.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let h: Vec<u8> = hashes.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let views = [
+            (
+                "vectors",
+                TensorView::new(Dtype::I8, vec![n, dim], &q).expect("shape matches"),
+            ),
+            (
+                "scales",
+                TensorView::new(Dtype::F32, vec![n], &s).expect("shape matches"),
+            ),
+            (
+                "text_hashes",
+                TensorView::new(Dtype::U64, vec![n], &h).expect("shape matches"),
+            ),
+        ];
+        safetensors::serialize(views, None).expect("serialises")
+    }
+}

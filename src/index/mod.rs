@@ -1,0 +1,15 @@
+//! The precomputed item index: every catalogue item's final vector (the item tower's output,
+//! what the ranker scores against) computed once, natively, and served as static files next to
+//! the bundle, so a visitor's browser ranks a large catalogue without embedding it.
+//!
+//! [`format`] is the folder and its checks (usable in the browser too), [`quantise`] the int8
+//! rows, [`build`] the `ranklet index` job (native).
+
+#[cfg(not(target_arch = "wasm32"))]
+pub mod build;
+pub mod format;
+pub mod quantise;
+
+#[cfg(not(target_arch = "wasm32"))]
+pub use build::{CatalogSource, IndexJob, IndexOutcome, build_index, read_index_dir};
+pub use format::{IndexManifest, ItemIndex, text_hash};
