@@ -9,6 +9,9 @@
 #   ./build.sh bench-web  the browser bench page in headless Chromium: teacher, student and
 #                       transformers.js (fp32, q8) on the same texts, the recommender's cold start
 #                       and recommend() latency → reports/browser.json
+#   ./build.sh bench-catalog   the precomputed item index: index vs embed throughput, NDCG@10
+#                       int8 index vs exact, the browser's first and later visits on 1 682 and
+#                       20 000 items → reports/catalog.json
 #   ./build.sh report-ml100k   train and evaluate every recommender mode on ml-100k → reports/ml-100k.json
 #                       (hours on 2 CPU cores; bundles go to .cache/bundles/)
 #   ./build.sh shop-model      train models/shop (the demo's recommender on models/student's
@@ -70,7 +73,7 @@ case "${1:-}" in
     log "demo shop on http://127.0.0.1:${PORT:-8080}/ (Ctrl-C stops)"
     exec "$TARGET_DIR/release/ranklet" serve --root . --port "${PORT:-8080}" ;;
   test) run_tests ;;
-  bench|bench-web|report-denoise|report-history|report-ml100k|report-distill|shop-model)
+  bench|bench-web|bench-catalog|report-denoise|report-history|report-ml100k|report-distill|shop-model)
     exec bash "scripts/$1.sh" ;;
   *) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

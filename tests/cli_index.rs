@@ -61,7 +61,11 @@ fn index_a_trained_bundle_and_evaluate_with_it() {
 
     // A malformed catalogue line is refused naming the file and the line.
     let bad = dir.join("bad.jsonl");
-    std::fs::write(&bad, "{\"id\":\"a\",\"title\":\"red shoe\"}\n{\"id\":\"b\"}\n").unwrap();
+    std::fs::write(
+        &bad,
+        "{\"id\":\"a\",\"title\":\"red shoe\"}\n{\"id\":\"b\"}\n",
+    )
+    .unwrap();
     let other = dir.join("other-index");
     let err = ranklet_err(&[
         "index",
@@ -72,7 +76,10 @@ fn index_a_trained_bundle_and_evaluate_with_it() {
         "--out",
         other.to_str().unwrap(),
     ]);
-    assert!(err.contains("bad.jsonl line 2") && err.contains("title"), "{err}");
+    assert!(
+        err.contains("bad.jsonl line 2") && err.contains("title"),
+        "{err}"
+    );
     assert!(!other.join("manifest.json").exists());
 
     // An index of another model (another seed) is refused by name.

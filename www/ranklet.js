@@ -133,18 +133,25 @@ export class Ranklet {
     this.bytes = info.bytes;
     /** Width of the encoder's text vectors. */
     this.dim = info.dim;
+    /** Items of the precomputed index served with the bundle (0: none, or not usable). */
+    this.indexItems = info.indexItems ?? 0;
+    /** Why a backend or the index was not used, if one was not. */
+    this.note = info.note;
   }
 
   /**
    * `historySelect`: which events of a history longer than the model's window it reads —
    * "relevant" (the newest `recent` (20) plus the older events nearest to them; the default)
-   * or "last".
+   * or "last". `index`: the folder of the precomputed item index (`ranklet index`; default: the
+   * bundle's `index/`, used when present and built with this bundle). With an index, `index()`
+   * embeds only the catalogue items the index lacks or holds another text for.
    */
-  static async load({ model, backend = 'auto', historySelect = 'relevant', recent = 20 } = {}) {
+  static async load({ model, backend = 'auto', historySelect = 'relevant', recent = 20, index } = {}) {
     const url = new URL(model, location.href).href;
+    const indexUrl = index === undefined ? undefined : new URL(index, location.href).href;
     const client = new WorkerClient();
     try {
-      return new Ranklet(client, await client.call('loadShop', { url, backend, historySelect, recent }));
+      return new Ranklet(client, await client.call('loadShop', { url, backend, historySelect, recent, index: indexUrl }));
     } catch (err) {
       client.terminate();
       throw err;
@@ -153,8 +160,9 @@ export class Ranklet {
 
   /**
    * Embeds the catalog's item texts, reusing vectors cached in IndexedDB for this model and
-   * text; resolves to {items, embedded, reused, cacheNote}. `onProgress({embedded, toEmbed,
-   * items})` is called after each embedded batch.
+   * text, and the rows of the bundle's item index for the items it holds with the same text;
+   * resolves to {items, embedded, reused, fromIndex, cacheNote}. `onProgress({embedded,
+   * toEmbed, items})` is called after each embedded batch.
    */
   async index(catalog, { batch = 32, onProgress } = {}) {
     this.rowOf = null;

@@ -47,6 +47,42 @@ async function moduleFor(choice) {
 const encoders = new Map();
 let nextHandle = 1;
 
+// Fetches a file that may be absent: its bytes, or null on 404 (other failures throw).
+async function fetchOptional(base, name) {
+  const url = new URL(name, base);
+  let response;
+  try {
+    response = await fetch(url);
+  } catch (err) {
+    throw new Error(`${name}: cannot fetch ${url.pathname} (${err.message})`);
+  }
+  if (response.status === 404) return null;
+  if (!response.ok) throw new Error(`${name}: HTTP ${response.status} for ${url.pathname}`);
+  return new Uint8Array(await response.arrayBuffer());
+}
+
+// The precomputed item index served with a bundle (`ranklet index`; by default the folder
+// `index/` inside the bundle): loaded into the ranker, checked against the bundle. Returns
+// {items} when one was loaded, {note} when it was there but unusable (the shelf then embeds the
+// catalogue on the device, as without an index), or {} when there is none.
+async function loadIndex(ranker, bundleManifest, url) {
+  if (new URL(url).origin !== self.location.origin) {
+    return { note: `index ${url}: refusing to load an index from another origin` };
+  }
+  try {
+    const manifestBytes = await fetchOptional(url, 'manifest.json');
+    if (!manifestBytes) return {};
+    const manifest = JSON.parse(new TextDecoder().decode(manifestBytes));
+    const files = {};
+    for (const name of Object.keys(manifest.files ?? {})) files[name] = await fetchBytes(url, name);
+    const items = ranker.loadIndex(bundleManifest, manifestBytes, files);
+    const bytes = manifestBytes.length + Object.values(files).reduce((n, f) => n + f.length, 0);
+    return { items, bytes };
+  } catch (err) {
+    return { note: `the item index was not used (${err.message ?? err}); the catalogue is embedded on this device` };
+  }
+}
+
 // Fetches one file of a bundle; errors name the file and the HTTP status.
 async function fetchBytes(base, name) {
   const url = new URL(name, base);
@@ -145,7 +181,7 @@ const historyOf = (events) => events
 
 const ops = {
   // Loads a bundle with a recommender: its encoder (to embed the catalog) and rec.safetensors.
-  async loadShop({ url, backend, historySelect = 'relevant', recent = 20 }) {
+  async loadShop({ url, backend, historySelect = 'relevant', recent = 20, index }) {
     const base = url.endsWith('/') ? url : url + '/';
     if (new URL(base).origin !== self.location.origin) {
       throw new Error(`model ${url}: refusing to load a model from another origin`);
@@ -166,14 +202,17 @@ const ops = {
     // Beyond the model's window, the newest `recent` events plus the older ones nearest to them
     // (reports/history.json: no loss against the plain window on ml-100k's long histories).
     ranker.setHistorySelect(historySelect, recent);
+    const indexUrl = index ? new URL(index, self.location.href).href : new URL('index/', base).href;
+    const loaded = await loadIndex(ranker, manifestBytes, indexUrl.endsWith('/') ? indexUrl : indexUrl + '/');
     const handle = nextHandle++;
     // The cache key of this model's vectors: its encoder files' checksums.
     const e = manifest.encoder;
     const modelKey = [e.config, e.tokenizer, e.weights].map((n) => manifest.files[n]?.sha256).join(':') + `:${e.max_seq_length}:${e.normalize}`;
-    shops.set(handle, { encoder, ranker, ids: null, row: null, modelKey, embedCalls: 0 });
-    const bytes = manifestBytes.length + Object.values(files).reduce((n, f) => n + f.length, 0);
+    shops.set(handle, { encoder, ranker, ids: null, row: null, modelKey, embedCalls: 0, indexed: loaded.items ?? 0 });
+    const bytes = manifestBytes.length + Object.values(files).reduce((n, f) => n + f.length, 0) + (loaded.bytes ?? 0);
     return withNote({ handle, backend: ranker.backend, backendReason: ranker.backendReason, mode: ranker.mode,
-      maxLen: ranker.maxLen, readsEventTypes: ranker.readsEventTypes, personaFacets: ranker.personaFacets, name: encoder.name, dim: encoder.dim, bytes }, choice.note);
+      maxLen: ranker.maxLen, readsEventTypes: ranker.readsEventTypes, personaFacets: ranker.personaFacets, name: encoder.name, dim: encoder.dim, bytes,
+      indexItems: loaded.items ?? 0, note: loaded.note }, choice.note);
   },
   // Embeds the catalog's item texts (the same texts as natively) and hands them to the ranker.
   async index({ handle, catalog, batch = 32 }, progress) {
@@ -191,14 +230,33 @@ const ops = {
       }
       order = rows.map((id) => at.get(id));
     }
-    // Vectors come from the IndexedDB cache (model + text); only texts not seen are embedded.
-    const { vectors, embedded, cacheNote } = await cachedEmbed(shop, order.map((i) => texts[i]), { batch, progress });
-    shop.ranker.setTextVectors(vectors);
+    let embedded, cacheNote, fromIndex = 0;
+    if (shop.indexed) {
+      // The precomputed index holds the item vectors of every item whose text it was built
+      // from; only new and changed items are embedded here (through the IndexedDB cache).
+      const rows = shop.ranker.indexRowsOf(order.map((i) => ids[i]), order.map((i) => texts[i]));
+      const missing = [];
+      rows.forEach((r, k) => { if (r === 0xFFFFFFFF) missing.push(order[k]); });
+      let towered = new Float32Array(0);
+      embedded = 0;
+      if (missing.length) {
+        const done = await cachedEmbed(shop, missing.map((i) => texts[i]), { batch, progress });
+        ({ embedded, cacheNote } = done);
+        towered = await shop.ranker.towerRows(done.vectors);
+      }
+      shop.ranker.setItemRows(rows, towered);
+      fromIndex = order.length - missing.length;
+    } else {
+      // Vectors come from the IndexedDB cache (model + text); only texts not seen are embedded.
+      const done = await cachedEmbed(shop, order.map((i) => texts[i]), { batch, progress });
+      ({ embedded, cacheNote } = done);
+      shop.ranker.setTextVectors(done.vectors);
+    }
     // The persona facets (genres, else categories) of each row, for a model with a persona input.
     shop.ranker.setItemFacets(order.map((i) => facets[i]));
     shop.ids = order.map((i) => ids[i]);
     shop.row = new Map(shop.ids.map((id, r) => [id, r]));
-    return { items: shop.ids.length, embedded, reused: order.length - embedded, cacheNote, ids: shop.ids };
+    return { items: shop.ids.length, embedded, reused: order.length - embedded - fromIndex, fromIndex, cacheNote, ids: shop.ids };
   },
   // Item vectors embedded elsewhere (e.g. natively with `ranklet embed`, same encoder): ids and
   // a flat Float32Array of ids.length × dim. Inductive models only.

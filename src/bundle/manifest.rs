@@ -86,6 +86,34 @@ pub struct FileEntry {
 
 pub use crate::contracts::sha256_hex;
 
+impl FileEntry {
+    /// Checks `bytes` (the file `name`) against this entry of the manifest `listed_in`: a size
+    /// or checksum that does not match is refused, naming the file.
+    pub fn check(&self, name: &str, bytes: &[u8], listed_in: &str) -> Result<()> {
+        if bytes.len() as u64 != self.bytes {
+            return Err(Error::bad_file(
+                name,
+                format!(
+                    "{} bytes, {listed_in} says {} (truncated or replaced file)",
+                    bytes.len(),
+                    self.bytes
+                ),
+            ));
+        }
+        let actual = sha256_hex(bytes);
+        if !actual.eq_ignore_ascii_case(&self.sha256) {
+            return Err(Error::bad_file(
+                name,
+                format!(
+                    "sha256 {actual} does not match {listed_in}'s {} (corrupt or replaced file)",
+                    self.sha256
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl Manifest {
     /// Parses and checks a manifest; `origin` names it in errors.
     pub fn from_json(text: &[u8], origin: &str) -> Result<Self> {
@@ -151,27 +179,7 @@ impl Manifest {
             .files
             .get(name)
             .ok_or_else(|| Error::bad_file(name, "not listed in manifest.json"))?;
-        if bytes.len() as u64 != entry.bytes {
-            return Err(Error::bad_file(
-                name,
-                format!(
-                    "{} bytes, manifest.json says {} (truncated or replaced file)",
-                    bytes.len(),
-                    entry.bytes
-                ),
-            ));
-        }
-        let actual = sha256_hex(bytes);
-        if !actual.eq_ignore_ascii_case(&entry.sha256) {
-            return Err(Error::bad_file(
-                name,
-                format!(
-                    "sha256 {actual} does not match manifest.json's {} (corrupt or replaced file)",
-                    entry.sha256
-                ),
-            ));
-        }
-        Ok(())
+        entry.check(name, bytes, "manifest.json")
     }
 
     /// A manifest entry for `bytes`.

@@ -25,6 +25,10 @@ pub struct RecommendArgs {
     /// Or a dataset folder whose items are the catalog (e.g. data/ml-100k).
     #[arg(long)]
     pub data: Option<PathBuf>,
+    /// Rank against this precomputed index of the model (`ranklet index`) instead of the item
+    /// tower over the catalogue's texts (what the browser does with an index).
+    #[arg(long)]
+    pub index: Option<PathBuf>,
     /// The history: item ids, oldest first, comma-separated.
     #[arg(long, value_delimiter = ',', required = true)]
     pub history: Vec<String>,
@@ -81,17 +85,12 @@ pub fn run(args: RecommendArgs) -> Result<()> {
         items
     } else {
         // ID rows: the catalog must be the model's, in its row order.
-        let catalog = Dataset {
-            name: origin,
+        Dataset::catalogue_in_item_order(
+            &origin,
             items,
-            users: Vec::new(),
-            sequences: Vec::new(),
-            kinds: Vec::new(),
-            times: Vec::new(),
-        };
-        catalog
-            .in_item_order(&rec.items, &args.model.display().to_string())?
-            .items
+            &rec.items,
+            &args.model.display().to_string(),
+        )?
     };
     let row: std::collections::HashMap<&str, usize> = items
         .iter()
@@ -151,7 +150,27 @@ pub fn run(args: RecommendArgs) -> Result<()> {
         .filter(|(_, k)| k.is_negative())
         .map(|(&i, _)| i)
         .collect();
-    let mut state = RankingState::new(&model, text, config.items.mode != ItemMode::Id)?;
+    let mut state = match &args.index {
+        None => RankingState::new(&model, text, config.items.mode != ItemMode::Id)?,
+        Some(dir) => {
+            let index = ranklet::index::read_index_dir(dir)?;
+            let manifest = std::fs::read(args.model.join("manifest.json"))
+                .map_err(|e| Error::io(args.model.display(), e))?;
+            index.check_model(
+                &ranklet::contracts::sha256_hex(&manifest),
+                &args.model.display().to_string(),
+            )?;
+            let ids: Vec<String> = items.iter().map(|i| i.id.clone()).collect();
+            let rows = index.rows();
+            let dim = index.manifest.dim;
+            let raw: Vec<f32> = index
+                .rows_for(&ids)?
+                .into_iter()
+                .flat_map(|r| rows[r * dim..(r + 1) * dim].to_vec())
+                .collect();
+            RankingState::from_item_rows(&model, raw, dim, config.items.text_dim, &device)
+        }
+    };
     state.history_select = args.selection.history_select;
     state.recent = args.selection.recent;
     let recs = state.recommend(

@@ -26,18 +26,7 @@ pub fn trained_model(
         })?;
     bar.finish_and_clear();
     if let (false, Some(stats)) = (quiet, stats) {
-        let repaired = if stats.dropped_corrupt > 0 {
-            format!(
-                " ({} cached rows were not finite and were recomputed)",
-                stats.dropped_corrupt
-            )
-        } else {
-            String::new()
-        };
-        eprintln!(
-            "item texts: {} from the cache, {} embedded{repaired}",
-            stats.reused, stats.embedded
-        );
+        eprintln!("item texts: {}", stats.summary());
     }
     Ok((model, text))
 }

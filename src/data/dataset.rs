@@ -57,6 +57,25 @@ pub struct Dataset {
 }
 
 impl Dataset {
+    /// A catalogue's `items` in the order of `ids` (a model's item rows): what a model with ID
+    /// embeddings ranks (the item sets must be equal; `origin` and `model` name them in errors).
+    pub fn catalogue_in_item_order(
+        origin: &str,
+        items: Vec<ItemText>,
+        ids: &[String],
+        model: &str,
+    ) -> Result<Vec<ItemText>> {
+        let catalogue = Dataset {
+            name: origin.to_string(),
+            items,
+            users: Vec::new(),
+            sequences: Vec::new(),
+            kinds: Vec::new(),
+            times: Vec::new(),
+        };
+        Ok(catalogue.in_item_order(ids, model)?.items)
+    }
+
     /// The same dataset with its items in the order of `ids` (a model's item rows). The item
     /// sets must be equal: a model with ID embeddings ranks the catalog it was trained on.
     pub fn in_item_order(&self, ids: &[String], model: &str) -> Result<Dataset> {

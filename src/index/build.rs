@@ -13,8 +13,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
-use safetensors::tensor::TensorView;
-use safetensors::{Dtype, SafeTensors};
 
 use crate::bundle::manifest::MANIFEST_FILE;
 use crate::bundle::{Manifest, read_model_dir, read_recommender_dir};
@@ -24,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::fsio::write_atomic;
 use crate::index::format::{
     IDS_FILE, INDEX_FORMAT, INDEX_FORMAT_VERSION, INDEX_MANIFEST, IndexManifest, ItemIndex,
-    ModelRef, VECTORS_FILE, text_hash,
+    ModelRef, Rows, VECTORS_FILE, text_hash,
 };
 use crate::index::quantise::quantise_rows;
 use crate::rec::{ItemMode, Recommender};
@@ -88,69 +86,23 @@ pub fn read_items(source: &CatalogSource) -> Result<(String, Vec<ItemText>)> {
     }
 }
 
-/// A committed chunk: its items' text hashes (what it was computed for) and rows.
-struct Chunk {
-    hashes: Vec<u64>,
-    vectors: Vec<i8>,
-    scales: Vec<f32>,
-}
-
 fn chunk_path(dir: &Path, key: &str) -> PathBuf {
     dir.join(PARTIAL_DIR)
         .join(format!("chunk-{key}.safetensors"))
 }
 
 /// The chunk file of a killed run, if it holds exactly these items' rows of this width.
-fn read_chunk(path: &Path, hashes: &[u64], dim: usize) -> Option<Chunk> {
+fn read_chunk(path: &Path, hashes: &[u64], dim: usize) -> Option<Rows> {
     let bytes = std::fs::read(path).ok()?;
-    let file = SafeTensors::deserialize(&bytes).ok()?;
-    let get = |name: &str| file.tensor(name).ok();
-    let (v, s, h) = (get("vectors")?, get("scales")?, get("text_hashes")?);
-    let n = hashes.len();
-    if v.shape() != [n, dim] || s.shape() != [n] || h.shape() != [n] {
-        return None;
-    }
-    let stored: Vec<u64> = h
-        .data()
-        .chunks_exact(8)
-        .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
-        .collect();
-    let scales: Vec<f32> = s
-        .data()
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")))
-        .collect();
-    (stored == hashes && scales.iter().all(|x| x.is_finite() && *x > 0.0)).then(|| Chunk {
-        hashes: stored,
-        vectors: v.data().iter().map(|&b| b as i8).collect(),
-        scales,
-    })
+    let rows = Rows::from_bytes(&bytes, hashes.len(), dim, "chunk").ok()?;
+    (rows.hashes == hashes).then_some(rows)
 }
 
-fn write_chunk(path: &Path, chunk: &Chunk, dim: usize) -> Result<()> {
-    let n = chunk.hashes.len();
-    let q: Vec<u8> = chunk.vectors.iter().map(|&v| v as u8).collect();
-    let s: Vec<u8> = chunk.scales.iter().flat_map(|v| v.to_le_bytes()).collect();
-    let h: Vec<u8> = chunk.hashes.iter().flat_map(|v| v.to_le_bytes()).collect();
-    let views = [
-        (
-            "vectors",
-            TensorView::new(Dtype::I8, vec![n, dim], &q).expect("shape"),
-        ),
-        (
-            "scales",
-            TensorView::new(Dtype::F32, vec![n], &s).expect("shape"),
-        ),
-        (
-            "text_hashes",
-            TensorView::new(Dtype::U64, vec![n], &h).expect("shape"),
-        ),
-    ];
-    let bytes = safetensors::serialize(views, None).expect("serialises");
+fn write_chunk(path: &Path, rows: &Rows, dim: usize) -> Result<()> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(|e| Error::io(parent.display(), e))?;
     }
-    write_atomic(path, &bytes)
+    write_atomic(path, &rows.to_bytes(dim))
 }
 
 /// The item tower's output for `texts`, quantised: encoder in batches of `batch`, then the
@@ -215,15 +167,7 @@ pub fn build_index(
     let (origin, mut items) = read_items(&job.catalog)?;
     if config.items.mode != ItemMode::Inductive {
         // ID rows: the catalogue must be the model's own, in its row order.
-        let catalog = Dataset {
-            name: origin,
-            items,
-            users: Vec::new(),
-            sequences: Vec::new(),
-            kinds: Vec::new(),
-            times: Vec::new(),
-        };
-        items = catalog.in_item_order(&rec.items, &bundle)?.items;
+        items = Dataset::catalogue_in_item_order(&origin, items, &rec.items, &bundle)?;
     }
     let files = read_model_dir(&job.model)?;
     let origin_weights = job.model.join(&rec.entry.weights).display().to_string();
@@ -279,7 +223,7 @@ pub fn build_index(
             None => {
                 let texts: Vec<&str> = chunk.iter().map(|&r| items[r].text.as_str()).collect();
                 let (q, s) = embed_rows(&embedder, &model, &texts, job.batch, device)?;
-                let done = Chunk {
+                let done = Rows {
                     hashes: chunk_hashes,
                     vectors: q,
                     scales: s,
@@ -301,7 +245,12 @@ pub fn build_index(
     std::fs::create_dir_all(&job.out).map_err(|e| Error::io(job.out.display(), e))?;
     let ids: Vec<&str> = items.iter().map(|i| i.id.as_str()).collect();
     let ids_bytes = serde_json::to_vec(&ids).expect("ids serialise");
-    let vectors_bytes = ItemIndex::vectors_file(&vectors, &scales, &hashes, dim);
+    let vectors_bytes = Rows {
+        vectors,
+        scales,
+        hashes,
+    }
+    .to_bytes(dim);
     let mut entries = BTreeMap::new();
     for (name, bytes) in [(IDS_FILE, &ids_bytes), (VECTORS_FILE, &vectors_bytes)] {
         write_atomic(&job.out.join(name), bytes)?;

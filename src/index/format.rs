@@ -92,28 +92,10 @@ impl IndexManifest {
 
     /// Checks `bytes` against the size and sha256 recorded for `name`.
     pub fn verify(&self, name: &str, bytes: &[u8]) -> Result<()> {
-        let entry = self
-            .files
+        self.files
             .get(name)
-            .ok_or_else(|| bad(name, "not listed in the index's manifest.json"))?;
-        if entry.bytes != bytes.len() as u64 {
-            return Err(bad(
-                name,
-                format!(
-                    "{} bytes, but the index's manifest.json says {} (truncated or replaced)",
-                    bytes.len(),
-                    entry.bytes
-                ),
-            ));
-        }
-        let actual = sha256_hex(bytes);
-        if !actual.eq_ignore_ascii_case(&entry.sha256) {
-            return Err(bad(
-                name,
-                format!("sha256 {actual} does not match the index's manifest.json"),
-            ));
-        }
-        Ok(())
+            .ok_or_else(|| bad(name, "not listed in the index's manifest.json"))?
+            .check(name, bytes, "the index's manifest.json")
     }
 }
 
@@ -134,46 +116,17 @@ impl ItemIndex {
         let ids_bytes = take(IDS_FILE)?;
         let ids: Vec<String> = serde_json::from_slice(&ids_bytes)
             .map_err(|e| bad(IDS_FILE, format!("not a JSON array of item ids: {e}")))?;
-        let bytes = take(VECTORS_FILE)?;
-        let file = SafeTensors::deserialize(&bytes)
-            .map_err(|e| bad(VECTORS_FILE, format!("not a safetensors file: {e}")))?;
         let (n, dim) = (manifest.items, manifest.dim);
-        let tensor = |name: &str, dtype: Dtype, shape: &[usize]| -> Result<Vec<u8>> {
-            let t = file
-                .tensor(name)
-                .map_err(|_| bad(VECTORS_FILE, format!("no tensor {name:?}")))?;
-            if t.dtype() != dtype || t.shape() != shape {
-                return Err(bad(
-                    VECTORS_FILE,
-                    format!(
-                        "{name}: {:?} {:?}, expected {dtype:?} {shape:?}",
-                        t.dtype(),
-                        t.shape()
-                    ),
-                ));
-            }
-            Ok(t.data().to_vec())
-        };
-        let vectors = tensor("vectors", Dtype::I8, &[n, dim])?
-            .into_iter()
-            .map(|b| b as i8)
-            .collect();
-        let scales: Vec<f32> = tensor("scales", Dtype::F32, &[n])?
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
-        let hashes = tensor("text_hashes", Dtype::U64, &[n])?
-            .chunks_exact(8)
-            .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
-            .collect();
+        let Rows {
+            vectors,
+            scales,
+            hashes,
+        } = Rows::from_bytes(&take(VECTORS_FILE)?, n, dim, VECTORS_FILE)?;
         if ids.len() != n {
             return Err(bad(
                 IDS_FILE,
                 format!("{} ids for {n} indexed items", ids.len()),
             ));
-        }
-        if scales.iter().any(|s| !s.is_finite() || *s <= 0.0) {
-            return Err(bad(VECTORS_FILE, "a row scale is not a positive number"));
         }
         Ok(Self {
             manifest,
@@ -248,13 +201,25 @@ impl ItemIndex {
             raw,
         }
     }
+}
 
-    /// Serialises the rows as `vectors.safetensors`.
-    pub fn vectors_file(vectors: &[i8], scales: &[f32], hashes: &[u64], dim: usize) -> Vec<u8> {
-        let n = scales.len();
-        let q: Vec<u8> = vectors.iter().map(|&v| v as u8).collect();
-        let s: Vec<u8> = scales.iter().flat_map(|v| v.to_le_bytes()).collect();
-        let h: Vec<u8> = hashes.iter().flat_map(|v| v.to_le_bytes()).collect();
+/// Quantised item rows: `vectors` (int8, `dim` per row), a scale and a text hash per row — the
+/// content of `vectors.safetensors` and of `ranklet index`'s committed chunks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rows {
+    pub vectors: Vec<i8>,
+    pub scales: Vec<f32>,
+    pub hashes: Vec<u64>,
+}
+
+impl Rows {
+    /// Serialises the rows as safetensors (`vectors` I8 `[n, dim]`, `scales` F32 `[n]`,
+    /// `text_hashes` U64 `[n]`).
+    pub fn to_bytes(&self, dim: usize) -> Vec<u8> {
+        let n = self.scales.len();
+        let q: Vec<u8> = self.vectors.iter().map(|&v| v as u8).collect();
+        let s: Vec<u8> = self.scales.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let h: Vec<u8> = self.hashes.iter().flat_map(|v| v.to_le_bytes()).collect();
         let views = [
             (
                 "vectors",
@@ -270,5 +235,48 @@ impl ItemIndex {
             ),
         ];
         safetensors::serialize(views, None).expect("serialises")
+    }
+
+    /// Reads `n` rows of `dim` back; a missing tensor, a wrong shape or type, or a scale that is
+    /// not a positive number is an error naming `origin`.
+    pub fn from_bytes(bytes: &[u8], n: usize, dim: usize, origin: &str) -> Result<Self> {
+        let file = SafeTensors::deserialize(bytes)
+            .map_err(|e| bad(origin, format!("not a safetensors file: {e}")))?;
+        let tensor = |name: &str, dtype: Dtype, shape: &[usize]| -> Result<Vec<u8>> {
+            let t = file
+                .tensor(name)
+                .map_err(|_| bad(origin, format!("no tensor {name:?}")))?;
+            if t.dtype() != dtype || t.shape() != shape {
+                return Err(bad(
+                    origin,
+                    format!(
+                        "{name}: {:?} {:?}, expected {dtype:?} {shape:?}",
+                        t.dtype(),
+                        t.shape()
+                    ),
+                ));
+            }
+            Ok(t.data().to_vec())
+        };
+        let vectors = tensor("vectors", Dtype::I8, &[n, dim])?
+            .into_iter()
+            .map(|b| b as i8)
+            .collect();
+        let scales: Vec<f32> = tensor("scales", Dtype::F32, &[n])?
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        let hashes = tensor("text_hashes", Dtype::U64, &[n])?
+            .chunks_exact(8)
+            .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
+            .collect();
+        if scales.iter().any(|s| !s.is_finite() || *s <= 0.0) {
+            return Err(bad(origin, "a row scale is not a positive number"));
+        }
+        Ok(Self {
+            vectors,
+            scales,
+            hashes,
+        })
     }
 }

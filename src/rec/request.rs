@@ -60,8 +60,12 @@ fn model_device(model: &Recommender) -> Device {
 /// selection compares.
 pub struct RankingState {
     pub catalog: ItemVectors,
-    /// Unit text vectors `[items, text_dim]` (`None`: an ID model ranked without texts).
+    /// The unit vectors nearness is measured in (avoided items, query relevance): the items'
+    /// text vectors `[items, text_dim]`, or, for a catalogue given as item vectors (a
+    /// precomputed index), the unit item vectors (`None`: an ID model ranked without texts).
     text: Option<Tensor<2>>,
+    /// Whether `text` and the selection rows are item vectors rather than text vectors.
+    item_space: bool,
     /// Selection rows, flat, `width` per row (see [`selection_rows`]).
     selection: Vec<f32>,
     width: usize,
@@ -93,35 +97,63 @@ impl RankingState {
     /// The state over text vectors given as rows (row-major `items × dim`, finite).
     pub fn from_rows(model: &Recommender, flat: Vec<f32>, dim: usize, device: &Device) -> Self {
         let n = flat.len() / dim.max(1);
-        let rows = selection_rows(&unit_rows_of(&flat, dim));
-        let width = rows.first().map_or(0, Vec::len);
+        let selection = selection_rows(&unit_rows_of(&flat, dim));
         let text = Tensor::<2>::from_data(TensorData::new(flat, [n, dim]), device);
-        Self {
-            catalog: model.item_vectors(text.clone()),
-            text: Some(l2_rows(text)),
-            selection: rows.concat(),
-            width,
-            history_select: HistorySelect::Last,
-            recent: 20,
-            temperature: model.temperature,
-            max_len: model.encoder.positions.weight.dims()[0],
-            text_dim: dim,
-        }
+        let catalog = model.item_vectors(text.clone());
+        Self::assemble(model, catalog, Some(l2_rows(text)), false, selection, dim)
+    }
+
+    /// The state over item vectors computed already — rows of the item tower's output (`raw`,
+    /// row-major `items × hidden`), as a precomputed index holds them — for a model whose text
+    /// vectors are `text_dim` wide. No tower runs. Nearness (avoided items, search relevance,
+    /// long-history selection) is then measured between item vectors; a search query is
+    /// compared through the tower, and older than the recent window it is never chosen by
+    /// long-history selection (it has no row to compare in the item space on the CPU).
+    pub fn from_item_rows(
+        model: &Recommender,
+        raw: Vec<f32>,
+        hidden: usize,
+        text_dim: usize,
+        device: &Device,
+    ) -> Self {
+        let n = raw.len() / hidden.max(1);
+        let selection = selection_rows(&unit_rows_of(&raw, hidden));
+        let raw = Tensor::<2>::from_data(TensorData::new(raw, [n, hidden]), device);
+        let unit = l2_rows(raw.clone());
+        let catalog = ItemVectors {
+            raw,
+            unit: unit.clone(),
+            items: n,
+        };
+        Self::assemble(model, catalog, Some(unit), true, selection, text_dim)
     }
 
     /// The state of an ID model ranking its own `items` rows, without texts.
     pub fn without_text(model: &Recommender, items: usize, dim: usize, device: &Device) -> Self {
+        let catalog = model.item_vectors(Tensor::zeros([items, dim], device));
+        Self::assemble(model, catalog, None, false, Vec::new(), dim)
+    }
+
+    fn assemble(
+        model: &Recommender,
+        catalog: ItemVectors,
+        text: Option<Tensor<2>>,
+        item_space: bool,
+        selection: Vec<Vec<f32>>,
+        text_dim: usize,
+    ) -> Self {
         Self {
-            catalog: model.item_vectors(Tensor::zeros([items, dim], device)),
-            text: None,
-            selection: Vec::new(),
-            width: 0,
+            catalog,
+            text,
+            item_space,
+            width: selection.first().map_or(0, Vec::len),
+            selection: selection.concat(),
             history_select: HistorySelect::Last,
             recent: 20,
             temperature: model.temperature,
             // The encoder's window: its position table's rows.
             max_len: model.encoder.positions.weight.dims()[0],
-            text_dim: dim,
+            text_dim,
         }
     }
 
@@ -187,15 +219,23 @@ impl RankingState {
         let with_queries = (q > 0).then(|| {
             let text =
                 Tensor::<2>::from_data(TensorData::new(req.queries.to_vec(), [q, dim]), &device);
+            let with = model.with_queries(&self.catalog, text.clone());
             if let (false, Some(items)) = (req.query_weights.is_empty(), &self.text) {
                 let w = Tensor::<2>::from_data(
                     TensorData::new(req.query_weights.to_vec(), [1, q]),
                     &device,
                 );
-                let relevance = l2_rows(text.clone()).matmul(items.clone().transpose());
+                // The queries in the space the catalogue's nearness is measured in.
+                let queries = if self.item_space {
+                    let [rows, h] = with.unit.dims();
+                    with.unit.clone().slice([rows - q..rows, 0..h])
+                } else {
+                    l2_rows(text)
+                };
+                let relevance = queries.matmul(items.clone().transpose());
                 boost = Some(w.matmul(relevance).div_scalar(self.temperature));
             }
-            model.with_queries(&self.catalog, text)
+            with
         });
         let n = self.items();
         if let (false, Some(items)) = (req.avoid.is_empty(), &self.text) {
@@ -227,8 +267,13 @@ impl RankingState {
                 ),
             ));
         }
-        // Query rows (after the catalogue's) are compared by their own text vectors.
-        let query_rows = selection_rows(&unit_rows_of(req.queries, dim));
+        // Query rows (after the catalogue's) are compared by their own text vectors; in the
+        // item space they have none on the CPU (zero rows: never chosen as "relevant").
+        let query_rows = if self.item_space {
+            vec![vec![0.0; self.width]; q]
+        } else {
+            selection_rows(&unit_rows_of(req.queries, dim))
+        };
         let (reads, read_kinds) = self.read_events(req.history, req.kinds, &query_rows);
         Ok(Prepared {
             with_queries,
@@ -320,5 +365,116 @@ impl RankingState {
         let f = p.len() / reads.len().max(1);
         let last = reads.len() - 1;
         Ok(p[last * f..(last + 1) * f].to_vec())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::seeded_cpu;
+    use crate::rec::{ItemMode, ItemTowerConfig, RecommenderConfig, SequenceEncoderConfig};
+    use crate::rng::SplitMix;
+
+    fn model(device: &Device) -> Recommender {
+        Recommender::init(
+            &RecommenderConfig {
+                items: ItemTowerConfig {
+                    text_dim: 12,
+                    hidden: 8,
+                    experts: 2,
+                    dropout: 0.0,
+                    mode: ItemMode::Inductive,
+                    num_items: 1,
+                },
+                sequence: SequenceEncoderConfig {
+                    hidden: 8,
+                    layers: 1,
+                    heads: 2,
+                    inner: 16,
+                    dropout: 0.0,
+                    max_len: 6,
+                },
+                temperature: 0.1,
+                signals: Default::default(),
+            },
+            device,
+        )
+    }
+
+    /// A catalogue given as precomputed item vectors (an index) ranks exactly as the same
+    /// catalogue given as text vectors through the tower; in the item space, "not interested"
+    /// pushes down the avoided item's nearest item.
+    #[test]
+    fn item_rows_rank_as_the_tower_over_text_and_avoid_works_in_item_space() {
+        let (_seeded, device) = seeded_cpu(8);
+        let model = model(&device);
+        let n = 30;
+        let text = SplitMix(3).uniform(n * 12, 0.0, 1.0);
+        let by_text = RankingState::from_rows(&model, text.clone(), 12, &device);
+        let raw: Vec<f32> = by_text
+            .catalog
+            .raw
+            .clone()
+            .into_data()
+            .try_to_vec()
+            .unwrap();
+        let by_rows = RankingState::from_item_rows(&model, raw.clone(), 8, 12, &device);
+        let history = [3usize, 7, 11, 2, 19, 4, 8, 25];
+        let req = RecommendRequest {
+            history: &history,
+            k: 10,
+            exclude_seen: true,
+            because: 2,
+            ..Default::default()
+        };
+        let a = by_text.recommend(&model, &req).unwrap();
+        let b = by_rows.recommend(&model, &req).unwrap();
+        assert_eq!(a.len(), 10);
+        for (x, y) in a.iter().zip(&b) {
+            assert_eq!((x.item, &x.because), (y.item, &y.because));
+            assert!(
+                (x.score - y.score).abs() < 1e-4,
+                "{} vs {}",
+                x.score,
+                y.score
+            );
+        }
+        // The avoided item's nearest neighbour in the item space scores lower when avoided.
+        let unit = unit_rows_of(&raw, 8);
+        let avoided = 5;
+        let nearest = (0..n)
+            .filter(|&i| i != avoided && !history.contains(&i))
+            .max_by(|&i, &j| {
+                let d = |k: usize| {
+                    unit[k]
+                        .iter()
+                        .zip(&unit[avoided])
+                        .map(|(p, q)| p * q)
+                        .sum::<f32>()
+                };
+                d(i).total_cmp(&d(j))
+            })
+            .unwrap();
+        let score_of = |avoid: &[usize]| {
+            let recs = by_rows
+                .recommend(
+                    &model,
+                    &RecommendRequest {
+                        avoid,
+                        k: n,
+                        ..req.clone()
+                    },
+                )
+                .unwrap();
+            recs.iter().find(|r| r.item == nearest).unwrap().score
+        };
+        assert!(score_of(&[avoided]) < score_of(&[]) - 1.0);
+        // Bad rows are refused naming what is wrong, not a panic.
+        let bad = RecommendRequest {
+            history: &[99],
+            ..req.clone()
+        };
+        let err = by_rows.recommend(&model, &bad).unwrap_err().to_string();
+        assert!(err.contains("row 99"), "{err}");
     }
 }

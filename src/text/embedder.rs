@@ -108,8 +108,10 @@ impl TextEmbedder {
             pooled
         }
     }
+
     /// Seconds to embed `texts` in batches of `batch`, after one warm-up batch (kernels,
     /// caches): what the benchmarks time.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn seconds_to_embed(&self, texts: &[String], batch: usize) -> Result<f64> {
         self.embed(&texts[..batch.max(1).min(texts.len())])?;
         let start = std::time::Instant::now();

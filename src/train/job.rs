@@ -250,17 +250,10 @@ fn text_vectors(
     let (vectors, stats) = item_text_vectors(files, texts, base, device, &job.cache, |n| {
         observer.progress("item texts", n, total)
     })?;
-    let repaired = if stats.dropped_corrupt > 0 {
-        format!(
-            " ({} cached rows were not finite and were recomputed)",
-            stats.dropped_corrupt
-        )
-    } else {
-        String::new()
-    };
     observer.note(&format!(
-        "item texts: {} from the cache, {} embedded with {}{repaired}",
-        stats.reused, stats.embedded, files.name
+        "item texts: {} with {}",
+        stats.summary(),
+        files.name
     ));
     Ok(vectors)
 }

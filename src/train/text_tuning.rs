@@ -145,35 +145,35 @@ pub fn with_top(encoder: &BertEncoder, top: &TextTop) -> BertEncoder {
 }
 
 /// Text-tuning settings.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(burn::config::Config, Debug, PartialEq)]
 pub struct TextTuneConfig {
-    /// Most epochs. Default 5.
+    /// Most epochs.
+    #[config(default = 5)]
     pub epochs: usize,
-    /// Stop after this many epochs without a better validation NDCG@10. Default 2.
+    /// Stop after this many epochs without a better validation NDCG@10.
+    #[config(default = 2)]
     pub patience: usize,
-    /// AdamW learning rate of the text layers. Default 5e-5 (BERT fine-tuning's usual scale).
+    /// AdamW learning rate of the text layers (BERT fine-tuning's usual scale).
+    #[config(default = 5e-5)]
     pub text_lr: f64,
-    /// AdamW learning rate of the recommender. Default 1e-4.
+    /// AdamW learning rate of the recommender.
+    #[config(default = 1e-4)]
     pub rec_lr: f64,
-    /// Windows per batch. Default 64.
+    /// Windows per batch.
+    #[config(default = 64)]
     pub batch_size: usize,
-    /// Window length. Default 50.
+    /// Window length.
+    #[config(default = 50)]
     pub max_len: usize,
-    /// Shuffling seed. Default 2020.
+    /// Shuffling seed.
+    #[config(default = 2020)]
     pub seed: u64,
 }
 
 impl Default for TextTuneConfig {
+    /// Every setting at its documented default ([`TextTuneConfig::new`]).
     fn default() -> Self {
-        Self {
-            epochs: 5,
-            patience: 2,
-            text_lr: 5e-5,
-            rec_lr: 1e-4,
-            batch_size: 64,
-            max_len: 50,
-            seed: 2020,
-        }
+        Self::new()
     }
 }
 

@@ -41,6 +41,24 @@ pub struct CacheStats {
     pub dropped_corrupt: usize,
 }
 
+impl CacheStats {
+    /// What a call did, for a progress line: rows reused, embedded, and repaired.
+    pub fn summary(&self) -> String {
+        let repaired = if self.dropped_corrupt > 0 {
+            format!(
+                " ({} cached rows were not finite and were recomputed)",
+                self.dropped_corrupt
+            )
+        } else {
+            String::new()
+        };
+        format!(
+            "{} from the cache, {} embedded{repaired}",
+            self.reused, self.embedded
+        )
+    }
+}
+
 /// A folder of per-model vector caches.
 #[derive(Debug, Clone)]
 pub struct TextVectorCache {

@@ -9,8 +9,10 @@ use wasm_bindgen::prelude::*;
 use super::device::init_device;
 use super::{file_reader, js_error};
 use crate::bundle::{Manifest, RecommenderFiles};
-use crate::contracts::EventKind;
 use crate::contracts::{DEVICE_CLASSES, PAGE_TYPES, SceneContext};
+use crate::contracts::{EventKind, sha256_hex};
+use crate::index::ItemIndex;
+use crate::index::format::text_hash;
 use crate::rec::readback::Async;
 use crate::rec::{
     HistorySelect, ItemMode, RankingState, RecommendRequest, Recommender, RecommenderConfig,
@@ -25,6 +27,8 @@ pub struct Ranker {
     items: Vec<String>,
     /// The catalog through the item tower, computed once per `setTextVectors`.
     state: Option<RankingState>,
+    /// The bundle's precomputed item index (`ranklet index`), checked against the bundle.
+    index: Option<ItemIndex>,
     /// The catalog's persona facets by row (names), kept to rebuild the model's facet table
     /// when the visitor mutes an entry.
     facets: Vec<Vec<String>>,
@@ -79,6 +83,7 @@ impl Ranker {
             config: entry.config,
             items,
             state,
+            index: None,
             facets: Vec::new(),
             muted: Vec::new(),
             history_select: HistorySelect::Last,
@@ -197,6 +202,154 @@ impl Ranker {
     #[wasm_bindgen(getter, js_name = backendReason)]
     pub fn backend_reason(&self) -> String {
         self.backend_reason.clone()
+    }
+
+    /// Loads the precomputed item index served with this bundle: `bundleManifest` is the
+    /// bundle's `manifest.json` bytes (the index must have been built with exactly this
+    /// bundle), `manifest` the index's `manifest.json`, `files` its files by name. Every file
+    /// is checked against the index's manifest first. Returns the number of indexed items.
+    #[wasm_bindgen(js_name = loadIndex)]
+    pub fn load_index(
+        &mut self,
+        bundle_manifest: Uint8Array,
+        manifest: Uint8Array,
+        files: Object,
+    ) -> Result<usize, JsError> {
+        let index = ItemIndex::from_files(
+            &manifest.to_vec(),
+            "index manifest.json",
+            file_reader(&files),
+        )
+        .map_err(js_error)?;
+        index
+            .check_model(&sha256_hex(&bundle_manifest.to_vec()), "this bundle")
+            .map_err(js_error)?;
+        if index.manifest.dim != self.config.sequence.hidden {
+            return Err(JsError::new(&format!(
+                "index: {}-wide item vectors, but the recommender's are {}",
+                index.manifest.dim, self.config.sequence.hidden
+            )));
+        }
+        let n = index.ids.len();
+        self.index = Some(index);
+        Ok(n)
+    }
+
+    /// For each catalogue item (its id and encoder text, in catalogue order), its row in the
+    /// loaded index, or `0xFFFFFFFF` where the index lacks the id or holds another text for it
+    /// (those items are embedded on the device).
+    #[wasm_bindgen(js_name = indexRowsOf)]
+    pub fn index_rows_of(
+        &self,
+        ids: Vec<String>,
+        texts: Vec<String>,
+    ) -> Result<Uint32Array, JsError> {
+        let Some(index) = &self.index else {
+            return Err(JsError::new("no index loaded"));
+        };
+        if ids.len() != texts.len() {
+            return Err(JsError::new(&format!(
+                "{} ids for {} texts",
+                ids.len(),
+                texts.len()
+            )));
+        }
+        let row: std::collections::HashMap<&str, usize> = index
+            .ids
+            .iter()
+            .enumerate()
+            .map(|(r, id)| (id.as_str(), r))
+            .collect();
+        let rows: Vec<u32> = ids
+            .iter()
+            .zip(&texts)
+            .map(|(id, text)| match row.get(id.as_str()) {
+                Some(&r) if index.hashes[r] == text_hash(text) => r as u32,
+                _ => u32::MAX,
+            })
+            .collect();
+        Ok(Uint32Array::from(&rows[..]))
+    }
+
+    /// The item tower's output for text vectors (`n × textDim`, row-major), read back
+    /// asynchronously: the item vectors of catalogue items the index does not hold.
+    #[wasm_bindgen(js_name = towerRows)]
+    pub async fn tower_rows(&self, vectors: Float32Array) -> Result<Float32Array, JsError> {
+        let dim = self.config.items.text_dim;
+        let flat = vectors.to_vec();
+        if !flat.len().is_multiple_of(dim) || flat.iter().any(|v| !v.is_finite()) {
+            return Err(JsError::new(&format!(
+                "text vectors: {} floats is not a whole number of finite {dim}-wide rows",
+                flat.len()
+            )));
+        }
+        if flat.is_empty() {
+            return Ok(Float32Array::new_with_length(0));
+        }
+        let n = flat.len() / dim;
+        let text = Tensor::<2>::from_data(TensorData::new(flat, [n, dim]), &self.device);
+        let raw = self.model.item_vectors(text).raw;
+        let rows = crate::rec::readback::ReadBack::read(&Async, raw)
+            .await
+            .map_err(js_error)?;
+        Ok(Float32Array::from(&rows[..]))
+    }
+
+    /// The catalogue as item vectors, no tower to run: `indexRows` (from `indexRowsOf`) gives
+    /// each item's row of the loaded index, and the items marked `0xFFFFFFFF` take the rows of
+    /// `towered` (from `towerRows`) in order.
+    #[wasm_bindgen(js_name = setItemRows)]
+    pub fn set_item_rows(
+        &mut self,
+        index_rows: Uint32Array,
+        towered: Float32Array,
+    ) -> Result<(), JsError> {
+        let Some(index) = &self.index else {
+            return Err(JsError::new("no index loaded"));
+        };
+        let hidden = index.manifest.dim;
+        let rows = index_rows.to_vec();
+        let towered = towered.to_vec();
+        let from_index = index.rows();
+        let mut raw = Vec::with_capacity(rows.len() * hidden);
+        let mut next = towered.chunks_exact(hidden);
+        for &r in &rows {
+            let row = if r == u32::MAX {
+                next.next().ok_or_else(|| {
+                    JsError::new("fewer towered rows than items missing from the index")
+                })?
+            } else {
+                let r = r as usize;
+                from_index
+                    .get(r * hidden..(r + 1) * hidden)
+                    .ok_or_else(|| JsError::new(&format!("index row {r} is outside the index")))?
+            };
+            raw.extend_from_slice(row);
+        }
+        if rows.is_empty() || raw.iter().any(|v| !v.is_finite()) {
+            return Err(JsError::new("item rows: none, or not finite"));
+        }
+        if self.config.items.mode != ItemMode::Inductive && rows.len() != self.items.len() {
+            return Err(JsError::new(&format!(
+                "item rows: {} rows, but this {} model ranks its {} items",
+                rows.len(),
+                self.mode(),
+                self.items.len()
+            )));
+        }
+        self.facets.clear();
+        self.model.facets = None;
+        let mut state = RankingState::from_item_rows(
+            &self.model,
+            raw,
+            hidden,
+            self.config.items.text_dim,
+            &self.device,
+        );
+        state.history_select = self.history_select;
+        state.recent = self.recent;
+        self.state = Some(state);
+        Ok(())
     }
 
     /// The catalog's text vectors, row-major `items × textDim`, in the order of `items` (an
