@@ -505,3 +505,65 @@ fn persona_and_two_view_terms_from_the_command_line() {
     let e = eval_model(&dir, &out);
     assert_eq!(e["models"][0]["test"], r["models"][0]["test"]);
 }
+
+/// A diverged run (NaN learning rate, zero temperature) stops with a clear error naming the
+/// epoch and the cause, exit 2, and writes no bundle and no report: its figures would read as
+/// perfect ranks.
+#[test]
+fn a_diverged_run_stops_and_writes_no_bundle() {
+    let dir = contracts_folder("diverged");
+    let (d, out, report) = (
+        dir.to_str().unwrap(),
+        dir.join("bundle"),
+        dir.join("report.json"),
+    );
+    let encoder = tiny_encoder(&dir);
+    for bad in [["--lr", "nan"], ["--temperature", "0"]] {
+        let mut args = vec![
+            "train",
+            "--data",
+            d,
+            "--mode",
+            "inductive",
+            "--text-model",
+            &encoder,
+            "--epochs",
+            "2",
+            "--hidden",
+            "16",
+            "--heads",
+            "2",
+            "--inner",
+            "32",
+            "--layers",
+            "1",
+            "--experts",
+            "2",
+            "--max-len",
+            "10",
+            "--batch-size",
+            "8",
+            "--quiet",
+            "--restart",
+        ];
+        let (o, r, c) = (
+            out.to_str().unwrap(),
+            report.to_str().unwrap(),
+            dir.join("ck"),
+        );
+        let c = c.to_str().unwrap().to_string();
+        args.extend_from_slice(&["--out", o, "--report", r, "--checkpoint", &c]);
+        args.extend_from_slice(&bad);
+        let err = ranklet_err(&args);
+        assert!(
+            err.contains("diverged") && err.contains("epoch"),
+            "{bad:?}: {err}"
+        );
+        assert!(
+            !out.join("manifest.json").exists(),
+            "{bad:?}: a bundle was written"
+        );
+        assert!(!report.exists(), "{bad:?}: a report was written");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -10,13 +10,19 @@ pub const CUTOFFS: [usize; 2] = [10, 20];
 
 /// 0-based rank of `target` among all items by descending score. Ties are broken by item index
 /// (the lower index ranks first), so the figure does not depend on a sort's whims. With
-/// `masked`, history items other than the target are left out of the ranking.
+/// `masked`, history items other than the target are left out of the ranking. A target whose
+/// score is not finite (a diverged model) is unranked (`usize::MAX`, past every cut-off
+/// whatever the catalogue's size), and other items' non-finite scores never beat a finite
+/// target: NaN is never read as a perfect rank.
 pub fn rank_of(scores: &[f32], target: usize, masked: Option<&[usize]>) -> usize {
     let t = scores[target];
+    if !t.is_finite() {
+        return usize::MAX;
+    }
     let mut rank = scores
         .iter()
         .enumerate()
-        .filter(|&(i, &s)| s > t || (s == t && i < target))
+        .filter(|&(i, &s)| s.is_finite() && (s > t || (s == t && i < target)))
         .count();
     if let Some(history) = masked {
         let mut seen: Vec<usize> = history.iter().copied().filter(|&i| i != target).collect();
@@ -24,7 +30,10 @@ pub fn rank_of(scores: &[f32], target: usize, masked: Option<&[usize]>) -> usize
         seen.dedup();
         rank -= seen
             .iter()
-            .filter(|&&i| scores[i] > t || (scores[i] == t && i < target))
+            .filter(|&&i| {
+                let s = scores[i];
+                s.is_finite() && (s > t || (s == t && i < target))
+            })
             .count();
     }
     rank
@@ -100,6 +109,21 @@ mod tests {
         assert_eq!(rank_of(&scores, 2, None), 3); // tie with item 0, which has the lower index
         assert_eq!(rank_of(&scores, 2, Some(&[1, 0, 2, 1])), 1);
         assert_eq!(rank_of(&scores, 3, Some(&[3])), 4);
+    }
+
+    /// A diverged model's NaN scores never read as a perfect rank: a NaN (or infinite) target
+    /// ranks past every cut-off, masked or not, and NaN rivals do not beat a finite target.
+    #[test]
+    fn non_finite_scores_rank_last() {
+        let nan = [f32::NAN; 5];
+        assert_eq!(rank_of(&nan, 0, None), usize::MAX);
+        assert_eq!(rank_of(&nan, 2, Some(&[0, 1])), usize::MAX);
+        assert_eq!(rank_of(&[0.1, f32::INFINITY, 0.3], 1, None), usize::MAX);
+        assert_eq!(rank_of(&[f32::NAN, 0.2, f32::NAN, 0.1], 3, None), 1);
+        let mut m = Metrics::default();
+        m.add(rank_of(&nan, 0, None));
+        assert_eq!(m.means()["ndcg@10"], 0.0);
+        assert_eq!(m.means()["recall@20"], 0.0);
     }
 
     #[test]

@@ -47,6 +47,29 @@ impl std::fmt::Display for RecDtype {
     }
 }
 
+/// Refuses a safetensors file with a NaN or infinite F32 value, naming the tensor.
+fn check_finite(bytes: &[u8]) -> Result<()> {
+    use safetensors::{Dtype, SafeTensors};
+    let file = SafeTensors::deserialize(bytes)
+        .map_err(|e| Error::Backend(format!("the recommender's tensors: {e}")))?;
+    for (name, view) in file.tensors() {
+        let bad = view.dtype() == Dtype::F32
+            && view
+                .data()
+                .chunks_exact(4)
+                .any(|b| !f32::from_le_bytes([b[0], b[1], b[2], b[3]]).is_finite());
+        if bad {
+            return Err(Error::bad_input(
+                "rec.safetensors",
+                format!(
+                    "tensor {name} holds NaN or infinite weights (a diverged run); no bundle is written"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Rewrites every float tensor of a safetensors file as `to` (F32 or F16); others are kept.
 fn convert_floats(bytes: &[u8], to: safetensors::Dtype, origin: &str) -> Result<Vec<u8>> {
     use safetensors::{Dtype, SafeTensors, tensor::TensorView};
@@ -93,9 +116,11 @@ fn convert_floats(bytes: &[u8], to: safetensors::Dtype, origin: &str) -> Result<
 }
 
 impl Recommender {
-    /// The model's tensors as a safetensors file with floats stored as `dtype`.
+    /// The model's tensors as a safetensors file with floats stored as `dtype`; a model with a
+    /// non-finite weight (a diverged run) is refused, naming the tensor, so no bundle carries one.
     pub fn to_safetensors_as(&self, dtype: RecDtype) -> Result<Vec<u8>> {
         let bytes = self.to_safetensors()?;
+        check_finite(&bytes)?;
         match dtype {
             RecDtype::F32 => Ok(bytes),
             RecDtype::F16 => convert_floats(&bytes, safetensors::Dtype::F16, "rec.safetensors"),

@@ -214,6 +214,17 @@ pub fn train_with_views(
                 }
             };
             let (value, grads) = batch_gradients(&model, chunk, text, &objective, devices);
+            if !value.is_finite() {
+                // A diverged run must stop here: its metrics and bundle would be meaningless.
+                return Err(crate::Error::bad_input(
+                    "training",
+                    format!(
+                        "the loss became {value} at epoch {epoch}, batch {}: the run diverged; \
+                         lower --lr, or check --temperature and --weight-decay",
+                        batches + 1
+                    ),
+                ));
+            }
             loss_sum += value;
             batches += 1;
             model = optim.step(config.lr, model, grads);
