@@ -567,3 +567,32 @@ fn a_diverged_run_stops_and_writes_no_bundle() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Every user with 2 events or fewer: no validation user to choose an epoch on — a clear
+/// error naming the folder (exit 2), not a panic; `eval` reports zeros for no test user.
+#[test]
+fn a_dataset_without_validation_users_is_refused() {
+    let dir = contracts_folder_sized("short-users", 12, 10, 1, 2);
+    let d = dir.to_str().unwrap();
+    let ck = dir.join("ck");
+    let err = ranklet_err(&[
+        "train",
+        "--data",
+        d,
+        "--mode",
+        "id",
+        "--epochs",
+        "1",
+        "--quiet",
+        "--restart",
+        "--checkpoint",
+        ck.to_str().unwrap(),
+    ]);
+    assert!(
+        err.contains(d) && err.contains("no user has 3 or more events"),
+        "{err}"
+    );
+    let out = ranklet_ok(&["eval", "--data", d]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("0.0000"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

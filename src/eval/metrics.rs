@@ -72,10 +72,17 @@ impl Metrics {
     }
 
     /// Metric name → mean over users.
+    /// Every metric's mean over the users added (all of them 0 when none was).
     pub fn means(&self) -> BTreeMap<String, f64> {
-        self.sums
+        let names = CUTOFFS
             .iter()
-            .map(|(k, v)| (k.clone(), v / self.users.max(1) as f64))
+            .flat_map(|k| [format!("recall@{k}"), format!("ndcg@{k}")])
+            .chain(["mrr@10".to_string()]);
+        names
+            .map(|k| {
+                let sum = self.sums.get(&k).copied().unwrap_or(0.0);
+                (k, sum / self.users.max(1) as f64)
+            })
             .collect()
     }
 }
@@ -109,6 +116,15 @@ mod tests {
         assert_eq!(rank_of(&scores, 2, None), 3); // tie with item 0, which has the lower index
         assert_eq!(rank_of(&scores, 2, Some(&[1, 0, 2, 1])), 1);
         assert_eq!(rank_of(&scores, 3, Some(&[3])), 4);
+    }
+
+    /// No user: every metric is there, at 0 (no lookup of a missing name can panic).
+    #[test]
+    fn no_users_give_zeros_for_every_metric() {
+        let v = Metrics::default().means();
+        assert_eq!(v.len(), 5);
+        assert!(v.values().all(|x| *x == 0.0));
+        assert_eq!(v["ndcg@10"], 0.0);
     }
 
     /// A diverged model's NaN scores never read as a perfect rank: a NaN (or infinite) target

@@ -315,6 +315,17 @@ pub fn run_train_job(
     };
     let max_len = job.train.max_len;
     let mut split = Split::leave_one_out(&ds, max_len);
+    if split.valid.is_empty() {
+        return Err(Error::bad_input(
+            job.data.display().to_string(),
+            format!(
+                "no user has 3 or more events ({} users, all shorter), so there is no validation \
+                 user to choose an epoch on: leave-one-out needs a training, a validation and a \
+                 test event per user",
+                ds.users.len()
+            ),
+        ));
+    }
     let held = if job.holdout_items > 0.0 {
         split.hold_out_items(ds.items.len(), job.holdout_items, job.train.seed)
     } else {

@@ -82,6 +82,12 @@ pub fn train_with_views(
             "the two-view term needs items with both a title and a description",
         ));
     }
+    if split.valid.is_empty() {
+        return Err(crate::Error::bad_input(
+            "training",
+            "no validation user (every user has fewer than 3 events): nothing to choose an epoch on",
+        ));
+    }
     let devices = &checkpoints.devices;
     let mut optim = AdamWConfig::new()
         .with_weight_decay(config.weight_decay)
