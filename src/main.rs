@@ -1,5 +1,4 @@
-//! The `ranklet` command: embedding, benchmarks and the static server (training and
-//! distillation join as their issues land).
+//! The `ranklet` command: a thin adapter over the library (`src/cli/`).
 
 mod cli;
 
@@ -11,6 +10,8 @@ fn main() -> ExitCode {
     let args = cli::Cli::parse();
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader closed stdout (`… | head -1`): it has what it wanted.
+        Err(err) if cli::is_closed_stdout(&err) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err}");
             if err.is_user_error() {

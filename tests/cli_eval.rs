@@ -128,3 +128,26 @@ fn reports_of_one_dataset_collect_one_model_per_name() {
             .contains("train")
     );
 }
+
+/// A reader that closes the pipe early (`ranklet eval … | head -1`) ends the run quietly with
+/// success, not a panic (exit 101).
+#[test]
+fn a_closed_output_pipe_is_not_a_panic() {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    let dir = contracts_folder("pipe");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ranklet"))
+        .args(["eval", "--data", dir.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read nothing and close our end: every line the command prints meets a closed pipe.
+    drop(child.stdout.take());
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

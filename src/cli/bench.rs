@@ -52,7 +52,7 @@ fn embed(args: BenchEmbedArgs) -> Result<()> {
         let device = match device_for_bench(*device_arg) {
             Ok(d) => d,
             Err(reason) => {
-                println!("{device_arg:?}: skipped — {reason}");
+                super::out!("{device_arg:?}: skipped — {reason}")?;
                 skipped.push(
                     json!({"device": format!("{device_arg:?}").to_lowercase(), "reason": reason}),
                 );
@@ -68,7 +68,7 @@ fn embed(args: BenchEmbedArgs) -> Result<()> {
             let batch = batch.max(1) as usize;
             let seconds = embedder.seconds_to_embed(&titles, batch)?;
             let per_s = titles.len() as f64 / seconds;
-            println!(
+            super::out!(
                 "{:<4} batch {:>3}: {:>8.1} texts/s ({} texts, {:.1} word-pieces/text, {:.2} s)",
                 format!("{device_arg:?}").to_lowercase(),
                 batch,
@@ -76,7 +76,7 @@ fn embed(args: BenchEmbedArgs) -> Result<()> {
                 titles.len(),
                 tokens as f64 / titles.len() as f64,
                 seconds
-            );
+            )?;
             results.push(json!({
                 "device": format!("{device_arg:?}").to_lowercase(),
                 "batch": batch,
@@ -113,7 +113,7 @@ fn device_for_bench(arg: DeviceArg) -> std::result::Result<burn::prelude::Device
                     gpu.adapter
                 ));
             }
-            println!("gpu: {}", gpu.adapter);
+            eprintln!("gpu: {}", gpu.adapter);
             Ok(gpu.device)
         }
     }

@@ -302,7 +302,7 @@ pub fn run(args: DistillArgs) -> Result<()> {
     let out = run_distill_job(&job, &base, &mut progress)?;
     progress.finish();
     let (student, teacher_params) = (&out.distilled.config, out.teacher_params);
-    println!(
+    super::out!(
         "student: {} layers, heads {}, {} neurons, vocabulary {} — {:.2} M parameters ({:.1} % of the teacher's {:.2} M)",
         student.num_hidden_layers,
         heads_per_layer(student)
@@ -315,23 +315,25 @@ pub fn run(args: DistillArgs) -> Result<()> {
         out.student_params as f64 / 1e6,
         100.0 * out.student_params as f64 / teacher_params as f64,
         teacher_params as f64 / 1e6
-    );
-    println!(
+    )?;
+    super::out!(
         "held-out cosine to the teacher {:.4} (as stored, {:?}); sliced vs masked max diff {:.1e}",
-        out.stored_cosine, args.dtype, out.distilled.sliced_vs_masked
-    );
-    println!(
+        out.stored_cosine,
+        args.dtype,
+        out.distilled.sliced_vs_masked
+    )?;
+    super::out!(
         "speed (CPU, batch 32, same run): teacher {:.1} texts/s, student {:.1} texts/s — {:.2}×",
         out.teacher_texts_per_s,
         out.student_texts_per_s,
         out.student_texts_per_s / out.teacher_texts_per_s
-    );
-    println!(
+    )?;
+    super::out!(
         "bundle {} bytes in {}; distillation {:.0} s",
         out.bundle_bytes,
         args.out.display(),
         out.wall_seconds
-    );
+    )?;
     if let Some(path) = &args.report {
         let command = std::env::args().collect::<Vec<_>>().join(" ");
         let device = format!("{:?}", args.device).to_lowercase();

@@ -78,10 +78,10 @@ pub fn run(args: EvalArgs) -> Result<()> {
         };
         let max_len = config.sequence.max_len;
         let mut split = Split::leave_one_out(&ds, max_len);
-        describe(&ds, &split);
+        describe(&ds, &split)?;
         let device = args.device.init()?;
         let (model, text) = trained_model(dir, rec, &ds.items, &device, &args.cache, args.quiet)?;
-        restrict(&mut split, args.min_history);
+        restrict(&mut split, args.min_history)?;
         if args.selection.history_select != HistorySelect::Last {
             // The events each history reads, chosen as `recommend` and the browser choose them.
             let mut state = RankingState::new(&model, text.clone(), mode != ItemMode::Id)?;
@@ -127,8 +127,8 @@ pub fn run(args: EvalArgs) -> Result<()> {
         )
     } else {
         let mut split = Split::leave_one_out(&ds, args.max_len);
-        describe(&ds, &split);
-        restrict(&mut split, args.min_history);
+        describe(&ds, &split)?;
+        restrict(&mut split, args.min_history)?;
         let start = Instant::now();
         let (valid, _) = evaluate_popularity(&split, ds.items.len(), &split.valid);
         let (test, masked) = evaluate_popularity(&split, ds.items.len(), &split.test);
@@ -146,7 +146,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         ("test", &test),
         ("test (seen items masked)", &test_masked),
     ];
-    super::print_metrics(&name, &rows);
+    super::print_metrics(&name, &rows)?;
     if let Some(path) = &args.report {
         let report = json!({
             "dataset": ds.name,
@@ -171,16 +171,17 @@ pub fn run(args: EvalArgs) -> Result<()> {
 }
 
 /// Keeps only the validation/test examples with at least `min` events before the target.
-fn restrict(split: &mut Split, min: usize) {
+fn restrict(split: &mut Split, min: usize) -> Result<()> {
     if min > 0 {
         split.valid.retain(|ex| ex.seen.len() >= min);
         split.test.retain(|ex| ex.seen.len() >= min);
-        println!("{} test users with at least {min} events", split.test.len());
+        super::out!("{} test users with at least {min} events", split.test.len())?;
     }
+    Ok(())
 }
 
-fn describe(ds: &Dataset, split: &Split) {
-    println!(
+fn describe(ds: &Dataset, split: &Split) -> Result<()> {
+    super::out!(
         "{}: {} users, {} items, {} interactions, {} training rows, {} users with < 3 events (train only)",
         ds.name,
         ds.users.len(),
@@ -188,5 +189,5 @@ fn describe(ds: &Dataset, split: &Split) {
         ds.num_interactions(),
         split.train_prefixes().count(),
         split.short_users
-    );
+    )
 }

@@ -60,7 +60,7 @@ pub fn run(args: IndexArgs) -> Result<()> {
         bar.finish_and_clear();
     }
     let seconds = start.elapsed().as_secs_f64();
-    println!(
+    super::out!(
         "index of {} items in {}: {} embedded, {} unchanged from the earlier index, {} from an interrupted run, {} dropped; {} bytes; {seconds:.1} s ({:.0} items/s embedded)",
         outcome.items,
         args.out.display(),
@@ -70,6 +70,6 @@ pub fn run(args: IndexArgs) -> Result<()> {
         outcome.dropped,
         outcome.bytes,
         outcome.embedded as f64 / seconds.max(1e-9)
-    );
+    )?;
     Ok(())
 }

@@ -18,6 +18,21 @@ use clap::{Parser, Subcommand, ValueEnum};
 use ranklet::rec::HistorySelect;
 use ranklet::{Error, Result};
 
+/// `println!` that returns an error instead of panicking when stdout is gone (a closed pipe,
+/// `ranklet recommend … | head -1`); `main` ends such a run quietly with success.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*).map_err(|e| ranklet::Error::io("stdout", e))
+    }};
+}
+pub(crate) use out;
+
+/// Whether `err` is stdout closed by its reader (the rest of the output is not wanted).
+pub fn is_closed_stdout(err: &Error) -> bool {
+    matches!(err, Error::Io { path, source } if path == "stdout" && source.kind() == std::io::ErrorKind::BrokenPipe)
+}
+
 /// Exit status for input the user can fix (bad flags, texts, catalog or model files).
 /// clap's own usage errors exit with 2 too.
 pub const EXIT_BAD_INPUT: u8 = 2;
@@ -215,14 +230,15 @@ pub fn write_report(path: &std::path::Path, mut report: serde_json::Value) -> Re
 }
 
 /// Prints the protocol's metrics, one row per (label, metrics).
-pub fn print_metrics(title: &str, rows: &[(&str, &ranklet::eval::Metrics)]) {
+pub fn print_metrics(title: &str, rows: &[(&str, &ranklet::eval::Metrics)]) -> Result<()> {
     const NAMES: [&str; 5] = ["recall@10", "ndcg@10", "mrr@10", "recall@20", "ndcg@20"];
-    println!("{title:<28} {}", NAMES.map(|n| format!("{n:>9}")).join(" "));
+    out!("{title:<28} {}", NAMES.map(|n| format!("{n:>9}")).join(" "))?;
     for (label, m) in rows {
         let means = m.means();
-        println!(
+        out!(
             "{label:<28} {}",
             NAMES.map(|n| format!("{:>9.4}", means[n])).join(" ")
-        );
+        )?;
     }
+    Ok(())
 }

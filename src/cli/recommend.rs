@@ -189,20 +189,20 @@ pub fn run(args: RecommendArgs) -> Result<()> {
     for (rank, r) in recs.iter().enumerate() {
         let because: Vec<&str> = r.because.iter().map(|&b| items[b].id.as_str()).collect();
         if args.json {
-            println!(
+            super::out!(
                 "{}",
                 json!({"id": items[r.item].id, "score": r.score, "because": because})
-            );
+            )?;
         } else {
             let because_text: Vec<&str> =
                 r.because.iter().map(|&b| items[b].text.as_str()).collect();
-            println!(
+            super::out!(
                 "{:>3}. {:>8.4}  {}  (because: {})",
                 rank + 1,
                 r.score,
                 items[r.item].text,
                 because_text.join(" | ")
-            );
+            )?;
         }
     }
     Ok(())

@@ -241,7 +241,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     progress.finish();
     let rows: Vec<(&str, &ranklet::eval::Metrics)> =
         outcome.rows.iter().map(|(l, m)| (l.as_str(), m)).collect();
-    super::print_metrics(&outcome.mode, &rows);
+    super::print_metrics(&outcome.mode, &rows)?;
     if let Some(path) = &args.report {
         let report = json!({
             "dataset": outcome.dataset,
