@@ -10,7 +10,9 @@
 #     ml-100k also without an index, for comparison.
 # (Partitioned indexes for 100 000 and 1 000 000 items are not built yet: not measured.)
 source "$(dirname "$0")/lib.sh"
-setup_data; setup_catalog; setup_browser; build_web; build_native
+setup_data; setup_catalog; setup_browser
+# NO_BUILD=1 measures the modules and binary already built (e.g. right after ./build.sh test).
+if [ -z "${NO_BUILD:-}" ]; then build_web; build_native; fi
 bin=${RANKLET_BIN:-$TARGET_DIR/release/ranklet}
 W="$ROOT/target/bench-catalog"; rm -rf "$W"; mkdir -p "$W" reports
 ROUNDS=${ROUNDS:-2}

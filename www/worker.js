@@ -141,7 +141,7 @@ function shopOf(handle) {
 // not seen before are embedded, `batch` at a time, with `progress` after each batch. Used for
 // the catalogue and for search queries. Resolves to {vectors, embedded, cacheNote}.
 async function cachedEmbed(shop, texts, { batch = 32, progress = () => {} } = {}) {
-  const dim = shop.encoder.dim;
+  const dim = shop.ranker.textDim;
   const vectors = new Float32Array(texts.length * dim);
   const keys = await Promise.all(texts.map((t) => sha256(`${shop.modelKey}\n${t}`)));
   let cached = [];
@@ -160,7 +160,8 @@ async function cachedEmbed(shop, texts, { batch = 32, progress = () => {} } = {}
   const fresh = [];
   for (let start = 0; start < missing.length; start += batch) {
     const part = missing.slice(start, start + batch);
-    const flat = await shop.encoder.embed(part.map((r) => texts[r]));
+    const encoder = await shop.loadEncoder();
+    const flat = await encoder.embed(part.map((r) => texts[r]));
     shop.embedCalls += 1;
     part.forEach((r, j) => {
       const v = flat.slice(j * dim, (j + 1) * dim);
@@ -189,16 +190,17 @@ const ops = {
     const manifestBytes = await fetchBytes(base, 'manifest.json');
     const manifest = JSON.parse(new TextDecoder().decode(manifestBytes));
     if (!manifest.recommender) throw new Error(`model ${url}: manifest.json has no recommender (a text encoder only)`);
-    const names = [manifest.encoder?.config, manifest.encoder?.tokenizer, manifest.encoder?.weights,
-      manifest.recommender.weights, manifest.recommender.items];
-    const files = {};
     // One file at a time: concurrent fetches from the test server (`ranklet serve`) were seen
     // to stall now and then; the files are few and large, so little is lost.
-    for (const n of names.filter(Boolean)) files[n] = await fetchBytes(base, n);
+    const fetchAll = async (names) => {
+      const files = {};
+      for (const n of names.filter(Boolean)) files[n] = await fetchBytes(base, n);
+      return files;
+    };
+    const recFiles = await fetchAll([manifest.recommender.weights, manifest.recommender.items]);
     const choice = await chooseBackend(backend);
     const { Encoder, Ranker } = await moduleFor(choice);
-    const encoder = await Encoder.load(manifestBytes, files, choice.backend);
-    const ranker = await Ranker.load(manifestBytes, files, choice.backend);
+    const ranker = await Ranker.load(manifestBytes, recFiles, choice.backend);
     // Beyond the model's window, the newest `recent` events plus the older ones nearest to them
     // (reports/history.json: no loss against the plain window on ml-100k's long histories).
     ranker.setHistorySelect(historySelect, recent);
@@ -208,11 +210,27 @@ const ops = {
     // The cache key of this model's vectors: its encoder files' checksums.
     const e = manifest.encoder;
     const modelKey = [e.config, e.tokenizer, e.weights].map((n) => manifest.files[n]?.sha256).join(':') + `:${e.max_seq_length}:${e.normalize}`;
-    shops.set(handle, { encoder, ranker, ids: null, row: null, modelKey, embedCalls: 0, indexed: loaded.items ?? 0 });
-    const bytes = manifestBytes.length + Object.values(files).reduce((n, f) => n + f.length, 0) + (loaded.bytes ?? 0);
+    const shop = { encoder: null, ranker, ids: null, row: null, modelKey, embedCalls: 0, indexed: loaded.items ?? 0, downloaded: 0 };
+    // The encoder: needed to embed catalogue items (all of them without an index; with one,
+    // only new or changed items) and search queries. With an index it is fetched the first
+    // time one of those needs it, so a visit that needs none downloads none of it.
+    let encoderLoading = null;
+    shop.loadEncoder = () => {
+      encoderLoading ??= (async () => {
+        const files = await fetchAll([e.config, e.tokenizer, e.weights]);
+        shop.downloaded += Object.values(files).reduce((n, f) => n + f.length, 0);
+        shop.encoder = await Encoder.load(manifestBytes, files, choice.backend);
+        return shop.encoder;
+      })();
+      encoderLoading.catch(() => { encoderLoading = null; });
+      return encoderLoading;
+    };
+    if (!shop.indexed) await shop.loadEncoder();
+    shops.set(handle, shop);
+    const bytes = manifestBytes.length + Object.values(recFiles).reduce((n, f) => n + f.length, 0) + shop.downloaded + (loaded.bytes ?? 0);
     return withNote({ handle, backend: ranker.backend, backendReason: ranker.backendReason, mode: ranker.mode,
-      maxLen: ranker.maxLen, readsEventTypes: ranker.readsEventTypes, personaFacets: ranker.personaFacets, name: encoder.name, dim: encoder.dim, bytes,
-      indexItems: loaded.items ?? 0, note: loaded.note }, choice.note);
+      maxLen: ranker.maxLen, readsEventTypes: ranker.readsEventTypes, personaFacets: ranker.personaFacets, name: manifest.name,
+      dim: ranker.textDim, bytes, indexItems: loaded.items ?? 0, note: loaded.note }, choice.note);
   },
   // Embeds the catalog's item texts (the same texts as natively) and hands them to the ranker.
   async index({ handle, catalog, batch = 32 }, progress) {
@@ -263,8 +281,8 @@ const ops = {
   async indexVectors({ handle, ids, vectors }) {
     const shop = shopOf(handle);
     if (shop.ranker.mode !== 'inductive') throw new Error(`indexVectors: a ${shop.ranker.mode} model ranks its own items; use index(catalog)`);
-    if (vectors.length !== ids.length * shop.encoder.dim) {
-      throw new Error(`indexVectors: ${vectors.length} floats for ${ids.length} items of ${shop.encoder.dim} dims`);
+    if (vectors.length !== ids.length * shop.ranker.textDim) {
+      throw new Error(`indexVectors: ${vectors.length} floats for ${ids.length} items of ${shop.ranker.textDim} dims`);
     }
     shop.ranker.setTextVectors(vectors);
     shop.ids = Array.from(ids, String);
@@ -394,7 +412,7 @@ const ops = {
     encoders.get(handle)?.free();
     encoders.delete(handle);
     const shop = shops.get(handle);
-    if (shop) { shop.encoder.free(); shop.ranker.free(); shops.delete(handle); }
+    if (shop) { shop.encoder?.free(); shop.ranker.free(); shops.delete(handle); }
     return true;
   },
 };

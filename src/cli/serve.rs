@@ -52,77 +52,199 @@ pub fn resolve(root: &Path, url: &str) -> Option<PathBuf> {
     Some(out)
 }
 
-pub fn run(args: ServeArgs) -> Result<()> {
-    let mut headers = Vec::new();
-    for h in &args.headers {
-        let header: tiny_http::Header = h
-            .parse()
-            .map_err(|_| Error::bad_input("--header", format!("{h:?} is not \"Name: value\"")))?;
-        headers.push(header);
+/// Longest request head (request line and headers) read; a longer one is answered 431.
+const MAX_HEAD_BYTES: usize = 16 * 1024;
+
+/// One header line `Name: value`, refused when it could split the response (CR or LF) or has
+/// no name.
+fn parse_header(h: &str) -> Result<(String, String)> {
+    let (name, value) = h
+        .split_once(':')
+        .filter(|(n, _)| !n.trim().is_empty())
+        .ok_or_else(|| Error::bad_input("--header", format!("{h:?} is not \"Name: value\"")))?;
+    if h.contains(['\r', '\n'])
+        || !name
+            .trim()
+            .chars()
+            .all(|c| c.is_ascii_graphic() && c != ':')
+    {
+        return Err(Error::bad_input(
+            "--header",
+            format!("{h:?}: a header name is printable ASCII and no part holds CR or LF"),
+        ));
     }
-    let server = tiny_http::Server::http(("127.0.0.1", args.port))
-        .map_err(|e| Error::Backend(format!("cannot listen on 127.0.0.1:{}: {e}", args.port)))?;
-    let port = server
-        .server_addr()
-        .to_ip()
-        .map(|a| a.port())
-        .unwrap_or(args.port);
+    Ok((name.trim().to_string(), value.trim().to_string()))
+}
+
+pub fn run(args: ServeArgs) -> Result<()> {
+    let headers: Vec<(String, String)> = args
+        .headers
+        .iter()
+        .map(|h| parse_header(h))
+        .collect::<Result<_>>()?;
+    if !args.root.is_dir() {
+        return Err(Error::bad_input(
+            args.root.display().to_string(),
+            "--root is not a folder",
+        ));
+    }
+    let listener = std::net::TcpListener::bind(("127.0.0.1", args.port)).map_err(|e| {
+        Error::bad_input(
+            format!("127.0.0.1:{}", args.port),
+            format!("cannot listen there ({e}); choose another --port, or 0 for a free one"),
+        )
+    })?;
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or(args.port);
     println!(
         "serving {} on http://127.0.0.1:{port}/",
         args.root.display()
     );
-    let root = args.root.clone();
-    let index = args.index.clone();
-    for request in server.incoming_requests() {
-        let root = root.clone();
-        let headers = headers.clone();
-        let index = index.clone();
-        std::thread::spawn(move || respond(request, &root, &index, &headers));
+    let shared = std::sync::Arc::new((args.root.clone(), args.index.clone(), headers));
+    // One thread and one request per connection, answered with `Connection: close`: no
+    // keep-alive state to stall on (tiny_http's, under Chromium's six parallel connections, left
+    // a module request unanswered now and then).
+    for stream in listener.incoming().flatten() {
+        let shared = shared.clone();
+        std::thread::spawn(move || {
+            let (root, index, headers) = &*shared;
+            let _ = serve_connection(stream, root, index, headers);
+        });
     }
     Ok(())
 }
 
-fn header(name: &str, value: &str) -> tiny_http::Header {
-    tiny_http::Header::from_bytes(name, value).expect("valid header")
+/// Reads one request head from `stream` and answers it.
+fn serve_connection(
+    mut stream: std::net::TcpStream,
+    root: &Path,
+    index: &str,
+    extra: &[(String, String)],
+) -> std::io::Result<()> {
+    use std::io::{Read, Write};
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(30)))?;
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        if head.len() > MAX_HEAD_BYTES {
+            return respond(
+                &mut stream,
+                431,
+                "text/plain; charset=utf-8",
+                b"request head too large\n",
+                false,
+                extra,
+            );
+        }
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            return Ok(());
+        }
+        head.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&head);
+    let mut parts = text.lines().next().unwrap_or("").split(' ');
+    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    if !parts.next().is_some_and(|v| v.starts_with("HTTP/1.")) || !target.starts_with('/') {
+        return respond(
+            &mut stream,
+            400,
+            "text/plain; charset=utf-8",
+            b"bad request\n",
+            false,
+            extra,
+        );
+    }
+    let head_only = method == "HEAD";
+    if method != "GET" && !head_only {
+        return respond(
+            &mut stream,
+            405,
+            "text/plain; charset=utf-8",
+            b"GET or HEAD only\n",
+            false,
+            extra,
+        );
+    }
+    if target == "/" {
+        let location = [("Location".to_string(), index.to_string())];
+        let all: Vec<(String, String)> = extra.iter().cloned().chain(location).collect();
+        return respond(
+            &mut stream,
+            302,
+            "text/plain; charset=utf-8",
+            b"",
+            head_only,
+            &all,
+        );
+    }
+    let file = resolve(root, target)
+        .filter(|p| p.is_file())
+        .and_then(|p| std::fs::read(&p).ok().map(|bytes| (p, bytes)));
+    match file {
+        Some((path, bytes)) => {
+            respond(&mut stream, 200, mime_type(&path), &bytes, head_only, extra)
+        }
+        None => respond(
+            &mut stream,
+            404,
+            "text/plain; charset=utf-8",
+            b"not found\n",
+            head_only,
+            extra,
+        ),
+    }?;
+    stream.flush()
 }
 
-fn respond(request: tiny_http::Request, root: &Path, index: &str, extra: &[tiny_http::Header]) {
-    fn with_extra<R: std::io::Read>(
-        mut r: tiny_http::Response<R>,
-        extra: &[tiny_http::Header],
-    ) -> tiny_http::Response<R> {
-        for h in extra {
-            r.add_header(h.clone());
-        }
-        r.add_header(header("Cache-Control", "no-cache"));
-        r
+fn respond(
+    stream: &mut std::net::TcpStream,
+    status: u16,
+    content_type: &str,
+    body: &[u8],
+    head_only: bool,
+    extra: &[(String, String)],
+) -> std::io::Result<()> {
+    use std::io::Write;
+    let reason = match status {
+        200 => "OK",
+        302 => "Found",
+        400 => "Bad Request",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        _ => "Request Header Fields Too Large",
+    };
+    let mut out = format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nCache-Control: no-cache\r\nConnection: close\r\n",
+        body.len()
+    );
+    if status == 405 {
+        out.push_str("Allow: GET, HEAD\r\n");
     }
-    if request.url() == "/" {
-        let r = tiny_http::Response::empty(302).with_header(header("Location", index));
-        let _ = request.respond(with_extra(r, extra));
-        return;
+    for (name, value) in extra {
+        out.push_str(&format!("{name}: {value}\r\n"));
     }
-    let file = resolve(root, request.url())
-        .filter(|p| p.is_file())
-        .and_then(|p| std::fs::File::open(&p).ok().map(|f| (p, f)));
-    match file {
-        Some((path, f)) => {
-            let r = tiny_http::Response::from_file(f)
-                .with_header(header("Content-Type", mime_type(&path)));
-            let _ = request.respond(with_extra(r, extra));
-        }
-        None => {
-            let r = tiny_http::Response::from_string("not found\n")
-                .with_status_code(404)
-                .with_header(header("Content-Type", "text/plain; charset=utf-8"));
-            let _ = request.respond(with_extra(r, extra));
-        }
+    out.push_str("\r\n");
+    stream.write_all(out.as_bytes())?;
+    if !head_only {
+        stream.write_all(body)?;
     }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn header_flags_cannot_split_a_response() {
+        assert_eq!(
+            parse_header("X-Test: a b").unwrap(),
+            ("X-Test".to_string(), "a b".to_string())
+        );
+        assert!(parse_header("X-A: 1\r\nX-B: 2").is_err());
+        assert!(parse_header("no colon").is_err());
+        assert!(parse_header(": value").is_err());
+    }
 
     #[test]
     fn resolves_inside_root_only() {
