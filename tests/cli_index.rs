@@ -59,6 +59,61 @@ fn index_a_trained_bundle_and_evaluate_with_it() {
     let out = ranklet_ok(&["index", "--model", b, "--data", d, "--out", i, "--update"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("0 embedded, 30 unchanged"));
 
+    // recommend: k 0 is refused naming the flag; spaces around ids are not part of them; a
+    // history covering the catalogue says so instead of printing nothing.
+    let ids: Vec<String> = std::fs::read_to_string(dir.join("catalog.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let err = ranklet_err(&[
+        "recommend",
+        "--model",
+        b,
+        "--data",
+        d,
+        "--cache",
+        c,
+        "--history",
+        &ids[0],
+        "--k",
+        "0",
+    ]);
+    assert!(err.contains("--k"), "{err}");
+    let spaced = format!(" {} , {}", ids[0], ids[1]);
+    let out = ranklet_ok(&[
+        "recommend",
+        "--model",
+        b,
+        "--data",
+        d,
+        "--cache",
+        c,
+        "--history",
+        &spaced,
+        "--json",
+    ]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 10);
+    let all = ids.join(",");
+    let out = ranklet_ok(&[
+        "recommend",
+        "--model",
+        b,
+        "--data",
+        d,
+        "--cache",
+        c,
+        "--history",
+        &all,
+    ]);
+    assert!(out.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nothing to recommend"));
+
     // A malformed catalogue line is refused naming the file and the line.
     let bad = dir.join("bad.jsonl");
     std::fs::write(

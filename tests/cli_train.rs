@@ -596,3 +596,25 @@ fn a_dataset_without_validation_users_is_refused() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("0.0000"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Numeric flags that would panic deep inside burn are refused when the arguments are parsed,
+/// naming the flag (exit 2, clap's usage error).
+#[test]
+fn out_of_range_shape_flags_are_refused_at_parse_time() {
+    let dir = contracts_folder("flags");
+    let d = dir.to_str().unwrap();
+    for (flag, value) in [
+        ("--dropout", "1.5"),
+        ("--hidden", "0"),
+        ("--inner", "0"),
+        ("--heads", "0"),
+        ("--dropout", "nan"),
+    ] {
+        let err = ranklet_err(&["train", "--data", d, "--mode", "id", flag, value]);
+        assert!(
+            err.contains(flag) && !err.contains("panicked"),
+            "{flag} {value}: {err}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

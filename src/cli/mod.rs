@@ -74,6 +74,25 @@ pub enum Command {
     Serve(serve::ServeArgs),
 }
 
+/// A count that must be at least 1 (a width, a number of layers, heads or experts): 0 is
+/// refused when the arguments are parsed, not deep inside the model.
+pub fn at_least_one(s: &str) -> std::result::Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("not a whole number: {e}")),
+    }
+}
+
+/// A probability in [0, 1) (a dropout rate).
+pub fn probability(s: &str) -> std::result::Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(p) if (0.0..1.0).contains(&p) => Ok(p),
+        Ok(p) => Err(format!("{p} is not in [0, 1)")),
+        Err(e) => Err(format!("not a number: {e}")),
+    }
+}
+
 /// How `eval` and `recommend` read a history longer than the model's window.
 #[derive(Debug, Clone, clap::Args)]
 pub struct HistorySelectArgs {

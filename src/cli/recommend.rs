@@ -45,8 +45,8 @@ pub struct RecommendArgs {
     /// The request's device class (desktop, mobile, tablet).
     #[arg(long)]
     pub device_class: Option<String>,
-    /// How many items.
-    #[arg(long, default_value_t = 10)]
+    /// How many items (at least 1).
+    #[arg(long, default_value_t = 10, value_parser = super::at_least_one)]
     pub k: usize,
     /// Keep items of the history among the recommendations.
     #[arg(long)]
@@ -101,7 +101,9 @@ pub fn run(args: RecommendArgs) -> Result<()> {
         .history
         .iter()
         .map(|id| {
-            row.get(id.as_str()).copied().ok_or_else(|| {
+            // Ids as typed in a list ("a, b"): the spaces are not part of them.
+            let id = id.trim();
+            row.get(id).copied().ok_or_else(|| {
                 Error::bad_input("--history", format!("item {id:?} is not in the catalog"))
             })
         })
@@ -186,6 +188,12 @@ pub fn run(args: RecommendArgs) -> Result<()> {
             ..RecommendRequest::default()
         },
     )?;
+    if recs.is_empty() {
+        eprintln!(
+            "nothing to recommend: every item of the catalogue ({}) is in the history; --keep-seen ranks them anyway",
+            items.len()
+        );
+    }
     for (rank, r) in recs.iter().enumerate() {
         let because: Vec<&str> = r.because.iter().map(|&b| items[b].id.as_str()).collect();
         if args.json {

@@ -32,7 +32,7 @@ pub struct TrainArgs {
     pub mode: ModeArg,
     #[arg(long, default_value_t = 200)]
     pub epochs: usize,
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = super::at_least_one)]
     pub batch_size: usize,
     #[arg(long, default_value_t = 1e-3)]
     pub lr: f64,
@@ -41,23 +41,23 @@ pub struct TrainArgs {
     /// Epochs without a better validation NDCG@10 before stopping.
     #[arg(long, default_value_t = 10)]
     pub patience: usize,
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, default_value_t = 300, value_parser = super::at_least_one)]
     pub hidden: usize,
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 2, value_parser = super::at_least_one)]
     pub layers: usize,
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 2, value_parser = super::at_least_one)]
     pub heads: usize,
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 256, value_parser = super::at_least_one)]
     pub inner: usize,
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 0.5, value_parser = super::probability)]
     pub dropout: f64,
     /// Whitening experts of the MoE adaptor.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, value_parser = super::at_least_one)]
     pub experts: usize,
     #[arg(long, default_value_t = 0.07)]
     pub temperature: f64,
     /// History cap.
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = 50, value_parser = super::at_least_one)]
     pub max_len: usize,
     #[arg(long, default_value_t = 2020)]
     pub seed: u64,

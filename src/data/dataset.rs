@@ -228,19 +228,45 @@ impl Dataset {
             .map_err(|e| Error::bad_input(&shown, format!("cannot read dataset folder: {e}")))?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .collect();
-        let with_ext = |ext: &str| {
-            entries
-                .iter()
-                .find(|p| p.extension().is_some_and(|e| e == ext))
-                .cloned()
-        };
         let read = |p: &Path| std::fs::read(p).map_err(|e| Error::io(p.display(), e));
         let name = dir
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| shown.clone());
-        if let Some(inter) = with_ext("inter") {
-            let item = with_ext("item").ok_or_else(|| {
+        // The atomic file of a kind: the only one, or the one named after the folder
+        // (RecBole's `ml-100k/ml-100k.inter`); several others are refused, naming them, rather
+        // than one picked in the order the directory happens to list them.
+        let with_ext = |ext: &str| -> Result<Option<std::path::PathBuf>> {
+            let mut found: Vec<&std::path::PathBuf> = entries
+                .iter()
+                .filter(|p| p.extension().is_some_and(|e| e == ext))
+                .collect();
+            found.sort();
+            match found.len() {
+                0 => Ok(None),
+                1 => Ok(Some(found[0].clone())),
+                _ => match found
+                    .iter()
+                    .find(|p| p.file_stem().is_some_and(|s| *s == *name))
+                {
+                    Some(p) => Ok(Some((*p).clone())),
+                    None => Err(Error::bad_input(
+                        &shown,
+                        format!(
+                            "{} .{ext} files ({}) and none named {name}.{ext}: keep one, or name the one to use after the folder",
+                            found.len(),
+                            found
+                                .iter()
+                                .map(|p| p.file_name().unwrap_or_default().to_string_lossy())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    )),
+                },
+            }
+        };
+        if let Some(inter) = with_ext("inter")? {
+            let item = with_ext("item")?.ok_or_else(|| {
                 Error::bad_input(
                     &shown,
                     "an .inter file but no .item file (item texts are needed)",
@@ -485,6 +511,36 @@ pub(crate) mod tests {
     use crate::data::Split;
 
     pub(crate) const ITEM: &[u8] = b"item_id:token\tmovie_title:token_seq\trelease_year:token\tclass:token_seq\n1\tToy Story\t1995\tAnimation Children's Comedy\n2\tGoldenEye\t1995\tAction\n3\tHeat\t1995\tCrime\n4\tBabe\t1995\tFamily\n";
+
+    /// Several `.inter` files: the one named after the folder is read; with none of that name,
+    /// the folder is refused naming the candidates.
+    #[test]
+    fn several_atomic_files_pick_the_folders_name_or_are_refused() {
+        let root = std::env::temp_dir().join(format!("ranklet-atomic-{}", std::process::id()));
+        let dir = root.join("shop");
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&dir).unwrap();
+        let inter = "user_id:token\titem_id:token\ttimestamp:float\n1\t1\t1\n1\t2\t2\n1\t3\t3\n";
+        std::fs::write(dir.join("shop.inter"), inter).unwrap();
+        std::fs::write(
+            dir.join("aaa-old.inter"),
+            "user_id:token\titem_id:token\ttimestamp:float\n9\t4\t1\n",
+        )
+        .unwrap();
+        std::fs::write(dir.join("shop.item"), ITEM).unwrap();
+        let ds = Dataset::read_dir(&dir).unwrap();
+        assert_eq!(ds.users.len(), 1);
+        assert_eq!(ds.sequences[0].len(), 3);
+        std::fs::rename(dir.join("shop.inter"), dir.join("zzz-new.inter")).unwrap();
+        let err = Dataset::read_dir(&dir).unwrap_err().to_string();
+        assert!(
+            err.contains("aaa-old.inter")
+                && err.contains("zzz-new.inter")
+                && err.contains("shop.inter"),
+            "{err}"
+        );
+        let _ = std::fs::remove_dir_all(&root);
+    }
 
     #[test]
     fn recbole_item_text_and_stable_time_order() {
