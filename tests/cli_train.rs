@@ -618,3 +618,57 @@ fn out_of_range_shape_flags_are_refused_at_parse_time() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Checkpoint records are checksummed in `state.json`: a bit-flipped record is refused on
+/// `--resume` naming it (exit 2), and so is a missing one, instead of resuming to other figures.
+#[test]
+fn a_damaged_or_missing_checkpoint_record_is_refused_by_name() {
+    let dir = contracts_folder("damaged-checkpoint");
+    let d = dir.to_str().unwrap();
+    let ck = dir.join("ck");
+    let c = ck.to_str().unwrap();
+    let base = [
+        "train",
+        "--data",
+        d,
+        "--mode",
+        "id",
+        "--epochs",
+        "2",
+        "--hidden",
+        "16",
+        "--heads",
+        "2",
+        "--inner",
+        "32",
+        "--layers",
+        "1",
+        "--max-len",
+        "10",
+        "--batch-size",
+        "16",
+        "--quiet",
+        "--checkpoint",
+        c,
+    ];
+    let mut first = base.to_vec();
+    first.push("--restart");
+    ranklet_ok(&first);
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(ck.join("state.json")).unwrap()).unwrap();
+    let model = state["model_file"].as_str().unwrap().to_string();
+    assert!(state["checksums"][&model].is_string(), "{state}");
+    let mut resume = base.to_vec();
+    resume.push("--resume");
+    let path = ck.join(&model);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x10;
+    std::fs::write(&path, &bytes).unwrap();
+    let err = ranklet_err(&resume);
+    assert!(err.contains(&model) && err.contains("sha256"), "{err}");
+    std::fs::remove_file(&path).unwrap();
+    let err = ranklet_err(&resume);
+    assert!(err.contains(&model) && err.contains("missing"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

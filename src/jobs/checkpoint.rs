@@ -15,6 +15,8 @@ use crate::fsio::write_atomic;
 
 /// The commit point of a checkpoint folder.
 pub const STATE_FILE: &str = "state.json";
+/// The key of `state.json` that holds each kept record's sha256.
+const CHECKSUMS: &str = "checksums";
 
 /// A checkpoint folder.
 #[derive(Debug, Clone)]
@@ -57,10 +59,21 @@ impl Checkpointer {
             .collect()
     }
 
-    /// Commits `state` as `state.json` (atomically: the commit point), then removes the records
-    /// that are not in `keep` — only now may the previous epoch's records go.
+    /// Commits `state` as `state.json` (atomically: the commit point), with the sha256 of each
+    /// record it keeps (under `"checksums"`), then removes the records that are not in `keep` —
+    /// only now may the previous epoch's records go.
     pub fn commit<S: Serialize>(&self, state: &S, keep: &[String]) -> Result<()> {
-        let json = serde_json::to_vec_pretty(state).expect("state serialises");
+        let mut value = serde_json::to_value(state).expect("state serialises");
+        let mut checksums = serde_json::Map::new();
+        for name in keep.iter().filter(|n| !n.is_empty()) {
+            let path = self.dir.join(name);
+            let bytes = std::fs::read(&path).map_err(|e| Error::io(path.display(), e))?;
+            checksums.insert(name.clone(), crate::contracts::sha256_hex(&bytes).into());
+        }
+        if let Some(map) = value.as_object_mut() {
+            map.insert(CHECKSUMS.into(), checksums.into());
+        }
+        let json = serde_json::to_vec_pretty(&value).expect("state serialises");
         write_atomic(&self.dir.join(STATE_FILE), &json)?;
         if let Ok(entries) = std::fs::read_dir(&self.dir) {
             for entry in entries.flatten() {
@@ -81,19 +94,44 @@ impl Checkpointer {
             .map_err(|e| bad(&path, format!("not a checkpoint state: {e}")))
     }
 
+    /// The bytes of the record `name`, checked against the sha256 that `state.json` records for
+    /// it (checkpoints written before checksums were recorded are read unchecked). A missing or
+    /// damaged record is refused naming it.
+    fn record_bytes(&self, name: &str) -> Result<Vec<u8>> {
+        let p = self.dir.join(name);
+        let bytes = std::fs::read(&p).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => {
+                bad(&p, "missing: the checkpoint's state.json names it")
+            }
+            _ => Error::io(p.display(), e),
+        })?;
+        let state: serde_json::Value = self.load_state()?;
+        if let Some(want) = state[CHECKSUMS][name].as_str() {
+            let actual = crate::contracts::sha256_hex(&bytes);
+            if actual != want {
+                return Err(bad(
+                    &p,
+                    format!(
+                        "sha256 {actual} does not match the checkpoint's state.json ({want}): a damaged record; \
+                         resume from another checkpoint or start over with --restart"
+                    ),
+                ));
+            }
+        }
+        Ok(bytes)
+    }
+
     /// A module record of the folder.
     pub fn module_record(&self, name: &str) -> Result<ModuleRecord> {
         let p = self.dir.join(name);
-        let bytes = std::fs::read(&p).map_err(|e| Error::io(p.display(), e))?;
-        ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes))
+        ModuleRecord::from_bytes(Bytes::from_bytes_vec(self.record_bytes(name)?))
             .map_err(|e| bad(&p, format!("unreadable record: {e}")))
     }
 
     /// An optimizer record of the folder.
     pub fn optim_record(&self, name: &str) -> Result<OptimizerRecord> {
         let p = self.dir.join(name);
-        let bytes = std::fs::read(&p).map_err(|e| Error::io(p.display(), e))?;
-        OptimizerRecord::from_bytes(Bytes::from_bytes_vec(bytes))
+        OptimizerRecord::from_bytes(Bytes::from_bytes_vec(self.record_bytes(name)?))
             .map_err(|e| bad(&p, format!("unreadable optimizer state: {e}")))
     }
 }
