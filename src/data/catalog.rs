@@ -169,7 +169,8 @@ pub fn read_catalog(bytes: &[u8], origin: &str) -> Result<Vec<CatalogItem>> {
     Ok(items)
 }
 
-fn check_unique<'a>(ids: impl Iterator<Item = &'a str>, origin: &str) -> Result<()> {
+/// Refuses a repeated id, naming it (the catalogue contract; `.item` files follow it too).
+pub(crate) fn check_unique<'a>(ids: impl Iterator<Item = &'a str>, origin: &str) -> Result<()> {
     let mut seen = std::collections::HashSet::new();
     for id in ids {
         if !seen.insert(id) {

@@ -345,10 +345,27 @@ impl Dataset {
                 .filter(|s| !s.is_empty())
                 .collect::<Vec<_>>()
                 .join(". ");
-            if text.is_empty() {
+            // The catalogue contract's rules (src/data/catalog.rs): an id, and a title where
+            // the file has a title column; duplicate ids are refused below.
+            let at = format!("{item_origin} line {line}");
+            if row[id_col].trim().is_empty() {
+                return Err(Error::bad_input(&at, "\"item_id\" is empty"));
+            }
+            let has_title = text_cols
+                .iter()
+                .any(|&c| rank(&items_file.fields[c].name) == 0);
+            let title_empty = text_cols
+                .iter()
+                .filter(|&&c| rank(&items_file.fields[c].name) == 0)
+                .all(|&c| row[c].trim().is_empty());
+            if text.is_empty() || (has_title && title_empty) {
                 return Err(Error::bad_input(
-                    format!("{item_origin} line {line}"),
-                    format!("item {:?} has no text", row[id_col]),
+                    &at,
+                    format!(
+                        "item {:?} has no {}",
+                        row[id_col],
+                        if has_title { "title" } else { "text" }
+                    ),
                 ));
             }
             // A RecBole token_seq column is space-separated tokens (ml-100k: "Animation
@@ -377,6 +394,7 @@ impl Dataset {
             });
         }
 
+        crate::data::catalog::check_unique(items.iter().map(|i| i.id.as_str()), item_origin)?;
         let inter_file = AtomicFile::parse(inter, inter_origin)?;
         let col = |n: &str| {
             inter_file
@@ -540,6 +558,29 @@ pub(crate) mod tests {
             "{err}"
         );
         let _ = std::fs::remove_dir_all(&root);
+    }
+
+    /// The `.item` file follows the catalogue contract: a repeated id or an empty title is
+    /// refused naming the file (and the line).
+    #[test]
+    fn item_files_refuse_duplicate_ids_and_empty_titles() {
+        let inter = b"user_id:token\titem_id:token\ttimestamp:float\n1\t1\t1\n";
+        let dup = b"item_id:token\tmovie_title:token_seq\tclass:token_seq\n1\tToy Story\tAnimation\n1\tHeat\tCrime\n";
+        let err = Dataset::from_recbole("t", inter, "t.inter", dup, "t.item")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("t.item") && err.contains("appears twice"),
+            "{err}"
+        );
+        let untitled = b"item_id:token\tmovie_title:token_seq\tclass:token_seq\n1\tToy Story\tAnimation\n2\t\tCrime\n";
+        let err = Dataset::from_recbole("t", inter, "t.inter", untitled, "t.item")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("t.item line 3") && err.contains("no title"),
+            "{err}"
+        );
     }
 
     #[test]
