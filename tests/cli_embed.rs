@@ -256,3 +256,32 @@ fn teacher_embeds_one_384_dim_unit_vector() {
     let norm: f64 = rows[0].1.iter().map(|x| x * x).sum::<f64>().sqrt();
     assert!((norm - 1.0).abs() < 1e-4, "{norm}");
 }
+
+/// A folder as --input, or an --output whose folder does not exist (or that is a folder), is
+/// refused before any work, naming the path (exit 2); nothing is written.
+#[test]
+fn input_and_output_paths_are_checked_before_the_work() {
+    let dir = scratch("paths");
+    let model = tiny_model(&dir);
+    let m = model.to_str().unwrap();
+    let input = dir.join("texts.jsonl");
+    std::fs::write(&input, "{\"id\":\"a\",\"text\":\"red shoe\"}\n").unwrap();
+    let i = input.to_str().unwrap();
+    let d = dir.to_str().unwrap();
+    assert_bad_input(
+        &ranklet(&["embed", "--model", m, "--input", d]),
+        &[d, "folder"],
+    );
+    let missing = dir.join("no-such-folder/out.jsonl");
+    let o = missing.to_str().unwrap();
+    assert_bad_input(
+        &ranklet(&["embed", "--model", m, "--input", i, "--output", o]),
+        &["no-such-folder", "does not exist"],
+    );
+    assert_bad_input(
+        &ranklet(&["embed", "--model", m, "--input", i, "--output", d]),
+        &["is a folder"],
+    );
+    assert!(!missing.exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}

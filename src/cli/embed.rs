@@ -38,7 +38,33 @@ pub struct EmbedArgs {
 }
 
 pub fn run(args: EmbedArgs) -> Result<()> {
+    // Where the output goes is checked before any work: a long embedding must not end in
+    // "no such folder".
+    if let Some(out) = &args.output {
+        let folder = out
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."));
+        if !folder.is_dir() {
+            return Err(Error::bad_input(
+                out.display().to_string(),
+                format!("--output's folder {} does not exist", folder.display()),
+            ));
+        }
+        if out.is_dir() {
+            return Err(Error::bad_input(
+                out.display().to_string(),
+                "--output is a folder; give a file path",
+            ));
+        }
+    }
     let records = if let Some(path) = &args.input {
+        if path.is_dir() {
+            return Err(Error::bad_input(
+                path.display().to_string(),
+                "--input is a folder; give a JSONL or JSON file",
+            ));
+        }
         let bytes = std::fs::read(path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => {
                 Error::bad_input(path.display().to_string(), "no such input file")
