@@ -21,3 +21,13 @@ export function el(tag, className, text) {
   if (text !== undefined) e.textContent = text;
   return e;
 }
+
+/**
+ * `value` (absolute, or relative to `base`) as a URL on this page's origin; another origin is
+ * refused with an error naming `what` — the visitor's page fetches nothing from elsewhere.
+ */
+export function sameOriginUrl(value, what, base = document.baseURI) {
+  const url = new URL(value, base);
+  if (url.origin !== location.origin) throw new Error(`${what} ${value}: refusing a URL on another origin`);
+  return url;
+}

@@ -18,7 +18,7 @@
 import { Ranklet } from './ranklet.js';
 import { forgetAll, readHistory, recordEvent } from './store.js';
 import { categoriesOf, parseCatalog, shownTitle } from './catalog.js';
-import { el, hueOf, initials } from './dom.js';
+import { el, hueOf, initials, sameOriginUrl } from './dom.js';
 import { personaOf, popularityRanking } from './taste.js';
 
 const CSS = `
@@ -139,7 +139,8 @@ export class RankletShelf extends HTMLElement {
     const catalogUrl = this.getAttribute('catalog');
     try {
       if (!catalogUrl) throw new Error('the catalog attribute is missing');
-      const response = await fetch(new URL(catalogUrl, document.baseURI));
+      // The catalog attribute names a file on the page's origin; another origin is refused.
+      const response = await fetch(sameOriginUrl(catalogUrl, 'catalog'));
       if (!response.ok) throw new Error(`HTTP ${response.status} for ${catalogUrl}`);
       this.#items = parseCatalog(await response.text());
     } catch (err) {

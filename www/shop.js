@@ -5,7 +5,7 @@
 // dataset, else the built-in catalog/films-small.json), model (default ../models/shop/),
 // backend (auto | webgpu | cpu).
 import { categoriesOf, parseCatalog, shownTitle } from './catalog.js';
-import { el, hueOf, initials } from './dom.js';
+import { el, hueOf, initials, sameOriginUrl } from './dom.js';
 
 const params = new URLSearchParams(location.search);
 const PAGE = 48;
@@ -207,12 +207,17 @@ $('forget').addEventListener('click', async () => {
 async function main() {
   const catalog = await chooseCatalog();
   try {
-    const r = await fetch(catalog);
+    // URL parameters name files on this origin only (as the model's folder does).
+    const r = await fetch(sameOriginUrl(catalog, 'catalogue'));
     if (!r.ok) throw new Error(`HTTP ${r.status}`);
     state.items = parseCatalog(await r.text());
   } catch (err) {
     $('grid-empty').hidden = false;
     $('grid-empty').textContent = `The catalogue ${catalog} could not be read: ${err.message}`;
+    // The panel says why nothing loads, instead of "loading…" for ever.
+    for (const dd of document.querySelectorAll('dd')) {
+      if (dd.textContent === 'loading…') dd.textContent = 'not started: no catalogue';
+    }
     return;
   }
   $('search').placeholder = `Search ${state.items.length.toLocaleString('en')} films`;

@@ -242,6 +242,24 @@ test('a corrupted bundle: the shelf says so, falls back to popularity, and the s
   await context.close();
 });
 
+test('a catalogue on another origin is never fetched, and a missing one is named, not "loading…" for ever', { timeout: 120_000 }, async () => {
+  const { context, page, requests, errors } = await visitor();
+  await page.goto(`${server.url}/www/index.html?backend=cpu&catalog=https://catalog.example.org/evil.json`);
+  await page.waitForFunction(() => !document.getElementById('grid-empty').hidden);
+  const said = await page.textContent('#grid-empty');
+  console.log(`foreign catalogue: ${said}`);
+  assert.match(said, /another origin/);
+  assert.ok(requests.every((u) => new URL(u).hostname === '127.0.0.1'), `a request left the origin: ${requests.join(' ')}`);
+  assert.notEqual(await page.textContent('#p-backend'), 'loading…');
+  const page2 = await context.newPage();
+  await page2.goto(`${server.url}/www/index.html?backend=cpu&catalog=/www/catalog/no-such-catalogue.json`);
+  await page2.waitForFunction(() => !document.getElementById('grid-empty').hidden);
+  assert.match(await page2.textContent('#grid-empty'), /no-such-catalogue\.json.*HTTP 404/);
+  assert.match(await page2.textContent('#p-backend'), /not started/);
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
 test('the embed example works under a strict Content-Security-Policy', { timeout: 300_000 }, async () => {
   const { context, page, errors } = await visitor();
   await page.addInitScript(() => {
