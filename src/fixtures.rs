@@ -197,3 +197,35 @@ pub fn seeded_cpu(
     device.seed(seed);
     (guard, device)
 }
+
+/// A small recommender config over 12-wide text vectors (1 layer, 2 heads, 2 experts,
+/// τ 0.1), for the tests of training, ranking and indexing.
+pub fn small_config(
+    mode: crate::rec::ItemMode,
+    num_items: usize,
+    hidden: usize,
+    inner: usize,
+    dropout: (f64, f64),
+    max_len: usize,
+) -> crate::rec::RecommenderConfig {
+    crate::rec::RecommenderConfig {
+        items: crate::rec::ItemTowerConfig {
+            text_dim: 12,
+            hidden,
+            experts: 2,
+            dropout: dropout.0,
+            mode,
+            num_items,
+        },
+        sequence: crate::rec::SequenceEncoderConfig {
+            hidden,
+            layers: 1,
+            heads: 2,
+            inner,
+            dropout: dropout.1,
+            max_len,
+        },
+        temperature: 0.1,
+        signals: Default::default(),
+    }
+}

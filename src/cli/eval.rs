@@ -82,6 +82,8 @@ pub fn run(args: EvalArgs) -> Result<()> {
         let device = args.device.init()?;
         let (model, text) = trained_model(dir, rec, &ds.items, &device, &args.cache, args.quiet)?;
         restrict(&mut split, args.min_history)?;
+        // The catalogue through the tower, once (the ranking state below computes it too).
+        let mut towered = None;
         if args.selection.history_select != HistorySelect::Last {
             // The events each history reads, chosen as `recommend` and the browser choose them.
             let mut state = RankingState::new(&model, text.clone(), mode != ItemMode::Id)?;
@@ -95,17 +97,12 @@ pub fn run(args: EvalArgs) -> Result<()> {
                     ex.kinds = vec![Default::default(); ex.history.len()];
                 }
             }
+            towered = Some(state.catalog);
         }
         let items = match &args.index {
-            None => model.item_vectors(text),
+            None => towered.unwrap_or_else(|| model.item_vectors(text)),
             Some(index_dir) => {
-                let index = ranklet::index::read_index_dir(index_dir)?;
-                let manifest = std::fs::read(dir.join("manifest.json"))
-                    .map_err(|e| ranklet::Error::io(dir.display(), e))?;
-                index.check_model(
-                    &ranklet::contracts::sha256_hex(&manifest),
-                    &dir.display().to_string(),
-                )?;
+                let index = ranklet::index::read_index_of(dir, index_dir)?;
                 let ids: Vec<String> = ds.items.iter().map(|i| i.id.clone()).collect();
                 index.item_vectors(&index.rows_for(&ids)?, &device)
             }

@@ -155,21 +155,10 @@ pub fn run(args: RecommendArgs) -> Result<()> {
     let mut state = match &args.index {
         None => RankingState::new(&model, text, config.items.mode != ItemMode::Id)?,
         Some(dir) => {
-            let index = ranklet::index::read_index_dir(dir)?;
-            let manifest = std::fs::read(args.model.join("manifest.json"))
-                .map_err(|e| Error::io(args.model.display(), e))?;
-            index.check_model(
-                &ranklet::contracts::sha256_hex(&manifest),
-                &args.model.display().to_string(),
-            )?;
+            let index = ranklet::index::read_index_of(&args.model, dir)?;
             let ids: Vec<String> = items.iter().map(|i| i.id.clone()).collect();
-            let rows = index.rows();
+            let raw = index.rows_in(&index.rows_for(&ids)?);
             let dim = index.manifest.dim;
-            let raw: Vec<f32> = index
-                .rows_for(&ids)?
-                .into_iter()
-                .flat_map(|r| rows[r * dim..(r + 1) * dim].to_vec())
-                .collect();
             RankingState::from_item_rows(&model, raw, dim, config.items.text_dim, &device)
         }
     };

@@ -140,6 +140,34 @@ fn embed_rows(
     Ok(quantise_rows(&flat, dim))
 }
 
+/// The bundle at `model` as an index names it: its name and its `manifest.json`'s sha256.
+fn bundle_ref(model: &Path) -> Result<ModelRef> {
+    let path = model.join(MANIFEST_FILE);
+    let bytes = std::fs::read(&path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::MissingModelFile {
+            file: path.display().to_string(),
+            hint: Some("not a ranklet bundle; `ranklet train --out DIR` writes one".into()),
+        },
+        _ => Error::io(path.display(), e),
+    })?;
+    let manifest = Manifest::from_json(&bytes, &path.display().to_string())?;
+    Ok(ModelRef {
+        name: manifest.name,
+        manifest_sha256: sha256_hex(&bytes),
+    })
+}
+
+/// The index folder `index`, checked file by file and refused, by name, unless it was built
+/// with the bundle at `model`.
+pub fn read_index_of(model: &Path, index: &Path) -> Result<ItemIndex> {
+    let items = read_index_dir(index)?;
+    items.check_model(
+        &bundle_ref(model)?.manifest_sha256,
+        &model.display().to_string(),
+    )?;
+    Ok(items)
+}
+
 /// Builds (or updates) the index of `job` on `device`; `progress(done, total)` follows the items
 /// embedded by this run.
 pub fn build_index(
@@ -148,20 +176,7 @@ pub fn build_index(
     mut progress: impl FnMut(usize, usize),
 ) -> Result<IndexOutcome> {
     let bundle = job.model.display().to_string();
-    let manifest_path = job.model.join(MANIFEST_FILE);
-    let manifest_bytes = std::fs::read(&manifest_path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::MissingModelFile {
-            file: manifest_path.display().to_string(),
-            hint: Some("not a ranklet bundle; `ranklet train --out DIR` writes one".into()),
-        },
-        _ => Error::io(manifest_path.display(), e),
-    })?;
-    let bundle_manifest =
-        Manifest::from_json(&manifest_bytes, &manifest_path.display().to_string())?;
-    let model_ref = ModelRef {
-        name: bundle_manifest.name.clone(),
-        manifest_sha256: sha256_hex(&manifest_bytes),
-    };
+    let model_ref = bundle_ref(&job.model)?;
     let rec = read_recommender_dir(&job.model)?;
     let config = rec.entry.config.clone();
     let (origin, mut items) = read_items(&job.catalog)?;
@@ -305,32 +320,15 @@ pub fn read_index_dir(dir: &Path) -> Result<ItemIndex> {
 mod tests {
     use super::*;
     use crate::bundle::{RecommenderEntry, RecommenderFiles, write_bundle};
-    use crate::fixtures::{seeded_cpu, tiny_bert_files};
-    use crate::rec::{ItemTowerConfig, RecDtype, RecommenderConfig, SequenceEncoderConfig};
+    use crate::fixtures::{seeded_cpu, small_config, tiny_bert_files};
+    use crate::rec::RecDtype;
 
     /// A bundle of the tiny encoder and an untrained inductive recommender (seeded) over it.
     fn bundle(dir: &Path, seed: u64, device: &Device) {
         let files = tiny_bert_files(3);
-        let config = RecommenderConfig {
-            items: ItemTowerConfig {
-                text_dim: 16,
-                hidden: 8,
-                experts: 2,
-                dropout: 0.0,
-                mode: ItemMode::Inductive,
-                num_items: 1,
-            },
-            sequence: SequenceEncoderConfig {
-                hidden: 8,
-                layers: 1,
-                heads: 2,
-                inner: 16,
-                dropout: 0.0,
-                max_len: 8,
-            },
-            temperature: 0.1,
-            signals: Default::default(),
-        };
+        // The tiny encoder's vectors are 16 wide.
+        let mut config = small_config(ItemMode::Inductive, 1, 8, 16, (0.0, 0.0), 8);
+        config.items.text_dim = 16;
         device.seed(seed);
         let model = Recommender::init(&config, device);
         let rec = RecommenderFiles {

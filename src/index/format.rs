@@ -185,16 +185,28 @@ impl ItemIndex {
         dequantise_rows(&self.vectors, &self.scales, self.manifest.dim)
     }
 
+    /// The f32 rows `order` (indices into the index), flat, in that order.
+    pub fn rows_in(&self, order: &[usize]) -> Vec<f32> {
+        let dim = self.manifest.dim;
+        order
+            .iter()
+            .flat_map(|&r| {
+                dequantise_rows(
+                    &self.vectors[r * dim..(r + 1) * dim],
+                    &self.scales[r..=r],
+                    dim,
+                )
+            })
+            .collect()
+    }
+
     /// The rows `order` (indices into the index) as [`ItemVectors`] on `device`: what the
     /// ranker scores against, with no tower to run.
     pub fn item_vectors(&self, order: &[usize], device: &Device) -> ItemVectors {
-        let dim = self.manifest.dim;
-        let rows = self.rows();
-        let flat: Vec<f32> = order
-            .iter()
-            .flat_map(|&r| rows[r * dim..(r + 1) * dim].iter().copied())
-            .collect();
-        let raw = Tensor::<2>::from_data(TensorData::new(flat, [order.len(), dim]), device);
+        let raw = Tensor::<2>::from_data(
+            TensorData::new(self.rows_in(order), [order.len(), self.manifest.dim]),
+            device,
+        );
         ItemVectors {
             unit: l2_rows(raw.clone()),
             items: order.len(),

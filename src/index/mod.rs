@@ -11,5 +11,7 @@ pub mod format;
 pub mod quantise;
 
 #[cfg(not(target_arch = "wasm32"))]
-pub use build::{CatalogSource, IndexJob, IndexOutcome, build_index, read_index_dir};
+pub use build::{
+    CatalogSource, IndexJob, IndexOutcome, build_index, read_index_dir, read_index_of,
+};
 pub use format::{IndexManifest, ItemIndex, text_hash};

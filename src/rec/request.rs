@@ -371,32 +371,13 @@ impl RankingState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fixtures::seeded_cpu;
-    use crate::rec::{ItemMode, ItemTowerConfig, RecommenderConfig, SequenceEncoderConfig};
+    use crate::fixtures::{seeded_cpu, small_config};
+    use crate::rec::ItemMode;
     use crate::rng::SplitMix;
 
     fn model(device: &Device) -> Recommender {
         Recommender::init(
-            &RecommenderConfig {
-                items: ItemTowerConfig {
-                    text_dim: 12,
-                    hidden: 8,
-                    experts: 2,
-                    dropout: 0.0,
-                    mode: ItemMode::Inductive,
-                    num_items: 1,
-                },
-                sequence: SequenceEncoderConfig {
-                    hidden: 8,
-                    layers: 1,
-                    heads: 2,
-                    inner: 16,
-                    dropout: 0.0,
-                    max_len: 6,
-                },
-                temperature: 0.1,
-                signals: Default::default(),
-            },
+            &small_config(ItemMode::Inductive, 1, 8, 16, (0.0, 0.0), 6),
             device,
         )
     }
