@@ -4,6 +4,7 @@
 pub mod atomic;
 pub mod catalog;
 pub mod dataset;
+pub mod recbole;
 pub mod split;
 pub mod synthetic;
 

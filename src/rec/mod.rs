@@ -1,6 +1,7 @@
 //! The recommender (UniSRec design): item tower (frozen text vectors → whitening → MoE
 //! adaptor, optional ID embedding), causal sequence encoder, history signals, cosine/τ scores.
 
+pub mod batch;
 pub mod context;
 pub mod contrastive;
 pub mod history_select;
@@ -14,13 +15,14 @@ pub mod sequence;
 pub mod signals;
 pub mod store;
 
+pub use batch::SequenceBatch;
 pub use context::ContextAggregator;
 pub use history_select::{
     HistorySelect, SELECTION_DIM, select_history, select_positions, selection_rows, unit_rows,
     unit_rows_of,
 };
 pub use item_tower::{ItemMode, ItemTower, ItemTowerConfig};
-pub use model::{ItemVectors, Recommender, RecommenderConfig, SequenceBatch};
+pub use model::{ItemVectors, Recommender, RecommenderConfig};
 pub use persona::{FacetTable, PersonaEncoder, PersonaVocabulary};
 pub use rank::{AVOID_WEIGHT, History, Recommendation, avoid_boost, top_k};
 pub use request::{RankingState, RecommendRequest};
