@@ -9,12 +9,21 @@ pub struct SplitMix(pub u64);
 impl SplitMix {
     /// The next draw, uniform in `[0, 1)` with 24 bits of precision.
     pub fn next_f32(&mut self) -> f32 {
+        (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32
+    }
+
+    /// The next raw 64-bit draw.
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        (z >> 40) as f32 / (1u64 << 24) as f32
+        z ^ (z >> 31)
+    }
+
+    /// A draw uniform in `0..n` (`n` > 0; the modulo bias is below 2⁻⁴⁰ for any `n` < 2²⁴).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n.max(1) as u64) as usize
     }
 
     /// `n` draws uniform in `[center - spread, center + spread]`.

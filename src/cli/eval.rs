@@ -11,7 +11,7 @@ use ranklet::Result;
 use ranklet::bundle::read_recommender_dir;
 use ranklet::data::{Dataset, Split};
 use ranklet::eval::Metrics;
-use ranklet::eval::evaluate_over;
+use ranklet::eval::evaluate_probed;
 use ranklet::eval::popularity::evaluate_popularity;
 use ranklet::rec::{HistorySelect, ItemMode, RankingState};
 use serde_json::json;
@@ -99,17 +99,20 @@ pub fn run(args: EvalArgs) -> Result<()> {
             }
             towered = Some(state.catalog);
         }
+        let mut cells = None;
         let items = match &args.index {
             None => towered.unwrap_or_else(|| model.item_vectors(text)),
             Some(index_dir) => {
                 let index = ranklet::index::read_index_of(dir, index_dir)?;
                 let ids: Vec<String> = ds.items.iter().map(|i| i.id.clone()).collect();
-                index.item_vectors(&index.rows_for(&ids)?, &device)
+                let order = index.rows_for(&ids)?;
+                cells = index.cell_probe(&order);
+                index.item_vectors(&order, &device)
             }
         };
         let start = Instant::now();
-        let (valid, _) = evaluate_over(&model, &items, &split.valid, 256);
-        let (test, masked) = evaluate_over(&model, &items, &split.test, 256);
+        let (valid, _) = evaluate_probed(&model, &items, cells.as_ref(), &split.valid, 256);
+        let (test, masked) = evaluate_probed(&model, &items, cells.as_ref(), &split.test, 256);
         let mode_name = format!("{mode:?}").to_lowercase();
         (
             match &args.index {

@@ -94,6 +94,13 @@ fn parse_id(value: Option<&Value>, at: &str) -> Result<String> {
 
 /// A catalog item from one JSON object.
 fn parse_item(value: Value, at: &str) -> Result<CatalogItem> {
+    let map = normalise_item(value, at)?;
+    serde_json::from_value(Value::Object(map)).map_err(|e| Error::bad_input(at, e.to_string()))
+}
+
+/// One JSON object checked as a catalogue item and normalised: the id as a string, a single
+/// category or genre as a list, null lists removed.
+fn normalise_item(value: Value, at: &str) -> Result<serde_json::Map<String, Value>> {
     let Value::Object(mut map) = value else {
         return Err(Error::bad_input(at, "expected a JSON object"));
     };
@@ -116,7 +123,7 @@ fn parse_item(value: Value, at: &str) -> Result<CatalogItem> {
     if let Some(Value::String(g)) = map.get("genres").cloned() {
         map.insert("genres".into(), Value::Array(vec![Value::String(g)]));
     }
-    serde_json::from_value(Value::Object(map)).map_err(|e| Error::bad_input(at, e.to_string()))
+    Ok(map)
 }
 
 /// Splits a file's bytes into JSON values with their place: a JSON array (one value per
@@ -158,11 +165,28 @@ pub(crate) fn jsonl_values(text: &str, origin: &str) -> Result<Vec<(Value, Strin
 
 /// Reads a catalog (JSON array or JSONL). Duplicate ids are an error.
 pub fn read_catalog(bytes: &[u8], origin: &str) -> Result<Vec<CatalogItem>> {
+    Ok(read_catalog_objects(bytes, origin)?
+        .into_iter()
+        .map(|(item, _)| item)
+        .collect())
+}
+
+/// Reads a catalog as [`read_catalog`] does, each item with its normalised JSON object (what
+/// a partitioned index's shards carry for the shelf to show).
+pub fn read_catalog_objects(
+    bytes: &[u8],
+    origin: &str,
+) -> Result<Vec<(CatalogItem, serde_json::Map<String, Value>)>> {
     let items = json_values(bytes, origin)?
         .into_iter()
-        .map(|(v, at)| parse_item(v, &at))
+        .map(|(v, at)| {
+            let map = normalise_item(v, &at)?;
+            let item: CatalogItem = serde_json::from_value(Value::Object(map.clone()))
+                .map_err(|e| Error::bad_input(&at, e.to_string()))?;
+            Ok((item, map))
+        })
         .collect::<Result<Vec<_>>>()?;
-    check_unique(items.iter().map(|i| i.id.as_str()), origin)?;
+    check_unique(items.iter().map(|(i, _)| i.id.as_str()), origin)?;
     if items.is_empty() {
         return Err(Error::bad_input(origin, "the catalog has no items"));
     }

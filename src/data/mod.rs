@@ -8,7 +8,7 @@ pub mod recbole;
 pub mod split;
 pub mod synthetic;
 
-pub use catalog::{CatalogItem, TextRecord, read_catalog, read_text_records};
+pub use catalog::{CatalogItem, TextRecord, read_catalog, read_catalog_objects, read_text_records};
 pub use dataset::{Dataset, ItemText};
 pub use split::{Example, Split};
 

@@ -48,6 +48,12 @@ pub struct Metrics {
 
 impl Metrics {
     /// Adds one user's target rank.
+    /// Adds `value` to the sum of `key` (an extra mean over the same users; call after
+    /// [`Metrics::add`]).
+    pub fn add_extra(&mut self, key: &str, value: f64) {
+        *self.sums.entry(key.to_string()).or_default() += value;
+    }
+
     pub fn add(&mut self, rank: usize) {
         self.users += 1;
         for k in CUTOFFS {
@@ -77,7 +83,14 @@ impl Metrics {
         let names = CUTOFFS
             .iter()
             .flat_map(|k| [format!("recall@{k}"), format!("ndcg@{k}")])
-            .chain(["mrr@10".to_string()]);
+            .chain(["mrr@10".to_string()])
+            .chain(
+                self.sums
+                    .keys()
+                    .filter(|k| k.starts_with("ann_"))
+                    .cloned()
+                    .collect::<Vec<_>>(),
+            );
         names
             .map(|k| {
                 let sum = self.sums.get(&k).copied().unwrap_or(0.0);

@@ -5,4 +5,4 @@ pub mod model;
 pub mod popularity;
 
 pub use metrics::{Metrics, evaluate, rank_of};
-pub use model::{evaluate_model, evaluate_over};
+pub use model::{CellProbe, evaluate_model, evaluate_over, evaluate_probed};

@@ -5,6 +5,7 @@ use burn::prelude::*;
 use crate::contracts::{EventKind, SceneContext};
 use crate::data::Example;
 use crate::eval::metrics::{Metrics, rank_of};
+use crate::rec::rank::top_k;
 use crate::rec::{ItemVectors, Recommender, SequenceBatch};
 
 /// Evaluates a model (inference copy) on examples: (unmasked, masked).
@@ -25,6 +26,36 @@ pub fn evaluate_over(
     examples: &[Example],
     batch: usize,
 ) -> (Metrics, Metrics) {
+    evaluate_probed(model, items, None, examples, batch)
+}
+
+/// The cells of a partitioned index as the evaluation probes them (rows are the catalogue's).
+#[derive(Debug, Clone)]
+pub struct CellProbe {
+    /// Unit centroids, `dim` per cell.
+    pub centroids: Vec<f32>,
+    pub dim: usize,
+    /// The cell of each catalogue row.
+    pub cell_of: Vec<usize>,
+    /// Catalogue rows of the popular shard (candidates in every ranking).
+    pub popular: Vec<usize>,
+    pub nprobe: usize,
+}
+
+/// Recall cutoffs of the partitioned ranking against the exact one.
+const ANN_CUTOFFS: [usize; 2] = [10, 100];
+
+/// [`evaluate_over`] where, with `cells`, each example ranks only what the browser would: the
+/// items of the `nprobe` cells nearest to its state, the popular shard and its history. The
+/// metrics then also hold `ann_recall@10` and `ann_recall@100`: the share of the exact top
+/// items (seen ones left out, as the shelf does) that the partitioned ranking finds.
+pub fn evaluate_probed(
+    model: &Recommender,
+    items: &ItemVectors,
+    cells: Option<&CellProbe>,
+    examples: &[Example],
+    batch: usize,
+) -> (Metrics, Metrics) {
     let mut plain = Metrics::default();
     let mut masked = Metrics::default();
     for chunk in examples.chunks(batch.max(1)) {
@@ -41,12 +72,53 @@ pub fn evaluate_over(
         let batch = SequenceBatch::new(&rows)
             .with_kinds(&kinds)
             .with_request_context(&contexts);
-        let scores = model.scores_over(&batch, items, &activity);
+        let user = model.user_states_over(&batch, items, &activity);
+        let scores = user
+            .clone()
+            .matmul(items.unit.clone().transpose())
+            .div_scalar(model.temperature);
         let [_, n] = scores.dims();
         let flat = scores.into_data().try_to_vec::<f32>().expect("f32 scores");
-        for (e, row) in chunk.iter().zip(flat.chunks(n)) {
-            plain.add(rank_of(row, e.target, None));
-            masked.add(rank_of(row, e.target, Some(&e.seen)));
+        let users = match cells {
+            Some(_) => user.into_data().try_to_vec::<f32>().expect("f32 states"),
+            None => Vec::new(),
+        };
+        for (r, (e, row)) in chunk.iter().zip(flat.chunks(n)).enumerate() {
+            let Some(cells) = cells else {
+                plain.add(rank_of(row, e.target, None));
+                masked.add(rank_of(row, e.target, Some(&e.seen)));
+                continue;
+            };
+            let dim = cells.dim;
+            let state = &users[r * dim..(r + 1) * dim];
+            let near: Vec<f32> = cells
+                .centroids
+                .chunks_exact(dim)
+                .map(|c| c.iter().zip(state).map(|(a, b)| a * b).sum())
+                .collect();
+            let probed = top_k(&near, cells.nprobe, &[]);
+            let mut candidate = vec![false; n];
+            for (i, &c) in cells.cell_of.iter().enumerate() {
+                candidate[i] = probed.contains(&c);
+            }
+            for &i in cells.popular.iter().chain(&e.seen) {
+                candidate[i] = true;
+            }
+            let probed_row: Vec<f32> = row
+                .iter()
+                .zip(&candidate)
+                .map(|(&s, &c)| if c { s } else { f32::NEG_INFINITY })
+                .collect();
+            plain.add(rank_of(&probed_row, e.target, None));
+            masked.add(rank_of(&probed_row, e.target, Some(&e.seen)));
+            for k in ANN_CUTOFFS {
+                let exact = top_k(row, k, &e.seen);
+                let found = top_k(&probed_row, k, &e.seen);
+                let hit = exact.iter().filter(|i| found.contains(i)).count();
+                let recall = hit as f64 / exact.len().max(1) as f64;
+                plain.add_extra(&format!("ann_recall@{k}"), recall);
+                masked.add_extra(&format!("ann_recall@{k}"), recall);
+            }
         }
     }
     (plain, masked)

@@ -17,14 +17,18 @@ use burn::prelude::*;
 use crate::bundle::manifest::MANIFEST_FILE;
 use crate::bundle::{Manifest, read_model_dir, read_recommender_dir};
 use crate::contracts::sha256_hex;
-use crate::data::{Dataset, ItemText, read_catalog};
+use crate::data::{Dataset, ItemText, read_catalog_objects};
 use crate::error::{Error, Result};
 use crate::fsio::write_atomic;
 use crate::index::format::{
     IDS_FILE, INDEX_FORMAT, INDEX_FORMAT_VERSION, INDEX_MANIFEST, IndexManifest, ItemIndex,
-    ModelRef, Rows, VECTORS_FILE, text_hash,
+    ModelRef, PARTITIONED_FORMAT_VERSION, Rows, VECTORS_FILE, text_hash,
 };
-use crate::index::quantise::quantise_rows;
+use crate::index::partition::{PartitionConfig, partition, unit_rows};
+use crate::index::quantise::{dequantise_rows, quantise_rows};
+use crate::index::shard::{
+    CENTROIDS_FILE, Partitions, SHARD_DIR, Shard, ShardRef, centroids_to_bytes,
+};
 use crate::rec::{ItemMode, Recommender};
 use crate::text::TextEmbedder;
 
@@ -52,6 +56,41 @@ pub struct IndexJob {
     pub update: bool,
     /// Texts per encoder batch.
     pub batch: usize,
+    /// Cut the index into shards (`None`: one file the browser fetches whole).
+    pub cells: Option<CellLayout>,
+}
+
+/// How a partitioned index is cut and probed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CellLayout {
+    pub partition: PartitionConfig,
+    /// Cells ranked per recommendation.
+    pub nprobe: usize,
+    /// Other cells fetched with them (fixed count; never ranked).
+    pub decoys: usize,
+    /// Items in the popular shard.
+    pub popular: usize,
+}
+
+/// Where a run is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IndexProgress {
+    /// Items embedded (or taken from a killed run's chunks) out of those to embed.
+    Embedding { done: usize, total: usize },
+    /// Clustering the rows into cells (a partitioned index).
+    Partitioning { items: usize },
+}
+
+/// A catalogue as the index reads it: the items' texts, and (for the shards of a partitioned
+/// index) what the shelf shows of each and a popularity to pick the popular shard by.
+#[derive(Debug, Clone)]
+pub struct Catalogue {
+    pub origin: String,
+    pub items: Vec<ItemText>,
+    /// Each item's catalogue object without its description.
+    pub display: Vec<serde_json::Value>,
+    /// Higher: more popular.
+    pub popularity: Vec<f64>,
 }
 
 /// What a run did.
@@ -70,19 +109,54 @@ pub struct IndexOutcome {
     pub bytes: u64,
 }
 
-/// The catalogue's items (id, encoder text), bad rows refused naming their line.
-pub fn read_items(source: &CatalogSource) -> Result<(String, Vec<ItemText>)> {
+/// The catalogue's items (id, encoder text, shelf data, popularity), bad rows refused naming
+/// their line. Popularity: a catalogue's numeric `popularity` field where items have one, else
+/// its order (list best sellers first); a dataset's interactions, each user's last two (the
+/// validation and test events) left out.
+pub fn read_items(source: &CatalogSource) -> Result<Catalogue> {
     match source {
         CatalogSource::File(path) => {
             let origin = path.display().to_string();
             let bytes = std::fs::read(path).map_err(|e| Error::io(&origin, e))?;
-            let items = read_catalog(&bytes, &origin)?
-                .into_iter()
-                .map(ItemText::from)
-                .collect();
-            Ok((origin, items))
+            let rows = read_catalog_objects(&bytes, &origin)?;
+            let n = rows.len();
+            let mut items = Vec::with_capacity(n);
+            let mut display = Vec::with_capacity(n);
+            let mut popularity = Vec::with_capacity(n);
+            for (r, (item, mut object)) in rows.into_iter().enumerate() {
+                let pop = object.get("popularity").and_then(serde_json::Value::as_f64);
+                popularity.push(pop.map_or(-(r as f64) - 1e12, |p| p));
+                object.remove("text");
+                display.push(serde_json::Value::Object(object));
+                items.push(ItemText::from(item));
+            }
+            Ok(Catalogue {
+                origin,
+                items,
+                display,
+                popularity,
+            })
         }
-        CatalogSource::Data(dir) => Ok((dir.display().to_string(), Dataset::read_dir(dir)?.items)),
+        CatalogSource::Data(dir) => {
+            let data = Dataset::read_dir(dir)?;
+            let mut popularity = vec![0f64; data.items.len()];
+            for seq in &data.sequences {
+                for &i in &seq[..seq.len().saturating_sub(2)] {
+                    popularity[i] += 1.0;
+                }
+            }
+            let display = data
+                .items
+                .iter()
+                .map(|i| serde_json::json!({"id": i.id, "title": i.text, "genres": i.facets}))
+                .collect();
+            Ok(Catalogue {
+                origin: dir.display().to_string(),
+                items: data.items,
+                display,
+                popularity,
+            })
+        }
     }
 }
 
@@ -173,13 +247,25 @@ pub fn read_index_of(model: &Path, index: &Path) -> Result<ItemIndex> {
 pub fn build_index(
     job: &IndexJob,
     device: &Device,
-    mut progress: impl FnMut(usize, usize),
+    mut progress: impl FnMut(IndexProgress),
 ) -> Result<IndexOutcome> {
     let bundle = job.model.display().to_string();
     let model_ref = bundle_ref(&job.model)?;
     let rec = read_recommender_dir(&job.model)?;
     let config = rec.entry.config.clone();
-    let (origin, mut items) = read_items(&job.catalog)?;
+    let Catalogue {
+        origin,
+        mut items,
+        display,
+        popularity,
+    } = read_items(&job.catalog)?;
+    if job.cells.is_some() && config.items.mode != ItemMode::Inductive {
+        return Err(Error::bad_input(
+            &bundle,
+            "--partitions needs an inductive model (one that ranks any catalogue by its texts); \
+             this one ranks its own items",
+        ));
+    }
     if config.items.mode != ItemMode::Inductive {
         // ID rows: the catalogue must be the model's own, in its row order.
         items = Dataset::catalogue_in_item_order(&origin, items, &rec.items, &bundle)?;
@@ -223,7 +309,8 @@ pub fn build_index(
     let reused = items.len() - todo.len();
     // The rest in committed chunks, each named by the model and its items' texts.
     let (mut embedded, mut resumed) = (0, 0);
-    progress(0, todo.len());
+    let total = todo.len();
+    progress(IndexProgress::Embedding { done: 0, total });
     let mut committed = Vec::new();
     for chunk in todo.chunks(CHUNK_ITEMS) {
         let chunk_hashes: Vec<u64> = chunk.iter().map(|&r| hashes[r]).collect();
@@ -253,35 +340,70 @@ pub fn build_index(
             scales[r] = rows.scales[k];
         }
         committed.push(path);
-        progress(embedded + resumed, todo.len());
+        progress(IndexProgress::Embedding {
+            done: embedded + resumed,
+            total,
+        });
     }
 
-    // The index's files, the manifest last.
+    // The index's files, the manifest last; then files of an earlier layout are removed.
     std::fs::create_dir_all(&job.out).map_err(|e| Error::io(job.out.display(), e))?;
     let ids: Vec<&str> = items.iter().map(|i| i.id.as_str()).collect();
-    let ids_bytes = serde_json::to_vec(&ids).expect("ids serialise");
-    let vectors_bytes = Rows {
+    let rows = Rows {
         vectors,
         scales,
         hashes,
-    }
-    .to_bytes(dim);
+    };
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    let partitions = match &job.cells {
+        None => {
+            let ids_bytes = serde_json::to_vec(&ids).expect("ids serialise");
+            files.push((IDS_FILE.into(), ids_bytes));
+            files.push((VECTORS_FILE.into(), rows.to_bytes(dim)));
+            None
+        }
+        Some(layout) => {
+            progress(IndexProgress::Partitioning { items: ids.len() });
+            Some(partitioned_files(
+                &ids,
+                &rows,
+                &display,
+                &popularity,
+                dim,
+                layout,
+                device,
+                &mut files,
+            ))
+        }
+    };
     let mut entries = BTreeMap::new();
-    for (name, bytes) in [(IDS_FILE, &ids_bytes), (VECTORS_FILE, &vectors_bytes)] {
-        write_atomic(&job.out.join(name), bytes)?;
-        entries.insert(name.to_string(), Manifest::entry_for(bytes));
+    let mut bytes = 0u64;
+    for (name, content) in &files {
+        let path = job.out.join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent.display(), e))?;
+        }
+        write_atomic(&path, content)?;
+        entries.insert(name.clone(), Manifest::entry_for(content));
+        bytes += content.len() as u64;
     }
     let manifest = IndexManifest {
         format: INDEX_FORMAT.into(),
-        format_version: INDEX_FORMAT_VERSION,
+        format_version: if partitions.is_some() {
+            PARTITIONED_FORMAT_VERSION
+        } else {
+            INDEX_FORMAT_VERSION
+        },
         model: model_ref,
         items: items.len(),
         dim,
         dtype: "int8".into(),
         files: entries,
+        partitions,
     };
     let manifest_json = serde_json::to_vec_pretty(&manifest).expect("manifest serialises");
     write_atomic(&job.out.join(INDEX_MANIFEST), &manifest_json)?;
+    remove_unlisted(&job.out, &manifest);
     let _ = std::fs::remove_dir_all(job.out.join(PARTIAL_DIR));
     Ok(IndexOutcome {
         items: items.len(),
@@ -289,8 +411,91 @@ pub fn build_index(
         reused,
         resumed,
         dropped,
-        bytes: (ids_bytes.len() + vectors_bytes.len() + manifest_json.len()) as u64,
+        bytes: bytes + manifest_json.len() as u64,
     })
+}
+
+/// The files of a partitioned index (centroids, one shard per cell, the popular shard), pushed
+/// to `files`, and the manifest's `partitions` entry naming them.
+#[allow(clippy::too_many_arguments)]
+fn partitioned_files(
+    ids: &[&str],
+    rows: &Rows,
+    display: &[serde_json::Value],
+    popularity: &[f64],
+    dim: usize,
+    layout: &CellLayout,
+    device: &Device,
+    files: &mut Vec<(String, Vec<u8>)>,
+) -> Partitions {
+    let unit = unit_rows(&dequantise_rows(&rows.vectors, &rows.scales, dim), dim);
+    let cells = partition(&unit, dim, &layout.partition, device);
+    let shard_of = |members: &[usize]| Shard {
+        ids: members.iter().map(|&i| ids[i].to_string()).collect(),
+        items: members.iter().map(|&i| display[i].clone()).collect(),
+        rows: Rows {
+            vectors: members
+                .iter()
+                .flat_map(|&i| rows.vectors[i * dim..(i + 1) * dim].iter().copied())
+                .collect(),
+            scales: members.iter().map(|&i| rows.scales[i]).collect(),
+            hashes: members.iter().map(|&i| rows.hashes[i]).collect(),
+        },
+    };
+    // Content-addressed names: a host can serve shards as immutable, and an update rewrites
+    // only the shards whose content changed.
+    let mut push = |stem: String, members: &[usize]| -> ShardRef {
+        let bytes = shard_of(members).to_bytes(dim);
+        let file = format!(
+            "{SHARD_DIR}/{stem}-{}.safetensors",
+            &sha256_hex(&bytes)[..16]
+        );
+        files.push((file.clone(), bytes));
+        ShardRef {
+            file,
+            items: members.len(),
+        }
+    };
+    let shards: Vec<ShardRef> = cells
+        .members
+        .iter()
+        .enumerate()
+        .map(|(c, m)| push(format!("{c:05}"), m))
+        .collect();
+    let mut by_popularity: Vec<usize> = (0..ids.len()).collect();
+    by_popularity.sort_by(|&a, &b| popularity[b].total_cmp(&popularity[a]).then(a.cmp(&b)));
+    by_popularity.truncate(layout.popular.clamp(1, ids.len()));
+    let popular = push("popular".into(), &by_popularity);
+    files.push((
+        CENTROIDS_FILE.into(),
+        centroids_to_bytes(&cells.centroids, dim),
+    ));
+    Partitions {
+        centroids: CENTROIDS_FILE.into(),
+        shards,
+        popular,
+        nprobe: layout.nprobe,
+        decoys: layout.decoys,
+        min_shard: layout.partition.min_shard,
+    }
+}
+
+/// Removes the index files at `out` its manifest no longer lists (an earlier layout's, or
+/// shards whose content changed). Best effort: a file left behind is never read.
+fn remove_unlisted(out: &Path, manifest: &IndexManifest) {
+    for name in [IDS_FILE, VECTORS_FILE, CENTROIDS_FILE] {
+        if !manifest.files.contains_key(name) {
+            let _ = std::fs::remove_file(out.join(name));
+        }
+    }
+    if let Ok(entries) = std::fs::read_dir(out.join(SHARD_DIR)) {
+        for entry in entries.flatten() {
+            let name = format!("{SHARD_DIR}/{}", entry.file_name().to_string_lossy());
+            if name.ends_with(".safetensors") && !manifest.files.contains_key(&name) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
 }
 
 /// Reads an index folder, every file checked against its manifest.
@@ -321,6 +526,7 @@ mod tests {
     use super::*;
     use crate::bundle::{RecommenderEntry, RecommenderFiles, write_bundle};
     use crate::fixtures::{seeded_cpu, small_config, tiny_bert_files};
+    use crate::index::shard::Shard;
     use crate::rec::RecDtype;
 
     /// A bundle of the tiny encoder and an untrained inductive recommender (seeded) over it.
@@ -391,8 +597,9 @@ mod tests {
             out: dir.join("index"),
             update: false,
             batch: 7,
+            cells: None,
         };
-        let first = build_index(&job, &device, |_, _| {}).unwrap();
+        let first = build_index(&job, &device, |_| {}).unwrap();
         assert_eq!((first.items, first.embedded, first.reused), (40, 40, 0));
         let index = read_index_dir(&job.out).unwrap();
         assert_eq!(index.ids[3], "sku-3");
@@ -425,7 +632,7 @@ mod tests {
             catalog: CatalogSource::File(catalog(&dir, &items)),
             ..job.clone()
         };
-        let second = build_index(&update, &device, |_, _| {}).unwrap();
+        let second = build_index(&update, &device, |_| {}).unwrap();
         assert_eq!(
             (second.items, second.embedded, second.reused, second.dropped),
             (40, 2, 38, 1)
@@ -459,14 +666,15 @@ mod tests {
             out: dir.join("index"),
             update: false,
             batch: 64,
+            cells: None,
         };
-        build_index(&job, &device, |_, _| {}).unwrap();
+        build_index(&job, &device, |_| {}).unwrap();
         let other = IndexJob {
             model: dir.join("b"),
             update: true,
             ..job.clone()
         };
-        let err = build_index(&other, &device, |_, _| {})
+        let err = build_index(&other, &device, |_| {})
             .unwrap_err()
             .to_string();
         assert!(
@@ -507,10 +715,11 @@ mod tests {
             out: dir.join("killed"),
             update: false,
             batch: 256,
+            cells: None,
         };
         let killed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            build_index(&job, &device, |done, _| {
-                if done >= CHUNK_ITEMS {
+            build_index(&job, &device, |p| {
+                if matches!(p, IndexProgress::Embedding { done, .. } if done >= CHUNK_ITEMS) {
                     panic!("killed after the first chunk");
                 }
             })
@@ -520,14 +729,14 @@ mod tests {
             !job.out.join(INDEX_MANIFEST).exists(),
             "no manifest before the end"
         );
-        let resumed = build_index(&job, &device, |_, _| {}).unwrap();
+        let resumed = build_index(&job, &device, |_| {}).unwrap();
         assert_eq!((resumed.resumed, resumed.embedded), (CHUNK_ITEMS, 300));
         assert!(!job.out.join(PARTIAL_DIR).exists());
         let whole = IndexJob {
             out: dir.join("whole"),
             ..job.clone()
         };
-        build_index(&whole, &device, |_, _| {}).unwrap();
+        build_index(&whole, &device, |_| {}).unwrap();
         for name in [INDEX_MANIFEST, VECTORS_FILE, IDS_FILE] {
             assert_eq!(
                 std::fs::read(job.out.join(name)).unwrap(),
@@ -535,6 +744,85 @@ mod tests {
                 "{name}"
             );
         }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A partitioned index: shards of at least the minimum cover every item once, carry the
+    /// catalogue's shelf data, read back whole; a damaged shard is refused naming it; the
+    /// unpartitioned files of an earlier layout are removed.
+    #[test]
+    fn a_partitioned_index_covers_every_item_once_in_shards_of_the_minimum() {
+        let (_seeded, device) = seeded_cpu(4);
+        let dir = temp("cells");
+        bundle(&dir.join("model"), 4, &device);
+        let job = IndexJob {
+            model: dir.join("model"),
+            catalog: CatalogSource::File(catalog(&dir, &titles(600))),
+            out: dir.join("index"),
+            update: false,
+            batch: 64,
+            cells: None,
+        };
+        build_index(&job, &device, |_| {}).unwrap();
+        assert!(job.out.join(VECTORS_FILE).exists());
+        let cells = IndexJob {
+            cells: Some(CellLayout {
+                partition: PartitionConfig {
+                    partitions: Some(8),
+                    min_shard: 50,
+                    ..PartitionConfig::default()
+                },
+                nprobe: 2,
+                decoys: 2,
+                popular: 20,
+            }),
+            update: true,
+            ..job.clone()
+        };
+        let out = build_index(&cells, &device, |_| {}).unwrap();
+        assert_eq!((out.embedded, out.reused), (0, 600));
+        assert!(!job.out.join(VECTORS_FILE).exists() && !job.out.join(IDS_FILE).exists());
+        let index = read_index_dir(&job.out).unwrap();
+        let p = index.manifest.partitions.clone().unwrap();
+        assert!(p.shards.iter().all(|s| s.items >= 50), "{:?}", p.shards);
+        let mut ids = index.ids.clone();
+        ids.sort();
+        let mut want: Vec<String> = titles(600).into_iter().map(|(id, _)| id).collect();
+        want.sort();
+        assert_eq!(ids, want);
+        // The first shard's items carry their catalogue objects; the popular shard is the
+        // catalogue's first 20 items (no popularity field: catalogue order).
+        let first = &p.shards[0];
+        let shard = Shard::from_bytes(
+            &std::fs::read(job.out.join(&first.file)).unwrap(),
+            first.items,
+            8,
+            &first.file,
+        )
+        .unwrap();
+        assert_eq!(shard.items[0]["id"], serde_json::json!(shard.ids[0]));
+        assert!(shard.items[0]["title"].is_string());
+        let popular = Shard::from_bytes(
+            &std::fs::read(job.out.join(&p.popular.file)).unwrap(),
+            20,
+            8,
+            "popular",
+        )
+        .unwrap();
+        assert_eq!(popular.ids[..3], ["sku-0", "sku-1", "sku-2"]);
+        let cells = index.cells.as_ref().unwrap();
+        assert_eq!(cells.shard_rows.len(), p.shards.len());
+        // A damaged shard is refused by name.
+        let path = job.out.join(&p.shards[1].file);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        std::fs::write(&path, &bytes).unwrap();
+        let err = read_index_dir(&job.out).unwrap_err().to_string();
+        assert!(
+            err.contains(&p.shards[1].file) && err.contains("sha256"),
+            "{err}"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

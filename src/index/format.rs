@@ -19,11 +19,14 @@ use crate::bundle::FileEntry;
 use crate::contracts::sha256_hex;
 use crate::error::{Error, Result};
 use crate::index::quantise::dequantise_rows;
+use crate::index::shard::{Partitions, Shard, centroids_from_bytes};
 use crate::rec::ItemVectors;
 use crate::rec::model::l2_rows;
 
 pub const INDEX_FORMAT: &str = "ranklet-index";
+/// Version 1: one `vectors.safetensors`; version 2: partitioned (`partitions` in the manifest).
 pub const INDEX_FORMAT_VERSION: u32 = 1;
+pub const PARTITIONED_FORMAT_VERSION: u32 = 2;
 pub const INDEX_MANIFEST: &str = "manifest.json";
 pub const VECTORS_FILE: &str = "vectors.safetensors";
 pub const IDS_FILE: &str = "items.json";
@@ -48,6 +51,9 @@ pub struct IndexManifest {
     /// How the vectors are stored (`int8`: one f32 scale per row).
     pub dtype: String,
     pub files: BTreeMap<String, FileEntry>,
+    /// The shards of a partitioned index (`None`: one `vectors.safetensors`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partitions: Option<Partitions>,
 }
 
 /// The first 8 bytes of a text's sha256, as the index stores it.
@@ -64,6 +70,21 @@ pub struct ItemIndex {
     pub vectors: Vec<i8>,
     pub scales: Vec<f32>,
     pub hashes: Vec<u64>,
+    /// A partitioned index's cells (`None`: not partitioned).
+    pub cells: Option<Cells>,
+}
+
+/// The cells of a partitioned index read whole (natively): rows are in shard order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cells {
+    /// Unit centroids, `dim` per shard.
+    pub centroids: Vec<f32>,
+    /// The index rows of each shard.
+    pub shard_rows: Vec<std::ops::Range<usize>>,
+    /// The index rows of the popular shard's items.
+    pub popular: Vec<usize>,
+    pub nprobe: usize,
+    pub decoys: usize,
 }
 
 fn bad(file: &str, why: impl Into<String>) -> Error {
@@ -75,14 +96,33 @@ impl IndexManifest {
     pub fn from_json(bytes: &[u8], origin: &str) -> Result<Self> {
         let m: IndexManifest = serde_json::from_slice(bytes)
             .map_err(|e| bad(origin, format!("not an index manifest: {e}")))?;
-        if m.format != INDEX_FORMAT || m.format_version != INDEX_FORMAT_VERSION {
+        let version = if m.partitions.is_some() {
+            PARTITIONED_FORMAT_VERSION
+        } else {
+            INDEX_FORMAT_VERSION
+        };
+        if m.format != INDEX_FORMAT || m.format_version != version {
             return Err(bad(
                 origin,
                 format!(
-                    "format {} v{} is not {INDEX_FORMAT} v{INDEX_FORMAT_VERSION}",
+                    "format {} v{} is not {INDEX_FORMAT} v{INDEX_FORMAT_VERSION} (one file) or \
+                     v{PARTITIONED_FORMAT_VERSION} (partitioned), or its partitions do not match",
                     m.format, m.format_version
                 ),
             ));
+        }
+        if let Some(p) = &m.partitions {
+            let total: usize = p.shards.iter().map(|s| s.items).sum();
+            if total != m.items || p.shards.is_empty() {
+                return Err(bad(
+                    origin,
+                    format!(
+                        "{} shards hold {total} items, not {}",
+                        p.shards.len(),
+                        m.items
+                    ),
+                ));
+            }
         }
         if m.dtype != "int8" {
             return Err(bad(origin, format!("dtype {:?} is not int8", m.dtype)));
@@ -113,10 +153,58 @@ impl ItemIndex {
             manifest.verify(name, &bytes)?;
             Ok(bytes)
         };
+        let (n, dim) = (manifest.items, manifest.dim);
+        if let Some(p) = manifest.partitions.clone() {
+            let centroids =
+                centroids_from_bytes(&take(&p.centroids)?, p.shards.len(), dim, &p.centroids)?;
+            let (mut ids, mut rows, mut shard_rows) = (Vec::new(), Vec::new(), Vec::new());
+            for s in &p.shards {
+                let shard = Shard::from_bytes(&take(&s.file)?, s.items, dim, &s.file)?;
+                shard_rows.push(ids.len()..ids.len() + s.items);
+                ids.extend(shard.ids);
+                rows.push(shard.rows);
+            }
+            let popular = Shard::from_bytes(
+                &take(&p.popular.file)?,
+                p.popular.items,
+                dim,
+                &p.popular.file,
+            )?;
+            let at: std::collections::HashMap<&str, usize> = ids
+                .iter()
+                .enumerate()
+                .map(|(r, id)| (id.as_str(), r))
+                .collect();
+            let popular = popular
+                .ids
+                .iter()
+                .map(|id| {
+                    at.get(id.as_str())
+                        .copied()
+                        .ok_or_else(|| bad(&p.popular.file, format!("item {id:?} is in no shard")))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            return Ok(Self {
+                ids,
+                vectors: rows
+                    .iter()
+                    .flat_map(|r| r.vectors.iter().copied())
+                    .collect(),
+                scales: rows.iter().flat_map(|r| r.scales.iter().copied()).collect(),
+                hashes: rows.iter().flat_map(|r| r.hashes.iter().copied()).collect(),
+                cells: Some(Cells {
+                    centroids,
+                    shard_rows,
+                    popular,
+                    nprobe: p.nprobe,
+                    decoys: p.decoys,
+                }),
+                manifest,
+            });
+        }
         let ids_bytes = take(IDS_FILE)?;
         let ids: Vec<String> = serde_json::from_slice(&ids_bytes)
             .map_err(|e| bad(IDS_FILE, format!("not a JSON array of item ids: {e}")))?;
-        let (n, dim) = (manifest.items, manifest.dim);
         let Rows {
             vectors,
             scales,
@@ -134,6 +222,7 @@ impl ItemIndex {
             vectors,
             scales,
             hashes,
+            cells: None,
         })
     }
 
@@ -178,6 +267,34 @@ impl ItemIndex {
             ));
         }
         Ok(ids.iter().map(|id| row[id.as_str()]).collect())
+    }
+
+    /// For a partitioned index, its cells as the evaluation probes them over a catalogue whose
+    /// row `r` is index row `order[r]` (`None`: not partitioned).
+    pub fn cell_probe(&self, order: &[usize]) -> Option<crate::eval::CellProbe> {
+        let cells = self.cells.as_ref()?;
+        let mut cell_of_row = vec![usize::MAX; self.ids.len()];
+        for (c, rows) in cells.shard_rows.iter().enumerate() {
+            for r in rows.clone() {
+                cell_of_row[r] = c;
+            }
+        }
+        let mut catalogue_row = vec![usize::MAX; self.ids.len()];
+        for (r, &i) in order.iter().enumerate() {
+            catalogue_row[i] = r;
+        }
+        Some(crate::eval::CellProbe {
+            centroids: cells.centroids.clone(),
+            dim: self.manifest.dim,
+            cell_of: order.iter().map(|&i| cell_of_row[i]).collect(),
+            popular: cells
+                .popular
+                .iter()
+                .map(|&i| catalogue_row[i])
+                .filter(|&r| r != usize::MAX)
+                .collect(),
+            nprobe: cells.nprobe,
+        })
     }
 
     /// The rows as f32 (the item tower's output, up to int8 rounding).
@@ -228,6 +345,15 @@ impl Rows {
     /// Serialises the rows as safetensors (`vectors` I8 `[n, dim]`, `scales` F32 `[n]`,
     /// `text_hashes` U64 `[n]`).
     pub fn to_bytes(&self, dim: usize) -> Vec<u8> {
+        self.to_bytes_with(dim, None)
+    }
+
+    /// [`Rows::to_bytes`] with string metadata in the safetensors header.
+    pub fn to_bytes_with(
+        &self,
+        dim: usize,
+        metadata: Option<std::collections::HashMap<String, String>>,
+    ) -> Vec<u8> {
         let n = self.scales.len();
         let q: Vec<u8> = self.vectors.iter().map(|&v| v as u8).collect();
         let s: Vec<u8> = self.scales.iter().flat_map(|v| v.to_le_bytes()).collect();
@@ -246,7 +372,7 @@ impl Rows {
                 TensorView::new(Dtype::U64, vec![n], &h).expect("shape matches"),
             ),
         ];
-        safetensors::serialize(views, None).expect("serialises")
+        safetensors::serialize(views, metadata).expect("serialises")
     }
 
     /// Reads `n` rows of `dim` back; a missing tensor, a wrong shape or type, or a scale that is

@@ -8,10 +8,13 @@
 #[cfg(not(target_arch = "wasm32"))]
 pub mod build;
 pub mod format;
+pub mod partition;
 pub mod quantise;
+pub mod shard;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub use build::{
-    CatalogSource, IndexJob, IndexOutcome, build_index, read_index_dir, read_index_of,
+    CatalogSource, Catalogue, CellLayout, IndexJob, IndexOutcome, IndexProgress, build_index,
+    read_index_dir, read_index_of,
 };
 pub use format::{IndexManifest, ItemIndex, text_hash};

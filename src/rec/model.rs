@@ -404,10 +404,23 @@ impl Recommender {
         vectors: &ItemVectors,
         activity: &[usize],
     ) -> Tensor<2> {
+        let user = self.user_states_over(batch, vectors, activity);
+        user.matmul(vectors.unit.clone().transpose())
+            .div_scalar(self.temperature)
+    }
+
+    /// The unit user state `[batch, hidden]` after each row's last item: what
+    /// [`Recommender::scores_over`] compares with every item (and a partitioned index with its
+    /// centroids, to choose the cells to rank).
+    pub fn user_states_over(
+        &self,
+        batch: &SequenceBatch,
+        vectors: &ItemVectors,
+        activity: &[usize],
+    ) -> Tensor<2> {
         let device = vectors.raw.device();
         let batch = self.with_confidence(batch.clone(), vectors, activity);
         let states = self.encode_with(&batch, vectors);
-        let items = vectors.unit.clone();
         let [b, l, h] = states.dims();
         let last: Vec<i64> = batch
             .lens
@@ -416,8 +429,7 @@ impl Recommender {
             .map(|(r, &n)| (r * l + n.max(1) - 1) as i64)
             .collect();
         let last = Tensor::<1, Int>::from_data(TensorData::new(last, [b]), &device);
-        let user = states.reshape([b * l, h]).select(0, last);
-        user.matmul(items.transpose()).div_scalar(self.temperature)
+        states.reshape([b * l, h]).select(0, last)
     }
 }
 
