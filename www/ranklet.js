@@ -135,6 +135,12 @@ export class Ranklet {
     this.dim = info.dim;
     /** Items of the precomputed index served with the bundle (0: none, or not usable). */
     this.indexItems = info.indexItems ?? 0;
+    /**
+     * A partitioned index ({shards, nprobe, decoys, popular: the popular shard's items}), or
+     * null: then recommend() fetches nprobe + decoys shards each time and needs no catalogue,
+     * and each result carries `item`, its catalogue object.
+     */
+    this.partitioned = info.partitioned ?? null;
     /** Why a backend or the index was not used, if one was not. */
     this.note = info.note;
   }
@@ -144,14 +150,16 @@ export class Ranklet {
    * "relevant" (the newest `recent` (20) plus the older events nearest to them; the default)
    * or "last". `index`: the folder of the precomputed item index (`ranklet index`; default: the
    * bundle's `index/`, used when present and built with this bundle). With an index, `index()`
-   * embeds only the catalogue items the index lacks or holds another text for.
+   * embeds only the catalogue items the index lacks or holds another text for. A partitioned
+   * index (`ranklet index --partitions`) needs no catalogue at all; `nprobe` and `decoys`
+   * override the cells it ranks and the decoy shards it fetches per recommendation.
    */
-  static async load({ model, backend = 'auto', historySelect = 'relevant', recent = 20, index } = {}) {
+  static async load({ model, backend = 'auto', historySelect = 'relevant', recent = 20, index, nprobe, decoys } = {}) {
     const url = new URL(model, location.href).href;
     const indexUrl = index === undefined ? undefined : new URL(index, location.href).href;
     const client = new WorkerClient();
     try {
-      return new Ranklet(client, await client.call('loadShop', { url, backend, historySelect, recent, index: indexUrl }));
+      return new Ranklet(client, await client.call('loadShop', { url, backend, historySelect, recent, index: indexUrl, nprobe, decoys }));
     } catch (err) {
       client.terminate();
       throw err;
@@ -167,7 +175,8 @@ export class Ranklet {
   async index(catalog, { batch = 32, onProgress } = {}) {
     this.rowOf = null;
     const { ids, ...result } = await this.client.call('index', { handle: this.handle, catalog, batch }, onProgress);
-    this.rowOf = new Map(ids.map((id, r) => [id, r]));
+    // A partitioned index keeps rows in the worker (shards come per recommendation).
+    this.rowOf = ids ? new Map(ids.map((id, r) => [id, r])) : null;
     return result;
   }
 
@@ -243,6 +252,7 @@ export class Ranklet {
     const args = { handle: this.handle, k, excludeSeen, candidates: c, exclude: x, context: ctx,
       muted: muted === undefined ? null : Array.from(muted, String) };
     if (history === undefined) return this.client.call('recommend', args);
+    if (this.partitioned) return this.client.call('recommend', { ...args, history: Array.from(history) });
     if (!this.rowOf) throw new Error('index(catalog) first');
     // An explicit history is encoded here and its typed arrays transferred: a long history of
     // id strings would otherwise be cloned to the worker and looked up there.

@@ -3,6 +3,7 @@
 import { forgetAll, getVectors, putVectors, readHistory, recordEvent, sha256 } from './store.js';
 import { webgpuUnusable } from './webgpu.js';
 import { encodeHistory, eventName, isDislike, queryWeights } from './history.js';
+import { ShardStore } from './shards.js';
 // The scene vocabularies of the context encoders, index 0 unknown: the shared contract.
 import { DEVICE_CLASSES, PAGE_TYPES } from './contract.js';
 
@@ -73,6 +74,7 @@ async function loadIndex(ranker, bundleManifest, url) {
     const manifestBytes = await fetchOptional(url, 'manifest.json');
     if (!manifestBytes) return {};
     const manifest = JSON.parse(new TextDecoder().decode(manifestBytes));
+    if (manifest.partitions) return await loadCells(ranker, bundleManifest, url, manifestBytes, manifest);
     const files = {};
     for (const name of Object.keys(manifest.files ?? {})) files[name] = await fetchBytes(url, name);
     const items = ranker.loadIndex(bundleManifest, manifestBytes, files);
@@ -81,6 +83,38 @@ async function loadIndex(ranker, bundleManifest, url) {
   } catch (err) {
     return { note: `the item index was not used (${err.message ?? err}); the catalogue is embedded on this device` };
   }
+}
+
+// A partitioned index: its manifest and centroids, and the popular shard (the shelf before any
+// click; candidates in every ranking). The other shards come a fixed number per recommendation
+// (shards.js). Returns {items, bytes, cells}.
+async function loadCells(ranker, bundleManifest, url, manifestBytes, manifest) {
+  const p = manifest.partitions;
+  const centroids = await fetchBytes(url, p.centroids);
+  const info = ranker.loadPartitions(bundleManifest, manifestBytes, centroids);
+  const popularBytes = await fetchBytes(url, info.popular);
+  const open = (name, bytes) => {
+    const s = ranker.openShard(name, bytes);
+    return { ids: s.ids, items: JSON.parse(s.items), rows: s.rows };
+  };
+  const popular = open(info.popular, popularBytes);
+  const cells = {
+    info,
+    popular,
+    // The key of this index's item rows in the IndexedDB vector store (history items' rows
+    // stay on the device, so a later visit can read its history without fetching anything).
+    key: `cells:${manifest.model.manifest_sha256}:${manifest.dim}`,
+    store: new ShardStore({ files: info.shards, load: (name) => fetchBytes(url, name), open }),
+    known: new Map(),
+  };
+  remember(cells, popular);
+  return { items: info.items, bytes: manifestBytes.length + centroids.length + popularBytes.length, cells };
+}
+
+// Item rows and shelf data of a shard's items, by id.
+function remember(cells, shard) {
+  const dim = shard.rows.length / Math.max(1, shard.ids.length);
+  shard.ids.forEach((id, r) => cells.known.set(id, { row: shard.rows.subarray(r * dim, (r + 1) * dim), item: shard.items[r] }));
 }
 
 // Fetches one file of a bundle; errors name the file and the HTTP status.
@@ -180,9 +214,93 @@ const historyOf = (events) => events
   .map((e) => (e.event === 'search' ? { query: e.query } : e.item === undefined ? undefined : { item: e.item, event: eventName(e) }))
   .filter((h) => h !== undefined);
 
+// A recommendation over a partitioned index: the visitor's state from the history items' rows
+// (kept on the device), the nearest cells probed and their shards fetched (a fixed count with
+// decoys, shards.js), then the history, the popular shard and the probed shards ranked together.
+// Results carry the shelf data of each item (`item`: its catalogue object).
+async function recommendCells(shop, { history, k, excludeSeen, candidates, exclude, context }) {
+  const cells = shop.cells;
+  const ranker = shop.ranker;
+  const excluded = new Set(Array.from(exclude ?? [], String));
+  const scene = sceneRow(context);
+  const typed = ranker.readsEventTypes;
+  const contextItem = context?.item === undefined || context?.item === null ? undefined : String(context.item);
+  if (!history) {
+    const events = await readHistory();
+    for (const e of events) if (e.item !== undefined && isDislike(eventName(e))) excluded.add(String(e.item));
+    history = historyOf(events);
+  }
+  if (contextItem !== undefined) excluded.add(contextItem);
+  const entries = Array.from(history, (h) => (typeof h === 'string' || typeof h === 'number' ? { item: String(h) } : h));
+  // History items' rows: from this visit's shards, else from the device's own store.
+  const mentioned = entries.filter((h) => h.item !== undefined).map((h) => String(h.item));
+  if (contextItem !== undefined) mentioned.push(contextItem);
+  const unknown = [...new Set(mentioned.filter((id) => !cells.known.has(id)))];
+  if (unknown.length) {
+    try {
+      const stored = await getVectors(unknown.map((id) => `${cells.key}\n${id}`));
+      unknown.forEach((id, j) => { if (stored[j]) cells.known.set(id, { row: stored[j], item: { id } }); });
+    } catch { /* an unreadable store: those events are left out */ }
+  }
+  const usable = entries.filter((h) => h.item === undefined || cells.known.has(String(h.item)));
+  const dim = cells.popular.rows.length / Math.max(1, cells.popular.ids.length);
+  // The candidates: rows (Float32Array), ids and the row of each id.
+  const build = (idLists) => {
+    const ids = [];
+    const row = new Map();
+    for (const list of idLists) for (const id of list) if (!row.has(id)) { row.set(id, ids.length); ids.push(id); }
+    const rows = new Float32Array(ids.length * dim);
+    ids.forEach((id, r) => rows.set(cells.known.get(id).row, r * dim));
+    return { ids, row, rows };
+  };
+  // The item on screen (a product page) reads as the newest event, when its row is known.
+  const onScreen = contextItem !== undefined && cells.known.has(contextItem) ? contextItem : undefined;
+  const historyIds = usable.filter((h) => h.item !== undefined).map((h) => String(h.item));
+  if (onScreen !== undefined) historyIds.push(onScreen);
+  let wanted = [];
+  if (historyIds.length) {
+    const base = build([historyIds]);
+    ranker.setCandidateRows(base.rows);
+    const onlyItems = usable.filter((h) => h.item !== undefined);
+    const enc = encodeHistory(onlyItems, { rowOf: base.row, items: base.ids.length, maxLen: ranker.maxLen, typed, contextItem: onScreen });
+    const state = await ranker.userState(enc.rows, typed ? enc.kinds : null, ranker.readsContext ? scene : null);
+    if (state.length) wanted = Array.from(ranker.probeCells(state, cells.nprobe));
+  }
+  const got = await cells.store.get(wanted, cells.nprobe + cells.decoys);
+  for (const shard of got.shards.values()) remember(cells, shard);
+  const lists = [historyIds, cells.popular.ids, ...wanted.filter((c) => got.shards.has(c)).map((c) => got.shards.get(c).ids)];
+  const all = build(lists);
+  ranker.setCandidateRows(all.rows);
+  // History items' rows stay on this device for later visits (the vector store, by index).
+  const fresh = historyIds.filter((id) => cells.known.get(id)?.item?.title !== undefined);
+  if (fresh.length) putVectors(fresh.map((id) => [`${cells.key}\n${id}`, cells.known.get(id).row])).catch(() => {});
+  // What this recommendation fetched (for stats()): the counts and any shard skipped.
+  cells.last = { wanted: wanted.length, requested: got.requested, failed: got.failed };
+  if (!historyIds.length && !usable.length) {
+    // No history: the popular shard, in its order.
+    return cells.popular.ids.filter((id) => !excluded.has(id)).slice(0, k)
+      .map((id) => ({ id, score: null, because: [], becauseQueries: [], item: cells.known.get(id).item, reason: 'popular' }));
+  }
+  const n = all.ids.length;
+  const { rows, kinds, queries, avoid } = encodeHistory(usable, { rowOf: all.row, items: n, maxLen: ranker.maxLen, typed, contextItem: onScreen });
+  const queryVectors = queries.length ? (await cachedEmbed(shop, queries)).vectors : null;
+  const wantSet = candidates ? new Set(Array.from(candidates, String)) : null;
+  const want = wantSet ? n : Math.min(n, k + excluded.size);
+  const recs = await ranker.recommend(rows, want, excludeSeen, queryVectors, queryWeights(rows, n, queries.length),
+    avoid.length ? avoid : null, typed ? kinds : null, ranker.readsContext ? scene : null);
+  const out = recs.map((r) => ({
+    id: all.ids[r.item],
+    score: r.score,
+    because: r.because.filter((b) => b < n).map((b) => all.ids[b]),
+    becauseQueries: r.because.filter((b) => b >= n).map((b) => queries[b - n]),
+    item: cells.known.get(all.ids[r.item])?.item,
+  })).filter((r) => !excluded.has(r.id) && (!wantSet || wantSet.has(r.id)));
+  return out.slice(0, k);
+}
+
 const ops = {
   // Loads a bundle with a recommender: its encoder (to embed the catalog) and rec.safetensors.
-  async loadShop({ url, backend, historySelect = 'relevant', recent = 20, index }) {
+  async loadShop({ url, backend, historySelect = 'relevant', recent = 20, index, nprobe, decoys }) {
     const base = url.endsWith('/') ? url : url + '/';
     if (new URL(base).origin !== self.location.origin) {
       throw new Error(`model ${url}: refusing to load a model from another origin`);
@@ -210,7 +328,12 @@ const ops = {
     // The cache key of this model's vectors: its encoder files' checksums.
     const e = manifest.encoder;
     const modelKey = [e.config, e.tokenizer, e.weights].map((n) => manifest.files[n]?.sha256).join(':') + `:${e.max_seq_length}:${e.normalize}`;
-    const shop = { encoder: null, ranker, ids: null, row: null, modelKey, embedCalls: 0, indexed: loaded.items ?? 0, downloaded: 0 };
+    const shop = { encoder: null, ranker, ids: null, row: null, modelKey, embedCalls: 0, indexed: loaded.items ?? 0, downloaded: 0, cells: loaded.cells ?? null };
+    if (shop.cells) {
+      // The page may probe more or fewer cells, or change the decoys, than the index says.
+      shop.cells.nprobe = Number.isInteger(nprobe) && nprobe > 0 ? nprobe : shop.cells.info.nprobe;
+      shop.cells.decoys = Number.isInteger(decoys) && decoys >= 0 ? decoys : shop.cells.info.decoys;
+    }
     // The encoder: needed to embed catalogue items (all of them without an index; with one,
     // only new or changed items) and search queries. With an index it is fetched the first
     // time one of those needs it, so a visit that needs none downloads none of it.
@@ -230,11 +353,15 @@ const ops = {
     const bytes = manifestBytes.length + Object.values(recFiles).reduce((n, f) => n + f.length, 0) + shop.downloaded + (loaded.bytes ?? 0);
     return withNote({ handle, backend: ranker.backend, backendReason: ranker.backendReason, mode: ranker.mode,
       maxLen: ranker.maxLen, readsEventTypes: ranker.readsEventTypes, personaFacets: ranker.personaFacets, name: manifest.name,
-      dim: ranker.textDim, bytes, indexItems: loaded.items ?? 0, note: loaded.note }, choice.note);
+      dim: ranker.textDim, bytes, indexItems: loaded.items ?? 0, note: loaded.note,
+      partitioned: shop.cells ? { shards: shop.cells.info.shards.length, nprobe: shop.cells.nprobe, decoys: shop.cells.decoys,
+        popular: shop.cells.popular.items } : null }, choice.note);
   },
   // Embeds the catalog's item texts (the same texts as natively) and hands them to the ranker.
   async index({ handle, catalog, batch = 32 }, progress) {
     const shop = shopOf(handle);
+    // A partitioned index needs no catalogue: its shards carry what the shelf shows.
+    if (shop.cells) return { items: shop.cells.info.items, embedded: 0, reused: 0, fromIndex: shop.cells.info.items, partitioned: true, ids: null };
     const { catalogTexts } = (await wasm('cpu')).m;
     const [ids, texts, facets] = catalogTexts(typeof catalog === 'string' ? catalog : JSON.stringify(catalog));
     let order = ids.map((_, i) => i);
@@ -307,7 +434,8 @@ const ops = {
     return true;
   },
   async stats({ handle }) {
-    return { embedCalls: shopOf(handle).embedCalls };
+    const shop = shopOf(handle);
+    return { embedCalls: shop.embedCalls, shardRequests: shop.cells?.store.requests ?? null, lastShards: shop.cells?.last ?? null };
   },
   // History entries are item ids, {item, event} or {query} (search events), oldest first;
   // `encoded` is such a history already encoded by the page (history.js: rows, kinds, queries,
@@ -318,6 +446,7 @@ const ops = {
   // scene context. `muted`: persona facets the visitor removed.
   async recommend({ handle, history, encoded, k = 10, excludeSeen = true, candidates = null, exclude = null, context = null, muted = null }) {
     const shop = shopOf(handle);
+    if (shop.cells) return recommendCells(shop, { history, k, excludeSeen, candidates, exclude, context });
     if (!shop.ids) throw new Error('index(catalog) first');
     // Persona entries the visitor removed leave the model's persona input.
     shop.ranker.setMutedFacets(Array.from(muted ?? [], String));

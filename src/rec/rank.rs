@@ -188,6 +188,33 @@ impl Recommender {
         Ok(assemble(&scores, best, &sims, &p.distinct, because))
     }
 
+    /// The unit user state `[hidden]` after `history` over `catalog` (what [`Recommender::rank`]
+    /// scores every item against; a partitioned index compares it with its centroids to choose
+    /// the cells to fetch). Empty when no event is read.
+    pub async fn user_state<R: ReadBack>(
+        &self,
+        catalog: &ItemVectors,
+        history: &History<'_>,
+        read: &R,
+    ) -> crate::Result<Vec<f32>> {
+        if history.reads.is_empty() {
+            return Ok(Vec::new());
+        }
+        let batch = self
+            .with_confidence_read(
+                Self::history_batch(history),
+                catalog,
+                &[history.items.len()],
+                read,
+            )
+            .await?;
+        let states = self.encode_with(&batch, catalog);
+        let [_, l, h] = states.dims();
+        let n = batch.lens[0];
+        read.read(states.reshape([l, h]).slice([n - 1..n, 0..h]))
+            .await
+    }
+
     /// [`Recommender::rank`] with the tensors read back at once (native backends).
     pub fn recommend(
         &self,

@@ -315,6 +315,35 @@ impl RankingState {
             .await
     }
 
+    /// The visitor's unit state after `req`'s history (its `k`, exclusions and explanations
+    /// play no part), read back through `read`: what a partitioned index probes its cells with.
+    pub async fn user_state_with<R: ReadBack>(
+        &self,
+        model: &Recommender,
+        req: &RecommendRequest<'_>,
+        read: &R,
+    ) -> Result<Vec<f32>> {
+        let Prepared {
+            with_queries,
+            reads,
+            read_kinds,
+            ..
+        } = self.prepare(model, req)?;
+        let catalog = with_queries.as_ref().unwrap_or(&self.catalog);
+        model
+            .user_state(
+                catalog,
+                &History {
+                    items: req.history,
+                    reads: &reads,
+                    kinds: &read_kinds,
+                    context: req.context,
+                },
+                read,
+            )
+            .await
+    }
+
     /// [`RankingState::recommend_with`], read back at once (native backends).
     pub fn recommend(
         &self,

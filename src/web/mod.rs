@@ -3,6 +3,7 @@
 //! ([`Ranker`]) on WebGPU or the CPU (`flex`) backend. The JS side (`www/ranklet.js`,
 //! `www/worker.js`) runs this inside a Web Worker.
 
+mod cells;
 mod device;
 mod encoder;
 mod ranker;

@@ -22,32 +22,51 @@ use crate::rec::{
 /// path ([`RankingState`], [`RecommendRequest`]).
 #[wasm_bindgen]
 pub struct Ranker {
-    model: Recommender,
-    config: RecommenderConfig,
-    items: Vec<String>,
+    pub(super) model: Recommender,
+    pub(super) config: RecommenderConfig,
+    pub(super) items: Vec<String>,
     /// The catalog through the item tower, computed once per `setTextVectors`.
-    state: Option<RankingState>,
+    pub(super) state: Option<RankingState>,
     /// The bundle's precomputed item index (`ranklet index`), checked against the bundle.
-    index: Option<ItemIndex>,
+    pub(super) index: Option<ItemIndex>,
     /// The catalog's persona facets by row (names), kept to rebuild the model's facet table
     /// when the visitor mutes an entry.
-    facets: Vec<Vec<String>>,
-    muted: Vec<String>,
+    pub(super) facets: Vec<Vec<String>>,
+    pub(super) muted: Vec<String>,
     /// Which events of a history longer than the cap the encoder reads.
-    history_select: HistorySelect,
-    recent: usize,
-    device: Device,
+    pub(super) history_select: HistorySelect,
+    pub(super) recent: usize,
+    pub(super) device: Device,
     backend: String,
     backend_reason: String,
+    /// A partitioned index's manifest and centroids (`loadPartitions`).
+    pub(super) cells: Option<super::cells::WebCells>,
 }
 
 impl Ranker {
+    /// The catalogue as item vectors (`raw`: rows of the item tower's output, `hidden` wide):
+    /// the ranking state, no tower to run; facets come with `setItemFacets`.
+    pub(super) fn install_item_rows(&mut self, raw: Vec<f32>, hidden: usize) {
+        self.facets.clear();
+        self.model.facets = None;
+        let mut state = RankingState::from_item_rows(
+            &self.model,
+            raw,
+            hidden,
+            self.config.items.text_dim,
+            &self.device,
+        );
+        state.history_select = self.history_select;
+        state.recent = self.recent;
+        self.state = Some(state);
+    }
+
     /// Rebuilds the model's facet table from the catalog's facets and the muted ones.
     fn apply_facets(&mut self) {
         self.model.set_item_facets(&self.facets, &self.muted);
     }
 
-    fn state(&self, what: &str) -> Result<&RankingState, JsError> {
+    pub(super) fn state(&self, what: &str) -> Result<&RankingState, JsError> {
         self.state
             .as_ref()
             .ok_or_else(|| JsError::new(&format!("call setTextVectors before {what}")))
@@ -84,6 +103,7 @@ impl Ranker {
             items,
             state,
             index: None,
+            cells: None,
             facets: Vec::new(),
             muted: Vec::new(),
             history_select: HistorySelect::Last,
@@ -337,18 +357,7 @@ impl Ranker {
                 self.items.len()
             )));
         }
-        self.facets.clear();
-        self.model.facets = None;
-        let mut state = RankingState::from_item_rows(
-            &self.model,
-            raw,
-            hidden,
-            self.config.items.text_dim,
-            &self.device,
-        );
-        state.history_select = self.history_select;
-        state.recent = self.recent;
-        self.state = Some(state);
+        self.install_item_rows(raw, hidden);
         Ok(())
     }
 
@@ -465,7 +474,10 @@ impl Ranker {
 
 /// Behaviour types (`EventKind` numbers: 0 click, 1 view, 2 cart, 3 purchase, 4 like, 5 dislike,
 /// 6 search), one per history event; none: all clicks.
-fn event_kinds(kinds: Option<Uint8Array>, events: usize) -> Result<Vec<EventKind>, JsError> {
+pub(super) fn event_kinds(
+    kinds: Option<Uint8Array>,
+    events: usize,
+) -> Result<Vec<EventKind>, JsError> {
     let Some(k) = kinds.map(|k| k.to_vec()).filter(|k| !k.is_empty()) else {
         return Ok(Vec::new());
     };
@@ -487,7 +499,7 @@ fn event_kinds(kinds: Option<Uint8Array>, events: usize) -> Result<Vec<EventKind
 
 /// The request's scene from `[hour, page, device]` (255: unknown; indexes into
 /// `PAGE_TYPES` / `DEVICE_CLASSES`).
-fn scene_context(raw: Option<Vec<u8>>) -> Result<SceneContext, JsError> {
+pub(super) fn scene_context(raw: Option<Vec<u8>>) -> Result<SceneContext, JsError> {
     let Some(raw) = raw else {
         return Ok(SceneContext::default());
     };
