@@ -8,17 +8,45 @@
 #   - in headless Chromium (CPU backend): first visit to a personal shelf in a fresh profile,
 #     bytes (gzip -9 of every file fetched), a later visit, recommend() latency;
 #     ml-100k also without an index, for comparison.
-# (Partitioned indexes for 100 000 and 1 000 000 items are not built yet: not measured.)
+#   - partitioned indexes (`--partitions auto`, the default nprobe and decoys) of 100 000 and
+#     1 000 000 clustered synthetic vectors (examples/synthetic_index.rs, seeded; recall@10/@100
+#     of the default probing against the exact ranking on test queries, nprobe swept on
+#     validation queries), and their first visit, later visit and recommend() with shards cached
+#     and fetched from the local server; ml-100k's NDCG@10 with a partitioned index.
+# PARTS=cells runs only the partitioned part and merges it into the existing report.
 source "$(dirname "$0")/lib.sh"
 setup_data; setup_catalog; setup_browser
 # NO_BUILD=1 measures the modules and binary already built (e.g. right after ./build.sh test).
 if [ -z "${NO_BUILD:-}" ]; then build_web; build_native; fi
 bin=${RANKLET_BIN:-$TARGET_DIR/release/ranklet}
-W="$ROOT/target/bench-catalog"; rm -rf "$W"; mkdir -p "$W" reports
+W="$ROOT/target/bench-catalog"; mkdir -p "$W" reports
 ROUNDS=${ROUNDS:-2}
+PARTS=${PARTS:-all}
+
+# Partitioned indexes: synthetic clustered vectors at 100 000 and 1 000 000 items; ml-100k's
+# NDCG with a partitioned index (real vectors; nprobe 2 of its 5 cells, so that probing matters).
+bench_cells() {
+  cargo build --release --locked --example synthetic_index
+  for n in 100000 1000000; do
+    name="synthetic-$((n / 1000))k"; [ "$n" = 1000000 ] && name=synthetic-1m
+    rm -rf "$W/$name"; mkdir -p "$W/$name"; cp -r models/shop "$W/$name/shop"
+    log "synthetic partitioned index: $n items"
+    "$TARGET_DIR/release/examples/synthetic_index" --model models/shop --items "$n" --out "$W/$name/shop/index" \
+      --report "$W/$name/recall.json" --queries 100 >/dev/null
+  done
+  rm -rf "$W/ml-100k-cells"
+  "$bin" index --model models/shop --data data/ml-100k --out "$W/ml-100k-cells" --partitions auto --nprobe 2 --quiet >/dev/null
+  "$bin" eval --data data/ml-100k --model models/shop --index "$W/ml-100k-cells" --quiet --report "$W/eval-cells.json" >/dev/null
+  RANKLET_BIN="$bin" node tests/browser/catalog_bench.mjs "$W/browser-cells.json" synthetic-100k:shop:cells synthetic-1m:shop:cells
+}
+bench_cells
+if [ "$PARTS" = cells ]; then
+  python3 scripts/catalog_report.py "$W" --cells-only
+  exit 0
+fi
 
 prepare() { # name catalog-file
-  mkdir -p "$W/$1"
+  rm -rf "$W/$1"; mkdir -p "$W/$1"
   cp "$2" "$W/$1/catalog.jsonl"
   cp -r models/shop "$W/$1/shop"
 }
@@ -30,7 +58,7 @@ PY
 prepare ml-100k "$W/ml-100k.jsonl"
 python3 tests/tools/synthetic_catalog.py 20000 "$W/synthetic-20k.jsonl" --seed 42
 prepare synthetic-20k "$W/synthetic-20k.jsonl"
-mkdir -p "$W/ml-100k-plain"; cp "$W/ml-100k/catalog.jsonl" "$W/ml-100k-plain/"; cp -r models/shop "$W/ml-100k-plain/shop"
+rm -rf "$W/ml-100k-plain"; mkdir -p "$W/ml-100k-plain"; cp "$W/ml-100k/catalog.jsonl" "$W/ml-100k-plain/"; cp -r models/shop "$W/ml-100k-plain/shop"
 
 # Native: embed alone vs index, interleaved, per catalogue.
 native="$W/native.jsonl"; : > "$native"
@@ -51,50 +79,4 @@ done
 # Browser.
 RANKLET_BIN="$bin" node tests/browser/catalog_bench.mjs "$W/browser.json" ml-100k synthetic-20k ml-100k-plain
 
-python3 - "$W" <<'PY'
-import gzip, json, os, platform, sys
-W = sys.argv[1]
-native = [json.loads(l) for l in open(os.path.join(W, "native.jsonl"))]
-browser = json.load(open(os.path.join(W, "browser.json")))
-exact = json.load(open(os.path.join(W, "eval-exact.json")))["models"][0]["test"]["ndcg@10"]
-indexed = json.load(open(os.path.join(W, "eval-index.json")))["models"][0]["test"]["ndcg@10"]
-def index_bytes(name):
-    d = os.path.join(W, name, "shop", "index")
-    files = [os.path.join(d, f) for f in os.listdir(d)]
-    raw = sum(os.path.getsize(f) for f in files)
-    gz = sum(len(gzip.compress(open(f, "rb").read(), 9)) for f in files)
-    return raw, gz
-sizes = []
-for b in browser["sizes"]:
-    rounds = [n for n in native if n["name"] == b["name"]]
-    entry = {k: b[k] for k in ("name", "items", "first_visit_ms", "first_visit_bytes_gzip", "later_visit_ms",
-                               "recommend_cached_ms", "from_index", "embedded_first_visit", "index_note")}
-    entry["vectors"] = "real"
-    entry["recommend_fetch_ms"] = None  # no shards: an unpartitioned index is fetched whole
-    entry["recall@10"] = entry["recall@100"] = 1.0 if b["from_index"] else None  # exact ranking over the index
-    if rounds:
-        items = b["items"]
-        entry["embed_items_per_s"] = [items / r["embed_s"] for r in rounds]
-        entry["index_items_per_s"] = [items / r["index_s"] for r in rounds]
-        entry["index_vs_embed_throughput"] = sum(r["embed_s"] for r in rounds) / sum(r["index_s"] for r in rounds)
-        entry["index_bytes"], entry["index_bytes_gzip"] = index_bytes(b["name"])
-    sizes.append(entry)
-big = next(s for s in sizes if s["name"] == "synthetic-20k")
-report = {
-    "command": "./build.sh bench-catalog",
-    "machine": f"{platform.machine()}, {os.cpu_count()} cores (the project's development machine), no GPU",
-    "browser": browser["browser"],
-    "sizes": sizes,
-    "index_vs_embed_throughput": big["index_vs_embed_throughput"],
-    "ndcg@10_index": indexed, "ndcg@10_exact_f32": exact, "ndcg@10_ratio": indexed / exact,
-    "shards_per_recommend": 0,
-    "not_measured": "100 000 and 1 000 000 items: the partitioned index (IVF shards, decoy fetches) is not built yet",
-    "foreign_requests": sum(len(b["foreign_requests"]) for b in browser["sizes"]),
-}
-tmp = "reports/catalog.json.partial"
-json.dump(report, open(tmp, "w"), indent=2)
-os.replace(tmp, "reports/catalog.json")
-print(json.dumps({k: v for k, v in report.items() if k != "sizes"}, indent=2))
-for s in sizes:
-    print(json.dumps({k: s[k] for k in ("name", "items", "first_visit_ms", "first_visit_bytes_gzip", "later_visit_ms", "recommend_cached_ms")}))
-PY
+python3 scripts/catalog_report.py "$W"

@@ -56,7 +56,8 @@ export class ShardStore {
 
   /**
    * The decoded shards of `wanted` cells, fetching `total` shards in all (see above).
-   * Resolves to {shards: Map cell → shard, failed: [{cell, file, error}], requested}.
+   * Resolves to {shards: Map cell → shard, failed: [{cell, file, error}], requested (requests
+   * made), fetchedWanted (wanted cells that were not cached)}.
    */
   async get(wanted, total) {
     this.round += 1;
@@ -84,6 +85,6 @@ export class ShardStore {
         failed.push({ cell: c, file: this.files[c], error: String(err?.message ?? err) });
       }
     }
-    return { shards, failed, requested: order.length };
+    return { shards, failed, requested: order.length, fetchedWanted: missing.length };
   }
 }

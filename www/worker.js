@@ -275,7 +275,7 @@ async function recommendCells(shop, { history, k, excludeSeen, candidates, exclu
   const fresh = historyIds.filter((id) => cells.known.get(id)?.item?.title !== undefined);
   if (fresh.length) putVectors(fresh.map((id) => [`${cells.key}\n${id}`, cells.known.get(id).row])).catch(() => {});
   // What this recommendation fetched (for stats()): the counts and any shard skipped.
-  cells.last = { wanted: wanted.length, requested: got.requested, failed: got.failed };
+  cells.last = { wanted: wanted.length, requested: got.requested, fetchedWanted: got.fetchedWanted, failed: got.failed };
   if (!historyIds.length && !usable.length) {
     // No history: the popular shard, in its order.
     return cells.popular.ids.filter((id) => !excluded.has(id)).slice(0, k)

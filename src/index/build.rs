@@ -215,7 +215,7 @@ fn embed_rows(
 }
 
 /// The bundle at `model` as an index names it: its name and its `manifest.json`'s sha256.
-fn bundle_ref(model: &Path) -> Result<ModelRef> {
+pub fn bundle_ref(model: &Path) -> Result<ModelRef> {
     let path = model.join(MANIFEST_FILE);
     let bytes = std::fs::read(&path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => Error::MissingModelFile {
@@ -346,16 +346,69 @@ pub fn build_index(
         });
     }
 
-    // The index's files, the manifest last; then files of an earlier layout are removed.
-    std::fs::create_dir_all(&job.out).map_err(|e| Error::io(job.out.display(), e))?;
     let ids: Vec<&str> = items.iter().map(|i| i.id.as_str()).collect();
     let rows = Rows {
         vectors,
         scales,
         hashes,
     };
+    let written = write_index(
+        &job.out,
+        IndexContent {
+            model: model_ref,
+            ids: &ids,
+            rows: &rows,
+            dim,
+            display: &display,
+            popularity: &popularity,
+        },
+        job.cells.as_ref(),
+        &mut progress,
+    )?;
+    let _ = std::fs::remove_dir_all(job.out.join(PARTIAL_DIR));
+    Ok(IndexOutcome {
+        items: items.len(),
+        embedded,
+        reused,
+        resumed,
+        dropped,
+        bytes: written,
+    })
+}
+
+/// What an index folder holds: the model it was built with, and per item its id, quantised
+/// row, shelf data and popularity.
+#[derive(Debug, Clone)]
+pub struct IndexContent<'a> {
+    pub model: ModelRef,
+    pub ids: &'a [&'a str],
+    pub rows: &'a Rows,
+    pub dim: usize,
+    /// Each item's catalogue object (shards carry it); unused without cells.
+    pub display: &'a [serde_json::Value],
+    /// Higher: more popular (the popular shard); unused without cells.
+    pub popularity: &'a [f64],
+}
+
+/// Writes an index folder at `out` (cut into `cells` when given): every file atomically, the
+/// manifest last, then the files of an earlier layout removed. Returns the bytes written.
+pub fn write_index(
+    out: &Path,
+    content: IndexContent,
+    cells: Option<&CellLayout>,
+    progress: &mut impl FnMut(IndexProgress),
+) -> Result<u64> {
+    let IndexContent {
+        model,
+        ids,
+        rows,
+        dim,
+        display,
+        popularity,
+    } = content;
+    std::fs::create_dir_all(out).map_err(|e| Error::io(out.display(), e))?;
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
-    let partitions = match &job.cells {
+    let partitions = match cells {
         None => {
             let ids_bytes = serde_json::to_vec(&ids).expect("ids serialise");
             files.push((IDS_FILE.into(), ids_bytes));
@@ -365,27 +418,20 @@ pub fn build_index(
         Some(layout) => {
             progress(IndexProgress::Partitioning { items: ids.len() });
             Some(partitioned_files(
-                &ids,
-                &rows,
-                &display,
-                &popularity,
-                dim,
-                layout,
-                device,
-                &mut files,
+                ids, rows, display, popularity, dim, layout, &mut files,
             ))
         }
     };
     let mut entries = BTreeMap::new();
     let mut bytes = 0u64;
-    for (name, content) in &files {
-        let path = job.out.join(name);
+    for (name, data) in &files {
+        let path = out.join(name);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| Error::io(parent.display(), e))?;
         }
-        write_atomic(&path, content)?;
-        entries.insert(name.clone(), Manifest::entry_for(content));
-        bytes += content.len() as u64;
+        write_atomic(&path, data)?;
+        entries.insert(name.clone(), Manifest::entry_for(data));
+        bytes += data.len() as u64;
     }
     let manifest = IndexManifest {
         format: INDEX_FORMAT.into(),
@@ -394,25 +440,17 @@ pub fn build_index(
         } else {
             INDEX_FORMAT_VERSION
         },
-        model: model_ref,
-        items: items.len(),
+        model,
+        items: ids.len(),
         dim,
         dtype: "int8".into(),
         files: entries,
         partitions,
     };
     let manifest_json = serde_json::to_vec_pretty(&manifest).expect("manifest serialises");
-    write_atomic(&job.out.join(INDEX_MANIFEST), &manifest_json)?;
-    remove_unlisted(&job.out, &manifest);
-    let _ = std::fs::remove_dir_all(job.out.join(PARTIAL_DIR));
-    Ok(IndexOutcome {
-        items: items.len(),
-        embedded,
-        reused,
-        resumed,
-        dropped,
-        bytes: bytes + manifest_json.len() as u64,
-    })
+    write_atomic(&out.join(INDEX_MANIFEST), &manifest_json)?;
+    remove_unlisted(out, &manifest);
+    Ok(bytes + manifest_json.len() as u64)
 }
 
 /// The files of a partitioned index (centroids, one shard per cell, the popular shard), pushed
@@ -425,11 +463,10 @@ fn partitioned_files(
     popularity: &[f64],
     dim: usize,
     layout: &CellLayout,
-    device: &Device,
     files: &mut Vec<(String, Vec<u8>)>,
 ) -> Partitions {
     let unit = unit_rows(&dequantise_rows(&rows.vectors, &rows.scales, dim), dim);
-    let cells = partition(&unit, dim, &layout.partition, device);
+    let cells = partition(&unit, dim, &layout.partition);
     let shard_of = |members: &[usize]| Shard {
         ids: members.iter().map(|&i| ids[i].to_string()).collect(),
         items: members.iter().map(|&i| display[i].clone()).collect(),

@@ -14,7 +14,7 @@ pub mod shard;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub use build::{
-    CatalogSource, Catalogue, CellLayout, IndexJob, IndexOutcome, IndexProgress, build_index,
-    read_index_dir, read_index_of,
+    CatalogSource, Catalogue, CellLayout, IndexContent, IndexJob, IndexOutcome, IndexProgress,
+    build_index, bundle_ref, read_index_dir, read_index_of, write_index,
 };
 pub use format::{IndexManifest, ItemIndex, text_hash};

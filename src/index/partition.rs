@@ -8,13 +8,7 @@
 //!
 //! [`partition`] is native (the index job); [`probe`] and [`recall_at`] run everywhere.
 
-use burn::prelude::*;
-
 use crate::rng::SplitMix;
-
-/// Rows assigned per matmul when finding nearest centroids (bounds the score tensor to
-/// `ASSIGN_CHUNK × partitions` floats).
-const ASSIGN_CHUNK: usize = 8192;
 
 /// How `ranklet index --partitions` cuts the catalogue.
 #[derive(Debug, Clone, PartialEq)]
@@ -76,19 +70,51 @@ pub fn unit_rows(flat: &[f32], dim: usize) -> Vec<f32> {
     out
 }
 
-/// The nearest centroid (largest dot product) of every row, by matmul on `device`.
-fn nearest(rows: &[f32], dim: usize, centroids: &[f32], device: &Device) -> Vec<usize> {
-    let k = centroids.len() / dim;
-    let c =
-        Tensor::<2>::from_data(TensorData::new(centroids.to_vec(), [k, dim]), device).transpose();
-    let mut out = Vec::with_capacity(rows.len() / dim);
-    for chunk in rows.chunks(ASSIGN_CHUNK * dim) {
-        let m = chunk.len() / dim;
-        let x = Tensor::<2>::from_data(TensorData::new(chunk.to_vec(), [m, dim]), device);
-        let best = x.matmul(c.clone()).argmax(1).into_data();
-        out.extend(best.iter::<i64>().map(|i| i as usize));
-    }
+/// The nearest centroid (largest dot product; ties: the lower cell) of every row, on every
+/// core. Plain loops with eight accumulators (which the compiler vectorises) measured several
+/// times faster here than a tensor matmul plus argmax on the CPU backend.
+fn nearest(rows: &[f32], dim: usize, centroids: &[f32]) -> Vec<usize> {
+    let n = rows.len() / dim;
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |t| t.get())
+        .min(n.max(1));
+    let per = n.div_ceil(threads.max(1)).max(1);
+    let mut out = vec![0usize; n];
+    std::thread::scope(|scope| {
+        for (part, slot) in rows.chunks(per * dim).zip(out.chunks_mut(per)) {
+            scope.spawn(move || {
+                for (row, best) in part.chunks_exact(dim).zip(slot.iter_mut()) {
+                    let mut top = (f32::NEG_INFINITY, 0usize);
+                    for (c, centroid) in centroids.chunks_exact(dim).enumerate() {
+                        let d = dot8(row, centroid);
+                        if d > top.0 {
+                            top = (d, c);
+                        }
+                    }
+                    *best = top.1;
+                }
+            });
+        }
+    });
     out
+}
+
+/// A dot product with eight independent accumulators.
+fn dot8(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let (a8, b8) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = a8
+        .remainder()
+        .iter()
+        .zip(b8.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in a8.zip(b8) {
+        for k in 0..8 {
+            acc[k] += x[k] * y[k];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
 }
 
 /// k-means++ seeding over `sample` (unit rows): each next centroid drawn with probability
@@ -157,12 +183,7 @@ fn spherical_means(
 
 /// Clusters `unit` (unit rows, `dim` wide) into cells of at least `config.min_shard` items
 /// (one cell when there are fewer items than that). Deterministic for a seed.
-pub fn partition(
-    unit: &[f32],
-    dim: usize,
-    config: &PartitionConfig,
-    device: &Device,
-) -> Partitioning {
+pub fn partition(unit: &[f32], dim: usize, config: &PartitionConfig) -> Partitioning {
     let n = unit.len() / dim.max(1);
     let min_shard = config.min_shard.max(1);
     let k = config
@@ -184,7 +205,7 @@ pub fn partition(
     let mut centroids = seed_centroids(&sample, dim, k, &mut rng);
     let mut assign = Vec::new();
     for _ in 0..config.iterations {
-        let next = nearest(&sample, dim, &centroids, device);
+        let next = nearest(&sample, dim, &centroids);
         if next == assign {
             break;
         }
@@ -192,7 +213,7 @@ pub fn partition(
         centroids = spherical_means(&sample, dim, &assign, k, &mut rng);
     }
     // Every item to its nearest cell.
-    let assign = nearest(unit, dim, &centroids, device);
+    let assign = nearest(unit, dim, &centroids);
     let mut members: Vec<Vec<usize>> = vec![Vec::new(); k];
     for (i, &c) in assign.iter().enumerate() {
         members[c].push(i);
@@ -299,7 +320,6 @@ mod tests {
 
     #[test]
     fn cells_respect_the_minimum_cover_every_item_once_and_are_deterministic() {
-        let device = Device::default();
         let dim = 16;
         let unit = clustered(12, 50, dim, 0.3, 3);
         let config = PartitionConfig {
@@ -307,7 +327,7 @@ mod tests {
             min_shard: 40,
             ..PartitionConfig::default()
         };
-        let p = partition(&unit, dim, &config, &device);
+        let p = partition(&unit, dim, &config);
         let mut all: Vec<usize> = p.members.concat();
         all.sort_unstable();
         assert_eq!(all, (0..600).collect::<Vec<_>>());
@@ -317,15 +337,14 @@ mod tests {
             p.members.iter().map(Vec::len).collect::<Vec<_>>()
         );
         assert_eq!(p.centroids.len(), p.members.len() * dim);
-        assert_eq!(partition(&unit, dim, &config, &device), p);
+        assert_eq!(partition(&unit, dim, &config), p);
         // Fewer items than the minimum: one cell.
-        let one = partition(&unit[..30 * dim], dim, &config, &device);
+        let one = partition(&unit[..30 * dim], dim, &config);
         assert_eq!(one.members.len(), 1);
     }
 
     #[test]
     fn probing_every_cell_is_exact_and_a_few_cells_find_most_neighbours() {
-        let device = Device::default();
         let dim = 16;
         let unit = clustered(40, 25, dim, 0.15, 5);
         let p = partition(
@@ -336,7 +355,6 @@ mod tests {
                 min_shard: 10,
                 ..PartitionConfig::default()
             },
-            &device,
         );
         let cells = p.members.len();
         let queries = clustered(40, 2, dim, 0.15, 99);

@@ -65,10 +65,87 @@ async function visit(context, model, catalogUrl) {
   return { ...r, requests: paths.length, gzip_bytes: unique.reduce((n, p) => n + gzipBytesOf(p), 0), foreign };
 }
 
+// A visit to a shop served with a partitioned index: no catalogue; the popular shard's first
+// three items as the clicks; then recommend() with the wanted shards cached, and with wanted
+// shards fetched from the server (other histories from the popular shard, until 10 such).
+async function visitCells(context, model) {
+  const page = await context.newPage();
+  const paths = [];
+  const foreign = [];
+  page.on('request', (req) => {
+    const u = new URL(req.url());
+    if (u.hostname !== '127.0.0.1') foreign.push(u.href);
+    else paths.push(u.pathname);
+  });
+  await page.goto(`${server.url}/www/blank.html`);
+  const r = await page.evaluate(async ({ model }) => {
+    const t0 = performance.now();
+    const { Ranklet } = await import('/www/ranklet.js');
+    const ranklet = await Ranklet.load({ model, backend: 'cpu' });
+    const tLoad = performance.now();
+    const popular = ranklet.partitioned.popular.map((it) => it.id);
+    const first = await ranklet.recommend({ k: 8, history: popular.slice(0, 3) });
+    const total = performance.now() - t0;
+    const firstShards = (await ranklet.stats()).lastShards;
+    const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
+    const cached = [];
+    for (let k = 0; k < 9; k++) {
+      const s = performance.now();
+      await ranklet.recommend({ k: 8, history: popular.slice(0, 3) });
+      cached.push(performance.now() - s);
+    }
+    const fetched = [];
+    const requested = [];
+    for (let k = 0; fetched.length < 10 && k < 200; k++) {
+      const history = [0, 1, 2].map((j) => popular[(3 + k * 3 + j * 37) % popular.length]);
+      const s = performance.now();
+      await ranklet.recommend({ k: 8, history });
+      const took = performance.now() - s;
+      const last = (await ranklet.stats()).lastShards;
+      requested.push(last.requested);
+      if (last.fetchedWanted > 0) fetched.push(took);
+    }
+    const out = { total_ms: total, load_ms: tLoad - t0, recommend_cached_ms: median(cached), recommend_fetch_ms: median(fetched),
+      fetch_samples: fetched.length, requests_per_recommend: [...new Set(requested)], first_shards: firstShards,
+      recs: first.length, personal: first.every((x) => x.score !== null), partitioned: ranklet.partitioned && { ...ranklet.partitioned, popular: popular.length },
+      note: ranklet.note };
+    ranklet.close();
+    return out;
+  }, { model });
+  await page.close();
+  // The bytes of the first visit up to its personal shelf: the module, the bundle's recommender,
+  // the index's manifest, centroids and popular shard, and the first recommendation's shards.
+  const unique = [...new Set(paths)];
+  return { ...r, requests: paths.length, gzip_bytes_all: unique.reduce((n, p) => n + gzipBytesOf(p), 0), paths: unique, foreign };
+}
+
 const sizes = [];
 try {
   for (const c of cases) {
-    const [name, modelDir = 'shop'] = c.split(':');
+    const [name, modelDir = 'shop', kind] = c.split(':');
+    if (kind === 'cells') {
+      const dir = path.join(ROOT, 'target/bench-catalog', name);
+      const model = rel(path.join(dir, modelDir)) + '/';
+      const context = await browser.newContext();
+      const first = await visitCells(context, model);
+      const later = await visitCells(context, model);
+      await context.close();
+      // First-visit bytes: everything fetched before the first personal shelf (the later
+      // recommendations' shards excluded): the paths up to and including the first
+      // recommendation's shard requests.
+      const upToShelf = first.paths.filter((p) => !p.includes('/shards/') || p.includes('popular'));
+      const firstShards = first.paths.filter((p) => p.includes('/shards/') && !p.includes('popular')).slice(0, first.first_shards.requested);
+      const bytes = [...upToShelf, ...firstShards].reduce((n, p) => n + gzipBytesOf(p), 0);
+      const entry = { name, model: modelDir, items: first.partitioned?.shards ? null : null, partitioned: first.partitioned,
+        first_visit_ms: first.total_ms, first_visit_bytes_gzip: bytes, later_visit_ms: later.total_ms,
+        recommend_cached_ms: first.recommend_cached_ms, recommend_fetch_ms: first.recommend_fetch_ms,
+        shards_per_recommend: first.requests_per_recommend, personal: first.personal, index_note: first.note ?? null,
+        foreign_requests: [...first.foreign, ...later.foreign], detail: { first: { ...first, paths: undefined }, later: { ...later, paths: undefined } } };
+      console.log(JSON.stringify({ name, first_visit_ms: Math.round(entry.first_visit_ms), gzip: bytes, later_visit_ms: Math.round(entry.later_visit_ms),
+        cached_ms: entry.recommend_cached_ms?.toFixed(1), fetch_ms: entry.recommend_fetch_ms?.toFixed(1), shards: entry.shards_per_recommend }));
+      sizes.push(entry);
+      continue;
+    }
     const dir = path.join(ROOT, 'target/bench-catalog', name);
     const model = rel(path.join(dir, modelDir)) + '/';
     const catalogUrl = rel(path.join(dir, 'catalog.jsonl'));
