@@ -101,7 +101,6 @@ fn main() -> ranklet::Result<()> {
             decoys: DEFAULT_DECOYS,
             popular: DEFAULT_POPULAR,
         }),
-        &mut |_| {},
     )?;
     let build_s = start.elapsed().as_secs_f64();
     eprintln!(
@@ -113,12 +112,7 @@ fn main() -> ranklet::Result<()> {
     let index = read_index_dir(&out)?;
     let cells = index.cells.clone().expect("partitioned");
     let unit = unit_rows(&dequantise_rows(&index.vectors, &index.scales, dim), dim);
-    let row_of: std::collections::HashMap<&str, usize> = index
-        .ids
-        .iter()
-        .enumerate()
-        .map(|(r, id)| (id.as_str(), r))
-        .collect();
+    let row_of = index.row_of();
     let by_topic = {
         let mut t: Vec<Vec<usize>> = vec![Vec::new(); topics];
         for (i, &k) in topic_of.iter().enumerate() {

@@ -48,6 +48,15 @@ export class ShardStore {
     this.round = 0;
   }
 
+  /** The cached shard holding item `id` and its row there, or null. */
+  find(id) {
+    for (const shard of this.cache.values()) {
+      const r = shard.ids.indexOf(id);
+      if (r >= 0) return { shard, r };
+    }
+    return null;
+  }
+
   #touch(cell, shard) {
     this.cache.delete(cell);
     this.cache.set(cell, shard);

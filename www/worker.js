@@ -48,20 +48,6 @@ async function moduleFor(choice) {
 const encoders = new Map();
 let nextHandle = 1;
 
-// Fetches a file that may be absent: its bytes, or null on 404 (other failures throw).
-async function fetchOptional(base, name) {
-  const url = new URL(name, base);
-  let response;
-  try {
-    response = await fetch(url);
-  } catch (err) {
-    throw new Error(`${name}: cannot fetch ${url.pathname} (${err.message})`);
-  }
-  if (response.status === 404) return null;
-  if (!response.ok) throw new Error(`${name}: HTTP ${response.status} for ${url.pathname}`);
-  return new Uint8Array(await response.arrayBuffer());
-}
-
 // The precomputed item index served with a bundle (`ranklet index`; by default the folder
 // `index/` inside the bundle): loaded into the ranker, checked against the bundle. Returns
 // {items} when one was loaded, {note} when it was there but unusable (the shelf then embeds the
@@ -71,7 +57,7 @@ async function loadIndex(ranker, bundleManifest, url) {
     return { note: `index ${url}: refusing to load an index from another origin` };
   }
   try {
-    const manifestBytes = await fetchOptional(url, 'manifest.json');
+    const manifestBytes = await fetchBytes(url, 'manifest.json', { optional: true, what: '' });
     if (!manifestBytes) return {};
     const manifest = JSON.parse(new TextDecoder().decode(manifestBytes));
     if (manifest.partitions) return await loadCells(ranker, bundleManifest, url, manifestBytes, manifest);
@@ -98,6 +84,7 @@ async function loadCells(ranker, bundleManifest, url, manifestBytes, manifest) {
     return { ids: s.ids, items: JSON.parse(s.items), rows: s.rows };
   };
   const popular = open(info.popular, popularBytes);
+  const dim = popular.rows.length / Math.max(1, popular.ids.length);
   const cells = {
     info,
     popular,
@@ -105,28 +92,36 @@ async function loadCells(ranker, bundleManifest, url, manifestBytes, manifest) {
     // stay on the device, so a later visit can read its history without fetching anything).
     key: `cells:${manifest.model.manifest_sha256}:${manifest.dim}`,
     store: new ShardStore({ files: info.shards, load: (name) => fetchBytes(url, name), open }),
+    dim,
+    // Rows and shelf data by id of the items this device was shown (history candidates).
     known: new Map(),
+    // Ids whose rows are in the device's store already.
+    stored: new Set(),
   };
-  remember(cells, popular);
+  popular.ids.forEach((_, r) => remember(cells, popular, r));
   return { items: info.items, bytes: manifestBytes.length + centroids.length + popularBytes.length, cells };
 }
 
-// Item rows and shelf data of a shard's items, by id.
-function remember(cells, shard) {
-  const dim = shard.rows.length / Math.max(1, shard.ids.length);
-  shard.ids.forEach((id, r) => cells.known.set(id, { row: shard.rows.subarray(r * dim, (r + 1) * dim), item: shard.items[r] }));
+// Remembers the row and shelf data of item `r` of a candidate source (a shard, or the
+// candidates built from several) by id: the items a visitor can click next. Rows are copied, so
+// a remembered item does not keep its whole shard in memory after the shard cache drops it.
+function remember(cells, source, r) {
+  const dim = source.rows.length / Math.max(1, source.ids.length);
+  cells.known.set(source.ids[r], { row: source.rows.slice(r * dim, (r + 1) * dim), item: source.items[r] });
 }
 
-// Fetches one file of a bundle; errors name the file and the HTTP status.
-async function fetchBytes(base, name) {
+// Fetches one file of a bundle or index; errors name the file (after `what`) and the HTTP
+// status. With `optional`, a file that is absent (404) resolves to null.
+async function fetchBytes(base, name, { optional = false, what = 'model file ' } = {}) {
   const url = new URL(name, base);
   let response;
   try {
     response = await fetch(url);
   } catch (err) {
-    throw new Error(`model file ${name}: cannot fetch ${url.pathname} (${err.message})`);
+    throw new Error(`${what}${name}: cannot fetch ${url.pathname} (${err.message})`);
   }
-  if (!response.ok) throw new Error(`model file ${name}: HTTP ${response.status} for ${url.pathname}`);
+  if (optional && response.status === 404) return null;
+  if (!response.ok) throw new Error(`${what}${name}: HTTP ${response.status} for ${url.pathname}`);
   return new Uint8Array(await response.arrayBuffer());
 }
 
@@ -214,52 +209,79 @@ const historyOf = (events) => events
   .map((e) => (e.event === 'search' ? { query: e.query } : e.item === undefined ? undefined : { item: e.item, event: eventName(e) }))
   .filter((h) => h !== undefined);
 
+// The stored history as recommend() reads it; items marked "not interested" (dislike) are
+// added to `excluded`.
+async function storedHistory(excluded) {
+  const events = await readHistory();
+  for (const e of events) if (e.item !== undefined && isDislike(eventName(e))) excluded.add(String(e.item));
+  return historyOf(events);
+}
+
+// Candidate sources ({ids, rows, items}: rows `dim` per id) as one set to rank: an id in
+// several sources is taken once, from the first.
+function candidateSet(sources, dim) {
+  const ids = [];
+  const row = new Map();
+  const from = [];
+  for (const source of sources) {
+    source.ids.forEach((id, r) => {
+      if (!row.has(id)) { row.set(id, ids.length); ids.push(id); from.push([source, r]); }
+    });
+  }
+  const rows = new Float32Array(ids.length * dim);
+  const items = from.map(([source, r], k) => {
+    rows.set(source.rows.subarray(r * dim, (r + 1) * dim), k * dim);
+    return source.items[r];
+  });
+  return { ids, row, rows, items };
+}
+
 // A recommendation over a partitioned index: the visitor's state from the history items' rows
 // (kept on the device), the nearest cells probed and their shards fetched (a fixed count with
 // decoys, shards.js), then the history, the popular shard and the probed shards ranked together.
 // Results carry the shelf data of each item (`item`: its catalogue object).
 async function recommendCells(shop, { history, k, excludeSeen, candidates, exclude, context }) {
-  const cells = shop.cells;
-  const ranker = shop.ranker;
+  const { cells, ranker } = shop;
+  const dim = cells.dim;
   const excluded = new Set(Array.from(exclude ?? [], String));
   const scene = sceneRow(context);
   const typed = ranker.readsEventTypes;
   const contextItem = context?.item === undefined || context?.item === null ? undefined : String(context.item);
-  if (!history) {
-    const events = await readHistory();
-    for (const e of events) if (e.item !== undefined && isDislike(eventName(e))) excluded.add(String(e.item));
-    history = historyOf(events);
-  }
+  history ??= await storedHistory(excluded);
   if (contextItem !== undefined) excluded.add(contextItem);
   const entries = Array.from(history, (h) => (typeof h === 'string' || typeof h === 'number' ? { item: String(h) } : h));
-  // History items' rows: from this visit's shards, else from the device's own store.
+  // History items' rows: from this visit's shelf or cached shards, else from the device's own
+  // store.
   const mentioned = entries.filter((h) => h.item !== undefined).map((h) => String(h.item));
   if (contextItem !== undefined) mentioned.push(contextItem);
+  for (const id of mentioned) {
+    const found = cells.known.has(id) ? null : cells.store.find(id);
+    if (found) remember(cells, found.shard, found.r);
+  }
   const unknown = [...new Set(mentioned.filter((id) => !cells.known.has(id)))];
   if (unknown.length) {
     try {
       const stored = await getVectors(unknown.map((id) => `${cells.key}\n${id}`));
-      unknown.forEach((id, j) => { if (stored[j]) cells.known.set(id, { row: stored[j], item: { id } }); });
+      unknown.forEach((id, j) => {
+        if (stored[j]) { cells.known.set(id, { row: stored[j], item: { id } }); cells.stored.add(id); }
+      });
     } catch { /* an unreadable store: those events are left out */ }
   }
   const usable = entries.filter((h) => h.item === undefined || cells.known.has(String(h.item)));
-  const dim = cells.popular.rows.length / Math.max(1, cells.popular.ids.length);
-  // The candidates: rows (Float32Array), ids and the row of each id.
-  const build = (idLists) => {
-    const ids = [];
-    const row = new Map();
-    for (const list of idLists) for (const id of list) if (!row.has(id)) { row.set(id, ids.length); ids.push(id); }
-    const rows = new Float32Array(ids.length * dim);
-    ids.forEach((id, r) => rows.set(cells.known.get(id).row, r * dim));
-    return { ids, row, rows };
-  };
   // The item on screen (a product page) reads as the newest event, when its row is known.
   const onScreen = contextItem !== undefined && cells.known.has(contextItem) ? contextItem : undefined;
-  const historyIds = usable.filter((h) => h.item !== undefined).map((h) => String(h.item));
-  if (onScreen !== undefined) historyIds.push(onScreen);
+  const historyIds = [...new Set(usable.filter((h) => h.item !== undefined).map((h) => String(h.item)))];
+  if (onScreen !== undefined && !historyIds.includes(onScreen)) historyIds.push(onScreen);
+  // The history items as a candidate source.
+  const seen = { ids: historyIds, rows: new Float32Array(historyIds.length * dim), items: [] };
+  historyIds.forEach((id, r) => {
+    const { row, item } = cells.known.get(id);
+    seen.rows.set(row, r * dim);
+    seen.items.push(item);
+  });
   let wanted = [];
   if (historyIds.length) {
-    const base = build([historyIds]);
+    const base = candidateSet([seen], dim);
     ranker.setCandidateRows(base.rows);
     const onlyItems = usable.filter((h) => h.item !== undefined);
     const enc = encodeHistory(onlyItems, { rowOf: base.row, items: base.ids.length, maxLen: ranker.maxLen, typed, contextItem: onScreen });
@@ -267,20 +289,21 @@ async function recommendCells(shop, { history, k, excludeSeen, candidates, exclu
     if (state.length) wanted = Array.from(ranker.probeCells(state, cells.nprobe));
   }
   const got = await cells.store.get(wanted, cells.nprobe + cells.decoys);
-  for (const shard of got.shards.values()) remember(cells, shard);
-  const lists = [historyIds, cells.popular.ids, ...wanted.filter((c) => got.shards.has(c)).map((c) => got.shards.get(c).ids)];
-  const all = build(lists);
-  ranker.setCandidateRows(all.rows);
-  // History items' rows stay on this device for later visits (the vector store, by index).
-  const fresh = historyIds.filter((id) => cells.known.get(id)?.item?.title !== undefined);
-  if (fresh.length) putVectors(fresh.map((id) => [`${cells.key}\n${id}`, cells.known.get(id).row])).catch(() => {});
   // What this recommendation fetched (for stats()): the counts and any shard skipped.
   cells.last = { wanted: wanted.length, requested: got.requested, fetchedWanted: got.fetchedWanted, failed: got.failed };
+  // History items' rows stay on this device for later visits (the vector store, by index).
+  const fresh = historyIds.filter((id) => !cells.stored.has(id));
+  if (fresh.length) {
+    fresh.forEach((id) => cells.stored.add(id));
+    putVectors(fresh.map((id) => [`${cells.key}\n${id}`, cells.known.get(id).row])).catch(() => {});
+  }
   if (!historyIds.length && !usable.length) {
     // No history: the popular shard, in its order.
-    return cells.popular.ids.filter((id) => !excluded.has(id)).slice(0, k)
-      .map((id) => ({ id, score: null, because: [], becauseQueries: [], item: cells.known.get(id).item, reason: 'popular' }));
+    return cells.popular.ids.map((id, r) => ({ id, score: null, because: [], becauseQueries: [], item: cells.popular.items[r], reason: 'popular' }))
+      .filter((r) => !excluded.has(r.id)).slice(0, k);
   }
+  const all = candidateSet([seen, cells.popular, ...wanted.filter((c) => got.shards.has(c)).map((c) => got.shards.get(c))], dim);
+  ranker.setCandidateRows(all.rows);
   const n = all.ids.length;
   const { rows, kinds, queries, avoid } = encodeHistory(usable, { rowOf: all.row, items: n, maxLen: ranker.maxLen, typed, contextItem: onScreen });
   const queryVectors = queries.length ? (await cachedEmbed(shop, queries)).vectors : null;
@@ -293,9 +316,12 @@ async function recommendCells(shop, { history, k, excludeSeen, candidates, exclu
     score: r.score,
     because: r.because.filter((b) => b < n).map((b) => all.ids[b]),
     becauseQueries: r.because.filter((b) => b >= n).map((b) => queries[b - n]),
-    item: cells.known.get(all.ids[r.item])?.item,
-  })).filter((r) => !excluded.has(r.id) && (!wantSet || wantSet.has(r.id)));
-  return out.slice(0, k);
+    item: all.items[r.item],
+    row: r.item,
+  })).filter((r) => !excluded.has(r.id) && (!wantSet || wantSet.has(r.id))).slice(0, k);
+  // What the shelf shows can be clicked next: its rows are remembered.
+  for (const r of out) if (!cells.known.has(r.id)) remember(cells, all, r.row);
+  return out.map(({ row, ...r }) => r);
 }
 
 const ops = {
@@ -459,11 +485,7 @@ const ops = {
     const n = shop.ids.length;
     const contextItem = context?.item === undefined || context?.item === null ? undefined : String(context.item);
     if (!encoded) {
-      if (!history) {
-        const events = await readHistory();
-        for (const e of events) if (e.item !== undefined && isDislike(eventName(e))) excluded.add(String(e.item));
-        history = historyOf(events);
-      }
+      history ??= await storedHistory(excluded);
       // Item events are catalog rows; search queries (only those inside the model's window of
       // recent events matter) are rows after the catalog, embedded by the same encoder.
       encoded = encodeHistory(history, { rowOf: shop.row, items: n, maxLen: shop.ranker.maxLen, typed, contextItem });

@@ -9,32 +9,25 @@
 //! (built with the same model, or refused), new and changed items are embedded, and items no
 //! longer in the catalogue are dropped.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
 
-use crate::bundle::manifest::MANIFEST_FILE;
-use crate::bundle::{Manifest, read_model_dir, read_recommender_dir};
+use crate::bundle::{read_model_dir, read_recommender_dir};
 use crate::contracts::sha256_hex;
 use crate::data::{Dataset, ItemText, read_catalog_objects};
 use crate::error::{Error, Result};
 use crate::fsio::write_atomic;
-use crate::index::format::{
-    IDS_FILE, INDEX_FORMAT, INDEX_FORMAT_VERSION, INDEX_MANIFEST, IndexManifest, ItemIndex,
-    ModelRef, PARTITIONED_FORMAT_VERSION, Rows, VECTORS_FILE, text_hash,
-};
-use crate::index::partition::{PartitionConfig, partition, unit_rows};
-use crate::index::quantise::{dequantise_rows, quantise_rows};
-use crate::index::shard::{
-    CENTROIDS_FILE, Partitions, SHARD_DIR, Shard, ShardRef, centroids_to_bytes,
-};
+use crate::index::folder::{CellLayout, IndexContent, bundle_ref, read_index_dir, write_index};
+use crate::index::format::{INDEX_MANIFEST, Rows, text_hash};
+use crate::index::quantise::quantise_rows;
 use crate::rec::{ItemMode, Recommender};
 use crate::text::TextEmbedder;
 
 /// Items per committed chunk of a run (what a kill can lose at most).
 pub const CHUNK_ITEMS: usize = 1024;
-const PARTIAL_DIR: &str = ".partial";
+pub(crate) const PARTIAL_DIR: &str = ".partial";
 
 /// Where the catalogue comes from.
 #[derive(Debug, Clone)]
@@ -58,18 +51,6 @@ pub struct IndexJob {
     pub batch: usize,
     /// Cut the index into shards (`None`: one file the browser fetches whole).
     pub cells: Option<CellLayout>,
-}
-
-/// How a partitioned index is cut and probed.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CellLayout {
-    pub partition: PartitionConfig,
-    /// Cells ranked per recommendation.
-    pub nprobe: usize,
-    /// Other cells fetched with them (fixed count; never ranked).
-    pub decoys: usize,
-    /// Items in the popular shard.
-    pub popular: usize,
 }
 
 /// Where a run is.
@@ -214,34 +195,6 @@ fn embed_rows(
     Ok(quantise_rows(&flat, dim))
 }
 
-/// The bundle at `model` as an index names it: its name and its `manifest.json`'s sha256.
-pub fn bundle_ref(model: &Path) -> Result<ModelRef> {
-    let path = model.join(MANIFEST_FILE);
-    let bytes = std::fs::read(&path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::MissingModelFile {
-            file: path.display().to_string(),
-            hint: Some("not a ranklet bundle; `ranklet train --out DIR` writes one".into()),
-        },
-        _ => Error::io(path.display(), e),
-    })?;
-    let manifest = Manifest::from_json(&bytes, &path.display().to_string())?;
-    Ok(ModelRef {
-        name: manifest.name,
-        manifest_sha256: sha256_hex(&bytes),
-    })
-}
-
-/// The index folder `index`, checked file by file and refused, by name, unless it was built
-/// with the bundle at `model`.
-pub fn read_index_of(model: &Path, index: &Path) -> Result<ItemIndex> {
-    let items = read_index_dir(index)?;
-    items.check_model(
-        &bundle_ref(model)?.manifest_sha256,
-        &model.display().to_string(),
-    )?;
-    Ok(items)
-}
-
 /// Builds (or updates) the index of `job` on `device`; `progress(done, total)` follows the items
 /// embedded by this run.
 pub fn build_index(
@@ -352,6 +305,9 @@ pub fn build_index(
         scales,
         hashes,
     };
+    if job.cells.is_some() {
+        progress(IndexProgress::Partitioning { items: ids.len() });
+    }
     let written = write_index(
         &job.out,
         IndexContent {
@@ -363,7 +319,6 @@ pub fn build_index(
             popularity: &popularity,
         },
         job.cells.as_ref(),
-        &mut progress,
     )?;
     let _ = std::fs::remove_dir_all(job.out.join(PARTIAL_DIR));
     Ok(IndexOutcome {
@@ -374,492 +329,4 @@ pub fn build_index(
         dropped,
         bytes: written,
     })
-}
-
-/// What an index folder holds: the model it was built with, and per item its id, quantised
-/// row, shelf data and popularity.
-#[derive(Debug, Clone)]
-pub struct IndexContent<'a> {
-    pub model: ModelRef,
-    pub ids: &'a [&'a str],
-    pub rows: &'a Rows,
-    pub dim: usize,
-    /// Each item's catalogue object (shards carry it); unused without cells.
-    pub display: &'a [serde_json::Value],
-    /// Higher: more popular (the popular shard); unused without cells.
-    pub popularity: &'a [f64],
-}
-
-/// Writes an index folder at `out` (cut into `cells` when given): every file atomically, the
-/// manifest last, then the files of an earlier layout removed. Returns the bytes written.
-pub fn write_index(
-    out: &Path,
-    content: IndexContent,
-    cells: Option<&CellLayout>,
-    progress: &mut impl FnMut(IndexProgress),
-) -> Result<u64> {
-    let IndexContent {
-        model,
-        ids,
-        rows,
-        dim,
-        display,
-        popularity,
-    } = content;
-    std::fs::create_dir_all(out).map_err(|e| Error::io(out.display(), e))?;
-    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
-    let partitions = match cells {
-        None => {
-            let ids_bytes = serde_json::to_vec(&ids).expect("ids serialise");
-            files.push((IDS_FILE.into(), ids_bytes));
-            files.push((VECTORS_FILE.into(), rows.to_bytes(dim)));
-            None
-        }
-        Some(layout) => {
-            progress(IndexProgress::Partitioning { items: ids.len() });
-            Some(partitioned_files(
-                ids, rows, display, popularity, dim, layout, &mut files,
-            ))
-        }
-    };
-    let mut entries = BTreeMap::new();
-    let mut bytes = 0u64;
-    for (name, data) in &files {
-        let path = out.join(name);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent.display(), e))?;
-        }
-        write_atomic(&path, data)?;
-        entries.insert(name.clone(), Manifest::entry_for(data));
-        bytes += data.len() as u64;
-    }
-    let manifest = IndexManifest {
-        format: INDEX_FORMAT.into(),
-        format_version: if partitions.is_some() {
-            PARTITIONED_FORMAT_VERSION
-        } else {
-            INDEX_FORMAT_VERSION
-        },
-        model,
-        items: ids.len(),
-        dim,
-        dtype: "int8".into(),
-        files: entries,
-        partitions,
-    };
-    let manifest_json = serde_json::to_vec_pretty(&manifest).expect("manifest serialises");
-    write_atomic(&out.join(INDEX_MANIFEST), &manifest_json)?;
-    remove_unlisted(out, &manifest);
-    Ok(bytes + manifest_json.len() as u64)
-}
-
-/// The files of a partitioned index (centroids, one shard per cell, the popular shard), pushed
-/// to `files`, and the manifest's `partitions` entry naming them.
-#[allow(clippy::too_many_arguments)]
-fn partitioned_files(
-    ids: &[&str],
-    rows: &Rows,
-    display: &[serde_json::Value],
-    popularity: &[f64],
-    dim: usize,
-    layout: &CellLayout,
-    files: &mut Vec<(String, Vec<u8>)>,
-) -> Partitions {
-    let unit = unit_rows(&dequantise_rows(&rows.vectors, &rows.scales, dim), dim);
-    let cells = partition(&unit, dim, &layout.partition);
-    let shard_of = |members: &[usize]| Shard {
-        ids: members.iter().map(|&i| ids[i].to_string()).collect(),
-        items: members.iter().map(|&i| display[i].clone()).collect(),
-        rows: Rows {
-            vectors: members
-                .iter()
-                .flat_map(|&i| rows.vectors[i * dim..(i + 1) * dim].iter().copied())
-                .collect(),
-            scales: members.iter().map(|&i| rows.scales[i]).collect(),
-            hashes: members.iter().map(|&i| rows.hashes[i]).collect(),
-        },
-    };
-    // Content-addressed names: a host can serve shards as immutable, and an update rewrites
-    // only the shards whose content changed.
-    let mut push = |stem: String, members: &[usize]| -> ShardRef {
-        let bytes = shard_of(members).to_bytes(dim);
-        let file = format!(
-            "{SHARD_DIR}/{stem}-{}.safetensors",
-            &sha256_hex(&bytes)[..16]
-        );
-        files.push((file.clone(), bytes));
-        ShardRef {
-            file,
-            items: members.len(),
-        }
-    };
-    let shards: Vec<ShardRef> = cells
-        .members
-        .iter()
-        .enumerate()
-        .map(|(c, m)| push(format!("{c:05}"), m))
-        .collect();
-    let mut by_popularity: Vec<usize> = (0..ids.len()).collect();
-    by_popularity.sort_by(|&a, &b| popularity[b].total_cmp(&popularity[a]).then(a.cmp(&b)));
-    by_popularity.truncate(layout.popular.clamp(1, ids.len()));
-    let popular = push("popular".into(), &by_popularity);
-    files.push((
-        CENTROIDS_FILE.into(),
-        centroids_to_bytes(&cells.centroids, dim),
-    ));
-    Partitions {
-        centroids: CENTROIDS_FILE.into(),
-        shards,
-        popular,
-        nprobe: layout.nprobe,
-        decoys: layout.decoys,
-        min_shard: layout.partition.min_shard,
-    }
-}
-
-/// Removes the index files at `out` its manifest no longer lists (an earlier layout's, or
-/// shards whose content changed). Best effort: a file left behind is never read.
-fn remove_unlisted(out: &Path, manifest: &IndexManifest) {
-    for name in [IDS_FILE, VECTORS_FILE, CENTROIDS_FILE] {
-        if !manifest.files.contains_key(name) {
-            let _ = std::fs::remove_file(out.join(name));
-        }
-    }
-    if let Ok(entries) = std::fs::read_dir(out.join(SHARD_DIR)) {
-        for entry in entries.flatten() {
-            let name = format!("{SHARD_DIR}/{}", entry.file_name().to_string_lossy());
-            if name.ends_with(".safetensors") && !manifest.files.contains_key(&name) {
-                let _ = std::fs::remove_file(entry.path());
-            }
-        }
-    }
-}
-
-/// Reads an index folder, every file checked against its manifest.
-pub fn read_index_dir(dir: &Path) -> Result<ItemIndex> {
-    let path_of = |name: &str| dir.join(name).display().to_string();
-    let read = |name: &str| -> Result<Vec<u8>> {
-        std::fs::read(dir.join(name)).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Error::MissingModelFile {
-                file: path_of(name),
-                hint: (name == INDEX_MANIFEST)
-                    .then(|| "not an index folder; `ranklet index --out DIR` writes one".into()),
-            },
-            _ => Error::io(path_of(name), e),
-        })
-    };
-    let manifest = read(INDEX_MANIFEST)?;
-    ItemIndex::from_files(&manifest, &path_of(INDEX_MANIFEST), read).map_err(|e| match e {
-        Error::BadModelFile { file, reason } if !file.contains('/') => Error::BadModelFile {
-            file: path_of(&file),
-            reason,
-        },
-        e => e,
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::bundle::{RecommenderEntry, RecommenderFiles, write_bundle};
-    use crate::fixtures::{seeded_cpu, small_config, tiny_bert_files};
-    use crate::index::shard::Shard;
-    use crate::rec::RecDtype;
-
-    /// A bundle of the tiny encoder and an untrained inductive recommender (seeded) over it.
-    fn bundle(dir: &Path, seed: u64, device: &Device) {
-        let files = tiny_bert_files(3);
-        // The tiny encoder's vectors are 16 wide.
-        let mut config = small_config(ItemMode::Inductive, 1, 8, 16, (0.0, 0.0), 8);
-        config.items.text_dim = 16;
-        device.seed(seed);
-        let model = Recommender::init(&config, device);
-        let rec = RecommenderFiles {
-            entry: RecommenderEntry {
-                weights: "rec.safetensors".into(),
-                items: "items.json".into(),
-                config,
-            },
-            weights: model.to_safetensors_as(RecDtype::F32).unwrap(),
-            items: vec!["unused".into()],
-        };
-        write_bundle(dir, &files, Some(&rec), serde_json::Value::Null).unwrap();
-    }
-
-    fn catalog(dir: &Path, items: &[(String, String)]) -> PathBuf {
-        let lines: Vec<String> = items
-            .iter()
-            .map(|(id, title)| serde_json::json!({"id": id, "title": title}).to_string())
-            .collect();
-        let path = dir.join("catalog.jsonl");
-        std::fs::write(&path, lines.join("\n")).unwrap();
-        path
-    }
-
-    fn titles(n: usize) -> Vec<(String, String)> {
-        let words = [
-            "red", "blue", "green", "shoe", "lamp", "tea", "mug", "desk", "chair", "cable",
-        ];
-        (0..n)
-            .map(|i| {
-                let title = format!(
-                    "{} {} {}",
-                    words[i % 10],
-                    words[(i / 10) % 10],
-                    words[(i / 100) % 10]
-                );
-                (format!("sku-{i}"), title)
-            })
-            .collect()
-    }
-
-    fn temp(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("ranklet-index-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    }
-
-    /// The index holds the item tower's output of each item's text (up to int8 rounding), in
-    /// catalogue order, and reads back checked; an update embeds only what changed.
-    #[test]
-    fn index_rows_are_the_towers_output_and_updates_embed_only_changes() {
-        let (_seeded, device) = seeded_cpu(1);
-        let dir = temp("rows");
-        bundle(&dir.join("model"), 4, &device);
-        let mut items = titles(40);
-        let job = IndexJob {
-            model: dir.join("model"),
-            catalog: CatalogSource::File(catalog(&dir, &items)),
-            out: dir.join("index"),
-            update: false,
-            batch: 7,
-            cells: None,
-        };
-        let first = build_index(&job, &device, |_| {}).unwrap();
-        assert_eq!((first.items, first.embedded, first.reused), (40, 40, 0));
-        let index = read_index_dir(&job.out).unwrap();
-        assert_eq!(index.ids[3], "sku-3");
-        // The same rows as the tower over the encoder's vectors, in f32.
-        let files = read_model_dir(&job.model).unwrap();
-        let rec = read_recommender_dir(&job.model).unwrap();
-        let model =
-            Recommender::from_safetensors(&rec.entry.config, rec.weights, &device, "t").unwrap();
-        let embedder = TextEmbedder::from_files(&files, &device).unwrap();
-        let texts: Vec<&str> = items.iter().map(|(_, t)| t.as_str()).collect();
-        let text: Vec<f32> = embedder.embed(&texts).unwrap().concat();
-        let exact: Vec<f32> = model
-            .item_vectors(Tensor::from_data(TensorData::new(text, [40, 16]), &device))
-            .raw
-            .into_data()
-            .try_to_vec()
-            .unwrap();
-        let rows = index.rows();
-        for (a, b) in rows.chunks(8).zip(exact.chunks(8)) {
-            let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
-            let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
-            assert!(dot / (norm(a) * norm(b)) > 0.999, "{a:?} vs {b:?}");
-        }
-        // One text changed, one item new, one removed: two rows embedded, the rest kept.
-        items[5].1 = "green tea mug".into();
-        items.remove(9);
-        items.push(("sku-new".into(), "blue desk lamp".into()));
-        let update = IndexJob {
-            update: true,
-            catalog: CatalogSource::File(catalog(&dir, &items)),
-            ..job.clone()
-        };
-        let second = build_index(&update, &device, |_| {}).unwrap();
-        assert_eq!(
-            (second.items, second.embedded, second.reused, second.dropped),
-            (40, 2, 38, 1)
-        );
-        let updated = read_index_dir(&job.out).unwrap();
-        assert_eq!(updated.ids.last().unwrap(), "sku-new");
-        let r = updated.ids.iter().position(|i| i == "sku-12").unwrap();
-        assert_eq!(
-            updated.vectors[r * 8..(r + 1) * 8],
-            index.vectors[12 * 8..13 * 8]
-        );
-        // A stale index names what is missing.
-        let err = index.rows_for(&["sku-new".into()]).unwrap_err().to_string();
-        assert!(
-            err.contains("\"sku-new\"") && err.contains("--update"),
-            "{err}"
-        );
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    /// An index of another model is refused by name; a damaged file is refused naming it.
-    #[test]
-    fn another_models_index_and_damaged_files_are_refused_by_name() {
-        let (_seeded, device) = seeded_cpu(2);
-        let dir = temp("refuse");
-        bundle(&dir.join("a"), 4, &device);
-        bundle(&dir.join("b"), 5, &device);
-        let job = IndexJob {
-            model: dir.join("a"),
-            catalog: CatalogSource::File(catalog(&dir, &titles(12))),
-            out: dir.join("index"),
-            update: false,
-            batch: 64,
-            cells: None,
-        };
-        build_index(&job, &device, |_| {}).unwrap();
-        let other = IndexJob {
-            model: dir.join("b"),
-            update: true,
-            ..job.clone()
-        };
-        let err = build_index(&other, &device, |_| {})
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("manifest.json") && err.contains("built with model"),
-            "{err}"
-        );
-        // One byte of the vectors changed, same length: only the checksum can tell.
-        let path = job.out.join(VECTORS_FILE);
-        let mut bytes = std::fs::read(&path).unwrap();
-        let last = bytes.len() - 1;
-        bytes[last] ^= 1;
-        std::fs::write(&path, &bytes).unwrap();
-        let err = read_index_dir(&job.out).unwrap_err().to_string();
-        assert!(
-            err.contains("vectors.safetensors") && err.contains("sha256"),
-            "{err}"
-        );
-        std::fs::write(&path, &bytes[..100]).unwrap();
-        let err = read_index_dir(&job.out).unwrap_err().to_string();
-        assert!(
-            err.contains("vectors.safetensors") && err.contains("truncated"),
-            "{err}"
-        );
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    /// A run killed after its first chunk was committed, started again, embeds only the rest and
-    /// writes the same files as a run never interrupted.
-    #[test]
-    fn a_killed_run_resumes_from_its_committed_chunks_to_the_same_files() {
-        let (_seeded, device) = seeded_cpu(3);
-        let dir = temp("resume");
-        bundle(&dir.join("model"), 4, &device);
-        let n = CHUNK_ITEMS + 300;
-        let job = IndexJob {
-            model: dir.join("model"),
-            catalog: CatalogSource::File(catalog(&dir, &titles(n))),
-            out: dir.join("killed"),
-            update: false,
-            batch: 256,
-            cells: None,
-        };
-        let killed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            build_index(&job, &device, |p| {
-                if matches!(p, IndexProgress::Embedding { done, .. } if done >= CHUNK_ITEMS) {
-                    panic!("killed after the first chunk");
-                }
-            })
-        }));
-        assert!(killed.is_err());
-        assert!(
-            !job.out.join(INDEX_MANIFEST).exists(),
-            "no manifest before the end"
-        );
-        let resumed = build_index(&job, &device, |_| {}).unwrap();
-        assert_eq!((resumed.resumed, resumed.embedded), (CHUNK_ITEMS, 300));
-        assert!(!job.out.join(PARTIAL_DIR).exists());
-        let whole = IndexJob {
-            out: dir.join("whole"),
-            ..job.clone()
-        };
-        build_index(&whole, &device, |_| {}).unwrap();
-        for name in [INDEX_MANIFEST, VECTORS_FILE, IDS_FILE] {
-            assert_eq!(
-                std::fs::read(job.out.join(name)).unwrap(),
-                std::fs::read(whole.out.join(name)).unwrap(),
-                "{name}"
-            );
-        }
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    /// A partitioned index: shards of at least the minimum cover every item once, carry the
-    /// catalogue's shelf data, read back whole; a damaged shard is refused naming it; the
-    /// unpartitioned files of an earlier layout are removed.
-    #[test]
-    fn a_partitioned_index_covers_every_item_once_in_shards_of_the_minimum() {
-        let (_seeded, device) = seeded_cpu(4);
-        let dir = temp("cells");
-        bundle(&dir.join("model"), 4, &device);
-        let job = IndexJob {
-            model: dir.join("model"),
-            catalog: CatalogSource::File(catalog(&dir, &titles(600))),
-            out: dir.join("index"),
-            update: false,
-            batch: 64,
-            cells: None,
-        };
-        build_index(&job, &device, |_| {}).unwrap();
-        assert!(job.out.join(VECTORS_FILE).exists());
-        let cells = IndexJob {
-            cells: Some(CellLayout {
-                partition: PartitionConfig {
-                    partitions: Some(8),
-                    min_shard: 50,
-                    ..PartitionConfig::default()
-                },
-                nprobe: 2,
-                decoys: 2,
-                popular: 20,
-            }),
-            update: true,
-            ..job.clone()
-        };
-        let out = build_index(&cells, &device, |_| {}).unwrap();
-        assert_eq!((out.embedded, out.reused), (0, 600));
-        assert!(!job.out.join(VECTORS_FILE).exists() && !job.out.join(IDS_FILE).exists());
-        let index = read_index_dir(&job.out).unwrap();
-        let p = index.manifest.partitions.clone().unwrap();
-        assert!(p.shards.iter().all(|s| s.items >= 50), "{:?}", p.shards);
-        let mut ids = index.ids.clone();
-        ids.sort();
-        let mut want: Vec<String> = titles(600).into_iter().map(|(id, _)| id).collect();
-        want.sort();
-        assert_eq!(ids, want);
-        // The first shard's items carry their catalogue objects; the popular shard is the
-        // catalogue's first 20 items (no popularity field: catalogue order).
-        let first = &p.shards[0];
-        let shard = Shard::from_bytes(
-            &std::fs::read(job.out.join(&first.file)).unwrap(),
-            first.items,
-            8,
-            &first.file,
-        )
-        .unwrap();
-        assert_eq!(shard.items[0]["id"], serde_json::json!(shard.ids[0]));
-        assert!(shard.items[0]["title"].is_string());
-        let popular = Shard::from_bytes(
-            &std::fs::read(job.out.join(&p.popular.file)).unwrap(),
-            20,
-            8,
-            "popular",
-        )
-        .unwrap();
-        assert_eq!(popular.ids[..3], ["sku-0", "sku-1", "sku-2"]);
-        let cells = index.cells.as_ref().unwrap();
-        assert_eq!(cells.shard_rows.len(), p.shards.len());
-        // A damaged shard is refused by name.
-        let path = job.out.join(&p.shards[1].file);
-        let mut bytes = std::fs::read(&path).unwrap();
-        let last = bytes.len() - 1;
-        bytes[last] ^= 1;
-        std::fs::write(&path, &bytes).unwrap();
-        let err = read_index_dir(&job.out).unwrap_err().to_string();
-        assert!(
-            err.contains(&p.shards[1].file) && err.contains("sha256"),
-            "{err}"
-        );
-        let _ = std::fs::remove_dir_all(&dir);
-    }
 }

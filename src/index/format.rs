@@ -8,7 +8,7 @@
 //!   item text's sha256: what `--update` and the browser compare to skip unchanged items);
 //! - `items.json`: the item ids, in row order.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use burn::prelude::*;
 use safetensors::tensor::TensorView;
@@ -54,6 +54,14 @@ pub struct IndexManifest {
     /// The shards of a partitioned index (`None`: one `vectors.safetensors`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partitions: Option<Partitions>,
+}
+
+/// Each id's position in `ids`.
+fn rows_by_id(ids: &[String]) -> HashMap<&str, usize> {
+    ids.iter()
+        .enumerate()
+        .map(|(r, id)| (id.as_str(), r))
+        .collect()
 }
 
 /// The first 8 bytes of a text's sha256, as the index stores it.
@@ -170,11 +178,7 @@ impl ItemIndex {
                 dim,
                 &p.popular.file,
             )?;
-            let at: std::collections::HashMap<&str, usize> = ids
-                .iter()
-                .enumerate()
-                .map(|(r, id)| (id.as_str(), r))
-                .collect();
+            let at = rows_by_id(&ids);
             let popular = popular
                 .ids
                 .iter()
@@ -244,15 +248,15 @@ impl ItemIndex {
         Ok(())
     }
 
+    /// Each indexed id's row.
+    pub fn row_of(&self) -> HashMap<&str, usize> {
+        rows_by_id(&self.ids)
+    }
+
     /// The index rows of `ids`, in their order; ids the index lacks are an error naming how
     /// many and the first (a stale index: rebuild it with `ranklet index --update`).
     pub fn rows_for(&self, ids: &[String]) -> Result<Vec<usize>> {
-        let row: std::collections::HashMap<&str, usize> = self
-            .ids
-            .iter()
-            .enumerate()
-            .map(|(r, id)| (id.as_str(), r))
-            .collect();
+        let row = self.row_of();
         let missing: Vec<&String> = ids
             .iter()
             .filter(|id| !row.contains_key(id.as_str()))
@@ -349,11 +353,7 @@ impl Rows {
     }
 
     /// [`Rows::to_bytes`] with string metadata in the safetensors header.
-    pub fn to_bytes_with(
-        &self,
-        dim: usize,
-        metadata: Option<std::collections::HashMap<String, String>>,
-    ) -> Vec<u8> {
+    pub fn to_bytes_with(&self, dim: usize, metadata: Option<HashMap<String, String>>) -> Vec<u8> {
         let n = self.scales.len();
         let q: Vec<u8> = self.vectors.iter().map(|&v| v as u8).collect();
         let s: Vec<u8> = self.scales.iter().flat_map(|v| v.to_le_bytes()).collect();

@@ -278,19 +278,6 @@ pub fn probe(centroids: &[f32], dim: usize, query: &[f32], nprobe: usize) -> Vec
     crate::rec::rank::top_k(&scores, nprobe, &[])
 }
 
-/// `decoys` cells drawn uniformly without repeats from those not in `probed` (all of them when
-/// fewer remain), from `rng`.
-pub fn decoys(cells: usize, probed: &[usize], decoys: usize, rng: &mut SplitMix) -> Vec<usize> {
-    let mut rest: Vec<usize> = (0..cells).filter(|c| !probed.contains(c)).collect();
-    let take = decoys.min(rest.len());
-    for i in 0..take {
-        let j = i + rng.below(rest.len() - i);
-        rest.swap(i, j);
-    }
-    rest.truncate(take);
-    rest
-}
-
 /// |approximate ∩ exact| / |exact|: the share of the exact top items the approximate ranking
 /// found (1 for an empty exact list).
 pub fn recall_at(approximate: &[usize], exact: &[usize]) -> f64 {
@@ -376,20 +363,5 @@ mod tests {
         }
         let recall = recall / (queries.len() / dim) as f64;
         assert!(recall > 0.8, "recall@10 with 3 of {cells} cells: {recall}");
-    }
-
-    #[test]
-    fn decoys_never_repeat_a_probed_cell_and_their_count_is_fixed() {
-        let mut rng = SplitMix(1);
-        for _ in 0..50 {
-            let d = decoys(20, &[3, 7], 5, &mut rng);
-            assert_eq!(d.len(), 5);
-            assert!(d.iter().all(|c| *c < 20 && *c != 3 && *c != 7));
-            let mut u = d.clone();
-            u.sort_unstable();
-            u.dedup();
-            assert_eq!(u.len(), 5);
-        }
-        assert_eq!(decoys(3, &[0], 5, &mut rng).len(), 2);
     }
 }

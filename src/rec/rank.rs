@@ -109,6 +109,31 @@ impl Recommender {
             .with_request_context(&[history.context])
     }
 
+    /// The history as the encoder reads it, weighted by CLSD confidence when the model has it.
+    async fn read_batch<R: ReadBack>(
+        &self,
+        catalog: &ItemVectors,
+        history: &History<'_>,
+        read: &R,
+    ) -> crate::Result<SequenceBatch> {
+        self.with_confidence_read(
+            Self::history_batch(history),
+            catalog,
+            &[history.items.len()],
+            read,
+        )
+        .await
+    }
+
+    /// The unit user state `[1, hidden]` after `batch` (one row): the encoder's state at its
+    /// last event.
+    fn user_row(&self, catalog: &ItemVectors, batch: &SequenceBatch) -> Tensor<2> {
+        let states = self.encode_with(batch, catalog);
+        let [_, l, h] = states.dims();
+        let n = batch.lens[0];
+        states.reshape([l, h]).slice([n - 1..n, 0..h])
+    }
+
     /// Scores `[1, catalog.items]` after `batch` (one row), plus `boost` (`[1, catalog.items]`).
     fn pending(
         &self,
@@ -117,13 +142,9 @@ impl Recommender {
         boost: Option<Tensor<2>>,
     ) -> Pending {
         let recent = &batch.items[..batch.lens[0]];
-        let states = self.encode_with(batch, catalog);
         let items = catalog.unit.clone();
-        let [_, l, h] = states.dims();
-        let user = states
-            .reshape([l, h])
-            .slice([recent.len() - 1..recent.len(), 0..h]);
-        let scores = user
+        let scores = self
+            .user_row(catalog, batch)
             .matmul(items.clone().transpose())
             .div_scalar(self.temperature)
             .slice([0..1, 0..catalog.items]);
@@ -167,14 +188,7 @@ impl Recommender {
         if history.reads.is_empty() {
             return Ok(Vec::new());
         }
-        let batch = self
-            .with_confidence_read(
-                Self::history_batch(history),
-                catalog,
-                &[history.items.len()],
-                read,
-            )
-            .await?;
+        let batch = self.read_batch(catalog, history, read).await?;
         let p = self.pending(catalog, &batch, boost);
         let scores = read.read(p.scores).await?;
         let rankable = &scores[..catalog.items];
@@ -200,19 +214,8 @@ impl Recommender {
         if history.reads.is_empty() {
             return Ok(Vec::new());
         }
-        let batch = self
-            .with_confidence_read(
-                Self::history_batch(history),
-                catalog,
-                &[history.items.len()],
-                read,
-            )
-            .await?;
-        let states = self.encode_with(&batch, catalog);
-        let [_, l, h] = states.dims();
-        let n = batch.lens[0];
-        read.read(states.reshape([l, h]).slice([n - 1..n, 0..h]))
-            .await
+        let batch = self.read_batch(catalog, history, read).await?;
+        read.read(self.user_row(catalog, &batch)).await
     }
 
     /// [`Recommender::rank`] with the tensors read back at once (native backends).

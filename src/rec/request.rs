@@ -50,6 +50,23 @@ struct Prepared {
     read_kinds: Vec<EventKind>,
 }
 
+impl Prepared {
+    /// The catalogue to rank: the state's, with the query rows appended when there are any.
+    fn catalog<'a>(&'a self, state: &'a RankingState) -> &'a ItemVectors {
+        self.with_queries.as_ref().unwrap_or(&state.catalog)
+    }
+
+    /// The history as the ranking reads it: every event, and the chosen ones with their types.
+    fn history<'a>(&'a self, req: &RecommendRequest<'a>) -> History<'a> {
+        History {
+            items: req.history,
+            reads: &self.reads,
+            kinds: &self.read_kinds,
+            context: req.context,
+        }
+    }
+}
+
 /// The device `model`'s weights live on.
 fn model_device(model: &Recommender) -> Device {
     model.encoder.positions.weight.device()
@@ -290,22 +307,12 @@ impl RankingState {
         req: &RecommendRequest<'_>,
         read: &R,
     ) -> Result<Vec<Recommendation>> {
-        let Prepared {
-            with_queries,
-            boost,
-            reads,
-            read_kinds,
-        } = self.prepare(model, req)?;
-        let catalog = with_queries.as_ref().unwrap_or(&self.catalog);
+        let mut p = self.prepare(model, req)?;
+        let boost = p.boost.take();
         model
             .rank(
-                catalog,
-                &History {
-                    items: req.history,
-                    reads: &reads,
-                    kinds: &read_kinds,
-                    context: req.context,
-                },
+                p.catalog(self),
+                &p.history(req),
                 req.k,
                 req.exclude_seen,
                 req.because,
@@ -323,24 +330,9 @@ impl RankingState {
         req: &RecommendRequest<'_>,
         read: &R,
     ) -> Result<Vec<f32>> {
-        let Prepared {
-            with_queries,
-            reads,
-            read_kinds,
-            ..
-        } = self.prepare(model, req)?;
-        let catalog = with_queries.as_ref().unwrap_or(&self.catalog);
+        let p = self.prepare(model, req)?;
         model
-            .user_state(
-                catalog,
-                &History {
-                    items: req.history,
-                    reads: &reads,
-                    kinds: &read_kinds,
-                    context: req.context,
-                },
-                read,
-            )
+            .user_state(p.catalog(self), &p.history(req), read)
             .await
     }
 

@@ -28,6 +28,14 @@ fn set(o: &Object, key: &str, value: JsValue) -> Result<(), JsError> {
         .map_err(|_| JsError::new("reflect"))
 }
 
+impl Ranker {
+    fn loaded_cells(&self) -> Result<&WebCells, JsError> {
+        self.cells
+            .as_ref()
+            .ok_or_else(|| JsError::new("no partitioned index loaded"))
+    }
+}
+
 #[wasm_bindgen]
 impl Ranker {
     /// Loads a partitioned index: `bundleManifest` (the index must have been built with exactly
@@ -85,10 +93,7 @@ impl Ranker {
     /// catalogue objects), rows (Float32Array, the item vectors, ids.length × dim)}`.
     #[wasm_bindgen(js_name = openShard)]
     pub fn open_shard(&self, name: String, bytes: Uint8Array) -> Result<Object, JsError> {
-        let cells = self
-            .cells
-            .as_ref()
-            .ok_or_else(|| JsError::new("no partitioned index loaded"))?;
+        let cells = self.loaded_cells()?;
         let p = cells.manifest.partitions.as_ref().expect("checked at load");
         let items = p
             .shards
@@ -119,10 +124,7 @@ impl Ranker {
     /// `userState`), nearest first.
     #[wasm_bindgen(js_name = probeCells)]
     pub fn probe_cells(&self, state: Float32Array, nprobe: usize) -> Result<Uint32Array, JsError> {
-        let cells = self
-            .cells
-            .as_ref()
-            .ok_or_else(|| JsError::new("no partitioned index loaded"))?;
+        let cells = self.loaded_cells()?;
         let state = state.to_vec();
         if state.len() != cells.manifest.dim {
             return Err(JsError::new(&format!(

@@ -274,12 +274,7 @@ impl Ranker {
                 texts.len()
             )));
         }
-        let row: std::collections::HashMap<&str, usize> = index
-            .ids
-            .iter()
-            .enumerate()
-            .map(|(r, id)| (id.as_str(), r))
-            .collect();
+        let row = index.row_of();
         let rows: Vec<u32> = ids
             .iter()
             .zip(&texts)

@@ -23,7 +23,8 @@ function gzipBytesOf(urlPath) {
   }
 }
 
-async function visit(context, model, catalogUrl) {
+// A blank page of the server with every request's path recorded (and any off the machine).
+async function trackedPage(context) {
   const page = await context.newPage();
   const paths = [];
   const foreign = [];
@@ -33,6 +34,11 @@ async function visit(context, model, catalogUrl) {
     else paths.push(u.pathname);
   });
   await page.goto(`${server.url}/www/blank.html`);
+  return { page, paths, foreign };
+}
+
+async function visit(context, model, catalogUrl) {
+  const { page, paths, foreign } = await trackedPage(context);
   const r = await page.evaluate(async ({ model, catalogUrl }) => {
     const t0 = performance.now();
     const { Ranklet } = await import('/www/ranklet.js');
@@ -69,15 +75,7 @@ async function visit(context, model, catalogUrl) {
 // three items as the clicks; then recommend() with the wanted shards cached, and with wanted
 // shards fetched from the server (other histories from the popular shard, until 10 such).
 async function visitCells(context, model) {
-  const page = await context.newPage();
-  const paths = [];
-  const foreign = [];
-  page.on('request', (req) => {
-    const u = new URL(req.url());
-    if (u.hostname !== '127.0.0.1') foreign.push(u.href);
-    else paths.push(u.pathname);
-  });
-  await page.goto(`${server.url}/www/blank.html`);
+  const { page, paths, foreign } = await trackedPage(context);
   const r = await page.evaluate(async ({ model }) => {
     const t0 = performance.now();
     const { Ranklet } = await import('/www/ranklet.js');
@@ -136,7 +134,7 @@ try {
       const upToShelf = first.paths.filter((p) => !p.includes('/shards/') || p.includes('popular'));
       const firstShards = first.paths.filter((p) => p.includes('/shards/') && !p.includes('popular')).slice(0, first.first_shards.requested);
       const bytes = [...upToShelf, ...firstShards].reduce((n, p) => n + gzipBytesOf(p), 0);
-      const entry = { name, model: modelDir, items: first.partitioned?.shards ? null : null, partitioned: first.partitioned,
+      const entry = { name, model: modelDir, partitioned: first.partitioned,
         first_visit_ms: first.total_ms, first_visit_bytes_gzip: bytes, later_visit_ms: later.total_ms,
         recommend_cached_ms: first.recommend_cached_ms, recommend_fetch_ms: first.recommend_fetch_ms,
         shards_per_recommend: first.requests_per_recommend, personal: first.personal, index_note: first.note ?? null,
