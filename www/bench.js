@@ -163,11 +163,13 @@ function addRow(runtime, backend, batch, textsPerS) {
 
 // transformers.js (ONNX Runtime Web, wasm, one thread) on the same texts, fp32 and q8.
 async function benchPeer(result) {
-  const { pipeline, env } = await import('transformers');
+  // Its self-contained build (ONNX Runtime Web inside), installed by ./build.sh bench-web under
+  // .cache/peer/ and served under /peer/ (tests/browser/bench.mjs: `ranklet serve --mount`).
+  const { pipeline, env } = await import('/peer/npm/node_modules/@huggingface/transformers/dist/transformers.js');
   env.allowRemoteModels = false;
   env.allowLocalModels = true;
-  env.localModelPath = new URL('../.cache/peer/models/', location.href).pathname;
-  env.backends.onnx.wasm.wasmPaths = new URL('../.cache/peer/npm/node_modules/onnxruntime-web/dist/', location.href).href;
+  env.localModelPath = '/peer/models/';
+  env.backends.onnx.wasm.wasmPaths = new URL('/peer/npm/node_modules/onnxruntime-web/dist/', location.href).href;
   env.backends.onnx.wasm.numThreads = 1;
   result.peer = [];
   for (const dtype of peerDtypes) {

@@ -1,6 +1,13 @@
-//! `ranklet serve`: a small static file server for the demo and the browser tests. Serves only
-//! files below its root, with the right MIME types (`application/wasm` for streaming
-//! compilation) and optional extra headers (e.g. a Content-Security-Policy for a test).
+//! `ranklet serve`: a small static file server for the demo, the benches and the browser tests.
+//!
+//! What it serves is an allow-list: files below its root (and any `--mount`) whose every path
+//! part is visible (no `.git/`, `.env`, `.cache/`), whose real path after resolving links stays
+//! inside that root, and whose extension is one a shop page needs (pages, scripts, styles,
+//! modules, bundles, index shards, catalogues, images). Everything else is "not found", so a
+//! dataset, the sources or a key lying beside the pages is never sent. GET and HEAD only, a
+//! bounded request head, validated extra headers, and by default the security headers a shop
+//! should copy to its own host (`DEFAULT_HEADERS`, README "Serving"). Files carry an `ETag`, so a
+//! later visit revalidates with `304 Not Modified` instead of downloading the bundle again.
 
 use std::path::{Component, Path, PathBuf};
 
@@ -18,10 +25,50 @@ pub struct ServeArgs {
     /// Where "/" redirects.
     #[arg(long, default_value = "/www/index.html")]
     pub index: String,
-    /// Extra response header "Name: value" (repeatable).
+    /// Extra response header "Name: value" (repeatable); one named like a default header
+    /// (e.g. Content-Security-Policy) replaces it.
     #[arg(long = "header")]
     pub headers: Vec<String>,
+    /// Serve another folder under a URL prefix, "/prefix/=FOLDER" (repeatable), under the same
+    /// rules as the root (the bench page's transformers.js peer: "/peer/=.cache/peer").
+    #[arg(long = "mount")]
+    pub mounts: Vec<String>,
 }
+
+/// Sent with every answer unless `--header` names them: what a shop's host should send too.
+/// The policy is the one the widget is tested under: scripts, workers, fetches and styles from
+/// the page's own origin only, WebAssembly compiled without `unsafe-eval`.
+pub const DEFAULT_HEADERS: [(&str, &str); 4] = [
+    (
+        "Content-Security-Policy",
+        "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'",
+    ),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "no-referrer"),
+    ("Cross-Origin-Resource-Policy", "same-origin"),
+];
+
+/// The file extensions served: pages, scripts, styles, modules, bundles and index shards
+/// (`.safetensors`, `.json`), catalogues (`.json`, `.jsonl`), images, the peer's ONNX models.
+const SERVED_EXTENSIONS: [&str; 17] = [
+    "html",
+    "js",
+    "mjs",
+    "css",
+    "json",
+    "jsonl",
+    "wasm",
+    "safetensors",
+    "onnx",
+    "txt",
+    "svg",
+    "png",
+    "jpg",
+    "jpeg",
+    "webp",
+    "gif",
+    "ico",
+];
 
 pub fn mime_type(path: &Path) -> &'static str {
     match path.extension().and_then(|e| e.to_str()).unwrap_or("") {
@@ -29,27 +76,147 @@ pub fn mime_type(path: &Path) -> &'static str {
         "js" | "mjs" => "text/javascript; charset=utf-8",
         "css" => "text/css; charset=utf-8",
         "json" => "application/json",
+        "jsonl" => "application/jsonl; charset=utf-8",
         "wasm" => "application/wasm",
         "svg" => "image/svg+xml",
         "png" => "image/png",
         "jpg" | "jpeg" => "image/jpeg",
-        "txt" | "md" => "text/plain; charset=utf-8",
+        "webp" => "image/webp",
+        "gif" => "image/gif",
+        "ico" => "image/x-icon",
+        "txt" => "text/plain; charset=utf-8",
         _ => "application/octet-stream",
     }
 }
 
-/// The file under `root` that a URL path names, or `None` if it would leave `root`.
-pub fn resolve(root: &Path, url: &str) -> Option<PathBuf> {
-    let path = url.split(['?', '#']).next().unwrap_or("");
-    let mut out = root.to_path_buf();
-    for part in Path::new(path.trim_start_matches('/')).components() {
-        match part {
-            Component::Normal(p) => out.push(p),
-            Component::CurDir => {}
-            _ => return None,
+/// A URL path percent-decoded to UTF-8, or `None` for a bad escape, invalid UTF-8 or a NUL.
+pub fn decode_path(path: &str) -> Option<String> {
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
         }
     }
+    String::from_utf8(out).ok().filter(|s| !s.contains('\0'))
+}
+
+/// The folders served: URL prefix (starting and ending with '/') → canonical folder, longest
+/// prefix first.
+#[derive(Debug, Clone)]
+pub struct Site {
+    mounts: Vec<(String, PathBuf)>,
+}
+
+impl Site {
+    /// The root at "/" plus each "/prefix/=FOLDER" mount; every folder must exist.
+    pub fn new(root: &Path, mounts: &[String]) -> Result<Self> {
+        let folder = |path: &Path, what: &str| {
+            path.canonicalize()
+                .ok()
+                .filter(|p| p.is_dir())
+                .ok_or_else(|| {
+                    Error::bad_input(
+                        path.display().to_string(),
+                        format!("{what} is not a folder"),
+                    )
+                })
+        };
+        let mut all = vec![("/".to_string(), folder(root, "--root")?)];
+        for m in mounts {
+            let (prefix, dir) = m
+                .split_once('=')
+                .filter(|(p, d)| p.starts_with('/') && !d.is_empty())
+                .ok_or_else(|| {
+                    Error::bad_input("--mount", format!("{m:?} is not \"/prefix/=FOLDER\""))
+                })?;
+            let prefix = format!("/{}/", prefix.trim_matches('/'));
+            if prefix == "//" || prefix.split('/').any(|p| p.starts_with('.')) {
+                return Err(Error::bad_input(
+                    "--mount",
+                    format!("{m:?}: the prefix must be a visible path below \"/\""),
+                ));
+            }
+            all.push((prefix, folder(Path::new(dir), "--mount")?));
+        }
+        all.sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
+        Ok(Self { mounts: all })
+    }
+
+    /// The served file a request target names, or `None` (answered 404) when it is missing, or
+    /// any part is hidden or `..`, or its real path leaves its folder, or its extension is not
+    /// served. `Err(())` for a target that does not decode (400).
+    pub fn resolve(&self, target: &str) -> std::result::Result<Option<PathBuf>, ()> {
+        let path = decode_path(target.split(['?', '#']).next().unwrap_or("")).ok_or(())?;
+        let Some((prefix, dir)) = self
+            .mounts
+            .iter()
+            .find(|(p, _)| path.starts_with(p.as_str()))
+        else {
+            return Ok(None);
+        };
+        let Some(wanted) = join_visible(dir, &path[prefix.len()..]) else {
+            return Ok(None);
+        };
+        let Ok(real) = wanted.canonicalize() else {
+            return Ok(None);
+        };
+        let inside = real.strip_prefix(dir).is_ok_and(|rel| {
+            rel.components()
+                .all(|c| matches!(c, Component::Normal(p) if !p.to_string_lossy().starts_with('.')))
+        });
+        Ok(
+            (inside && real.is_file() && served_extension(&wanted) && served_extension(&real))
+                .then_some(real),
+        )
+    }
+}
+
+/// `dir` joined with the '/'-separated `rest`, or `None` when a part is `..` or hidden.
+fn join_visible(dir: &Path, rest: &str) -> Option<PathBuf> {
+    let mut out = dir.to_path_buf();
+    for part in rest.split('/').filter(|p| !p.is_empty() && *p != ".") {
+        if part.starts_with('.') {
+            return None;
+        }
+        out.push(part);
+    }
     Some(out)
+}
+
+fn served_extension(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| SERVED_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+}
+
+/// A validator that changes whenever the file does (its length and modification time).
+fn etag(meta: &std::fs::Metadata) -> String {
+    let modified = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    format!("\"{:x}-{modified:x}\"", meta.len())
+}
+
+/// Whether a request head's `If-None-Match` lists `tag` (or `*`).
+fn not_modified(head: &str, tag: &str) -> bool {
+    head.lines().skip(1).any(|line| {
+        line.split_once(':').is_some_and(|(name, value)| {
+            name.trim().eq_ignore_ascii_case("if-none-match")
+                && value
+                    .split(',')
+                    .map(str::trim)
+                    .any(|v| v == tag || v == "*" || v.strip_prefix("W/") == Some(tag))
+        })
+    })
 }
 
 /// Longest request head (request line and headers) read; a longer one is answered 431.
@@ -76,18 +243,24 @@ fn parse_header(h: &str) -> Result<(String, String)> {
     Ok((name.trim().to_string(), value.trim().to_string()))
 }
 
-pub fn run(args: ServeArgs) -> Result<()> {
-    let headers: Vec<(String, String)> = args
-        .headers
+/// The default headers with each `--header` added, replacing a default of the same name.
+fn response_headers(extra: &[String]) -> Result<Vec<(String, String)>> {
+    let extra: Vec<(String, String)> = extra
         .iter()
         .map(|h| parse_header(h))
         .collect::<Result<_>>()?;
-    if !args.root.is_dir() {
-        return Err(Error::bad_input(
-            args.root.display().to_string(),
-            "--root is not a folder",
-        ));
-    }
+    let mut all: Vec<(String, String)> = DEFAULT_HEADERS
+        .iter()
+        .filter(|(name, _)| !extra.iter().any(|(n, _)| n.eq_ignore_ascii_case(name)))
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .collect();
+    all.extend(extra);
+    Ok(all)
+}
+
+pub fn run(args: ServeArgs) -> Result<()> {
+    let headers = response_headers(&args.headers)?;
+    let site = Site::new(&args.root, &args.mounts)?;
     let listener = std::net::TcpListener::bind(("127.0.0.1", args.port)).map_err(|e| {
         Error::bad_input(
             format!("127.0.0.1:{}", args.port),
@@ -99,24 +272,26 @@ pub fn run(args: ServeArgs) -> Result<()> {
         "serving {} on http://127.0.0.1:{port}/",
         args.root.display()
     );
-    let shared = std::sync::Arc::new((args.root.clone(), args.index.clone(), headers));
+    let shared = std::sync::Arc::new((site, args.index.clone(), headers));
     // One thread and one request per connection, answered with `Connection: close`: no
     // keep-alive state to stall on (tiny_http's, under Chromium's six parallel connections, left
     // a module request unanswered now and then).
     for stream in listener.incoming().flatten() {
         let shared = shared.clone();
         std::thread::spawn(move || {
-            let (root, index, headers) = &*shared;
-            let _ = serve_connection(stream, root, index, headers);
+            let (site, index, headers) = &*shared;
+            let _ = serve_connection(stream, site, index, headers);
         });
     }
     Ok(())
 }
 
+const TEXT: &str = "text/plain; charset=utf-8";
+
 /// Reads one request head from `stream` and answers it.
 fn serve_connection(
     mut stream: std::net::TcpStream,
-    root: &Path,
+    site: &Site,
     index: &str,
     extra: &[(String, String)],
 ) -> std::io::Result<()> {
@@ -126,14 +301,27 @@ fn serve_connection(
     let mut buf = [0u8; 4096];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") {
         if head.len() > MAX_HEAD_BYTES {
-            return respond(
+            respond(
                 &mut stream,
                 431,
-                "text/plain; charset=utf-8",
+                TEXT,
                 b"request head too large\n",
                 false,
                 extra,
-            );
+            )?;
+            // Read (and drop) what the client is still sending for a moment before closing:
+            // closing with unread input would reset the connection, and the client would see a
+            // reset instead of the 431.
+            stream.shutdown(std::net::Shutdown::Write)?;
+            stream.set_read_timeout(Some(std::time::Duration::from_millis(500)))?;
+            let mut drained = 0;
+            while drained < 1 << 20 {
+                match stream.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => drained += n,
+                }
+            }
+            return Ok(());
         }
         let n = stream.read(&mut buf)?;
         if n == 0 {
@@ -145,53 +333,43 @@ fn serve_connection(
     let mut parts = text.lines().next().unwrap_or("").split(' ');
     let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
     if !parts.next().is_some_and(|v| v.starts_with("HTTP/1.")) || !target.starts_with('/') {
-        return respond(
-            &mut stream,
-            400,
-            "text/plain; charset=utf-8",
-            b"bad request\n",
-            false,
-            extra,
-        );
+        return respond(&mut stream, 400, TEXT, b"bad request\n", false, extra);
     }
     let head_only = method == "HEAD";
     if method != "GET" && !head_only {
-        return respond(
-            &mut stream,
-            405,
-            "text/plain; charset=utf-8",
-            b"GET or HEAD only\n",
-            false,
-            extra,
-        );
+        return respond(&mut stream, 405, TEXT, b"GET or HEAD only\n", false, extra);
     }
     if target == "/" {
         let location = [("Location".to_string(), index.to_string())];
         let all: Vec<(String, String)> = extra.iter().cloned().chain(location).collect();
-        return respond(
-            &mut stream,
-            302,
-            "text/plain; charset=utf-8",
-            b"",
-            head_only,
-            &all,
-        );
+        return respond(&mut stream, 302, TEXT, b"", head_only, &all);
     }
-    let file = resolve(root, target)
-        .filter(|p| p.is_file())
-        .and_then(|p| std::fs::read(&p).ok().map(|bytes| (p, bytes)));
+    let path = match site.resolve(target) {
+        Err(()) => return respond(&mut stream, 400, TEXT, b"bad request path\n", false, extra),
+        Ok(path) => path,
+    };
+    let file = path.and_then(|p| {
+        let meta = std::fs::metadata(&p).ok()?;
+        Some((p, meta))
+    });
     match file {
-        Some((path, bytes)) => {
-            respond(&mut stream, 200, mime_type(&path), &bytes, head_only, extra)
+        Some((path, meta)) => {
+            let tag = etag(&meta);
+            let mut all = extra.to_vec();
+            all.push(("ETag".to_string(), tag.clone()));
+            if not_modified(&text, &tag) {
+                respond(&mut stream, 304, mime_type(&path), b"", true, &all)
+            } else if head_only {
+                // HEAD answers the length without reading the file.
+                respond_sized(&mut stream, 200, mime_type(&path), meta.len(), None, &all)
+            } else {
+                match std::fs::read(&path) {
+                    Ok(bytes) => respond(&mut stream, 200, mime_type(&path), &bytes, false, &all),
+                    Err(_) => respond(&mut stream, 404, TEXT, b"not found\n", false, extra),
+                }
+            }
         }
-        None => respond(
-            &mut stream,
-            404,
-            "text/plain; charset=utf-8",
-            b"not found\n",
-            head_only,
-            extra,
-        ),
+        None => respond(&mut stream, 404, TEXT, b"not found\n", head_only, extra),
     }?;
     stream.flush()
 }
@@ -204,18 +382,40 @@ fn respond(
     head_only: bool,
     extra: &[(String, String)],
 ) -> std::io::Result<()> {
+    let len = if status == 304 { 0 } else { body.len() as u64 };
+    respond_sized(
+        stream,
+        status,
+        content_type,
+        len,
+        (!head_only).then_some(body),
+        extra,
+    )
+}
+
+/// Writes the status line, the headers (with `Content-Length: len`) and the body if any.
+fn respond_sized(
+    stream: &mut std::net::TcpStream,
+    status: u16,
+    content_type: &str,
+    len: u64,
+    body: Option<&[u8]>,
+    extra: &[(String, String)],
+) -> std::io::Result<()> {
     use std::io::Write;
     let reason = match status {
         200 => "OK",
         302 => "Found",
+        304 => "Not Modified",
         400 => "Bad Request",
         404 => "Not Found",
         405 => "Method Not Allowed",
         _ => "Request Header Fields Too Large",
     };
+    // no-cache: the browser may keep every file but revalidates it (ETag, 304) on each use, so
+    // a rebuilt bundle or index is never served stale during development.
     let mut out = format!(
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nCache-Control: no-cache\r\nConnection: close\r\n",
-        body.len()
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {len}\r\nCache-Control: no-cache\r\nConnection: close\r\n"
     );
     if status == 405 {
         out.push_str("Allow: GET, HEAD\r\n");
@@ -225,7 +425,7 @@ fn respond(
     }
     out.push_str("\r\n");
     stream.write_all(out.as_bytes())?;
-    if !head_only {
+    if let Some(body) = body {
         stream.write_all(body)?;
     }
     Ok(())
@@ -234,6 +434,14 @@ fn respond(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A fresh folder for one test.
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("ranklet-serve-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
 
     #[test]
     fn header_flags_cannot_split_a_response() {
@@ -247,17 +455,155 @@ mod tests {
     }
 
     #[test]
-    fn resolves_inside_root_only() {
-        let root = Path::new("/srv");
-        assert_eq!(
-            resolve(root, "/www/a.js?x=1"),
-            Some(PathBuf::from("/srv/www/a.js"))
+    fn a_header_flag_replaces_the_default_of_its_name() {
+        let all = response_headers(&["content-security-policy: default-src *".into()]).unwrap();
+        let csp: Vec<_> = all
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case("content-security-policy"))
+            .collect();
+        assert_eq!(csp.len(), 1);
+        assert_eq!(csp[0].1, "default-src *");
+        assert!(
+            all.iter()
+                .any(|(n, v)| n == "X-Content-Type-Options" && v == "nosniff")
         );
-        assert_eq!(resolve(root, "/../etc/passwd"), None);
-        assert_eq!(resolve(root, "/www/../../x"), None);
+    }
+
+    #[test]
+    fn decodes_percent_escapes_to_utf8_only() {
+        assert_eq!(
+            decode_path("/a%20b/%C3%A9.js").as_deref(),
+            Some("/a b/é.js")
+        );
+        assert_eq!(decode_path("/a%2"), None);
+        assert_eq!(decode_path("/a%zz"), None);
+        assert_eq!(decode_path("/%FF"), None);
+        assert_eq!(decode_path("/a%00.js"), None);
+    }
+
+    #[test]
+    fn serves_visible_allowed_files_inside_the_root_only() {
+        let tmp = scratch("visible");
+        let root = tmp.join("site");
+        std::fs::create_dir_all(root.join("www/sub dir")).unwrap();
+        std::fs::create_dir_all(root.join(".git")).unwrap();
+        std::fs::write(root.join("www/a.js"), "1").unwrap();
+        std::fs::write(root.join("www/sub dir/b.json"), "{}").unwrap();
+        std::fs::write(root.join("www/data.inter"), "x").unwrap();
+        std::fs::write(root.join(".git/config"), "secret").unwrap();
+        std::fs::write(root.join(".env.js"), "secret").unwrap();
+        std::fs::write(tmp.join("outside.js"), "secret").unwrap();
+        std::os::unix::fs::symlink(tmp.join("outside.js"), root.join("www/link.js")).unwrap();
+        std::os::unix::fs::symlink(root.join(".git"), root.join("www/git")).unwrap();
+        let site = Site::new(&root, &[]).unwrap();
+        let ok = |t: &str| site.resolve(t).unwrap().is_some();
+        assert!(ok("/www/a.js?v=1"));
+        assert!(ok("/www/sub%20dir/b.json"));
+        for refused in [
+            "/.git/config",
+            "/.env.js",
+            "/www/data.inter",
+            "/www/link.js",
+            "/www/git/config",
+            "/../outside.js",
+            "/www/../../outside.js",
+            "/www/%2e%2e/%2e%2e/outside.js",
+            "/www/missing.js",
+        ] {
+            assert!(!ok(refused), "{refused} was served");
+        }
+        assert!(site.resolve("/www/%ZZ").is_err());
         assert_eq!(
             mime_type(Path::new("x/ranklet_bg.wasm")),
             "application/wasm"
         );
+    }
+
+    #[test]
+    fn mounts_serve_another_folder_under_a_prefix() {
+        let tmp = scratch("mounts");
+        std::fs::create_dir_all(tmp.join("root")).unwrap();
+        std::fs::create_dir_all(tmp.join("peer/npm")).unwrap();
+        std::fs::write(tmp.join("peer/npm/x.mjs"), "1").unwrap();
+        let mount = format!("/peer/={}", tmp.join("peer").display());
+        let site = Site::new(&tmp.join("root"), &[mount]).unwrap();
+        assert!(site.resolve("/peer/npm/x.mjs").unwrap().is_some());
+        assert!(site.resolve("/npm/x.mjs").unwrap().is_none());
+        assert!(Site::new(&tmp.join("root"), &["/.hidden/=/tmp".into()]).is_err());
+        assert!(Site::new(&tmp.join("missing"), &[]).is_err());
+    }
+
+    /// Property: for thousands of random request targets built from path pieces, escapes and
+    /// raw bytes, `resolve` never panics and never returns a file outside the root, hidden, or
+    /// of an extension not served.
+    #[test]
+    fn no_request_path_escapes_the_allow_list() {
+        let tmp = scratch("property");
+        let root = tmp.join("site");
+        std::fs::create_dir_all(root.join("www")).unwrap();
+        std::fs::create_dir_all(root.join(".git")).unwrap();
+        std::fs::write(root.join("www/a.js"), "1").unwrap();
+        std::fs::write(root.join(".git/config"), "secret").unwrap();
+        std::fs::write(tmp.join("outside.js"), "secret").unwrap();
+        let site = Site::new(&root, &[]).unwrap();
+        let real_root = root.canonicalize().unwrap();
+        let pieces = [
+            "/",
+            "..",
+            ".",
+            "www",
+            "a.js",
+            ".git",
+            "config",
+            "%2e",
+            "%2E%2E",
+            "%2f",
+            "%00",
+            "%ff",
+            "%",
+            "%c3%a9",
+            "outside.js",
+            "?",
+            "#",
+            "//",
+            "\\",
+            "~",
+            " ",
+        ];
+        let mut rng = ranklet::rng::SplitMix(24);
+        let mut served = 0;
+        for _ in 0..5000 {
+            // Half of them start inside the served folder, so that some are served.
+            let mut target = String::from(if rng.next_f32() < 0.5 { "/www/" } else { "/" });
+            for _ in 0..(1 + (rng.next_f32() * 8.0) as usize) {
+                target.push_str(
+                    pieces[(rng.next_f32() * pieces.len() as f32) as usize % pieces.len()],
+                );
+            }
+            if let Ok(Some(path)) = site.resolve(&target) {
+                served += 1;
+                assert!(
+                    path.starts_with(&real_root),
+                    "{target} → {}",
+                    path.display()
+                );
+                let rel = path.strip_prefix(&real_root).unwrap();
+                assert!(
+                    !rel.to_string_lossy().split('/').any(|p| p.starts_with('.')),
+                    "{target}"
+                );
+                assert!(served_extension(&path), "{target}");
+            }
+        }
+        assert!(served > 0, "no target reached the one served file");
+        println!("property request path: 5000 cases, {served} served, none outside the allow-list");
+    }
+
+    #[test]
+    fn if_none_match_revalidates() {
+        let head = "GET /a.js HTTP/1.1\r\nIf-None-Match: \"1-2\", W/\"3-4\"\r\n\r\n";
+        assert!(not_modified(head, "\"1-2\""));
+        assert!(not_modified(head, "\"3-4\""));
+        assert!(!not_modified(head, "\"5-6\""));
     }
 }

@@ -53,7 +53,15 @@ function summarise(result) {
 
 const out = process.argv[2] ?? 'reports/browser-embed.json';
 const query = process.env.BENCH_QUERY ?? 'backends=cpu&texts=64';
-const server = await startServer();
+// The transformers.js peer lives under .cache/peer/ (./build.sh bench-web), which the server
+// never serves as a dotted path: it is mounted under /peer/. The peer is third-party code
+// measured as shipped, so its page relaxes the default policy for it (eval and blob workers,
+// which ONNX Runtime Web may use); ranklet's own pages are tested under the strict default.
+const peer = path.join(process.env.RANKLET_CACHE ?? path.join(ROOT, '.cache'), 'peer');
+const server = await startServer([
+  ...(existsSync(peer) ? ['--mount', `/peer/=${peer}`] : []),
+  '--header', "Content-Security-Policy: default-src 'self'; script-src 'self' 'wasm-unsafe-eval' 'unsafe-eval'; worker-src 'self' blob:",
+]);
 const browser = await launchBrowser();
 try {
   // Nothing may leave the origin, transformers.js included (it would fetch from the HF hub or a
