@@ -285,3 +285,40 @@ fn input_and_output_paths_are_checked_before_the_work() {
     assert!(!missing.exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Empty texts, texts longer than the model reads and a batch size that takes gigabytes are each
+/// said once on stderr (with the count), and the vectors are still written.
+#[test]
+fn warns_once_about_empty_and_truncated_texts_and_huge_batches() {
+    let dir = scratch("warnings");
+    let model = tiny_model(&dir);
+    let long = "coffee ".repeat(400);
+    let out = ranklet(&[
+        "embed",
+        "--model",
+        model.to_str().unwrap(),
+        "--text",
+        "",
+        "--text",
+        &long,
+        "--text",
+        &long,
+        "--text",
+        "a film",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("1 empty text(s) (first: id \"0\")"), "{err}");
+    assert!(err.contains("2 of 4 texts are longer than"), "{err}");
+    assert_eq!(err.matches("warning:").count(), 2, "{err}");
+    assert_eq!(rows(&out.stdout).len(), 4);
+    let quiet = ranklet(&[
+        "embed",
+        "--model",
+        model.to_str().unwrap(),
+        "--text",
+        "a film",
+    ]);
+    assert!(!stderr(&quiet).contains("warning"), "{}", stderr(&quiet));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -129,6 +129,41 @@ fn reports_of_one_dataset_collect_one_model_per_name() {
     );
 }
 
+/// A `--report` file that is not a report, or holds another dataset's, is never overwritten:
+/// it is kept beside as `NAME.N.bak` and said so.
+#[test]
+fn a_report_of_another_dataset_or_an_unreadable_one_is_kept() {
+    let dir = contracts_folder("keep-report");
+    let report = dir.join("table.json");
+    let r = report.to_str().unwrap();
+    let d = dir.to_str().unwrap();
+    std::fs::write(&report, b"{ half a report").unwrap();
+    let out = ranklet_ok(&["eval", "--data", d, "--report", r]);
+    let note = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        note.contains("table.json.1.bak") && note.contains("not a readable JSON report"),
+        "{note}"
+    );
+    assert_eq!(
+        std::fs::read(dir.join("table.json.1.bak")).unwrap(),
+        b"{ half a report"
+    );
+    let other = r#"{"dataset": "another-shop", "models": [{"name": "theirs"}]}"#;
+    std::fs::write(&report, other).unwrap();
+    let out = ranklet_ok(&["eval", "--data", d, "--report", r]);
+    let note = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        note.contains("table.json.2.bak") && note.contains("another-shop"),
+        "{note}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("table.json.2.bak")).unwrap(),
+        other
+    );
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_ne!(v["dataset"], "another-shop");
+}
+
 /// A reader that closes the pipe early (`ranklet eval … | head -1`) ends the run quietly with
 /// success, not a panic (exit 101).
 #[test]

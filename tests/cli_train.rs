@@ -506,68 +506,6 @@ fn persona_and_two_view_terms_from_the_command_line() {
     assert_eq!(e["models"][0]["test"], r["models"][0]["test"]);
 }
 
-/// A diverged run (NaN learning rate, zero temperature) stops with a clear error naming the
-/// epoch and the cause, exit 2, and writes no bundle and no report: its figures would read as
-/// perfect ranks.
-#[test]
-fn a_diverged_run_stops_and_writes_no_bundle() {
-    let dir = contracts_folder("diverged");
-    let (d, out, report) = (
-        dir.to_str().unwrap(),
-        dir.join("bundle"),
-        dir.join("report.json"),
-    );
-    let encoder = tiny_encoder(&dir);
-    for bad in [["--lr", "nan"], ["--temperature", "0"]] {
-        let mut args = vec![
-            "train",
-            "--data",
-            d,
-            "--mode",
-            "inductive",
-            "--text-model",
-            &encoder,
-            "--epochs",
-            "2",
-            "--hidden",
-            "16",
-            "--heads",
-            "2",
-            "--inner",
-            "32",
-            "--layers",
-            "1",
-            "--experts",
-            "2",
-            "--max-len",
-            "10",
-            "--batch-size",
-            "8",
-            "--quiet",
-            "--restart",
-        ];
-        let (o, r, c) = (
-            out.to_str().unwrap(),
-            report.to_str().unwrap(),
-            dir.join("ck"),
-        );
-        let c = c.to_str().unwrap().to_string();
-        args.extend_from_slice(&["--out", o, "--report", r, "--checkpoint", &c]);
-        args.extend_from_slice(&bad);
-        let err = ranklet_err(&args);
-        assert!(
-            err.contains("diverged") && err.contains("epoch"),
-            "{bad:?}: {err}"
-        );
-        assert!(
-            !out.join("manifest.json").exists(),
-            "{bad:?}: a bundle was written"
-        );
-        assert!(!report.exists(), "{bad:?}: a report was written");
-    }
-    let _ = std::fs::remove_dir_all(&dir);
-}
-
 /// Every user with 2 events or fewer: no validation user to choose an epoch on — a clear
 /// error naming the folder (exit 2), not a panic; `eval` reports zeros for no test user.
 #[test]
@@ -597,8 +535,10 @@ fn a_dataset_without_validation_users_is_refused() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Numeric flags that would panic deep inside burn are refused when the arguments are parsed,
-/// naming the flag (exit 2, clap's usage error).
+/// Numeric flags that would panic deep inside burn, or make a run diverge from its first step
+/// (a NaN, infinite or zero rate), are refused when the arguments are parsed, naming the flag
+/// (exit 2, clap's usage error), for `train` and `distill`. (A run that diverges later stops
+/// naming its epoch: `train::run::tests::a_diverged_run_stops_naming_the_epoch`.)
 #[test]
 fn out_of_range_shape_flags_are_refused_at_parse_time() {
     let dir = contracts_folder("flags");
@@ -609,11 +549,36 @@ fn out_of_range_shape_flags_are_refused_at_parse_time() {
         ("--inner", "0"),
         ("--heads", "0"),
         ("--dropout", "nan"),
+        ("--lr", "nan"),
+        ("--lr", "0"),
+        ("--temperature", "0"),
+        ("--weight-decay", "nan"),
+        ("--item-drop", "2"),
+        ("--holdout-items", "1"),
     ] {
         let err = ranklet_err(&["train", "--data", d, "--mode", "id", flag, value]);
         assert!(
             err.contains(flag) && !err.contains("panicked"),
             "{flag} {value}: {err}"
+        );
+    }
+    for (flag, value) in [
+        ("--lr=-1", ""),
+        ("--augment", "1.5"),
+        ("--dropout", "1"),
+        ("--max-len", "0"),
+        ("--batch-size", "0"),
+        ("--lr-floor", "inf"),
+    ] {
+        let args: Vec<&str> = ["distill", "--texts", d, flag, value]
+            .into_iter()
+            .filter(|a| !a.is_empty())
+            .collect();
+        let err = ranklet_err(&args);
+        let name = flag.split('=').next().unwrap();
+        assert!(
+            err.contains(name) && !err.contains("panicked"),
+            "distill {flag} {value}: {err}"
         );
     }
     let _ = std::fs::remove_dir_all(&dir);

@@ -64,7 +64,13 @@ pub fn read_model_dir(dir: &std::path::Path) -> Result<EncoderFiles> {
         .into_iter()
         .find(|n| dir.join(n).exists())
         .unwrap_or("model.safetensors");
-    let mut max_seq_length = DEFAULT_MAX_SEQ_LEN;
+    let config = read("config.json")?;
+    // Without sentence_bert_config.json, the model's own position table bounds the length, as
+    // sentence-transformers does (a small BERT has fewer than the default's positions).
+    let mut max_seq_length = serde_json::from_slice::<serde_json::Value>(&config)
+        .ok()
+        .and_then(|v| v.get("max_position_embeddings")?.as_u64())
+        .map_or(DEFAULT_MAX_SEQ_LEN, |p| DEFAULT_MAX_SEQ_LEN.min(p as usize));
     if let Ok(bytes) = std::fs::read(dir.join("sentence_bert_config.json")) {
         let v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
             Error::bad_file(
@@ -92,7 +98,7 @@ pub fn read_model_dir(dir: &std::path::Path) -> Result<EncoderFiles> {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| shown.clone()),
-        config: (path_of("config.json"), read("config.json")?),
+        config: (path_of("config.json"), config),
         tokenizer: (path_of("tokenizer.json"), read("tokenizer.json")?),
         weights: (path_of(weights_name), read(weights_name)?),
         max_seq_length,

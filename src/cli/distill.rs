@@ -32,7 +32,7 @@ pub struct DistillArgs {
     #[arg(long, default_value = "models/student")]
     pub out: PathBuf,
     /// Fraction of the texts held out to measure the student's cosine to the teacher.
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = 0.1, value_parser = super::probability)]
     pub valid_fraction: f64,
     /// Student layers, taken evenly from the teacher's (e.g. 3 of 6 → teacher layers 1, 3, 5;
     /// 2 of 6 → 2, 5). Default 2: at a fixed compute budget, wide layers keep more of the teacher
@@ -47,7 +47,7 @@ pub struct DistillArgs {
     #[arg(long)]
     pub heads: Option<usize>,
     /// Feed-forward neurons per layer to prune down to (unless --target-params sets it).
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = super::at_least_one)]
     pub ffn: usize,
     /// Target parameter count of the student encoder: sets --ffn (multiples of 32) so the
     /// student, with its layers, heads and pruned vocabulary, fits.
@@ -60,38 +60,38 @@ pub struct DistillArgs {
     #[arg(long)]
     pub no_vocab_prune: bool,
     /// Epochs over the training texts (pruning takes the first --prune-until of them).
-    #[arg(long, default_value_t = 48)]
+    #[arg(long, default_value_t = 48, value_parser = super::at_least_one)]
     pub epochs: usize,
     /// Epochs of stage 1 (COS-NCE alone); 0 runs stage 2 throughout.
     #[arg(long, default_value_t = 2)]
     pub stage1_epochs: usize,
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 32, value_parser = super::at_least_one)]
     pub batch_size: usize,
-    #[arg(long, default_value_t = 5e-4)]
+    #[arg(long, default_value_t = 5e-4, value_parser = super::positive)]
     pub lr: f64,
     /// FGM step on the embedding output in stage 2 (0: off).
-    #[arg(long, default_value_t = 0.05)]
+    #[arg(long, default_value_t = 0.05, value_parser = super::non_negative)]
     pub fgm_epsilon: f64,
     /// Probability of replacing a training text, for one step, by an altered copy that the
     /// teacher labels afresh (words dropped, or swapped as the options below say).
-    #[arg(long, default_value_t = 0.8)]
+    #[arg(long, default_value_t = 0.8, value_parser = super::share_f32)]
     pub augment: f32,
     /// Weight of the output-level losses (cosine to the teacher's vector, in-batch similarity
     /// KL) in stage 2.
-    #[arg(long, default_value_t = 4.0)]
+    #[arg(long, default_value_t = 4.0, value_parser = super::non_negative)]
     pub output_weight: f64,
     /// Share of an augmented copy's words replaced by words of other training texts (a second
     /// kind of copy besides dropping words; the kinds in use are drawn evenly; 0: off).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = super::share_f32)]
     pub replace_words: f32,
     /// Weight of the word-piece-level loss (every piece's state of each mapped layer towards
     /// the teacher's, 1 − cos), in both stages (0: off).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = super::non_negative)]
     pub token_weight: f64,
     /// Share of an augmented copy's words replaced by random whole words of the teacher's
     /// vocabulary (a third kind of copy; the student trains with the whole embedding table,
     /// pruned to the catalog's pieces at the end; 0: off).
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 0.5, value_parser = super::share_f32)]
     pub vocab_words: f32,
     /// Share the heads' budget (--heads × layers) out over the layers by importance instead of
     /// --heads in each (at least one per layer).
@@ -99,34 +99,34 @@ pub struct DistillArgs {
     pub global_heads: bool,
     /// Dropout of the student while it learns (the teacher's config.json says 0.1; without it
     /// the student kept more of the teacher, reports/distill.json).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = super::probability)]
     pub dropout: f64,
     /// Keep the word-piece embeddings at the teacher's values while the student learns.
     #[arg(long)]
     pub freeze_words: bool,
     /// Share of the training steps over which pruning reaches the target shape (the rest
     /// trains the pruned shape, with the learning-rate decay).
-    #[arg(long, default_value_t = 0.6)]
+    #[arg(long, default_value_t = 0.6, value_parser = super::share)]
     pub prune_until: f64,
     /// Polyak averaging factor per step once pruning is done: the student evaluated and
     /// written is the moving average of the weights (0: the last weights).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = super::probability)]
     pub average: f64,
     /// Share of an augmented copy's words replaced by one of their nearest whole words in the
     /// teacher's embedding table (a fourth kind of copy; 0: off).
-    #[arg(long, default_value_t = 0.3)]
+    #[arg(long, default_value_t = 0.3, value_parser = super::share_f32)]
     pub neighbour_words: f32,
     /// Weight of MiniLM's self-attention relation loss on the last layer (0: off).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = super::non_negative)]
     pub relation_weight: f64,
     /// After pruning ends, the learning rate falls on a half cosine to lr × this (1: constant).
-    #[arg(long, default_value_t = 0.05)]
+    #[arg(long, default_value_t = 0.05, value_parser = super::share)]
     pub lr_floor: f64,
     /// Leave out LRC-BERT's COS-NCE layer loss (only the output-level losses; an ablation).
     #[arg(long)]
     pub no_cos_nce: bool,
     /// Word-pieces per text.
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = 128, value_parser = super::at_least_one)]
     pub max_len: usize,
     #[arg(long, default_value_t = 2020)]
     pub seed: u64,

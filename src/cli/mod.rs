@@ -93,6 +93,57 @@ pub fn probability(s: &str) -> std::result::Result<f64, String> {
     }
 }
 
+fn finite(s: &str) -> std::result::Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() => Ok(v),
+        Ok(v) => Err(format!("{v} is not a finite number")),
+        Err(e) => Err(format!("not a number: {e}")),
+    }
+}
+
+/// A rate or scale that must be finite and above 0 (a learning rate, a temperature).
+pub fn positive(s: &str) -> std::result::Result<f64, String> {
+    finite(s).and_then(|v| {
+        if v > 0.0 {
+            Ok(v)
+        } else {
+            Err(format!("{v} is not above 0"))
+        }
+    })
+}
+
+/// A finite weight that may be 0 (a loss weight, a decay, a step size; 0 turns it off).
+pub fn non_negative(s: &str) -> std::result::Result<f64, String> {
+    finite(s).and_then(|v| {
+        if v >= 0.0 {
+            Ok(v)
+        } else {
+            Err(format!("{v} is below 0"))
+        }
+    })
+}
+
+/// A share in [0, 1] (a fraction of words, steps or strength).
+pub fn share(s: &str) -> std::result::Result<f64, String> {
+    finite(s).and_then(|v| {
+        if (0.0..=1.0).contains(&v) {
+            Ok(v)
+        } else {
+            Err(format!("{v} is not in [0, 1]"))
+        }
+    })
+}
+
+/// [`share`] as f32, for the flags stored as f32.
+pub fn share_f32(s: &str) -> std::result::Result<f32, String> {
+    share(s).map(|v| v as f32)
+}
+
+/// [`non_negative`] as f32.
+pub fn non_negative_f32(s: &str) -> std::result::Result<f32, String> {
+    non_negative(s).map(|v| v as f32)
+}
+
 /// How `eval` and `recommend` read a history longer than the model's window.
 #[derive(Debug, Clone, clap::Args)]
 pub struct HistorySelectArgs {
@@ -220,10 +271,31 @@ pub fn write_report(path: &std::path::Path, mut report: serde_json::Value) -> Re
             m["command"] = command.clone().into();
         }
     }
-    let earlier: Option<serde_json::Value> = std::fs::read(path)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok());
-    if let Some(earlier) = earlier.filter(|e| e["dataset"] == report["dataset"])
+    let earlier = match std::fs::read(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        read => {
+            let parsed: Option<serde_json::Value> =
+                read.ok().and_then(|b| serde_json::from_slice(&b).ok());
+            match parsed {
+                Some(e) if e["dataset"] == report["dataset"] => Some(e),
+                // Another dataset's report, or a file that is not one: never overwritten.
+                other => {
+                    let why = match &other {
+                        Some(e) => format!("a report of dataset {}", e["dataset"]),
+                        None => "a file that is not a readable JSON report".to_string(),
+                    };
+                    let kept = keep_beside(path)?;
+                    eprintln!(
+                        "note: {} held {why}; it is kept as {} and a new report is written",
+                        path.display(),
+                        kept.display()
+                    );
+                    None
+                }
+            }
+        }
+    };
+    if let Some(earlier) = earlier
         && let Some(new_models) = report["models"].as_array().cloned()
     {
         let names: Vec<&serde_json::Value> = new_models.iter().map(|m| &m["name"]).collect();
@@ -246,6 +318,29 @@ pub fn write_report(path: &std::path::Path, mut report: serde_json::Value) -> Re
     }
     let text = serde_json::to_string_pretty(&report).expect("JSON values serialise");
     ranklet::fsio::write_atomic(path, text.as_bytes())
+}
+
+/// Renames `path` to the first free `path.N.bak`; returns the new name.
+fn keep_beside(path: &std::path::Path) -> Result<std::path::PathBuf> {
+    let name = path
+        .file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned();
+    let kept = (1..)
+        .map(|n| path.with_file_name(format!("{name}.{n}.bak")))
+        .find(|p| !p.exists())
+        .expect("some free name");
+    std::fs::rename(path, &kept).map_err(|e| {
+        Error::bad_input(
+            path.display().to_string(),
+            format!(
+                "cannot keep the earlier report aside as {} ({e})",
+                kept.display()
+            ),
+        )
+    })?;
+    Ok(kept)
 }
 
 /// Prints the protocol's metrics, one row per (label, metrics).

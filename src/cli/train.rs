@@ -34,9 +34,9 @@ pub struct TrainArgs {
     pub epochs: usize,
     #[arg(long, default_value_t = 64, value_parser = super::at_least_one)]
     pub batch_size: usize,
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = 1e-3, value_parser = super::positive)]
     pub lr: f64,
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = super::non_negative_f32)]
     pub weight_decay: f32,
     /// Epochs without a better validation NDCG@10 before stopping.
     #[arg(long, default_value_t = 10)]
@@ -54,7 +54,7 @@ pub struct TrainArgs {
     /// Whitening experts of the MoE adaptor.
     #[arg(long, default_value_t = 8, value_parser = super::at_least_one)]
     pub experts: usize,
-    #[arg(long, default_value_t = 0.07)]
+    #[arg(long, default_value_t = 0.07, value_parser = super::positive)]
     pub temperature: f64,
     /// History cap.
     #[arg(long, default_value_t = 50, value_parser = super::at_least_one)]
@@ -82,10 +82,10 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 0)]
     pub pretrain_epochs: usize,
     /// λ, the weight of the sequence–sequence loss in pre-training.
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = 1e-3, value_parser = super::non_negative)]
     pub lambda: f64,
     /// Item-drop probability of the augmented sequence in pre-training.
-    #[arg(long, default_value_t = 0.2)]
+    #[arg(long, default_value_t = 0.2, value_parser = super::share_f32)]
     pub item_drop: f32,
     /// Parameter-efficient fine-tuning: keep the sequence encoder frozen, train the item tower
     /// (MoE adaptor, ID embedding) only. Usually with --init.
@@ -101,14 +101,14 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 0)]
     pub tune_text_layers: usize,
     /// Epochs of text tuning (early stopping on validation NDCG@10, patience 2).
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, value_parser = super::at_least_one)]
     pub text_epochs: usize,
     /// AdamW learning rate of the tuned text layers (the recommender uses --lr / 10 meanwhile).
-    #[arg(long, default_value_t = 5e-5)]
+    #[arg(long, default_value_t = 5e-5, value_parser = super::positive)]
     pub text_lr: f64,
     /// Cold start: hold out this fraction of the items from training entirely (seeded) and
     /// report the test users whose target is one of them, against popularity.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = super::probability)]
     pub holdout_items: f64,
     /// The model's name in the report and in the bundle's manifest [default: ranklet-<mode> in
     /// the report, the text encoder's name in the bundle].
@@ -143,7 +143,7 @@ pub struct TrainArgs {
     /// description (the catalog's `text`) have each view embedded separately, and the item
     /// tower's text adaptor learns to map the two views of an item together, apart from the
     /// other items' (in-batch over each batch's target items). 0 (the default) turns it off.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = super::non_negative)]
     pub two_view: f64,
     /// CLSD: weight training clicks (targets and history events) by their confidence under
     /// the previous epoch's model, standardised within this many user activity groups; the
@@ -151,11 +151,11 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 0)]
     pub clsd_groups: usize,
     /// CLSD confidence spread s: weights lie in (1 − s, 1 + s), s in [0, 1].
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 0.5, value_parser = super::share_f32)]
     pub clsd_strength: f32,
     /// Robustness protocol: add this fraction of random noise clicks to every user's training
     /// events (validation and test targets stay clean), seeded by --noise-seed.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = super::probability)]
     pub noise_clicks: f64,
     #[arg(long, default_value_t = 7)]
     pub noise_seed: u64,

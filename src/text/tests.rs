@@ -282,6 +282,39 @@ fn refuses_mismatched_files_naming_them() {
         .to_string();
     assert!(err.contains("missing"), "{err}");
 
+    // A config with fewer layers than the weights (manifest or not): refused, naming the
+    // unused tensors, instead of embedding with the first layers only. Zero layers too.
+    for layers in [1, 0] {
+        let mut files = tiny_bert_files(1);
+        let mut config = crate::fixtures::tiny_config();
+        config.num_hidden_layers = layers;
+        files.config.1 = serde_json::to_vec(&config).unwrap();
+        let err = TextEmbedder::from_files(&files, &d)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("model.safetensors")
+                && err.contains("not used by config.json")
+                && err.contains("encoder.layer.1."),
+            "{layers} layers: {err}"
+        );
+    }
+    // The pooler (unused by mean pooling) is no reason to refuse.
+    let mut files = tiny_bert_files(1);
+    let mut tensors = random_bert_tensors(&tiny_config(), 1);
+    tensors.push(("pooler.dense.bias".into(), vec![16], vec![0.0; 16]));
+    files.weights.1 = to_safetensors(&tensors);
+    TextEmbedder::from_files(&files, &d).unwrap();
+
+    // A weights file cut short (an interrupted download) says so.
+    let mut files = tiny_bert_files(1);
+    let half = files.weights.1.len() / 2;
+    files.weights.1.truncate(half);
+    let err = TextEmbedder::from_files(&files, &d)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("truncated"), "{err}");
+
     // Bytes that are not safetensors, and a tokenizer that is not JSON.
     let mut files = tiny_bert_files(1);
     files.weights.1.truncate(100);

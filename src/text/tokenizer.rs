@@ -54,6 +54,23 @@ impl std::fmt::Debug for TextTokenizer {
     }
 }
 
+/// `Tokenizer::from_bytes`, with the panics some malformed files raise inside the tokenizers
+/// crate (e.g. a decoder object without the fields its type needs: an `unwrap` in its
+/// deserialiser, found by tests/parsers_fuzz.rs) turned into errors. The panic hook is silenced
+/// meanwhile so that a bad file prints one clear error, not a panic message; loading happens
+/// before any other work starts.
+fn parse_tokenizer(bytes: &[u8]) -> std::result::Result<Tokenizer, String> {
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let parsed = std::panic::catch_unwind(|| Tokenizer::from_bytes(bytes));
+    std::panic::set_hook(hook);
+    match parsed {
+        Ok(Ok(t)) => Ok(t),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("a part of it is malformed (the tokenizers crate could not read it)".into()),
+    }
+}
+
 impl TextTokenizer {
     /// Loads `tokenizer.json` bytes; `origin` names the file in errors.
     pub fn from_bytes(bytes: &[u8], max_len: usize, origin: &str) -> Result<Self> {
@@ -63,7 +80,7 @@ impl TextTokenizer {
                 format!("max_seq_length {max_len} is below 2"),
             ));
         }
-        let mut inner = Tokenizer::from_bytes(bytes)
+        let mut inner = parse_tokenizer(bytes)
             .map_err(|e| Error::bad_file(origin, format!("not a tokenizer.json: {e}")))?;
         inner
             .with_truncation(Some(TruncationParams {
@@ -98,6 +115,13 @@ impl TextTokenizer {
     /// The underlying `tokenizers` tokenizer (vocabulary pruning rewrites it).
     pub fn inner(&self) -> &Tokenizer {
         &self.inner
+    }
+
+    /// Whether `text` has more word-pieces than `max_len` (its end is cut before embedding).
+    pub fn truncates(&self, text: &str) -> bool {
+        self.inner
+            .encode(text, true)
+            .is_ok_and(|e| !e.get_overflowing().is_empty())
     }
 
     /// Ids of one text, with [CLS]/[SEP], truncated.

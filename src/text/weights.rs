@@ -41,12 +41,53 @@ struct TensorSource<'a> {
     prefix: &'static str,
     origin: &'a str,
     device: &'a Device,
+    /// Full names of the tensors read so far (an int8 tensor's scale included).
+    used: std::cell::RefCell<std::collections::HashSet<String>>,
+}
+
+/// Why a safetensors file that does not parse is cut short, if it is: its header, or the tensor
+/// data its header describes, runs past the end of the file (an interrupted download or copy).
+fn truncation(bytes: &[u8]) -> Option<String> {
+    let len = bytes.len() as u64;
+    let header = u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?);
+    if 8 + header > len {
+        return Some(format!(
+            "truncated: the file has {len} bytes, its header alone claims {header}"
+        ));
+    }
+    let meta: serde_json::Value = serde_json::from_slice(&bytes[8..8 + header as usize]).ok()?;
+    let end = meta
+        .as_object()?
+        .values()
+        .filter_map(|t| t.get("data_offsets")?.get(1)?.as_u64())
+        .max()?;
+    (8 + header + end > len).then(|| {
+        format!(
+            "truncated: its tensors need {} bytes, the file has {len}",
+            8 + header + end
+        )
+    })
+}
+
+/// Tensors of HF BERT checkpoints that the sentence encoder does not compute with: the
+/// pooler (mean pooling is used instead), the position-id buffer, and task heads.
+fn unused_by_design(name: &str) -> bool {
+    let name = name.strip_prefix("bert.").unwrap_or(name);
+    name.starts_with("pooler.")
+        || name == "embeddings.position_ids"
+        || name.starts_with("cls.")
+        || name.starts_with("classifier.")
+        || name.starts_with("qa_outputs.")
 }
 
 impl<'a> TensorSource<'a> {
     fn new(bytes: &'a [u8], origin: &'a str, device: &'a Device) -> Result<Self> {
-        let file = SafeTensors::deserialize(bytes)
-            .map_err(|e| Error::bad_file(origin, format!("not a safetensors file: {e}")))?;
+        let file = SafeTensors::deserialize(bytes).map_err(|e| {
+            Error::bad_file(
+                origin,
+                truncation(bytes).unwrap_or_else(|| format!("not a safetensors file: {e}")),
+            )
+        })?;
         let prefix = if file
             .names()
             .iter()
@@ -61,12 +102,63 @@ impl<'a> TensorSource<'a> {
             prefix,
             origin,
             device,
+            used: Default::default(),
         })
+    }
+
+    /// Refuses a file holding tensors the config did not read (e.g. a config with fewer layers
+    /// than the weights): loading it would silently compute another model.
+    fn check_all_used(&self, config: &BertConfig) -> Result<()> {
+        let used = self.used.borrow();
+        let mut extra: Vec<&str> = self
+            .file
+            .names()
+            .into_iter()
+            .filter(|n| !used.contains(*n) && !unused_by_design(n))
+            .collect();
+        if extra.is_empty() {
+            return Ok(());
+        }
+        extra.sort_unstable();
+        // A whole layer is named once ("encoder.layer.1.*").
+        let mut groups: Vec<String> = extra
+            .iter()
+            .map(|n| match n.find("layer.").map(|i| i + "layer.".len()) {
+                Some(i) => match n[i..].find('.') {
+                    Some(j) => format!("{}*", &n[..i + j + 1]),
+                    None => n.to_string(),
+                },
+                None => n.to_string(),
+            })
+            .collect();
+        groups.dedup();
+        let shown = groups
+            .iter()
+            .take(6)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ");
+        let more = if groups.len() > 6 {
+            format!(" and {} more", groups.len() - 6)
+        } else {
+            String::new()
+        };
+        Err(Error::bad_file(
+            self.origin,
+            format!(
+                "{} tensors are not used by config.json ({} layers, hidden {}): {shown}{more}; \
+                 the config and the weights describe different models",
+                extra.len(),
+                config.num_hidden_layers,
+                config.hidden_size
+            ),
+        ))
     }
 
     /// The tensor `name` as f32 values, after checking it has `shape`.
     fn values(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
         let full = format!("{}{name}", self.prefix);
+        self.used.borrow_mut().insert(full.clone());
         let view = self.file.tensor(&full).map_err(|_| {
             Error::bad_file(
                 self.origin,
@@ -103,6 +195,7 @@ impl<'a> TensorSource<'a> {
                 let rows = shape.first().copied().unwrap_or(1);
                 let cols = shape.iter().skip(1).product::<usize>().max(1);
                 let scale_name = format!("{full}{INT8_SCALE_SUFFIX}");
+                self.used.borrow_mut().insert(scale_name.clone());
                 let scale = self.file.tensor(&scale_name).map_err(|_| {
                     Error::bad_file(
                         self.origin,
@@ -235,6 +328,7 @@ pub fn load_encoder(
             })
         })
         .collect::<Result<Vec<_>>>()?;
+    src.check_all_used(config)?;
     Ok(BertEncoder { embeddings, layers })
 }
 

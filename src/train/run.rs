@@ -367,6 +367,44 @@ mod tests {
         }
     }
 
+    /// A run whose loss becomes NaN (here a NaN learning rate, which the CLI refuses when it
+    /// parses its flags, so only the library can be handed one) stops with an error naming the
+    /// epoch, instead of reporting NaN scores as perfect ranks.
+    #[test]
+    fn a_diverged_run_stops_naming_the_epoch() {
+        let _seeded = SEEDED.lock().unwrap_or_else(|e| e.into_inner());
+        let ds = synthetic_dataset(40, 20, 5, 10, 3);
+        let split = Split::leave_one_out(&ds, 10);
+        let device = Device::flex().autodiff();
+        device.seed(7);
+        let config = small_config(ItemMode::Inductive, ds.items.len(), 16, 32, (0.0, 0.1), 10);
+        let text = topic_text(ds.items.len(), &device);
+        for lr in [f64::NAN, f64::INFINITY] {
+            let train_config = TrainConfig {
+                epochs: 2,
+                batch_size: 16,
+                lr,
+                max_len: 10,
+                ..TrainConfig::default()
+            };
+            let err = train(
+                Recommender::init(&config, &device),
+                &text,
+                &split,
+                &train_config,
+                &CheckpointOptions::default(),
+                &mut Silent,
+            )
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+            assert!(
+                err.contains("diverged") && err.contains("epoch"),
+                "lr {lr}: {err}"
+            );
+        }
+    }
+
     /// The two-view term: with it, the item tower maps an item's title and description views
     /// together (their in-batch loss over the whole catalogue ends lower than after the same
     /// training without it); an ID-only model has no text adaptor to train; and a run asking
