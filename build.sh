@@ -21,6 +21,9 @@
 #   ./build.sh report-denoise  robustness to noise clicks on ml-100k: plain vs CLSD vs DUMN vs
 #                       both, clean and with 20 % / 40 % noise, per-component ablation
 #                       → reports/denoise.json (about an hour on 2 CPU cores)
+#   ./build.sh report-hardening  every bad input of the hardening catalogue against the release
+#                       binary, its server and the pages, and the property tests' count
+#                       → reports/hardening.json (a few minutes)
 #   ./build.sh report-distill  distil models/student from the teacher on ml-100k's texts, run the
 #                       ablations, compare the recommender on teacher vs student vectors
 #                       → reports/distill.json (about 8 hours on 2 CPU cores)
@@ -73,7 +76,7 @@ case "${1:-}" in
     log "demo shop on http://127.0.0.1:${PORT:-8080}/ (Ctrl-C stops)"
     exec "$TARGET_DIR/release/ranklet" serve --root . --port "${PORT:-8080}" ;;
   test) run_tests ;;
-  bench|bench-web|bench-catalog|report-denoise|report-history|report-ml100k|report-distill|shop-model)
+  bench|bench-web|bench-catalog|report-denoise|report-history|report-ml100k|report-distill|report-hardening|shop-model)
     exec bash "scripts/$1.sh" ;;
-  *) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
