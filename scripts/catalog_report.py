@@ -18,6 +18,7 @@ def cells_part():
             "cells": recall["cells"], "nprobe": recall["nprobe"], "decoys": recall["decoys"],
             "first_visit_ms": b["first_visit_ms"], "first_visit_bytes_gzip": b["first_visit_bytes_gzip"],
             "later_visit_ms": b["later_visit_ms"], "recommend_cached_ms": b["recommend_cached_ms"],
+            "recommend_cached_back_to_back_ms": b.get("recommend_cached_back_to_back_ms"),
             "recommend_fetch_ms": b["recommend_fetch_ms"], "shards_per_recommend": b["shards_per_recommend"],
             "recall@10": recall["recall@10"], "recall@100": recall["recall@100"],
             "recall_validation_sweep": recall["validation_sweep"], "index_build_seconds": recall["build_seconds"],

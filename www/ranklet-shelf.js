@@ -3,8 +3,10 @@
 //   <script type="module" src="/ranklet/ranklet-shelf.js"></script>
 //   <ranklet-shelf catalog="/catalog.json" model="/ranklet/models/shop/" k="8"></ranklet-shelf>
 //
-// Attributes: catalog (URL of a JSON array or JSONL catalog, docs/design.md, Contracts), model (bundle folder
-// on the page's origin), k (items shown, default 8), backend ("auto" | "webgpu" | "cpu").
+// Attributes: catalog (URL of a JSON array or JSONL catalog on the page's origin, docs/design.md,
+// Contracts; not needed when the model's index is partitioned: its shards carry what the shelf
+// shows), model (bundle folder on the page's origin), k (items shown, default 8), backend
+// ("auto" | "webgpu" | "cpu").
 // Events (bubbling, composed): ranklet-ready {backend, backendReason, source, items, embedded,
 // reused, ms}, ranklet-update {recs, source, ms}, ranklet-click {id, item, rank, because}
 // (cancelable: preventDefault() stops the click from being recorded and followed),
@@ -103,13 +105,16 @@ export class RankletShelf extends HTMLElement {
   item(id) { return this.#byId.get(String(id)); }
 
   connectedCallback() {
-    if (!this.#started && this.hasAttribute('catalog')) this.#schedule();
+    if (!this.#started && this.#configured()) this.#schedule();
   }
+
+  // A catalogue, or a model alone (whose index may be partitioned: no catalogue needed).
+  #configured() { return this.hasAttribute('catalog') || this.hasAttribute('model'); }
 
   attributeChangedCallback(name, before, after) {
     if (before === after || !this.isConnected) return;
     if (name === 'k') { if (this.#started) this.refresh(); return; }
-    if (this.hasAttribute('catalog')) this.#schedule();
+    if (this.#configured()) this.#schedule();
   }
 
   // Attributes set one after another (catalog, model, backend) start one load, not three.
@@ -137,12 +142,16 @@ export class RankletShelf extends HTMLElement {
     this.noteEl.textContent = '';
     const t0 = performance.now();
     const catalogUrl = this.getAttribute('catalog');
+    if (!catalogUrl) return this.#startPartitioned(generation, t0);
+    // The catalogue's text goes to the worker as it came (a string is cheaper to send than
+    // the parsed items, and the worker reads it in one pass).
+    let catalogText;
     try {
-      if (!catalogUrl) throw new Error('the catalog attribute is missing');
       // The catalog attribute names a file on the page's origin; another origin is refused.
       const response = await fetch(sameOriginUrl(catalogUrl, 'catalog'));
       if (!response.ok) throw new Error(`HTTP ${response.status} for ${catalogUrl}`);
-      this.#items = parseCatalog(await response.text());
+      catalogText = await response.text();
+      this.#items = parseCatalog(catalogText);
     } catch (err) {
       if (generation !== this.#generation) return;
       const message = this.#error('catalog', new Error(`catalog: ${err.message}`));
@@ -163,7 +172,7 @@ export class RankletShelf extends HTMLElement {
       this.statusEl.textContent = 'loading the model…';
       const ranklet = await Ranklet.load({ model, backend: this.getAttribute('backend') ?? 'auto' });
       if (generation !== this.#generation) { ranklet.close(); return; }
-      const indexed = await ranklet.index(this.#items, {
+      const indexed = await ranklet.index(catalogText, {
         onProgress: ({ embedded, toEmbed }) => { this.statusEl.textContent = `getting to know the catalogue… ${embedded} / ${toEmbed}`; },
       });
       if (generation !== this.#generation) { ranklet.close(); return; }
@@ -180,6 +189,55 @@ export class RankletShelf extends HTMLElement {
     }
     await this.refresh();
     this.#emit('ranklet-ready', { ...ready, source: this.#source, ms: performance.now() - t0 });
+  }
+
+  // No catalogue: the model's index must be partitioned. The shelf starts from the popular
+  // shard's items and learns each item it shows (and each history item it names) from the
+  // results, which carry their catalogue objects.
+  async #startPartitioned(generation, t0) {
+    this.#items = [];
+    this.#byId = new Map();
+    let ready;
+    try {
+      const model = this.getAttribute('model');
+      this.statusEl.textContent = 'loading the model…';
+      const ranklet = await Ranklet.load({ model, backend: this.getAttribute('backend') ?? 'auto' });
+      if (generation !== this.#generation) { ranklet.close(); return; }
+      if (!ranklet.partitioned) {
+        ranklet.close();
+        const why = ranklet.note ?? (ranklet.indexItems ? `${model} has an unpartitioned index` : `${model} has no index`);
+        throw new Error(`the catalog attribute is missing (only a model with a partitioned index, ranklet index --partitions, needs none: ${why})`);
+      }
+      await ranklet.index(null);
+      this.#ranklet = ranklet;
+      this.#source = 'model';
+      this.#items = ranklet.partitioned.popular;
+      for (const item of this.#items) this.#learn(item);
+      ready = { backend: ranklet.backend, backendReason: ranklet.backendReason, bytes: ranklet.bytes, name: ranklet.name,
+        items: ranklet.indexItems, embedded: 0, reused: 0, partitioned: true };
+    } catch (err) {
+      if (generation !== this.#generation) return;
+      const message = this.#error('model', err);
+      this.#source = 'popularity';
+      this.statusEl.textContent = '';
+      this.noteEl.textContent = `Recommendations are unavailable: ${message}`;
+      this.listEl.replaceChildren();
+      return;
+    }
+    await this.refresh();
+    this.#emit('ranklet-ready', { ...ready, source: this.#source, ms: performance.now() - t0 });
+  }
+
+  // Most items a catalogue-less shelf keeps for naming and rendering (learned from results).
+  static #LEARNED = 5000;
+
+  #learn(item) {
+    if (!item || item.id === undefined) return;
+    const id = String(item.id);
+    // A known item that only had its id (a history item stored before) gains its data.
+    if (this.#byId.has(id) && this.#byId.get(id).title !== undefined) return;
+    this.#byId.set(id, item);
+    if (this.#byId.size > RankletShelf.#LEARNED) this.#byId.delete(this.#byId.keys().next().value);
   }
 
   /** Recomputes and redraws the shelf; resolves to what it shows. Calls run one at a time. */
@@ -199,16 +257,21 @@ export class RankletShelf extends HTMLElement {
     }
     let recs;
     let source = this.#source;
+    // With a partitioned index the shelf has no catalogue: any item event may be one the model
+    // knows (its row is on this device), and results teach the shelf their items.
+    const partitioned = Boolean(this.#ranklet?.partitioned);
     // Clicks, carts… on known items, and search queries: what the model ranks after.
-    const signals = events.filter((e) => (e.item !== undefined && e.event !== 'dislike' && this.#byId.has(e.item)) || e.event === 'search');
+    const signals = events.filter((e) => (e.item !== undefined && e.event !== 'dislike' && (partitioned || this.#byId.has(e.item))) || e.event === 'search');
     const muted = new Set(this.#mutedFallback ?? this.muted);
     const allowed = (id) => !categoriesOf(this.#byId.get(id) ?? {}).some((c) => muted.has(c));
     // Muted categories are filtered out afterwards: with any, rank the whole catalogue (a
-    // muted genre can fill the top of a ranking).
-    const ask = muted.size ? this.#items.length : this.k;
+    // muted genre can fill the top of a ranking; partitioned: the ranked shards' items).
+    const ask = muted.size ? (partitioned ? 1000 : this.#items.length) : this.k;
     if (this.#ranklet && signals.length) {
       try {
-        recs = (await this.#ranklet.recommend({ k: ask, muted: [...muted] })).filter((r) => allowed(r.id)).slice(0, this.k);
+        const ranked = await this.#ranklet.recommend({ k: ask, muted: [...muted] });
+        if (partitioned) for (const r of ranked) [r.item, ...(r.becauseItems ?? [])].forEach((it) => this.#learn(it));
+        recs = ranked.filter((r) => allowed(r.id)).slice(0, this.k);
       } catch (err) {
         const message = this.#error('recommend', err);
         this.noteEl.textContent = `Personalised ranking failed (${message}). Showing popular titles instead.`;
@@ -223,14 +286,16 @@ export class RankletShelf extends HTMLElement {
     // The model's own persona input where it has one (click confidences included); else the
     // same weighting computed here.
     let persona = null;
-    if (this.#ranklet?.personaFacets?.length && source === 'model') {
+    if (!partitioned && this.#ranklet?.personaFacets?.length && source === 'model') {
       try {
         persona = await this.#ranklet.persona({ muted: [...muted] });
       } catch (err) {
         this.#error('persona', err);
       }
     }
-    this.#persona = (persona ?? personaOf(this.#items, events)).filter((p) => !muted.has(p.category));
+    // Partitioned: the items the shelf has learned stand in for the catalogue.
+    const known = partitioned ? [...this.#byId.values()] : this.#items;
+    this.#persona = (persona ?? personaOf(known, events)).filter((p) => !muted.has(p.category));
     const ms = performance.now() - t0;
     this.#render(recs);
     this.statusEl.textContent = this.#source === 'loading' ? this.statusEl.textContent : '';

@@ -56,13 +56,17 @@ export async function sha256(text) {
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
-/** Cached vectors for `keys` (Float32Array or undefined each). */
-export async function getVectors(keys) {
+/** The stored values of the vector store for `keys` (undefined where none), as stored. */
+export async function getStored(keys) {
   const db = await openDb();
   const tx = db.transaction('vectors', 'readonly');
   const store = tx.objectStore('vectors');
-  const out = await Promise.all(keys.map((k) => request(store.get(k))));
-  return out.map((v) => (v instanceof Float32Array ? v : undefined));
+  return Promise.all(keys.map((k) => request(store.get(k))));
+}
+
+/** Cached vectors for `keys` (Float32Array or undefined each). */
+export async function getVectors(keys) {
+  return (await getStored(keys)).map((v) => (v instanceof Float32Array ? v : undefined));
 }
 
 /** Stores vectors; resolves to null, or to the reason they could not be stored (disk full). */

@@ -1,6 +1,6 @@
 // The Web Worker that owns the wasm module and the models: all model work happens here, so
 // the page's main thread never blocks. Messages: {id, op, args} → {id, ok, result | error}.
-import { forgetAll, getVectors, putVectors, readHistory, recordEvent, sha256 } from './store.js';
+import { forgetAll, getStored, getVectors, putVectors, readHistory, recordEvent, sha256 } from './store.js';
 import { webgpuUnusable } from './webgpu.js';
 import { encodeHistory, eventName, isDislike, queryWeights } from './history.js';
 import { ShardStore } from './shards.js';
@@ -91,7 +91,13 @@ async function loadCells(ranker, bundleManifest, url, manifestBytes, manifest) {
     // The key of this index's item rows in the IndexedDB vector store (history items' rows
     // stay on the device, so a later visit can read its history without fetching anything).
     key: `cells:${manifest.model.manifest_sha256}:${manifest.dim}`,
-    store: new ShardStore({ files: info.shards, load: (name) => fetchBytes(url, name), open }),
+    store: new ShardStore({
+      files: info.shards,
+      load: (name) => fetchBytes(url, name),
+      // A decoy: the same request, its body cancelled unread.
+      touch: async (name) => { (await fetch(new URL(name, url))).body?.cancel(); },
+      open,
+    }),
     dim,
     // Rows and shelf data by id of the items this device was shown (history candidates).
     known: new Map(),
@@ -203,6 +209,22 @@ async function cachedEmbed(shop, texts, { batch = 32, progress = () => {} } = {}
   return { vectors, embedded: missing.length, cacheNote };
 }
 
+// The item rows of a precomputed index: `rows` (each catalogue item's row, 0xFFFFFFFF where
+// the index lacks it) and, for those missing, their texts in order, embedded here (through the
+// IndexedDB cache) and put through the tower. Resolves to {embedded, cacheNote, fromIndex}.
+async function installIndexRows(shop, rows, missingTexts, options) {
+  let towered = new Float32Array(0);
+  let embedded = 0;
+  let cacheNote = null;
+  if (missingTexts.length) {
+    const done = await cachedEmbed(shop, missingTexts, options);
+    ({ embedded, cacheNote } = done);
+    towered = await shop.ranker.towerRows(done.vectors);
+  }
+  shop.ranker.setItemRows(rows, towered);
+  return { embedded, cacheNote, fromIndex: rows.length - missingTexts.length };
+}
+
 // Stored events as a history: {query} for a search, {item, event} for an item event (a rating
 // read as feedback); anything else is left out.
 const historyOf = (events) => events
@@ -218,22 +240,51 @@ async function storedHistory(excluded) {
 }
 
 // Candidate sources ({ids, rows, items}: rows `dim` per id) as one set to rank: an id in
-// several sources is taken once, from the first.
-function candidateSet(sources, dim) {
-  const ids = [];
-  const row = new Map();
-  const from = [];
+// several sources is taken once, from the first. The last `disjoint` sources share no id with
+// each other (a partitioned index's cells, ~10 000 rows per recommendation): their ids are only
+// checked against the sources before them, and a source that loses no id is copied as one
+// block. Returns {ids, rows, row (id → row for the first source's ids: the history's),
+// itemAt(k), rowOf(k)}.
+function candidateSet(sources, dim, disjoint = 0) {
+  const taken = new Set();
+  const parts = []; // [source, its rows kept (null: all)]
+  let n = 0;
   for (const source of sources) {
+    const keep = [];
+    let all = true;
     source.ids.forEach((id, r) => {
-      if (!row.has(id)) { row.set(id, ids.length); ids.push(id); from.push([source, r]); }
+      if (taken.has(id)) all = false;
+      else keep.push(r);
     });
+    if (parts.length < sources.length - disjoint) for (const r of keep) taken.add(source.ids[r]);
+    parts.push([source, all ? null : keep]);
+    n += keep.length;
   }
-  const rows = new Float32Array(ids.length * dim);
-  const items = from.map(([source, r], k) => {
-    rows.set(source.rows.subarray(r * dim, (r + 1) * dim), k * dim);
-    return source.items[r];
+  const ids = new Array(n);
+  const rows = new Float32Array(n * dim);
+  const fromSource = new Uint16Array(n);
+  const fromRow = new Uint32Array(n);
+  let at = 0;
+  parts.forEach(([source, keep], s) => {
+    const count = keep ? keep.length : source.ids.length;
+    if (!keep) rows.set(source.rows.subarray(0, count * dim), at * dim);
+    for (let j = 0; j < count; j += 1) {
+      const r = keep ? keep[j] : j;
+      if (keep) rows.set(source.rows.subarray(r * dim, (r + 1) * dim), (at + j) * dim);
+      ids[at + j] = source.ids[r];
+      fromSource[at + j] = s;
+      fromRow[at + j] = r;
+    }
+    at += count;
   });
-  return { ids, row, rows, items };
+  const first = parts.length ? (parts[0][1] ?? parts[0][0].ids.map((_, r) => r)) : [];
+  return {
+    ids,
+    rows,
+    row: new Map(first.map((_, j) => [ids[j], j])),
+    itemAt: (k) => parts[fromSource[k]][0].items[fromRow[k]],
+    rowOf: (k) => rows.subarray(k * dim, (k + 1) * dim),
+  };
 }
 
 // A recommendation over a partitioned index: the visitor's state from the history items' rows
@@ -261,13 +312,21 @@ async function recommendCells(shop, { history, k, excludeSeen, candidates, exclu
   const unknown = [...new Set(mentioned.filter((id) => !cells.known.has(id)))];
   if (unknown.length) {
     try {
-      const stored = await getVectors(unknown.map((id) => `${cells.key}\n${id}`));
+      const stored = await getStored(unknown.map((id) => `${cells.key}\n${id}`));
       unknown.forEach((id, j) => {
-        if (stored[j]) { cells.known.set(id, { row: stored[j], item: { id } }); cells.stored.add(id); }
+        // {row, item}: the row ranks, the item names it on the shelf ("because you liked …").
+        const v = stored[j];
+        if (v?.row instanceof Float32Array && v.row.length === dim) {
+          cells.known.set(id, { row: v.row, item: v.item ?? { id } });
+          cells.stored.add(id);
+        }
       });
     } catch { /* an unreadable store: those events are left out */ }
   }
   const usable = entries.filter((h) => h.item === undefined || cells.known.has(String(h.item)));
+  // A history item whose row this device no longer holds is not read, but it was seen: it is
+  // not recommended back either.
+  if (excludeSeen) for (const id of mentioned) if (!cells.known.has(id)) excluded.add(id);
   // The item on screen (a product page) reads as the newest event, when its row is known.
   const onScreen = contextItem !== undefined && cells.known.has(contextItem) ? contextItem : undefined;
   const historyIds = [...new Set(usable.filter((h) => h.item !== undefined).map((h) => String(h.item)))];
@@ -295,14 +354,19 @@ async function recommendCells(shop, { history, k, excludeSeen, candidates, exclu
   const fresh = historyIds.filter((id) => !cells.stored.has(id));
   if (fresh.length) {
     fresh.forEach((id) => cells.stored.add(id));
-    putVectors(fresh.map((id) => [`${cells.key}\n${id}`, cells.known.get(id).row])).catch(() => {});
+    putVectors(fresh.map((id) => {
+      const { row, item } = cells.known.get(id);
+      return [`${cells.key}\n${id}`, { row, item }];
+    })).catch(() => {});
   }
   if (!historyIds.length && !usable.length) {
     // No history: the popular shard, in its order.
-    return cells.popular.ids.map((id, r) => ({ id, score: null, because: [], becauseQueries: [], item: cells.popular.items[r], reason: 'popular' }))
+    return cells.popular.ids.map((id, r) => ({ id, score: null, because: [], becauseQueries: [], item: cells.popular.items[r], becauseItems: [], reason: 'popular' }))
       .filter((r) => !excluded.has(r.id)).slice(0, k);
   }
-  const all = candidateSet([seen, cells.popular, ...wanted.filter((c) => got.shards.has(c)).map((c) => got.shards.get(c))], dim);
+  const probed = wanted.filter((c) => got.shards.has(c)).map((c) => got.shards.get(c));
+  // The history first: its ids keep rows 0.., which encodeHistory looks up.
+  const all = candidateSet([seen, cells.popular, ...probed], dim, probed.length);
   ranker.setCandidateRows(all.rows);
   const n = all.ids.length;
   const { rows, kinds, queries, avoid } = encodeHistory(usable, { rowOf: all.row, items: n, maxLen: ranker.maxLen, typed, contextItem: onScreen });
@@ -316,11 +380,14 @@ async function recommendCells(shop, { history, k, excludeSeen, candidates, exclu
     score: r.score,
     because: r.because.filter((b) => b < n).map((b) => all.ids[b]),
     becauseQueries: r.because.filter((b) => b >= n).map((b) => queries[b - n]),
-    item: all.items[r.item],
+    item: all.itemAt(r.item),
+    // The shelf data of the `because` items (history items: the widget names them, and no
+    // catalogue is there to look them up).
+    becauseItems: r.because.filter((b) => b < n).map((b) => all.itemAt(b)),
     row: r.item,
   })).filter((r) => !excluded.has(r.id) && (!wantSet || wantSet.has(r.id))).slice(0, k);
   // What the shelf shows can be clicked next: its rows are remembered.
-  for (const r of out) if (!cells.known.has(r.id)) remember(cells, all, r.row);
+  for (const r of out) if (!cells.known.has(r.id)) cells.known.set(r.id, { row: all.rowOf(r.row).slice(), item: r.item });
   return out.map(({ row, ...r }) => r);
 }
 
@@ -388,46 +455,50 @@ const ops = {
     const shop = shopOf(handle);
     // A partitioned index needs no catalogue: its shards carry what the shelf shows.
     if (shop.cells) return { items: shop.cells.info.items, embedded: 0, reused: 0, fromIndex: shop.cells.info.items, partitioned: true, ids: null };
-    const { catalogTexts } = (await wasm('cpu')).m;
-    const [ids, texts, facets] = catalogTexts(typeof catalog === 'string' ? catalog : JSON.stringify(catalog));
-    let order = ids.map((_, i) => i);
-    if (shop.ranker.mode !== 'inductive') {
-      // ID rows: the catalog must be the model's, in its row order.
-      const at = new Map(ids.map((id, i) => [id, i]));
-      const rows = shop.ranker.items;
-      const missing = rows.filter((id) => !at.has(id));
-      if (missing.length || rows.length !== ids.length) {
-        throw new Error(`catalog: this ${shop.ranker.mode} model ranks its own ${rows.length} items; the catalog has ${ids.length} (the inductive mode ranks any catalog)`);
-      }
-      order = rows.map((id) => at.get(id));
-    }
+    const text = typeof catalog === 'string' ? catalog : JSON.stringify(catalog);
     let embedded, cacheNote, fromIndex = 0;
-    if (shop.indexed) {
+    if (shop.indexed && shop.ranker.mode === 'inductive') {
       // The precomputed index holds the item vectors of every item whose text it was built
-      // from; only new and changed items are embedded here (through the IndexedDB cache).
-      const rows = shop.ranker.indexRowsOf(order.map((i) => ids[i]), order.map((i) => texts[i]));
-      const missing = [];
-      rows.forEach((r, k) => { if (r === 0xFFFFFFFF) missing.push(order[k]); });
-      let towered = new Float32Array(0);
-      embedded = 0;
-      if (missing.length) {
-        const done = await cachedEmbed(shop, missing.map((i) => texts[i]), { batch, progress });
-        ({ embedded, cacheNote } = done);
-        towered = await shop.ranker.towerRows(done.vectors);
-      }
-      shop.ranker.setItemRows(rows, towered);
-      fromIndex = order.length - missing.length;
+      // from; only new and changed items are embedded here (through the IndexedDB cache). One
+      // pass in wasm reads the catalogue against the index; only the missing texts come back
+      // (an inductive model ranks any catalogue, in its own order).
+      const { ids, rows, missingTexts } = shop.ranker.indexCatalog(text);
+      // setItemRows takes the catalogue's persona facets along.
+      ({ embedded, cacheNote, fromIndex } = await installIndexRows(shop, rows, missingTexts, { batch, progress }));
+      shop.ids = ids;
     } else {
-      // Vectors come from the IndexedDB cache (model + text); only texts not seen are embedded.
-      const done = await cachedEmbed(shop, order.map((i) => texts[i]), { batch, progress });
-      ({ embedded, cacheNote } = done);
-      shop.ranker.setTextVectors(done.vectors);
+      const { catalogTexts } = (await wasm('cpu')).m;
+      const [ids, texts, facets] = catalogTexts(text);
+      let order = ids.map((_, i) => i);
+      if (shop.ranker.mode !== 'inductive') {
+        // ID rows: the catalog must be the model's, in its row order.
+        const at = new Map(ids.map((id, i) => [id, i]));
+        const rows = shop.ranker.items;
+        const missing = rows.filter((id) => !at.has(id));
+        if (missing.length || rows.length !== ids.length) {
+          throw new Error(`catalog: this ${shop.ranker.mode} model ranks its own ${rows.length} items; the catalog has ${ids.length} (the inductive mode ranks any catalog)`);
+        }
+        order = rows.map((id) => at.get(id));
+      }
+      if (shop.indexed) {
+        // The index's rows of this model's own items (in its row order); changed texts are
+        // embedded and go through the tower.
+        const rows = shop.ranker.indexRowsOf(order.map((i) => ids[i]), order.map((i) => texts[i]));
+        const missingTexts = [];
+        rows.forEach((r, k) => { if (r === 0xFFFFFFFF) missingTexts.push(texts[order[k]]); });
+        ({ embedded, cacheNote, fromIndex } = await installIndexRows(shop, rows, missingTexts, { batch, progress }));
+      } else {
+        // Vectors come from the IndexedDB cache (model + text); only texts not seen are embedded.
+        const done = await cachedEmbed(shop, order.map((i) => texts[i]), { batch, progress });
+        ({ embedded, cacheNote } = done);
+        shop.ranker.setTextVectors(done.vectors);
+      }
+      // The persona facets (genres, else categories) of each row, for a model with a persona input.
+      shop.ranker.setItemFacets(order.map((i) => facets[i]));
+      shop.ids = order.map((i) => ids[i]);
     }
-    // The persona facets (genres, else categories) of each row, for a model with a persona input.
-    shop.ranker.setItemFacets(order.map((i) => facets[i]));
-    shop.ids = order.map((i) => ids[i]);
     shop.row = new Map(shop.ids.map((id, r) => [id, r]));
-    return { items: shop.ids.length, embedded, reused: order.length - embedded - fromIndex, fromIndex, cacheNote, ids: shop.ids };
+    return { items: shop.ids.length, embedded, reused: shop.ids.length - embedded - fromIndex, fromIndex, cacheNote, ids: shop.ids };
   },
   // Item vectors embedded elsewhere (e.g. natively with `ranklet embed`, same encoder): ids and
   // a flat Float32Array of ids.length × dim. Inductive models only.

@@ -8,7 +8,9 @@ use burn::prelude::*;
 
 use crate::contracts::{EventKind, SceneContext};
 use crate::error::{Error, Result};
-use crate::rec::history_select::{HistorySelect, select_positions, selection_rows, unit_rows_of};
+use crate::rec::history_select::{
+    HistorySelect, SELECTION_DIM, select_positions, selection_rows, unit_rows_of,
+};
 use crate::rec::model::l2_rows;
 use crate::rec::rank::{History, Recommendation, avoid_boost};
 use crate::rec::readback::{Async, Blocking, ReadBack, block_on_ready};
@@ -67,6 +69,16 @@ impl Prepared {
     }
 }
 
+/// Rows of `flat` (`dim` wide) scaled to unit length, as [`l2_rows`] does on a tensor.
+fn unit_rows_flat(flat: &[f32], dim: usize) -> Vec<f32> {
+    let mut out = Vec::with_capacity(flat.len());
+    for row in flat.chunks(dim.max(1)) {
+        let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+        out.extend(row.iter().map(|v| v / norm));
+    }
+    out
+}
+
 /// The device `model`'s weights live on.
 fn model_device(model: &Recommender) -> Device {
     model.encoder.positions.weight.device()
@@ -115,9 +127,18 @@ impl RankingState {
     pub fn from_rows(model: &Recommender, flat: Vec<f32>, dim: usize, device: &Device) -> Self {
         let n = flat.len() / dim.max(1);
         let selection = selection_rows(&unit_rows_of(&flat, dim));
+        let width = selection.first().map_or(0, Vec::len);
         let text = Tensor::<2>::from_data(TensorData::new(flat, [n, dim]), device);
         let catalog = model.item_vectors(text.clone());
-        Self::assemble(model, catalog, Some(l2_rows(text)), false, selection, dim)
+        let selection = selection.concat();
+        Self::assemble(
+            model,
+            catalog,
+            Some(l2_rows(text)),
+            false,
+            (selection, width),
+            dim,
+        )
     }
 
     /// The state over item vectors computed already — rows of the item tower's output (`raw`,
@@ -134,9 +155,20 @@ impl RankingState {
         device: &Device,
     ) -> Self {
         let n = raw.len() / hidden.max(1);
-        let selection = selection_rows(&unit_rows_of(&raw, hidden));
+        // One pass over the rows, no per-row allocation: a partitioned index installs ~10 000
+        // candidate rows per recommendation. The unit rows are the scoring vectors and, no wider
+        // than the selection projection, the selection rows as well.
+        let unit_flat = unit_rows_flat(&raw, hidden);
+        let selection = if hidden <= SELECTION_DIM {
+            (unit_flat.clone(), hidden)
+        } else {
+            (
+                selection_rows(&unit_rows_of(&raw, hidden)).concat(),
+                SELECTION_DIM,
+            )
+        };
         let raw = Tensor::<2>::from_data(TensorData::new(raw, [n, hidden]), device);
-        let unit = l2_rows(raw.clone());
+        let unit = Tensor::<2>::from_data(TensorData::new(unit_flat, [n, hidden]), device);
         let catalog = ItemVectors {
             raw,
             unit: unit.clone(),
@@ -148,7 +180,7 @@ impl RankingState {
     /// The state of an ID model ranking its own `items` rows, without texts.
     pub fn without_text(model: &Recommender, items: usize, dim: usize, device: &Device) -> Self {
         let catalog = model.item_vectors(Tensor::zeros([items, dim], device));
-        Self::assemble(model, catalog, None, false, Vec::new(), dim)
+        Self::assemble(model, catalog, None, false, (Vec::new(), 0), dim)
     }
 
     fn assemble(
@@ -156,15 +188,15 @@ impl RankingState {
         catalog: ItemVectors,
         text: Option<Tensor<2>>,
         item_space: bool,
-        selection: Vec<Vec<f32>>,
+        (selection, width): (Vec<f32>, usize),
         text_dim: usize,
     ) -> Self {
         Self {
             catalog,
             text,
             item_space,
-            width: selection.first().map_or(0, Vec::len),
-            selection: selection.concat(),
+            width,
+            selection,
             history_select: HistorySelect::Last,
             recent: 20,
             temperature: model.temperature,

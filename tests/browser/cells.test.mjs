@@ -2,11 +2,13 @@
 // wasm module: with every cell probed, recommend() equals the exact ranking over the whole
 // index; at the default settings every recommend() requests the same number of shards whatever
 // the history; a damaged shard is refused by name and skipped while the rest ranks; no request
-// leaves the origin, and none carries the history (every URL and body is inspected).
+// leaves the origin, and none carries the history (every URL and body is inspected);
+// `<ranklet-shelf>` with no catalogue shows and names what the shards carry, over a reload too;
+// an index of another model is refused by name.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync, rmSync, readdirSync } from 'node:fs';
+import { readFileSync, rmSync, readdirSync, cpSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ROOT, startServer, launchBrowser, openPage } from './helpers.mjs';
 
@@ -127,4 +129,117 @@ test('a damaged shard is refused by name and skipped; the rest ranks', { timeout
   assert.match(last.failed[0].error, /truncated|bytes/);
   // The history and the popular shard still rank.
   assert.equal(r.answers[0].recs.length, 10);
+});
+
+// The bundle with the partitioned index in its own `index/` folder (what a shop deploys), and a
+// copy whose manifest differs (another model, as far as the index can tell).
+function bundleWithCells(name, edit = (m) => m) {
+  const dir = path.join(FIX, name);
+  rmSync(dir, { recursive: true, force: true });
+  cpSync(path.join(FIX, 'bundle'), dir, { recursive: true });
+  cpSync(path.join(FIX, 'cells'), path.join(dir, 'index'), { recursive: true });
+  const manifest = path.join(dir, 'manifest.json');
+  writeFileSync(manifest, JSON.stringify(edit(JSON.parse(readFileSync(manifest, 'utf8'))), null, 2));
+  return rel(dir) + '/';
+}
+
+// Puts a <ranklet-shelf model> (no catalog attribute) on the page; resolves to its first
+// ranklet-ready or ranklet-error detail.
+function mountShelf(page, model) {
+  return page.evaluate(async (model) => {
+    await import('/www/ranklet-shelf.js');
+    const shelf = document.createElement('ranklet-shelf');
+    shelf.id = 'shelf';
+    const first = new Promise((resolve) => {
+      shelf.addEventListener('ranklet-ready', (e) => resolve({ ready: e.detail }), { once: true });
+      shelf.addEventListener('ranklet-error', (e) => resolve({ error: e.detail }), { once: true });
+    });
+    shelf.setAttribute('backend', 'cpu');
+    shelf.setAttribute('model', model);
+    document.body.append(shelf);
+    return first;
+  }, model);
+}
+
+// Clicks the shelf's first card (not already clicked); resolves to the redrawn shelf.
+function clickFirstCard(page, skip) {
+  return page.evaluate((skip) => new Promise((resolve) => {
+    const shelf = document.getElementById('shelf');
+    shelf.addEventListener('ranklet-update', (e) => resolve({ clicked: id, update: e.detail }), { once: true });
+    const i = shelf.recommendations.findIndex((r) => !skip.includes(r.id));
+    const id = shelf.recommendations[i].id;
+    shelf.shadowRoot.querySelectorAll('button.card')[i].click();
+  }), skip);
+}
+
+const shelfTexts = (page) => page.locator('ranklet-shelf').locator('.because').allTextContents();
+
+test('<ranklet-shelf> with no catalogue over a partitioned index: popular first, personal after three clicks, names what it learned, also after a reload', { timeout: 300_000 }, async () => {
+  const model = bundleWithCells('bundle-cells');
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const requests = [];
+  page.on('request', (req) => requests.push({ url: req.url(), body: req.postData() }));
+  page.on('pageerror', (err) => console.log(`[page error] ${err.message}`));
+  await page.goto(`${server.url}/www/blank.html`);
+  const first = await mountShelf(page, model);
+  assert.ok(first.ready, JSON.stringify(first));
+  assert.equal(first.ready.partitioned, true);
+  assert.equal(first.ready.source, 'model');
+  const cold = await page.evaluate(() => document.getElementById('shelf').recommendations.map((r) => r.id));
+  assert.equal(cold.length, 8);
+  assert.ok(cold.every((id) => ids.includes(id)), 'before any click: the popular shard');
+  const clicked = [];
+  let update;
+  for (let i = 0; i < 3; i++) {
+    const step = await clickFirstCard(page, clicked);
+    clicked.push(step.clicked);
+    update = step.update;
+  }
+  assert.equal(update.source, 'model');
+  assert.equal(update.recs.length, 8);
+  assert.ok(update.recs.every((r) => !clicked.includes(r.id) && r.item?.id === r.id), 'new items, with their shelf data');
+  assert.ok(update.recs.some((r) => !ids.includes(r.id)), 'items from the fetched shards, not only the popular shard');
+  const titles = await page.evaluate((clicked) => clicked.map((id) => document.getElementById('shelf').item(id)?.title), clicked);
+  assert.ok(titles.every((t) => typeof t === 'string' && t.length), `the clicked items are known: ${titles}`);
+  const named = (texts) => texts.filter((t) => titles.some((title) => t.includes(title))).length;
+  const warmTexts = await shelfTexts(page);
+  assert.equal(named(warmTexts), 8, `every card names a clicked item: ${warmTexts}`);
+
+  // A later visit: no catalogue either; the history's rows and shelf data come from this device.
+  await page.goto(`${server.url}/www/blank.html`);
+  const again = await mountShelf(page, model);
+  assert.ok(again.ready, JSON.stringify(again));
+  const later = await page.evaluate(() => document.getElementById('shelf').recommendations);
+  assert.deepEqual(later.map((r) => r.id), update.recs.map((r) => r.id), 'the same personal shelf after a reload');
+  const laterTexts = await shelfTexts(page);
+  assert.equal(named(laterTexts), 8, `cards still name the clicked items: ${laterTexts}`);
+  for (const q of requests) {
+    const url = new URL(q.url);
+    assert.equal(url.origin, server.url, `request off the origin: ${q.url}`);
+    assert.equal(q.body ?? null, null, `a request body: ${q.url}`);
+    for (const id of clicked) assert.ok(!q.url.includes(id), `${q.url} names ${id}`);
+  }
+  await context.close();
+});
+
+test('a partitioned index built with another model is refused by name; a shelf with no catalogue says so', { timeout: 300_000 }, async () => {
+  const model = bundleWithCells('bundle-other', (m) => ({ ...m, name: `${m.name ?? 'bundle'}-retrained` }));
+  const page = await openPage(browser, server.url);
+  const loaded = await page.evaluate(async (model) => {
+    const { Ranklet } = await import('/www/ranklet.js');
+    const r = await Ranklet.load({ model, backend: 'cpu' });
+    const out = { partitioned: r.partitioned, note: r.note };
+    r.close();
+    return out;
+  }, model);
+  assert.equal(loaded.partitioned, null);
+  assert.match(loaded.note, /built with model/);
+  assert.match(loaded.note, /manifest\.json/);
+  const shelf = await mountShelf(page, model);
+  assert.equal(shelf.error?.stage, 'model', JSON.stringify(shelf));
+  assert.match(shelf.error.message, /catalog attribute/);
+  assert.match(shelf.error.message, /built with model/);
+  const note = await page.locator('ranklet-shelf').locator('.note').textContent();
+  assert.match(note, /unavailable.*built with model/);
 });

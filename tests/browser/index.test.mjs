@@ -121,3 +121,55 @@ test('a damaged index or one of another model is refused by name; the shelf embe
   assert.equal(plain.note, undefined);
   assert.equal(plain.stats.fromIndex, 0);
 });
+
+// The issue's shop size: 20 000 items (tests/tools/synthetic_catalog.py) indexed natively with
+// the test bundle; `<ranklet-shelf>` on a page embeds none of them, embeds a changed and a new
+// item alone, and is personal after three clicks (the clicked items' neighbours, not the
+// popularity order).
+test('a 20 000-item catalogue through <ranklet-shelf>: nothing embedded, a change and a new item alone, personal after three clicks', { timeout: 600_000 }, async () => {
+  const dir = path.join(FIX, 'big');
+  rmSync(dir, { recursive: true, force: true });
+  cpSync(path.join(FIX, 'plain'), path.join(dir, 'bundle'), { recursive: true });
+  const catalog = path.join(dir, 'catalog.jsonl');
+  execFileSync('python3', [path.join(ROOT, 'tests/tools/synthetic_catalog.py'), '20000', catalog, '--seed', '11']);
+  run('index', '--model', path.join(dir, 'bundle'), '--catalog', catalog, '--out', path.join(dir, 'bundle', 'index'), '--quiet');
+  const items = readFileSync(catalog, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  items[123].title = `${items[123].title} limited edition`;
+  items.push({ id: 'sku-new', title: 'red enamel coffee mug', category: ['Kitchen'], popularity: 1 });
+  writeFileSync(path.join(dir, 'changed.jsonl'), items.map((it) => JSON.stringify(it)).join('\n') + '\n');
+  const page = await openPage(browser, server.url);
+  const shelf = async (catalogFile) => page.evaluate(async ({ model, catalog }) => {
+    document.querySelector('ranklet-shelf')?.remove();
+    await import('/www/ranklet-shelf.js');
+    const el = document.createElement('ranklet-shelf');
+    const ready = new Promise((resolve) => el.addEventListener('ranklet-ready', (e) => resolve(e.detail), { once: true }));
+    el.setAttribute('backend', 'cpu');
+    el.setAttribute('model', model);
+    el.setAttribute('catalog', catalog);
+    document.body.append(el);
+    const detail = await ready;
+    return { detail, calls: (await el.ranklet.stats()).embedCalls, cold: el.recommendations.map((r) => r.id) };
+  }, { model: rel(path.join(dir, 'bundle')) + '/', catalog: catalogFile });
+  const first = await shelf(rel(catalog));
+  assert.equal(first.detail.source, 'model', JSON.stringify(first.detail));
+  assert.equal(first.detail.items, 20000);
+  assert.equal(first.detail.embedded, 0);
+  assert.equal(first.calls, 0, 'no embedding call for indexed items');
+  const changed = await shelf(rel(path.join(dir, 'changed.jsonl')));
+  assert.equal(changed.detail.items, 20001);
+  assert.equal(changed.detail.embedded, 2, 'the changed and the new item, nothing else');
+  // Three clicks on items of one category: the shelf moves to that category.
+  const picks = items.filter((it) => it.category?.[0] === 'Audio').slice(0, 3).map((it) => it.id);
+  const warm = await page.evaluate(async (picks) => {
+    const el = document.querySelector('ranklet-shelf');
+    for (const id of picks) await el.record({ event: 'click', item: id });
+    return el.recommendations.map((r) => ({ id: r.id, category: el.item(r.id)?.category?.[0], because: r.because, score: r.score }));
+  }, picks);
+  const audio = warm.filter((r) => r.category === 'Audio').length;
+  const coldAudio = changed.cold.filter((id) => items.find((it) => it.id === id)?.category?.[0] === 'Audio').length;
+  console.log(`20 000 items: 0 embedded on the first visit, 2 after a change; Audio on the shelf ${coldAudio}/8 cold, ${audio}/8 after 3 Audio clicks`);
+  assert.ok(warm.every((r) => typeof r.score === 'number' && r.because.every((b) => picks.includes(b))), JSON.stringify(warm));
+  assert.notDeepEqual(warm.map((r) => r.id), changed.cold, 'the shelf changed after the clicks');
+  // Seeded fixtures: the tiny test model moves the shelf towards the clicked category.
+  assert.ok(audio > coldAudio, `the shelf follows the clicks: ${audio}/8 Audio (cold ${coldAudio}/8)`);
+});
