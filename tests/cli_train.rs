@@ -581,6 +581,23 @@ fn out_of_range_shape_flags_are_refused_at_parse_time() {
             "distill {flag} {value}: {err}"
         );
     }
+    for (args, flag) in [
+        (vec!["eval", "--data", d, "--max-len", "0"], "--max-len"),
+        (
+            vec!["bench", "embed", "--model", d, "--texts", "0"],
+            "--texts",
+        ),
+        (
+            vec!["bench", "embed", "--model", d, "--batch", "0"],
+            "--batch",
+        ),
+    ] {
+        let err = ranklet_err(&args);
+        assert!(
+            err.contains(flag) && !err.contains("panicked"),
+            "{args:?}: {err}"
+        );
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 

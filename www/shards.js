@@ -6,8 +6,9 @@
 // drawn uniformly at random (crypto.getRandomValues) from those neither wanted nor cached. All
 // requests start together in a shuffled order; only the wanted ones are awaited. The server
 // therefore sees, per recommendation, a fixed number of requests for content-addressed shard
-// files, and cannot tell which of them were wanted. A decoy's body is not read (`touch`: the
-// request is made, its response dropped), so decoys cost the device no decoding and no copy. Fewer requests go out only when fewer than that many shards are
+// files, and cannot tell which of them were wanted. A decoy is read to its end like a wanted
+// shard and then dropped, undecoded: a body cancelled early would show in the server's logs
+// (bytes sent short of the file's size) and mark the request as a decoy. Fewer requests go out only when fewer than that many shards are
 // left outside the memory cache, which depends on earlier requests, not on the history.
 //
 // Decoded shards are kept in memory, least recently used out first (`capacity` shards).
@@ -34,13 +35,11 @@ export function sample(pool, count, below = randomBelow) {
 export class ShardStore {
   /**
    * `files`: the shard file names by cell; `load(name)`: the bytes of a file (a same-origin
-   * fetch); `open(name, bytes)`: the decoded shard, or throws naming the file (a damaged one);
-   * `touch(name)`: requests a decoy without reading it (default: `load`, its bytes dropped).
+   * fetch); `open(name, bytes)`: the decoded shard, or throws naming the file (a damaged one).
    */
-  constructor({ files, load, open, touch = load, capacity = 64, below = randomBelow }) {
+  constructor({ files, load, open, capacity = 64, below = randomBelow }) {
     this.files = files;
     this.load = load;
-    this.touch = touch;
     this.open = open;
     this.capacity = Math.max(1, capacity);
     this.below = below;
@@ -80,12 +79,11 @@ export class ShardStore {
     const decoys = sample(pool, Math.max(0, total - missing.length), this.below);
     const order = sample([...missing, ...decoys], missing.length + decoys.length, this.below);
     const fetches = new Map();
-    const isDecoy = new Set(decoys);
     for (const c of order) {
       this.requests.push([this.round, this.files[c]]);
-      if (isDecoy.has(c)) Promise.resolve(this.touch(this.files[c])).catch(() => {}); // never read
-      else fetches.set(c, this.load(this.files[c]));
+      fetches.set(c, this.load(this.files[c]));
     }
+    for (const c of decoys) fetches.get(c).catch(() => {}); // read in full, never decoded
     const shards = new Map();
     const failed = [];
     for (const c of wanted) {

@@ -91,13 +91,7 @@ async function loadCells(ranker, bundleManifest, url, manifestBytes, manifest) {
     // The key of this index's item rows in the IndexedDB vector store (history items' rows
     // stay on the device, so a later visit can read its history without fetching anything).
     key: `cells:${manifest.model.manifest_sha256}:${manifest.dim}`,
-    store: new ShardStore({
-      files: info.shards,
-      load: (name) => fetchBytes(url, name),
-      // A decoy: the same request, its body cancelled unread.
-      touch: async (name) => { (await fetch(new URL(name, url))).body?.cancel(); },
-      open,
-    }),
+    store: new ShardStore({ files: info.shards, load: (name) => fetchBytes(url, name), open }),
     dim,
     // Rows and shelf data by id of the items this device was shown (history candidates).
     known: new Map(),

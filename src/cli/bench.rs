@@ -27,10 +27,10 @@ pub struct BenchEmbedArgs {
     #[arg(long = "device", value_enum, default_values_t = [DeviceArg::Cpu])]
     pub devices: Vec<DeviceArg>,
     /// Batch sizes to measure (repeatable).
-    #[arg(long = "batch", default_values_t = [1u32, 32])]
+    #[arg(long = "batch", default_values_t = [1u32, 32], value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub batches: Vec<u32>,
     /// Texts embedded per measurement (after one warm-up batch).
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 256, value_parser = super::at_least_one)]
     pub texts: usize,
     /// Also write the figures as JSON here.
     #[arg(long)]

@@ -41,7 +41,7 @@ pub struct EvalArgs {
     #[arg(long, value_enum, default_value_t = Baseline::Popularity)]
     pub baseline: Baseline,
     /// History length cap (most recent items); a model's own cap wins.
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = 50, value_parser = super::at_least_one)]
     pub max_len: usize,
     #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
     pub device: DeviceArg,
