@@ -21,6 +21,8 @@
 #   ./build.sh report-denoise  robustness to noise clicks on ml-100k: plain vs CLSD vs DUMN vs
 #                       both, clean and with 20 % / 40 % noise, per-component ablation
 #                       → reports/denoise.json (about an hour on 2 CPU cores)
+#   ./build.sh report-quality  how the shelf answers the visitor on ml-100k: genre response and
+#                       miscalibration of models/shop and popularity → reports/quality.json
 #   ./build.sh report-hardening  every bad input of the hardening catalogue against the release
 #                       binary, its server and the pages, and the property tests' count
 #                       → reports/hardening.json (a few minutes)
@@ -76,7 +78,7 @@ case "${1:-}" in
     log "demo shop on http://127.0.0.1:${PORT:-8080}/ (Ctrl-C stops)"
     exec "$TARGET_DIR/release/ranklet" serve --root . --port "${PORT:-8080}" ;;
   test) run_tests ;;
-  bench|bench-web|bench-catalog|report-denoise|report-history|report-ml100k|report-distill|report-hardening|shop-model)
+  bench|bench-web|bench-catalog|report-denoise|report-history|report-ml100k|report-distill|report-hardening|report-quality|shop-model)
     exec bash "scripts/$1.sh" ;;
-  *) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -4,7 +4,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{contracts_folder, ranklet_ok, train};
+use common::{contracts_folder, contracts_folder_sized, ranklet_ok, train};
 use ranklet::bundle::write_encoder_dir;
 use ranklet::fixtures::tiny_bert_files;
 
@@ -190,4 +190,86 @@ fn a_closed_output_pipe_is_not_a_panic() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(status.code(), Some(0), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `eval --shelf-response`: the genre response (per genre with enough items, and its mean) and
+/// the test users' miscalibration, in the report, for the popularity baseline and a model;
+/// popularity, which ignores the history, answers a genre no better than a model trained on
+/// genre tastes.
+#[test]
+fn shelf_response_is_measured_for_popularity_and_a_model() {
+    let dir = contracts_folder_sized("shelf-response", 120, 48, 8, 16);
+    let d = dir.to_str().unwrap();
+    let report = dir.join("shelf.json");
+    let r = report.to_str().unwrap();
+    let out = ranklet_ok(&[
+        "eval",
+        "--data",
+        d,
+        "--shelf-response",
+        "--shelf-min-items",
+        "5",
+        "--report",
+        r,
+    ]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("shelf response:"));
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let pop = &v["models"][0]["shelf"];
+    let per_facet = pop["facet_response"]["per_facet"].as_object().unwrap();
+    assert!(!per_facet.is_empty(), "{pop}");
+    assert!(
+        per_facet
+            .values()
+            .all(|s| (0.0..=1.0).contains(&s.as_f64().unwrap()))
+    );
+    assert!(pop["miscalibration_ckl@10"].as_f64().unwrap() >= 0.0);
+    let ck = dir.join("ck");
+    let bundle = dir.join("bundle");
+    ranklet_ok(&[
+        "train",
+        "--data",
+        d,
+        "--mode",
+        "id",
+        "--hidden",
+        "16",
+        "--heads",
+        "2",
+        "--inner",
+        "32",
+        "--layers",
+        "1",
+        "--epochs",
+        "20",
+        "--lr",
+        "5e-3",
+        "--max-len",
+        "10",
+        "--quiet",
+        "--restart",
+        "--checkpoint",
+        ck.to_str().unwrap(),
+        "--out",
+        bundle.to_str().unwrap(),
+    ]);
+    ranklet_ok(&[
+        "eval",
+        "--data",
+        d,
+        "--model",
+        bundle.to_str().unwrap(),
+        "--shelf-response",
+        "--shelf-min-items",
+        "5",
+        "--report",
+        r,
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let mean = |m: &serde_json::Value| m["shelf"]["facet_response"]["mean"].as_f64().unwrap();
+    let (popularity, model) = (mean(&v["models"][0]), mean(&v["models"][1]));
+    println!("genre response on synthetic tastes: popularity {popularity:.3}, model {model:.3}");
+    assert!(
+        model > popularity,
+        "model {model} vs popularity {popularity}"
+    );
 }

@@ -10,10 +10,10 @@ use clap::{Args, ValueEnum};
 use ranklet::Result;
 use ranklet::bundle::read_recommender_dir;
 use ranklet::data::{Dataset, Split};
-use ranklet::eval::Metrics;
 use ranklet::eval::evaluate_probed;
 use ranklet::eval::popularity::evaluate_popularity;
-use ranklet::rec::{HistorySelect, ItemMode, RankingState};
+use ranklet::eval::{Metrics, facet_response, miscalibration};
+use ranklet::rec::{HistorySelect, ItemMode, RankingState, RecommendRequest};
 use serde_json::json;
 
 use super::vectors::trained_model;
@@ -60,10 +60,19 @@ pub struct EvalArgs {
     /// users whose history is longer than the cap).
     #[arg(long, default_value_t = 0)]
     pub min_history: usize,
+    /// Also measure how the shelf answers a history: the share of a genre on the top-8 after
+    /// three items of it (10 seeded draws per genre with at least --shelf-min-items items,
+    /// averaged over genres), and Steck's miscalibration C_KL of the test users' top-10 against their history.
+    #[arg(long)]
+    pub shelf_response: bool,
+    /// Genres with at least this many items are measured by --shelf-response.
+    #[arg(long, default_value_t = 20, value_parser = super::at_least_one)]
+    pub shelf_min_items: usize,
 }
 
 pub fn run(args: EvalArgs) -> Result<()> {
     let ds = Dataset::read_dir(&args.data)?;
+    let mut shelf = None;
     let (name, mode, params, (valid, test, test_masked), eval_seconds, max_len) = if let Some(dir) =
         &args.model
     {
@@ -82,6 +91,23 @@ pub fn run(args: EvalArgs) -> Result<()> {
         let device = args.device.init()?;
         let (model, text) = trained_model(dir, rec, &ds.items, &device, &args.cache, args.quiet)?;
         restrict(&mut split, args.min_history)?;
+        if args.shelf_response && args.index.is_none() {
+            let state = RankingState::new(&model, text.clone(), mode != ItemMode::Id)?;
+            let rank = |history: &[usize], k: usize| -> Result<Vec<usize>> {
+                let req = RecommendRequest {
+                    history,
+                    k,
+                    exclude_seen: true,
+                    ..RecommendRequest::default()
+                };
+                Ok(state
+                    .recommend(&model, &req)?
+                    .into_iter()
+                    .map(|r| r.item)
+                    .collect())
+            };
+            shelf = Some(shelf_figures(rank, &ds, &split, args.shelf_min_items)?);
+        }
         // The catalogue through the tower, once (the ranking state below computes it too).
         let mut towered = None;
         if args.selection.history_select != HistorySelect::Last {
@@ -129,6 +155,21 @@ pub fn run(args: EvalArgs) -> Result<()> {
         let mut split = Split::leave_one_out(&ds, args.max_len);
         describe(&ds, &split)?;
         restrict(&mut split, args.min_history)?;
+        if args.shelf_response {
+            // Training counts, the history left out.
+            let counts = split.train_counts(ds.items.len());
+            let mut order: Vec<usize> = (0..ds.items.len()).collect();
+            order.sort_by(|&a, &b| counts[b].cmp(&counts[a]).then(a.cmp(&b)));
+            let rank = |history: &[usize], k: usize| -> Result<Vec<usize>> {
+                Ok(order
+                    .iter()
+                    .copied()
+                    .filter(|i| !history.contains(i))
+                    .take(k)
+                    .collect())
+            };
+            shelf = Some(shelf_figures(rank, &ds, &split, args.shelf_min_items)?);
+        }
         let start = Instant::now();
         let (valid, _) = evaluate_popularity(&split, ds.items.len(), &split.valid);
         let (test, masked) = evaluate_popularity(&split, ds.items.len(), &split.test);
@@ -163,11 +204,44 @@ pub fn run(args: EvalArgs) -> Result<()> {
                 "valid": valid.means(),
                 "test": test.means(),
                 "test_masked": test_masked.means(),
+                "shelf": shelf,
             }],
         });
         super::write_report(path, report)?;
     }
     Ok(())
+}
+
+/// The shelf-response figures of a ranking (`rank(history, k)`: top-k rows, history excluded):
+/// the genre response and the test users' mean miscalibration at 10, printed and returned for
+/// the report.
+fn shelf_figures(
+    rank: impl Fn(&[usize], usize) -> Result<Vec<usize>>,
+    ds: &Dataset,
+    split: &Split,
+    min_items: usize,
+) -> Result<serde_json::Value> {
+    let facets: Vec<Vec<String>> = ds.items.iter().map(|i| i.facets.clone()).collect();
+    let response = facet_response(&rank, &facets, min_items, 10, 3, 8, 2023)?;
+    let mut ckl = 0.0;
+    for ex in &split.test {
+        ckl += miscalibration(&ex.seen, &rank(&ex.seen, 10)?, &facets);
+    }
+    let ckl = ckl / split.test.len().max(1) as f64;
+    super::out!(
+        "shelf response: {:.3} share of the genre on the top-{} after {} items of it ({} genres, {} draws each); miscalibration C_KL@10 {ckl:.4} over {} test users",
+        response.mean,
+        response.k,
+        response.history,
+        response.per_facet.len(),
+        response.draws,
+        split.test.len()
+    )?;
+    Ok(json!({
+        "facet_response": response,
+        "miscalibration_ckl@10": ckl,
+        "test_users": split.test.len(),
+    }))
 }
 
 /// Keeps only the validation/test examples with at least `min` events before the target.

@@ -3,6 +3,8 @@
 pub mod metrics;
 pub mod model;
 pub mod popularity;
+pub mod response;
 
 pub use metrics::{Metrics, evaluate, rank_of};
 pub use model::{CellProbe, evaluate_model, evaluate_over, evaluate_probed};
+pub use response::{FacetResponse, facet_response, miscalibration};

@@ -1,0 +1,173 @@
+//! How the shelf answers what the visitor just did (issue 23), measured on item facets (genres,
+//! categories):
+//! - [`facet_response`]: after a history of three items of one facet, the share of the top-k that
+//!   carries that facet, per facet and averaged over facets;
+//! - [`miscalibration`]: Steck's C_KL ("Calibrated Recommendations", RecSys 2018) between the
+//!   facet mix of a history and the facet mix of the list recommended after it.
+//!
+//! Both take the ranking as a closure (history rows, k → top-k rows, history excluded), so the
+//! model, a re-ranking of it and the popularity baseline are measured the same way.
+
+use std::collections::BTreeMap;
+
+use crate::error::Result;
+use crate::rng::SplitMix;
+
+/// The facet response of one ranking.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct FacetResponse {
+    /// Per facet: the mean share of the top-k carrying it, over the draws.
+    pub per_facet: BTreeMap<String, f64>,
+    /// The mean of `per_facet` (each facet weighs the same).
+    pub mean: f64,
+    /// Histories drawn per facet, items per history, shelf size.
+    pub draws: usize,
+    pub history: usize,
+    pub k: usize,
+    /// Facets with at least this many items are measured.
+    pub min_items: usize,
+}
+
+/// For every facet with at least `min_items` items: `draws` histories of `history` distinct items
+/// drawn (seeded) from that facet's items, each ranked by `rank(history, k)`; the share of the
+/// top-k whose facets include it.
+pub fn facet_response(
+    rank: impl Fn(&[usize], usize) -> Result<Vec<usize>>,
+    facets: &[Vec<String>],
+    min_items: usize,
+    draws: usize,
+    history: usize,
+    k: usize,
+    seed: u64,
+) -> Result<FacetResponse> {
+    let mut members: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (item, fs) in facets.iter().enumerate() {
+        for f in fs {
+            members.entry(f.as_str()).or_default().push(item);
+        }
+    }
+    let mut rng = SplitMix(seed);
+    let mut per_facet = BTreeMap::new();
+    for (facet, items) in members
+        .iter()
+        .filter(|(_, items)| items.len() >= min_items.max(history))
+    {
+        let mut share = 0.0;
+        for _ in 0..draws {
+            // `history` distinct items of the facet (a partial Fisher–Yates shuffle).
+            let mut pool = items.clone();
+            for i in 0..history {
+                let j = i + (rng.next_f32() * (pool.len() - i) as f32) as usize % (pool.len() - i);
+                pool.swap(i, j);
+            }
+            let shelf = rank(&pool[..history], k)?;
+            let hits = shelf
+                .iter()
+                .filter(|&&r| facets[r].iter().any(|f| f == facet))
+                .count();
+            share += hits as f64 / k as f64;
+        }
+        per_facet.insert(facet.to_string(), share / draws.max(1) as f64);
+    }
+    // No facet with enough items: no figure (NaN, null in JSON), rather than a zero.
+    let mean = if per_facet.is_empty() {
+        f64::NAN
+    } else {
+        per_facet.values().sum::<f64>() / per_facet.len() as f64
+    };
+    Ok(FacetResponse {
+        per_facet,
+        mean,
+        draws,
+        history,
+        k,
+        min_items,
+    })
+}
+
+/// The facet distribution of `items` (Steck's p(g|u)): each item's weight split evenly over its
+/// facets; items without facets are left out.
+pub fn facet_mix(items: &[usize], facets: &[Vec<String>]) -> BTreeMap<String, f64> {
+    let mut mix = BTreeMap::new();
+    let mut total = 0.0;
+    for &i in items {
+        let fs = &facets[i];
+        for f in fs {
+            *mix.entry(f.clone()).or_insert(0.0) += 1.0 / fs.len() as f64;
+        }
+        if !fs.is_empty() {
+            total += 1.0;
+        }
+    }
+    if total > 0.0 {
+        mix.values_mut().for_each(|v| *v /= total);
+    }
+    mix
+}
+
+/// Steck's C_KL: KL(p ‖ q̃) between the facet mix `p` of `history` and that of `shown`, with q̃ =
+/// (1 − α)·q + α·p and α = 0.01 so that a facet missing from the list stays finite.
+pub fn miscalibration(history: &[usize], shown: &[usize], facets: &[Vec<String>]) -> f64 {
+    const ALPHA: f64 = 0.01;
+    let p = facet_mix(history, facets);
+    let q = facet_mix(shown, facets);
+    p.iter()
+        .filter(|(_, pg)| **pg > 0.0)
+        .map(|(g, pg)| {
+            let qg = (1.0 - ALPHA) * q.get(g).copied().unwrap_or(0.0) + ALPHA * pg;
+            pg * (pg / qg).ln()
+        })
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facets() -> Vec<Vec<String>> {
+        // Items 0–5 "a", 6–11 "b", 12 both.
+        let mut f: Vec<Vec<String>> = (0..12)
+            .map(|i| vec![if i < 6 { "a" } else { "b" }.to_string()])
+            .collect();
+        f.push(vec!["a".into(), "b".into()]);
+        f
+    }
+
+    #[test]
+    fn a_ranking_that_follows_the_history_responds_fully_one_that_ignores_it_does_not() {
+        let f = facets();
+        // Follows: the unseen items of the facet every history item shares.
+        let follow = |h: &[usize], k: usize| -> Result<Vec<usize>> {
+            let g = f[h[0]]
+                .iter()
+                .find(|g| h.iter().all(|&i| f[i].contains(g)))
+                .unwrap();
+            Ok((0..f.len())
+                .filter(|i| !h.contains(i) && f[*i].contains(g))
+                .take(k)
+                .collect())
+        };
+        let r = facet_response(follow, &f, 5, 4, 3, 3, 1).unwrap();
+        assert_eq!(r.per_facet.len(), 2);
+        assert!(r.mean > 0.99, "{r:?}");
+        // Ignores: always items 6, 7, 8 ("b").
+        let fixed = |_: &[usize], _: usize| -> Result<Vec<usize>> { Ok(vec![6, 7, 8]) };
+        let r = facet_response(fixed, &f, 5, 4, 3, 3, 1).unwrap();
+        assert_eq!(r.per_facet["a"], 0.0);
+        assert_eq!(r.per_facet["b"], 1.0);
+        assert!((r.mean - 0.5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn miscalibration_is_zero_for_the_same_mix_and_grows_as_the_list_drifts() {
+        let f = facets();
+        let history = [0, 1, 6, 7];
+        assert!(miscalibration(&history, &[2, 3, 8, 9], &f).abs() < 1e-9);
+        let some = miscalibration(&history, &[2, 8, 9, 10], &f);
+        let all_b = miscalibration(&history, &[8, 9, 10, 11], &f);
+        assert!(0.0 < some && some < all_b, "{some} {all_b}");
+        // An item of two facets counts half to each.
+        let mix = facet_mix(&[12], &f);
+        assert_eq!(mix["a"], 0.5);
+    }
+}
