@@ -272,4 +272,30 @@ fn shelf_response_is_measured_for_popularity_and_a_model() {
         model > popularity,
         "model {model} vs popularity {popularity}"
     );
+    // Calibrated re-ranking moves each list's genre mix towards its history's.
+    ranklet_ok(&[
+        "eval",
+        "--data",
+        d,
+        "--model",
+        bundle.to_str().unwrap(),
+        "--shelf-response",
+        "--shelf-min-items",
+        "5",
+        "--calibrate",
+        "0.9",
+        "--report",
+        r,
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let ckl = |m: &serde_json::Value| m["shelf"]["miscalibration_ckl@10"].as_f64().unwrap();
+    assert!(
+        v["models"][2]["name"]
+            .as_str()
+            .unwrap()
+            .contains("calibrated, λ 0.9")
+    );
+    let (plain, calibrated) = (ckl(&v["models"][1]), ckl(&v["models"][2]));
+    println!("C_KL@10: model {plain:.3}, calibrated (λ 0.9) {calibrated:.3}");
+    assert!(calibrated < plain, "{calibrated} vs {plain}");
 }

@@ -14,6 +14,7 @@ use ranklet::eval::evaluate_probed;
 use ranklet::eval::popularity::evaluate_popularity;
 use ranklet::eval::{Metrics, facet_response, miscalibration};
 use ranklet::rec::{HistorySelect, ItemMode, RankingState, RecommendRequest};
+use ranklet::rec::{calibrated, facet_mix};
 use serde_json::json;
 
 use super::vectors::trained_model;
@@ -65,6 +66,10 @@ pub struct EvalArgs {
     /// averaged over genres), and Steck's miscalibration C_KL of the test users' top-10 against their history.
     #[arg(long)]
     pub shelf_response: bool,
+    /// With --shelf-response and a model: re-rank its top 100 so that the list's genre mix
+    /// follows the history's (Steck's calibration; 0 = the model's order, up to 1).
+    #[arg(long, default_value_t = 0.0, value_parser = super::share)]
+    pub calibrate: f64,
     /// Genres with at least this many items are measured by --shelf-response.
     #[arg(long, default_value_t = 20, value_parser = super::at_least_one)]
     pub shelf_min_items: usize,
@@ -93,18 +98,23 @@ pub fn run(args: EvalArgs) -> Result<()> {
         restrict(&mut split, args.min_history)?;
         if args.shelf_response && args.index.is_none() {
             let state = RankingState::new(&model, text.clone(), mode != ItemMode::Id)?;
+            let facets: Vec<Vec<String>> = ds.items.iter().map(|i| i.facets.clone()).collect();
+            let lambda = args.calibrate;
             let rank = |history: &[usize], k: usize| -> Result<Vec<usize>> {
+                // Calibration re-ranks the model's top 100.
                 let req = RecommendRequest {
                     history,
-                    k,
+                    k: if lambda > 0.0 { k.max(100) } else { k },
                     exclude_seen: true,
                     ..RecommendRequest::default()
                 };
-                Ok(state
-                    .recommend(&model, &req)?
-                    .into_iter()
-                    .map(|r| r.item)
-                    .collect())
+                let recs = state.recommend(&model, &req)?;
+                if lambda == 0.0 {
+                    return Ok(recs.into_iter().map(|r| r.item).collect());
+                }
+                let scored: Vec<(usize, f32)> = recs.iter().map(|r| (r.item, r.score)).collect();
+                let target = facet_mix(history, &facets);
+                Ok(calibrated(&scored, &facets, &target, lambda, k))
             };
             shelf = Some(shelf_figures(rank, &ds, &split, args.shelf_min_items)?);
         }
@@ -143,6 +153,9 @@ pub fn run(args: EvalArgs) -> Result<()> {
         (
             match &args.index {
                 Some(i) => format!("{} (index {})", dir.display(), i.display()),
+                None if args.shelf_response && args.calibrate > 0.0 => {
+                    format!("{} (calibrated, λ {})", dir.display(), args.calibrate)
+                }
                 None => dir.display().to_string(),
             },
             mode_name,
@@ -223,11 +236,22 @@ fn shelf_figures(
 ) -> Result<serde_json::Value> {
     let facets: Vec<Vec<String>> = ds.items.iter().map(|i| i.facets.clone()).collect();
     let response = facet_response(&rank, &facets, min_items, 10, 3, 8, 2023)?;
-    let mut ckl = 0.0;
-    for ex in &split.test {
-        ckl += miscalibration(&ex.seen, &rank(&ex.seen, 10)?, &facets);
-    }
-    let ckl = ckl / split.test.len().max(1) as f64;
+    // Per user set: the mean C_KL@10 of the lists and the lists' NDCG@10 (the target among the
+    // ten shown, history excluded: what a re-ranking changes).
+    let lists = |examples: &[ranklet::data::Example]| -> Result<(f64, f64)> {
+        let (mut ckl, mut ndcg) = (0.0, 0.0);
+        for ex in examples {
+            let shown = rank(&ex.seen, 10)?;
+            ckl += miscalibration(&ex.seen, &shown, &facets);
+            if let Some(p) = shown.iter().position(|&i| i == ex.target) {
+                ndcg += 1.0 / (p as f64 + 2.0).log2();
+            }
+        }
+        let n = examples.len().max(1) as f64;
+        Ok((ckl / n, ndcg / n))
+    };
+    let (valid_ckl, valid_ndcg) = lists(&split.valid)?;
+    let (ckl, test_ndcg) = lists(&split.test)?;
     super::out!(
         "shelf response: {:.3} share of the genre on the top-{} after {} items of it ({} genres, {} draws each); miscalibration C_KL@10 {ckl:.4} over {} test users",
         response.mean,
@@ -240,6 +264,8 @@ fn shelf_figures(
     Ok(json!({
         "facet_response": response,
         "miscalibration_ckl@10": ckl,
+        "list_ndcg@10": test_ndcg,
+        "valid": {"miscalibration_ckl@10": valid_ckl, "list_ndcg@10": valid_ndcg},
         "test_users": split.test.len(),
     }))
 }

@@ -11,6 +11,7 @@
 use std::collections::BTreeMap;
 
 use crate::error::Result;
+pub use crate::rec::calibrate::facet_mix;
 use crate::rng::SplitMix;
 
 /// The facet response of one ranking.
@@ -83,26 +84,6 @@ pub fn facet_response(
         k,
         min_items,
     })
-}
-
-/// The facet distribution of `items` (Steck's p(g|u)): each item's weight split evenly over its
-/// facets; items without facets are left out.
-pub fn facet_mix(items: &[usize], facets: &[Vec<String>]) -> BTreeMap<String, f64> {
-    let mut mix = BTreeMap::new();
-    let mut total = 0.0;
-    for &i in items {
-        let fs = &facets[i];
-        for f in fs {
-            *mix.entry(f.clone()).or_insert(0.0) += 1.0 / fs.len() as f64;
-        }
-        if !fs.is_empty() {
-            total += 1.0;
-        }
-    }
-    if total > 0.0 {
-        mix.values_mut().for_each(|v| *v /= total);
-    }
-    mix
 }
 
 /// Steck's C_KL: KL(p ‖ q̃) between the facet mix `p` of `history` and that of `shown`, with q̃ =

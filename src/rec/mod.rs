@@ -2,6 +2,7 @@
 //! adaptor, optional ID embedding), causal sequence encoder, history signals, cosine/τ scores.
 
 pub mod batch;
+pub mod calibrate;
 pub mod context;
 pub mod contrastive;
 pub mod history_select;
@@ -16,6 +17,7 @@ pub mod signals;
 pub mod store;
 
 pub use batch::SequenceBatch;
+pub use calibrate::{calibrated, facet_mix};
 pub use context::ContextAggregator;
 pub use history_select::{
     HistorySelect, SELECTION_DIM, select_history, select_positions, selection_rows, unit_rows,
