@@ -15,7 +15,7 @@ rm -f reports/quality.json
 # Calibration's λ is chosen on the validation users: the smallest validation C_KL@10 whose
 # validation list NDCG@10 stays ≥ 0.98 × the uncalibrated model's; test figures are reported
 # for every λ, the chosen one marked.
-for lambda in 0 0.05 0.1 0.2 0.3 0.5 0.7 0.9; do
+for lambda in 0 0.005 0.01 0.02 0.03 0.05 0.1 0.2 0.5; do
   log "models/shop, calibration λ $lambda"
   "$bin" eval --data data/ml-100k --model models/shop --shelf-response --calibrate "$lambda" --quiet --report reports/quality.json
 done
@@ -48,7 +48,7 @@ lines = ["# Shelf quality: how the shelf answers the visitor", "",
          "- **Miscalibration C_KL@10** (Steck, RecSys 2018): KL between the genre mix of a user's "
          "history and that of their top-10 (history excluded), mean over users (target: at least halved).",
          "- **List NDCG@10**: the target among those ten (seen items excluded; target ≥ 0.98 × uncalibrated).",
-         "- **Calibration**: Steck's greedy re-ranking of the model's top 100, relevance scaled to [0, 1], "
+         "- **Calibration**: Steck's greedy re-ranking of the model's top 100, relevance the model's probability among them (softmax of its scores; scores scaled to [0, 1] gave a worse trade-off: at the λ chosen the same way, C_KL 0.69× and list NDCG 0.951×), "
          "weight λ; λ chosen on the validation users (" + r["calibration"]["rule"] + ").", "",
          "| ranking | genre response | test C_KL@10 | test list NDCG@10 | valid C_KL@10 | valid list NDCG@10 |",
          "|---|---|---|---|---|---|"]

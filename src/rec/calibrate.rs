@@ -27,9 +27,9 @@ pub fn facet_mix(items: &[usize], facets: &[Vec<String>]) -> BTreeMap<String, f6
 
 /// Steck's calibrated re-ranking (RecSys 2018, greedy form): from `candidates` (rows with the
 /// model's scores, best first), the `k` rows that maximise `(1 − λ)·Σ relevance − λ·C_KL(target
-/// ‖ mix(list))`, chosen one at a time. Relevance is the score scaled to [0, 1] over the
-/// candidates, so that λ means the same for any model's score range; `target` is the facet mix
-/// the list should follow (the history's, [`facet_mix`]). λ = 0 keeps the model's order.
+/// ‖ mix(list))`, chosen one at a time. Relevance is the model's probability of the item among
+/// the candidates (softmax of the scores); `target` is the facet mix the list should follow (the
+/// history's, [`facet_mix`]). λ = 0 keeps the model's order.
 pub fn calibrated(
     candidates: &[(usize, f32)],
     facets: &[Vec<String>],
@@ -37,18 +37,17 @@ pub fn calibrated(
     lambda: f64,
     k: usize,
 ) -> Vec<usize> {
-    let (lo, hi) = candidates
+    let hi = candidates
         .iter()
-        .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &(_, s)| {
-            (lo.min(s), hi.max(s))
-        });
-    let relevance = |s: f32| {
-        if hi > lo {
-            f64::from((s - lo) / (hi - lo))
-        } else {
-            1.0
-        }
-    };
+        .fold(f32::NEG_INFINITY, |hi, &(_, s)| hi.max(s));
+    // The model's probability of each candidate among them (a softmax of its scores, which are
+    // logits: cos/τ), as Steck's relevance is a predicted probability. (Scores scaled to [0, 1]
+    // instead gave a worse trade-off on ml-100k's validation users: reports/quality.md.)
+    let z: f64 = candidates
+        .iter()
+        .map(|&(_, s)| f64::from(s - hi).exp())
+        .sum();
+    let relevance = |s: f32| f64::from(s - hi).exp() / z;
     const ALPHA: f64 = 0.01;
     let ckl = |mix: &BTreeMap<String, f64>, n: f64| -> f64 {
         target
