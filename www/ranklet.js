@@ -235,9 +235,12 @@ export class Ranklet {
    * is the request's scene for models trained with scene context (defaults: the local hour,
    * this device's class; page types: home, product, search, category, cart). `muted`: persona
    * entries (genres, categories) the visitor removed; a model with a persona input then reads
-   * the history without them.
+   * the history without them. `calibrate` (0–1, default 0): re-rank the model's best 100 so that
+   * the list's genre mix follows the history's (Steck's calibration, as `ranklet recommend
+   * --calibrate`; reports/quality.md chose 0.03 on ml-100k; needs the catalogue's genres or
+   * categories, so not with a partitioned index).
    */
-  async recommend({ k = 10, history, excludeSeen = true, candidates, exclude, context, muted } = {}) {
+  async recommend({ k = 10, history, excludeSeen = true, candidates, exclude, context, muted, calibrate = 0 } = {}) {
     const c = candidates === undefined ? null : Array.from(candidates, String);
     const x = exclude === undefined ? null : Array.from(exclude, String);
     const ctx = {
@@ -249,8 +252,9 @@ export class Ranklet {
       page: context?.page,
       device: context?.device ?? deviceClass(),
     };
+    if (!(calibrate >= 0 && calibrate <= 1)) throw new Error(`calibrate: ${calibrate} is not in [0, 1]`);
     const args = { handle: this.handle, k, excludeSeen, candidates: c, exclude: x, context: ctx,
-      muted: muted === undefined ? null : Array.from(muted, String) };
+      muted: muted === undefined ? null : Array.from(muted, String), calibrate };
     if (history === undefined) return this.client.call('recommend', args);
     if (this.partitioned) return this.client.call('recommend', { ...args, history: Array.from(history) });
     if (!this.rowOf) throw new Error('index(catalog) first');

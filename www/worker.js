@@ -534,8 +534,9 @@ const ops = {
   // then left out of the answer. `exclude` leaves out more ids. `context.item`: the item on
   // screen now (a product page) ranks as the newest event for this request only — not stored,
   // not recommended. `context.hour/page/device`: the request's scene, for a model trained with
-  // scene context. `muted`: persona facets the visitor removed.
-  async recommend({ handle, history, encoded, k = 10, excludeSeen = true, candidates = null, exclude = null, context = null, muted = null }) {
+  // scene context. `muted`: persona facets the visitor removed. `calibrate`: Steck's weight
+  // (0–1) for a list whose genre mix follows the history's (not with a partitioned index).
+  async recommend({ handle, history, encoded, k = 10, excludeSeen = true, candidates = null, exclude = null, context = null, muted = null, calibrate = 0 }) {
     const shop = shopOf(handle);
     if (shop.cells) return recommendCells(shop, { history, k, excludeSeen, candidates, exclude, context });
     if (!shop.ids) throw new Error('index(catalog) first');
@@ -562,7 +563,7 @@ const ops = {
     const wanted = candidates ? new Set(Array.from(candidates, String)) : null;
     const want = wanted ? n : Math.min(n, k + excluded.size);
     const recs = await shop.ranker.recommend(rows, want, excludeSeen, queryVectors, queryWeights(rows, n, queries.length),
-      avoid.length ? avoid : null, typed ? kinds : null, shop.ranker.readsContext ? scene : null);
+      avoid.length ? avoid : null, typed ? kinds : null, shop.ranker.readsContext ? scene : null, calibrate > 0 ? calibrate : null);
     const out = recs.map((r) => ({
       id: shop.ids[r.item],
       score: r.score,

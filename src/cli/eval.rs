@@ -13,8 +13,8 @@ use ranklet::data::{Dataset, Split};
 use ranklet::eval::evaluate_probed;
 use ranklet::eval::popularity::evaluate_popularity;
 use ranklet::eval::{Metrics, facet_response, miscalibration};
+use ranklet::rec::{CALIBRATION_POOL, calibrated, facet_mix};
 use ranklet::rec::{HistorySelect, ItemMode, RankingState, RecommendRequest};
-use ranklet::rec::{calibrated, facet_mix};
 use serde_json::json;
 
 use super::vectors::trained_model;
@@ -104,7 +104,11 @@ pub fn run(args: EvalArgs) -> Result<()> {
                 // Calibration re-ranks the model's top 100.
                 let req = RecommendRequest {
                     history,
-                    k: if lambda > 0.0 { k.max(100) } else { k },
+                    k: if lambda > 0.0 {
+                        k.max(CALIBRATION_POOL)
+                    } else {
+                        k
+                    },
                     exclude_seen: true,
                     ..RecommendRequest::default()
                 };

@@ -5,6 +5,43 @@
 
 use std::collections::BTreeMap;
 
+use crate::rec::rank::Recommendation;
+
+/// How many of the model's best items calibration chooses from.
+pub const CALIBRATION_POOL: usize = 100;
+
+/// `recs` (the model's ranking, best first, at least `k` of them, ideally
+/// [`CALIBRATION_POOL`]) re-ranked by [`calibrated`] towards the facet mix of `history`
+/// (catalogue rows; rows past the catalogue, search queries, have no facets): the first `k`,
+/// each with its own score and reasons. λ = 0 returns the model's first `k`.
+pub fn calibrate_recommendations(
+    mut recs: Vec<Recommendation>,
+    history: &[usize],
+    facets: &[Vec<String>],
+    lambda: f64,
+    k: usize,
+) -> Vec<Recommendation> {
+    if lambda <= 0.0 {
+        recs.truncate(k);
+        return recs;
+    }
+    let rows: Vec<usize> = history
+        .iter()
+        .copied()
+        .filter(|&h| h < facets.len())
+        .collect();
+    let target = facet_mix(&rows, facets);
+    let scored: Vec<(usize, f32)> = recs.iter().map(|r| (r.item, r.score)).collect();
+    let order = calibrated(&scored, facets, &target, lambda, k);
+    order
+        .into_iter()
+        .filter_map(|row| {
+            let at = recs.iter().position(|r| r.item == row)?;
+            Some(recs.swap_remove(at))
+        })
+        .collect()
+}
+
 /// The facet distribution of `items` (Steck's p(g|u)): each item's weight split evenly over its
 /// facets; items without facets are left out.
 pub fn facet_mix(items: &[usize], facets: &[Vec<String>]) -> BTreeMap<String, f64> {
@@ -101,6 +138,34 @@ pub fn calibrated(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn calibrated_recommendations_keep_their_scores_and_reasons() {
+        let facets: Vec<Vec<String>> = (0..6)
+            .map(|i| vec![if i < 3 { "a" } else { "b" }.to_string()])
+            .collect();
+        let recs: Vec<Recommendation> = [3, 4, 5, 0, 1]
+            .iter()
+            .enumerate()
+            .map(|(rank, &item)| Recommendation {
+                item,
+                score: 5.0 - rank as f32,
+                because: vec![2],
+            })
+            .collect();
+        // λ 0: the model's first k.
+        let plain = calibrate_recommendations(recs.clone(), &[2], &facets, 0.0, 2);
+        assert_eq!(plain.iter().map(|r| r.item).collect::<Vec<_>>(), [3, 4]);
+        // A history of "a" (and a query row past the catalogue, ignored): "a" items come up,
+        // each with its own score and reasons.
+        let calibrated = calibrate_recommendations(recs, &[2, 99], &facets, 0.9, 2);
+        assert!(calibrated.iter().all(|r| r.item < 3), "{calibrated:?}");
+        assert!(
+            calibrated.iter().all(|r| r.score
+                == 5.0 - [3, 4, 5, 0, 1].iter().position(|&i| i == r.item).unwrap() as f32)
+        );
+        assert!(calibrated.iter().all(|r| r.because == [2]));
+    }
 
     #[test]
     fn calibration_follows_the_target_mix_as_lambda_grows() {

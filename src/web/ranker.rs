@@ -15,7 +15,8 @@ use crate::index::ItemIndex;
 use crate::index::format::text_hash;
 use crate::rec::readback::Async;
 use crate::rec::{
-    HistorySelect, ItemMode, RankingState, RecommendRequest, Recommender, RecommenderConfig,
+    CALIBRATION_POOL, HistorySelect, ItemMode, RankingState, RecommendRequest, Recommender,
+    RecommenderConfig, calibrate_recommendations,
 };
 
 /// A trained recommender running in this page or worker: an adapter over the one recommend
@@ -476,8 +477,12 @@ impl Ranker {
         avoid: Option<Uint32Array>,
         kinds: Option<Uint8Array>,
         context: Option<Uint8Array>,
+        calibrate: Option<f64>,
     ) -> Result<Array, JsError> {
         let state = self.state("recommend")?;
+        // Calibration (the catalogue's facets, from `setItemFacets`/`indexCatalog`) re-ranks
+        // the model's best CALIBRATION_POOL, as `ranklet recommend --calibrate` does.
+        let lambda = calibrate.filter(|l| *l > 0.0 && !self.facets.is_empty());
         let queries = queries.map(|q| q.to_vec()).unwrap_or_default();
         let query_weights = query_weights.map(|w| w.to_vec()).unwrap_or_default();
         let avoid: Vec<usize> = avoid
@@ -498,13 +503,21 @@ impl Ranker {
                     queries: &queries,
                     query_weights: &query_weights,
                     avoid: &avoid,
-                    k,
+                    k: if lambda.is_some() {
+                        k.max(CALIBRATION_POOL)
+                    } else {
+                        k
+                    },
                     exclude_seen,
                     because: 2,
                 },
             )
             .await
             .map_err(js_error)?;
+        let recs = match lambda {
+            Some(l) => calibrate_recommendations(recs, &history, &self.facets, l, k),
+            None => recs,
+        };
         let out = Array::new();
         for r in recs {
             let o = Object::new();

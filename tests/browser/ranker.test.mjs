@@ -85,6 +85,29 @@ for (const mode of ['transductive', 'inductive']) {
   });
 }
 
+test('calibrated re-ranking: the browser equals native recommend --calibrate, and it changes the list', { timeout: 300_000 }, async () => {
+  const nativeRecs = (lambda) => run('recommend', '--model', path.join(FIX, 'bundle-inductive'), '--catalog', path.join(FIX, 'shop/catalog.jsonl'),
+    '--history', HISTORY.join(','), '--k', '10', '--json', '--cache', path.join(FIX, 'vectors'), '--calibrate', String(lambda))
+    .trim().split('\n').map((l) => JSON.parse(l));
+  const page = await openPage(browser, server.url);
+  const catalog = readFileSync(path.join(FIX, 'shop/catalog.jsonl'), 'utf8');
+  const theirs = await page.evaluate(async ({ model, catalog, history }) => {
+    const { Ranklet } = await import('/www/ranklet.js');
+    const r = await Ranklet.load({ model, backend: 'cpu' });
+    await r.index(catalog);
+    const out = { plain: await r.recommend({ k: 10, history }), calibrated: await r.recommend({ k: 10, history, calibrate: 0.9 }) };
+    r.close();
+    return out;
+  }, { model: rel(path.join(FIX, 'bundle-inductive')) + '/', catalog, history: HISTORY });
+  const ours = nativeRecs(0.9);
+  assert.deepEqual(theirs.calibrated.map((r) => r.id), ours.map((r) => r.id), 'same calibrated list');
+  const diff = Math.max(...ours.map((r, i) => Math.abs(r.score - theirs.calibrated[i].score)));
+  console.log(`calibrated (λ 0.9): max |browser − native| score ${diff.toExponential(2)}`);
+  assert.ok(diff < 1e-4, `${diff}`);
+  assert.notDeepEqual(theirs.calibrated.map((r) => r.id), theirs.plain.map((r) => r.id), 'calibration changes the list');
+  assert.deepEqual(theirs.plain.map((r) => r.id), nativeRecs(0).map((r) => r.id));
+});
+
 test('a history longer than the window: the browser reads the same events as native --history-select relevant', { timeout: 300_000 }, async () => {
   // 16 events, a window of 10 (the fixtures' --max-len): the newest 4 plus the 6 older events
   // nearest to them in text space.
