@@ -6,7 +6,8 @@
 // Attributes: catalog (URL of a JSON array or JSONL catalog on the page's origin, docs/design.md,
 // Contracts; not needed when the model's index is partitioned: its shards carry what the shelf
 // shows), model (bundle folder on the page's origin), k (items shown, default 8), backend
-// ("auto" | "webgpu" | "cpu").
+// ("auto" | "webgpu" | "cpu"), calibrate (0–1, default 0: how far the shelf's genre mix follows
+// the visitor's history; 0.03 measured best on validation, reports/quality.md).
 // Events (bubbling, composed): ranklet-ready {backend, backendReason, source, items, embedded,
 // reused, ms}, ranklet-update {recs, source, ms}, ranklet-click {id, item, rank, because}
 // (cancelable: preventDefault() stops the click from being recorded and followed),
@@ -62,7 +63,7 @@ const MUTED_KEY = 'ranklet-muted-categories';
 const SAFE_URL = /^(https?:\/\/|\/|\.\/|\.\.\/)/i;
 
 export class RankletShelf extends HTMLElement {
-  static observedAttributes = ['catalog', 'model', 'k', 'backend'];
+  static observedAttributes = ['catalog', 'model', 'k', 'backend', 'calibrate'];
 
   #ranklet = null;
   #items = [];
@@ -102,6 +103,15 @@ export class RankletShelf extends HTMLElement {
   /** The visitor's persona after the last redraw: [{category, weight, share}]. */
   get persona() { return this.#persona; }
   get k() { return Math.max(1, Math.min(100, Number.parseInt(this.getAttribute('k') ?? '8', 10) || 8)); }
+  /**
+   * Calibration's weight (0–1): how far the shelf's genre mix follows the visitor's history
+   * (Steck's re-ranking of the model's best 100). Off unless set: 0.03 is the weight chosen on
+   * ml-100k's validation users (reports/quality.md), not yet the default.
+   */
+  get calibrate() {
+    const v = Number.parseFloat(this.getAttribute('calibrate') ?? '0');
+    return Number.isFinite(v) ? Math.max(0, Math.min(1, v)) : 0;
+  }
   item(id) { return this.#byId.get(String(id)); }
 
   connectedCallback() {
@@ -113,7 +123,7 @@ export class RankletShelf extends HTMLElement {
 
   attributeChangedCallback(name, before, after) {
     if (before === after || !this.isConnected) return;
-    if (name === 'k') { if (this.#started) this.refresh(); return; }
+    if (name === 'k' || name === 'calibrate') { if (this.#started) this.refresh(); return; }
     if (this.#configured()) this.#schedule();
   }
 
@@ -269,7 +279,9 @@ export class RankletShelf extends HTMLElement {
     const ask = muted.size ? (partitioned ? 1000 : this.#items.length) : this.k;
     if (this.#ranklet && signals.length) {
       try {
-        const ranked = await this.#ranklet.recommend({ k: ask, muted: [...muted] });
+        // Calibration re-ranks a shelf-sized list (its greedy choice grows with k × 100); the
+        // whole-catalogue ranking asked for when genres are muted keeps the model's order.
+        const ranked = await this.#ranklet.recommend({ k: ask, muted: [...muted], calibrate: ask <= 100 ? this.calibrate : 0 });
         if (partitioned) for (const r of ranked) [r.item, ...(r.becauseItems ?? [])].forEach((it) => this.#learn(it));
         recs = ranked.filter((r) => allowed(r.id)).slice(0, this.k);
       } catch (err) {

@@ -108,6 +108,32 @@ test('calibrated re-ranking: the browser equals native recommend --calibrate, an
   assert.deepEqual(theirs.plain.map((r) => r.id), nativeRecs(0).map((r) => r.id));
 });
 
+test('<ranklet-shelf calibrate> shows the calibrated list of native recommend --calibrate', { timeout: 300_000 }, async () => {
+  const page = await openPage(browser, server.url);
+  const shelf = await page.evaluate(async ({ model, catalog, history }) => {
+    await import('/www/ranklet-shelf.js');
+    const el = document.createElement('ranklet-shelf');
+    const ready = new Promise((resolve) => el.addEventListener('ranklet-ready', resolve, { once: true }));
+    el.setAttribute('backend', 'cpu');
+    el.setAttribute('k', '10');
+    el.setAttribute('model', model);
+    el.setAttribute('catalog', catalog);
+    document.body.append(el);
+    await ready;
+    for (const item of history) await el.record({ event: 'click', item });
+    const plain = el.recommendations.map((r) => r.id);
+    const redrawn = new Promise((resolve) => el.addEventListener('ranklet-update', resolve, { once: true }));
+    el.setAttribute('calibrate', '0.9');
+    await redrawn;
+    return { plain, calibrated: el.recommendations.map((r) => r.id) };
+  }, { model: rel(path.join(FIX, 'bundle-inductive')) + '/', catalog: rel(path.join(FIX, 'shop/catalog.jsonl')), history: HISTORY });
+  const native = (lambda) => run('recommend', '--model', path.join(FIX, 'bundle-inductive'), '--catalog', path.join(FIX, 'shop/catalog.jsonl'),
+    '--history', HISTORY.join(','), '--k', '10', '--json', '--cache', path.join(FIX, 'vectors'), '--calibrate', String(lambda))
+    .trim().split('\n').map((l) => JSON.parse(l).id);
+  assert.deepEqual(shelf.plain, native(0), 'without the attribute: the model order');
+  assert.deepEqual(shelf.calibrated, native(0.9), 'calibrate="0.9": the calibrated list');
+});
+
 test('a history longer than the window: the browser reads the same events as native --history-select relevant', { timeout: 300_000 }, async () => {
   // 16 events, a window of 10 (the fixtures' --max-len): the newest 4 plus the 6 older events
   // nearest to them in text space.
