@@ -202,18 +202,23 @@ fn shelf_response_is_measured_for_popularity_and_a_model() {
     let d = dir.to_str().unwrap();
     let report = dir.join("shelf.json");
     let r = report.to_str().unwrap();
-    let out = ranklet_ok(&[
-        "eval",
-        "--data",
-        d,
-        "--shelf-response",
-        "--shelf-min-items",
-        "5",
-        "--report",
-        r,
-    ]);
-    assert!(String::from_utf8_lossy(&out.stdout).contains("shelf response:"));
-    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    // One eval into the shared report; returns the report so far.
+    let eval = |extra: &[&str]| -> serde_json::Value {
+        let mut args = vec![
+            "eval",
+            "--data",
+            d,
+            "--shelf-response",
+            "--shelf-min-items",
+            "5",
+        ];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--report", r]);
+        let out = ranklet_ok(&args);
+        assert!(String::from_utf8_lossy(&out.stdout).contains("shelf response:"));
+        serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap()
+    };
+    let v = eval(&[]);
     let pop = &v["models"][0]["shelf"];
     let per_facet = pop["facet_response"]["per_facet"].as_object().unwrap();
     assert!(!per_facet.is_empty(), "{pop}");
@@ -223,48 +228,13 @@ fn shelf_response_is_measured_for_popularity_and_a_model() {
             .all(|s| (0.0..=1.0).contains(&s.as_f64().unwrap()))
     );
     assert!(pop["miscalibration_ckl@10"].as_f64().unwrap() >= 0.0);
-    let ck = dir.join("ck");
     let bundle = dir.join("bundle");
-    ranklet_ok(&[
-        "train",
-        "--data",
-        d,
-        "--mode",
-        "id",
-        "--hidden",
-        "16",
-        "--heads",
-        "2",
-        "--inner",
-        "32",
-        "--layers",
-        "1",
-        "--epochs",
-        "20",
-        "--lr",
-        "5e-3",
-        "--max-len",
-        "10",
-        "--quiet",
-        "--restart",
-        "--checkpoint",
-        ck.to_str().unwrap(),
-        "--out",
-        bundle.to_str().unwrap(),
-    ]);
-    ranklet_ok(&[
-        "eval",
-        "--data",
-        d,
-        "--model",
-        bundle.to_str().unwrap(),
-        "--shelf-response",
-        "--shelf-min-items",
-        "5",
-        "--report",
-        r,
-    ]);
-    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let b = bundle.to_str().unwrap();
+    train(
+        &dir,
+        &["--mode", "id", "--epochs", "20", "--lr", "5e-3", "--out", b],
+    );
+    let v = eval(&["--model", b]);
     let mean = |m: &serde_json::Value| m["shelf"]["facet_response"]["mean"].as_f64().unwrap();
     let (popularity, model) = (mean(&v["models"][0]), mean(&v["models"][1]));
     println!("genre response on synthetic tastes: popularity {popularity:.3}, model {model:.3}");
@@ -273,28 +243,10 @@ fn shelf_response_is_measured_for_popularity_and_a_model() {
         "model {model} vs popularity {popularity}"
     );
     // Calibrated re-ranking moves each list's genre mix towards its history's.
-    ranklet_ok(&[
-        "eval",
-        "--data",
-        d,
-        "--model",
-        bundle.to_str().unwrap(),
-        "--shelf-response",
-        "--shelf-min-items",
-        "5",
-        "--calibrate",
-        "0.9",
-        "--report",
-        r,
-    ]);
-    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let v = eval(&["--model", b, "--calibrate", "0.9"]);
     let ckl = |m: &serde_json::Value| m["shelf"]["miscalibration_ckl@10"].as_f64().unwrap();
-    assert!(
-        v["models"][2]["name"]
-            .as_str()
-            .unwrap()
-            .contains("calibrated, λ 0.9")
-    );
+    let name = v["models"][2]["name"].as_str().unwrap();
+    assert!(name.contains("calibrated, λ 0.9"), "{name}");
     let (plain, calibrated) = (ckl(&v["models"][1]), ckl(&v["models"][2]));
     println!("C_KL@10: model {plain:.3}, calibrated (λ 0.9) {calibrated:.3}");
     assert!(calibrated < plain, "{calibrated} vs {plain}");
