@@ -62,6 +62,12 @@ lines += ["", f"Chosen λ {r['calibration']['chosen_lambda']}: test C_KL@10 {u['
           f"({c['miscalibration_ckl@10'] / u['miscalibration_ckl@10']:.2f}×; target ≤ 0.5×), list NDCG@10 {u['list_ndcg@10']:.4f} → "
           f"{c['list_ndcg@10']:.4f} ({c['list_ndcg@10'] / u['list_ndcg@10']:.3f}×; target ≥ 0.98×), genre response {u['genre_response']:.3f} → "
           f"{c['genre_response']:.3f} (target ≥ 0.5).", "",
+          "**Explanations, deletion test** (test users; the model's first item): removing the events of its "
+          "two `because` items (today: the read events nearest to it) moves it to rank "
+          f"{plain['shelf']['because_deletion_test']['rank_without_because']:.1f}, removing two random read events to "
+          f"{plain['shelf']['because_deletion_test']['rank_without_random']:.1f} "
+          f"({plain['shelf']['because_deletion_test']['ratio']:.1f}×; the issue asks ≥ 2×). The removed items stay "
+          "excluded from the ranking, so a reason item cannot simply take its item's place.", "",
           "Per genre (share of the genre on the top-8):", "",
           "| genre | " + " | ".join(m["name"] for m in models) + " |", "|---|" + "---|" * len(models)]
 for g in sorted(models[0]["shelf"]["facet_response"]["per_facet"]):

@@ -12,7 +12,7 @@ use ranklet::bundle::read_recommender_dir;
 use ranklet::data::{Dataset, Split};
 use ranklet::eval::evaluate_probed;
 use ranklet::eval::popularity::evaluate_popularity;
-use ranklet::eval::{Metrics, facet_response, miscalibration};
+use ranklet::eval::{Metrics, deletion_test, facet_response, miscalibration};
 use ranklet::rec::{CALIBRATION_POOL, calibrated, facet_mix};
 use ranklet::rec::{HistorySelect, ItemMode, RankingState, RecommendRequest};
 use serde_json::json;
@@ -120,7 +120,52 @@ pub fn run(args: EvalArgs) -> Result<()> {
                 let target = facet_mix(history, &facets);
                 Ok(calibrated(&scored, &facets, &target, lambda, k))
             };
-            shelf = Some(shelf_figures(rank, &ds, &split, args.shelf_min_items)?);
+            let mut figures = shelf_figures(rank, &ds, &split, args.shelf_min_items)?;
+            // The deletion test of today's "because" (the read events nearest the item).
+            let explain = |history: &[usize]| -> Result<Option<(usize, Vec<usize>)>> {
+                let req = RecommendRequest {
+                    history,
+                    k: 1,
+                    exclude_seen: true,
+                    because: 2,
+                    ..RecommendRequest::default()
+                };
+                Ok(state
+                    .recommend(&model, &req)?
+                    .pop()
+                    .map(|r| (r.item, r.because)))
+            };
+            let rank_of = |history: &[usize], seen: &[usize], item: usize| -> Result<usize> {
+                let req = RecommendRequest {
+                    history,
+                    k: ds.items.len(),
+                    ..RecommendRequest::default()
+                };
+                let ranked: Vec<usize> = state
+                    .recommend(&model, &req)?
+                    .into_iter()
+                    .map(|r| r.item)
+                    .filter(|i| !seen.contains(i))
+                    .collect();
+                Ok(ranked
+                    .iter()
+                    .position(|&i| i == item)
+                    .unwrap_or(ranked.len()))
+            };
+            // (Of the model's own ranking: measured once, not per calibration weight.)
+            if lambda == 0.0 {
+                let histories: Vec<Vec<usize>> =
+                    split.test.iter().map(|ex| ex.seen.clone()).collect();
+                let deletion = deletion_test(explain, rank_of, &histories, max_len, 3, 2023)?;
+                super::out!(
+                    "because (nearest read events), deletion test: the first item falls to rank {:.1} without its 2 reasons, {:.1} without 2 random read events ({:.2}x)",
+                    deletion.rank_without_because,
+                    deletion.rank_without_random,
+                    deletion.ratio
+                )?;
+                figures["because_deletion_test"] = json!(deletion);
+            }
+            shelf = Some(figures);
         }
         // The catalogue through the tower, once (the ranking state below computes it too).
         let mut towered = None;

@@ -7,4 +7,4 @@ pub mod response;
 
 pub use metrics::{Metrics, evaluate, rank_of};
 pub use model::{CellProbe, evaluate_model, evaluate_over, evaluate_probed};
-pub use response::{FacetResponse, facet_response, miscalibration};
+pub use response::{DeletionTest, FacetResponse, deletion_test, facet_response, miscalibration};
