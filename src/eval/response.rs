@@ -14,6 +14,16 @@ use crate::error::Result;
 pub use crate::rec::calibrate::facet_mix;
 use crate::rng::SplitMix;
 
+/// Moves `take` entries of `pool`, drawn uniformly without replacement, to its front (a partial
+/// Fisher–Yates shuffle).
+fn draw_prefix(rng: &mut SplitMix, pool: &mut [usize], take: usize) {
+    for i in 0..take.min(pool.len()) {
+        let left = pool.len() - i;
+        let j = i + (rng.next_f32() * left as f32) as usize % left;
+        pool.swap(i, j);
+    }
+}
+
 /// The facet response of one ranking.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct FacetResponse {
@@ -55,12 +65,9 @@ pub fn facet_response(
     {
         let mut share = 0.0;
         for _ in 0..draws {
-            // `history` distinct items of the facet (a partial Fisher–Yates shuffle).
+            // `history` distinct items of the facet.
             let mut pool = items.clone();
-            for i in 0..history {
-                let j = i + (rng.next_f32() * (pool.len() - i) as f32) as usize % (pool.len() - i);
-                pool.swap(i, j);
-            }
+            draw_prefix(&mut rng, &mut pool, history);
             let shelf = rank(&pool[..history], k)?;
             let hits = shelf
                 .iter()
@@ -228,12 +235,7 @@ pub fn deletion_test(
             // `removed` distinct positions of the read window, none holding the item itself.
             let mut positions: Vec<usize> = read.clone().collect();
             let take = removed.min(positions.len());
-            for i in 0..take {
-                let j = i
-                    + (rng.next_f32() * (positions.len() - i) as f32) as usize
-                        % (positions.len() - i);
-                positions.swap(i, j);
-            }
+            draw_prefix(&mut rng, &mut positions, take);
             let drop = &positions[..take];
             let kept: Vec<usize> = (0..history.len())
                 .filter(|p| !drop.contains(p))

@@ -86,19 +86,23 @@ pub fn calibrated(
         .sum();
     let relevance = |s: f32| f64::from(s - hi).exp() / z;
     const ALPHA: f64 = 0.01;
-    let ckl = |mix: &BTreeMap<String, f64>, n: f64| -> f64 {
+    // C_KL of the list so far (`mix`: facet weights, each item's split over its facets; `n`
+    // items with facets) with one more item of facets `fs`, without copying `mix`.
+    let ckl_with = |mix: &BTreeMap<String, f64>, n: f64, fs: &[String]| -> f64 {
+        let share = 1.0 / fs.len().max(1) as f64;
+        let n = n + if fs.is_empty() { 0.0 } else { 1.0 };
         target
             .iter()
             .filter(|(_, p)| **p > 0.0)
             .map(|(g, p)| {
-                let q = mix.get(g).copied().unwrap_or(0.0) / n.max(1.0);
+                let added = fs.iter().filter(|f| *f == g).count() as f64 * share;
+                let q = (mix.get(g).copied().unwrap_or(0.0) + added) / n.max(1.0);
                 p * (p / ((1.0 - ALPHA) * q + ALPHA * p)).ln()
             })
             .sum()
     };
     let mut chosen: Vec<usize> = Vec::with_capacity(k);
     let mut taken = vec![false; candidates.len()];
-    // Facet weights of the list so far (each item's weight split over its facets), unnormalised.
     let mut mix: BTreeMap<String, f64> = BTreeMap::new();
     let mut counted = 0.0;
     let mut gain = 0.0;
@@ -108,13 +112,8 @@ pub fn calibrated(
             if taken[c] {
                 continue;
             }
-            let fs = &facets[row];
-            let mut with = mix.clone();
-            for f in fs {
-                *with.entry(f.clone()).or_insert(0.0) += 1.0 / fs.len() as f64;
-            }
-            let n = counted + if fs.is_empty() { 0.0 } else { 1.0 };
-            let objective = (1.0 - lambda) * (gain + relevance(score)) - lambda * ckl(&with, n);
+            let objective = (1.0 - lambda) * (gain + relevance(score))
+                - lambda * ckl_with(&mix, counted, &facets[row]);
             if best.is_none_or(|(_, b)| objective > b) {
                 best = Some((c, objective));
             }

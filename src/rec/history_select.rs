@@ -23,12 +23,21 @@ pub fn unit_rows(vectors: &Tensor<2>) -> crate::Result<Vec<Vec<f32>>> {
 
 /// [`unit_rows`] of a flat row-major buffer.
 pub fn unit_rows_of(flat: &[f32], dim: usize) -> Vec<Vec<f32>> {
-    flat.chunks(dim.max(1))
-        .map(|r| {
-            let n = r.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
-            r.iter().map(|v| v / n).collect()
-        })
+    unit_rows_flat(flat, dim)
+        .chunks(dim.max(1))
+        .map(<[f32]>::to_vec)
         .collect()
+}
+
+/// The rows of a flat row-major buffer (`dim` wide) scaled to unit length, flat (as the model's
+/// `l2_rows` does on a tensor).
+pub fn unit_rows_flat(flat: &[f32], dim: usize) -> Vec<f32> {
+    let mut out = Vec::with_capacity(flat.len());
+    for row in flat.chunks(dim.max(1)) {
+        let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+        out.extend(row.iter().map(|v| v / norm));
+    }
+    out
 }
 
 /// Width of the vectors long-history selection compares.

@@ -9,7 +9,7 @@ use burn::prelude::*;
 use crate::contracts::{EventKind, SceneContext};
 use crate::error::{Error, Result};
 use crate::rec::history_select::{
-    HistorySelect, SELECTION_DIM, select_positions, selection_rows, unit_rows_of,
+    HistorySelect, SELECTION_DIM, select_positions, selection_rows, unit_rows_flat, unit_rows_of,
 };
 use crate::rec::model::l2_rows;
 use crate::rec::rank::{History, Recommendation, avoid_boost};
@@ -67,16 +67,6 @@ impl Prepared {
             context: req.context,
         }
     }
-}
-
-/// Rows of `flat` (`dim` wide) scaled to unit length, as [`l2_rows`] does on a tensor.
-fn unit_rows_flat(flat: &[f32], dim: usize) -> Vec<f32> {
-    let mut out = Vec::with_capacity(flat.len());
-    for row in flat.chunks(dim.max(1)) {
-        let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
-        out.extend(row.iter().map(|v| v / norm));
-    }
-    out
 }
 
 /// The device `model`'s weights live on.

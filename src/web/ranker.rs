@@ -279,13 +279,11 @@ impl Ranker {
             .iter()
             .map(|item| {
                 let text = item.encoder_text();
-                match row.get(item.id.as_str()) {
-                    Some(&r) if index.hashes[r] == text_hash(&text) => r as u32,
-                    _ => {
-                        missing.push(&JsValue::from_str(&text));
-                        u32::MAX
-                    }
+                let r = index_row(index, &row, &item.id, &text);
+                if r == u32::MAX {
+                    missing.push(&JsValue::from_str(&text));
                 }
+                r
             })
             .collect();
         let ids: Array = items.iter().map(|i| JsValue::from_str(&i.id)).collect();
@@ -325,10 +323,7 @@ impl Ranker {
         let rows: Vec<u32> = ids
             .iter()
             .zip(&texts)
-            .map(|(id, text)| match row.get(id.as_str()) {
-                Some(&r) if index.hashes[r] == text_hash(text) => r as u32,
-                _ => u32::MAX,
-            })
+            .map(|(id, text)| index_row(index, &row, id, text))
             .collect();
         Ok(Uint32Array::from(&rows[..]))
     }
@@ -529,6 +524,20 @@ impl Ranker {
             out.push(&o);
         }
         Ok(out)
+    }
+}
+
+/// An item's row in the loaded index (`row`: its id → row map), or `u32::MAX` where the index
+/// lacks the id or holds another text for it (the item is embedded on the device).
+fn index_row(
+    index: &ItemIndex,
+    row: &std::collections::HashMap<&str, usize>,
+    id: &str,
+    text: &str,
+) -> u32 {
+    match row.get(id) {
+        Some(&r) if index.hashes[r] == text_hash(text) => r as u32,
+        _ => u32::MAX,
     }
 }
 
