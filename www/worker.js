@@ -98,17 +98,19 @@ async function loadCells(ranker, bundleManifest, url, manifestBytes, manifest) {
     // Ids whose rows are in the device's store already.
     stored: new Set(),
   };
-  popular.ids.forEach((_, r) => remember(cells, popular, r));
+  popular.ids.forEach((id, r) => remember(cells, id, rowIn(popular, r, dim), popular.items[r]));
   return { items: info.items, bytes: manifestBytes.length + centroids.length + popularBytes.length, cells };
 }
 
-// Remembers the row and shelf data of item `r` of a candidate source (a shard, or the
-// candidates built from several) by id: the items a visitor can click next. Rows are copied, so
-// a remembered item does not keep its whole shard in memory after the shard cache drops it.
-function remember(cells, source, r) {
-  const dim = source.rows.length / Math.max(1, source.ids.length);
-  cells.known.set(source.ids[r], { row: source.rows.slice(r * dim, (r + 1) * dim), item: source.items[r] });
+// Remembers an item's row and shelf data by id: the items a visitor can click next (popular,
+// shown, in a cached shard). The row is copied, so a remembered item does not keep its whole
+// shard in memory after the shard cache drops it.
+function remember(cells, id, row, item) {
+  cells.known.set(id, { row: row.slice(), item });
 }
+
+// Row `r` of a source ({ids, rows, items}, rows `dim` per id).
+const rowIn = (source, r, dim) => source.rows.subarray(r * dim, (r + 1) * dim);
 
 // Fetches one file of a bundle or index; errors name the file (after `what`) and the HTTP
 // status. With `optional`, a file that is absent (404) resolves to null.
@@ -238,7 +240,7 @@ async function storedHistory(excluded) {
 // each other (a partitioned index's cells, ~10 000 rows per recommendation): their ids are only
 // checked against the sources before them, and a source that loses no id is copied as one
 // block. Returns {ids, rows, row (id → row for the first source's ids: the history's),
-// itemAt(k), rowOf(k)}.
+// itemAt(k)}.
 function candidateSet(sources, dim, disjoint = 0) {
   const taken = new Set();
   const parts = []; // [source, its rows kept (null: all)]
@@ -264,7 +266,7 @@ function candidateSet(sources, dim, disjoint = 0) {
     if (!keep) rows.set(source.rows.subarray(0, count * dim), at * dim);
     for (let j = 0; j < count; j += 1) {
       const r = keep ? keep[j] : j;
-      if (keep) rows.set(source.rows.subarray(r * dim, (r + 1) * dim), (at + j) * dim);
+      if (keep) rows.set(rowIn(source, r, dim), (at + j) * dim);
       ids[at + j] = source.ids[r];
       fromSource[at + j] = s;
       fromRow[at + j] = r;
@@ -277,7 +279,6 @@ function candidateSet(sources, dim, disjoint = 0) {
     rows,
     row: new Map(first.map((_, j) => [ids[j], j])),
     itemAt: (k) => parts[fromSource[k]][0].items[fromRow[k]],
-    rowOf: (k) => rows.subarray(k * dim, (k + 1) * dim),
   };
 }
 
@@ -301,7 +302,7 @@ async function recommendCells(shop, { history, k, excludeSeen, candidates, exclu
   if (contextItem !== undefined) mentioned.push(contextItem);
   for (const id of mentioned) {
     const found = cells.known.has(id) ? null : cells.store.find(id);
-    if (found) remember(cells, found.shard, found.r);
+    if (found) remember(cells, id, rowIn(found.shard, found.r, dim), found.shard.items[found.r]);
   }
   const unknown = [...new Set(mentioned.filter((id) => !cells.known.has(id)))];
   if (unknown.length) {
@@ -381,7 +382,7 @@ async function recommendCells(shop, { history, k, excludeSeen, candidates, exclu
     row: r.item,
   })).filter((r) => !excluded.has(r.id) && (!wantSet || wantSet.has(r.id))).slice(0, k);
   // What the shelf shows can be clicked next: its rows are remembered.
-  for (const r of out) if (!cells.known.has(r.id)) cells.known.set(r.id, { row: all.rowOf(r.row).slice(), item: r.item });
+  for (const r of out) if (!cells.known.has(r.id)) remember(cells, r.id, rowIn(all, r.row, dim), r.item);
   return out.map(({ row, ...r }) => r);
 }
 
