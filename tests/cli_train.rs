@@ -654,3 +654,84 @@ fn a_damaged_or_missing_checkpoint_record_is_refused_by_name() {
     assert!(err.contains(&model) && err.contains("missing"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `because` is what made the model score the item: in a shop where item-13 always follows
+/// item-0, a history of three kitchen items and then item-0 recommends item-13 because of
+/// item-0 (its removal lowers item-13's score the most), not because of the three kitchen items
+/// before it.
+#[test]
+fn because_names_the_event_the_recommended_item_was_planted_to_follow() {
+    let dir = std::env::temp_dir().join(format!("ranklet-planted-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let ds = ranklet::data::synthetic::synthetic_dataset(1, 36, 3, 3, 1);
+    let mut catalog = String::new();
+    for item in &ds.items {
+        catalog += &format!(
+            "{}\n",
+            serde_json::json!({"id": item.id, "title": item.text, "category": item.facets[0]})
+        );
+    }
+    std::fs::write(dir.join("catalog.jsonl"), catalog).unwrap();
+    // Users browse one topic (item i's topic is i % 6); in every sequence, somewhere,
+    // item-0 (coffee) is followed at once by item-13 (running).
+    let mut rng = ranklet::rng::SplitMix(4);
+    let mut events = String::new();
+    for u in 0..150 {
+        let topic = u % 6;
+        let len = 6 + (rng.next_f32() * 5.0) as usize;
+        let mut seq: Vec<usize> = (0..len)
+            .map(|_| topic + 6 * ((rng.next_f32() * 6.0) as usize).min(5))
+            .collect();
+        let at = ((rng.next_f32() * (len - 1) as f32) as usize).min(len - 2);
+        seq.splice(at..at, [0, 13]);
+        for (t, item) in seq.iter().enumerate() {
+            events += &format!(
+                "{}\n",
+                serde_json::json!({"user": format!("u{u}"), "item": format!("item-{item}"), "ts": t})
+            );
+        }
+    }
+    std::fs::write(dir.join("events.jsonl"), events).unwrap();
+    let out = dir.join("bundle");
+    let encoder = tiny_encoder(&dir);
+    train(
+        &dir,
+        &[
+            "--mode",
+            "transductive",
+            "--text-model",
+            &encoder,
+            "--cache",
+            dir.join("vectors").to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--epochs",
+            "12",
+        ],
+    );
+    let (catalog, cache) = (dir.join("catalog.jsonl"), dir.join("vectors"));
+    let shown = ranklet_ok(&[
+        "recommend",
+        "--model",
+        out.to_str().unwrap(),
+        "--catalog",
+        catalog.to_str().unwrap(),
+        "--history",
+        "item-4,item-10,item-16,item-0",
+        "--k",
+        "3",
+        "--json",
+        "--cache",
+        cache.to_str().unwrap(),
+    ]);
+    let recs: Vec<serde_json::Value> = String::from_utf8_lossy(&shown.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        recs[0]["id"], "item-13",
+        "the planted follower first: {recs:?}"
+    );
+    assert_eq!(recs[0]["because"][0], "item-0", "{recs:?}");
+}

@@ -86,13 +86,19 @@ async function benchRecommender(result, backend) {
     const next = random(11);
     const hist = Array.from({ length: historyLength }, () => candidateIds[Math.floor(next() * n)]);
     for (let i = 0; i < 3; i++) await r.recommend({ k: 10, history: hist }); // warm-up
-    const times = [];
+    // Interleaved with the same call without reasons (because: 0): what the model's
+    // leave-one-out attribution of the two reasons per item costs.
+    const times = [], bare = [];
     for (let i = 0; i < repeats; i++) {
-      const s = performance.now();
+      let s = performance.now();
       await r.recommend({ k: 10, history: hist });
       times.push(performance.now() - s);
+      s = performance.now();
+      await r.recommend({ k: 10, history: hist, because: 0 });
+      bare.push(performance.now() - s);
     }
-    out.recommend.push({ candidates: n, history: historyLength, k: 10, median_ms: median(times), p95_ms: p95(times), runs: repeats });
+    out.recommend.push({ candidates: n, history: historyLength, k: 10, median_ms: median(times), p95_ms: p95(times),
+      without_reasons_median_ms: median(bare), runs: repeats });
   }
   // Long histories (the model reads the newest events; the rest only leave their items out).
   out.recommend_by_history = [];
@@ -255,7 +261,8 @@ async function bench() {
       if (rec.skipped) { table.append(row([backend, 'skipped', rec.skipped])); continue; }
       table.append(row([backend, 'first visit (embeds the catalogue)', `${rec.first_visit.total_ms.toFixed(0)} ms`]));
       table.append(row([backend, 'cold start (vectors cached)', `${rec.cold_start.total_ms.toFixed(0)} ms`]));
-      for (const x of [...rec.recommend, ...rec.recommend_by_history]) table.append(row([backend, `recommend, ${x.candidates} candidates, ${x.history} events`, `${x.median_ms.toFixed(2)} ms (p95 ${x.p95_ms.toFixed(2)})`]));
+      for (const x of [...rec.recommend, ...rec.recommend_by_history]) table.append(row([backend, `recommend, ${x.candidates} candidates, ${x.history} events`,
+        `${x.median_ms.toFixed(2)} ms (p95 ${x.p95_ms.toFixed(2)})` + (x.without_reasons_median_ms === undefined ? '' : `; without reasons ${x.without_reasons_median_ms.toFixed(2)} ms`)]));
       table.append(row([backend, 'wasm memory', `${(rec.memory.wasm_bytes / 1e6).toFixed(1)} MB`]));
     }
   }

@@ -3,7 +3,7 @@
 // worker: typed arrays are transferred, where 10 000 id strings were cloned and then looked up
 // again) and the worker (the stored history).
 
-import { EVENT_KIND, RATING } from './contract.js';
+import { EVENT_KIND, EVENT_KINDS, RATING } from './contract.js';
 
 export { EVENT_KIND };
 
@@ -81,4 +81,20 @@ export function queryWeights(rows, items, queryCount) {
   const lastAt = new Int32Array(queryCount);
   for (let i = 0; i < rows.length; i++) if (rows[i] >= items) lastAt[rows[i] - items] = i;
   return Float32Array.from(lastAt, (at) => 0.5 ** (rows.length - 1 - at));
+}
+
+/**
+ * A recommendation's `because` rows (strongest first; rows from `items` on are queries) as the
+ * visitor's own events: {id, event} (the type of that item's newest event in `rows`/`kinds`,
+ * as encodeHistory wrote them) or {query}. `idOf(row)`: the item id of a catalogue row.
+ */
+export function reasonsOf(because, { rows, kinds, items, idOf, queries }) {
+  return because.map((b) => {
+    if (b >= items) return { query: queries[b - items] };
+    let event = 'click';
+    for (let i = rows.length - 1; i >= 0; i--) {
+      if (rows[i] === b) { event = EVENT_KINDS[kinds[i]] ?? 'click'; break; }
+    }
+    return { id: idOf(b), event };
+  });
 }

@@ -24,6 +24,11 @@ import { categoriesOf, parseCatalog, shownTitle } from './catalog.js';
 import { el, hueOf, initials, sameOriginUrl } from './dom.js';
 import { personaOf, popularityRanking } from './taste.js';
 
+// What the visitor did, as a card says it ("Because you viewed Alien").
+const did = (event, title) => ({
+  like: `liked ${title}`, cart: `added ${title} to your cart`, purchase: `bought ${title}`,
+}[event] ?? `viewed ${title}`);
+
 const CSS = `
 :host { display: block; font: var(--ranklet-font, 14px/1.4 system-ui, sans-serif); color: var(--ranklet-fg, #1d1d1f); }
 :host([hidden]) { display: none; }
@@ -316,13 +321,20 @@ export class RankletShelf extends HTMLElement {
   }
 
   #because(rec) {
-    const names = rec.because.map((id) => this.#byId.get(id)).filter(Boolean).map(shownTitle);
-    const searched = (rec.becauseQueries ?? []).map((q) => `“${q}”`);
-    if (searched.length && !names.length) return `Because you searched ${searched[0]}`;
-    if (searched.length) return `Because you liked ${names[0]} and searched ${searched[0]}`;
-    if (!names.length) return 'Popular with other visitors';
-    if (rec.reason === 'genre') return `Because you liked ${names[0]} (same genre)`;
-    return `Because you liked ${names.slice(0, 2).join(' and ')}`;
+    // `reasons`: the model's own attribution, strongest first (the events whose removal lowers
+    // the item's score the most), each with what the visitor did.
+    const reasons = rec.reasons ?? [...rec.because.map((id) => ({ id, event: 'like' })), ...(rec.becauseQueries ?? []).map((query) => ({ query }))];
+    if (rec.reason === 'genre') {
+      const liked = reasons.map((r) => this.#byId.get(r.id)).filter(Boolean).map(shownTitle);
+      if (liked.length) return `Because you liked ${liked[0]} (same genre)`;
+    }
+    const parts = reasons.map((r) => {
+      if (r.query !== undefined) return `searched “${r.query}”`;
+      const item = this.#byId.get(r.id);
+      return item ? did(r.event, shownTitle(item)) : null;
+    }).filter(Boolean).slice(0, 2);
+    if (!parts.length) return 'Popular with other visitors';
+    return `Because you ${parts.join(' and ')}`;
   }
 
   #render(recs) {

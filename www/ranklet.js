@@ -238,9 +238,11 @@ export class Ranklet {
    * the history without them. `calibrate` (0–1, default 0): re-rank the model's best 100 so that
    * the list's genre mix follows the history's (Steck's calibration, as `ranklet recommend
    * --calibrate`; reports/quality.md chose 0.03 on ml-100k; needs the catalogue's genres or
-   * categories, so not with a partitioned index).
+   * categories, so not with a partitioned index). `because` (0–10, default 2): reasons per
+   * item — the history events (clicks, likes, searches) whose removal lowers the item's score
+   * the most, the model's own leave-one-out attribution (one batched encoder pass; 0 skips it).
    */
-  async recommend({ k = 10, history, excludeSeen = true, candidates, exclude, context, muted, calibrate = 0 } = {}) {
+  async recommend({ k = 10, history, excludeSeen = true, candidates, exclude, context, muted, calibrate = 0, because = 2 } = {}) {
     const c = candidates === undefined ? null : Array.from(candidates, String);
     const x = exclude === undefined ? null : Array.from(exclude, String);
     const ctx = {
@@ -253,8 +255,9 @@ export class Ranklet {
       device: context?.device ?? deviceClass(),
     };
     if (!(calibrate >= 0 && calibrate <= 1)) throw new Error(`calibrate: ${calibrate} is not in [0, 1]`);
+    if (!(Number.isInteger(because) && because >= 0 && because <= 10)) throw new Error(`because: ${because} is not a whole number in 0..10`);
     const args = { handle: this.handle, k, excludeSeen, candidates: c, exclude: x, context: ctx,
-      muted: muted === undefined ? null : Array.from(muted, String), calibrate };
+      muted: muted === undefined ? null : Array.from(muted, String), calibrate, because };
     if (history === undefined) return this.client.call('recommend', args);
     if (this.partitioned) return this.client.call('recommend', { ...args, history: Array.from(history) });
     if (!this.rowOf) throw new Error('index(catalog) first');

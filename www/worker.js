@@ -2,7 +2,7 @@
 // the page's main thread never blocks. Messages: {id, op, args} → {id, ok, result | error}.
 import { forgetAll, getStored, getVectors, putVectors, readHistory, recordEvent, sha256 } from './store.js';
 import { webgpuUnusable } from './webgpu.js';
-import { encodeHistory, eventName, isDislike, queryWeights } from './history.js';
+import { encodeHistory, eventName, isDislike, queryWeights, reasonsOf } from './history.js';
 import { ShardStore } from './shards.js';
 // The scene vocabularies of the context encoders, index 0 unknown: the shared contract.
 import { DEVICE_CLASSES, PAGE_TYPES } from './contract.js';
@@ -286,7 +286,7 @@ function candidateSet(sources, dim, disjoint = 0) {
 // (kept on the device), the nearest cells probed and their shards fetched (a fixed count with
 // decoys, shards.js), then the history, the popular shard and the probed shards ranked together.
 // Results carry the shelf data of each item (`item`: its catalogue object).
-async function recommendCells(shop, { history, k, excludeSeen, candidates, exclude, context }) {
+async function recommendCells(shop, { history, k, excludeSeen, candidates, exclude, context, because }) {
   const { cells, ranker } = shop;
   const dim = cells.dim;
   const excluded = new Set(Array.from(exclude ?? [], String));
@@ -369,12 +369,13 @@ async function recommendCells(shop, { history, k, excludeSeen, candidates, exclu
   const wantSet = candidates ? new Set(Array.from(candidates, String)) : null;
   const want = wantSet ? n : Math.min(n, k + excluded.size);
   const recs = await ranker.recommend(rows, want, excludeSeen, queryVectors, queryWeights(rows, n, queries.length),
-    avoid.length ? avoid : null, typed ? kinds : null, ranker.readsContext ? scene : null);
+    avoid.length ? avoid : null, typed ? kinds : null, ranker.readsContext ? scene : null, null, because);
   const out = recs.map((r) => ({
     id: all.ids[r.item],
     score: r.score,
     because: r.because.filter((b) => b < n).map((b) => all.ids[b]),
     becauseQueries: r.because.filter((b) => b >= n).map((b) => queries[b - n]),
+    reasons: reasonsOf(r.because, { rows, kinds, items: n, idOf: (b) => all.ids[b], queries }),
     item: all.itemAt(r.item),
     // The shelf data of the `because` items (history items: the widget names them, and no
     // catalogue is there to look them up).
@@ -537,9 +538,10 @@ const ops = {
   // not recommended. `context.hour/page/device`: the request's scene, for a model trained with
   // scene context. `muted`: persona facets the visitor removed. `calibrate`: Steck's weight
   // (0–1) for a list whose genre mix follows the history's (not with a partitioned index).
-  async recommend({ handle, history, encoded, k = 10, excludeSeen = true, candidates = null, exclude = null, context = null, muted = null, calibrate = 0 }) {
+  // `because`: reasons per item (the model's leave-one-out attribution); 0 skips them.
+  async recommend({ handle, history, encoded, k = 10, excludeSeen = true, candidates = null, exclude = null, context = null, muted = null, calibrate = 0, because = 2 }) {
     const shop = shopOf(handle);
-    if (shop.cells) return recommendCells(shop, { history, k, excludeSeen, candidates, exclude, context });
+    if (shop.cells) return recommendCells(shop, { history, k, excludeSeen, candidates, exclude, context, because });
     if (!shop.ids) throw new Error('index(catalog) first');
     // Persona entries the visitor removed leave the model's persona input.
     shop.ranker.setMutedFacets(Array.from(muted ?? [], String));
@@ -564,12 +566,13 @@ const ops = {
     const wanted = candidates ? new Set(Array.from(candidates, String)) : null;
     const want = wanted ? n : Math.min(n, k + excluded.size);
     const recs = await shop.ranker.recommend(rows, want, excludeSeen, queryVectors, queryWeights(rows, n, queries.length),
-      avoid.length ? avoid : null, typed ? kinds : null, shop.ranker.readsContext ? scene : null, calibrate > 0 ? calibrate : null);
+      avoid.length ? avoid : null, typed ? kinds : null, shop.ranker.readsContext ? scene : null, calibrate > 0 ? calibrate : null, because);
     const out = recs.map((r) => ({
       id: shop.ids[r.item],
       score: r.score,
       because: r.because.filter((b) => b < n).map((b) => shop.ids[b]),
       becauseQueries: r.because.filter((b) => b >= n).map((b) => queries[b - n]),
+      reasons: reasonsOf(r.because, { rows, kinds, items: n, idOf: (b) => shop.ids[b], queries }),
     })).filter((r) => !excluded.has(r.id) && (!wanted || wanted.has(r.id)));
     return out.slice(0, k);
   },

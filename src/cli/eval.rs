@@ -13,8 +13,8 @@ use ranklet::data::{Dataset, Split};
 use ranklet::eval::evaluate_probed;
 use ranklet::eval::popularity::evaluate_popularity;
 use ranklet::eval::{Metrics, deletion_test, facet_response, miscalibration};
-use ranklet::rec::{CALIBRATION_POOL, calibrated, facet_mix};
-use ranklet::rec::{HistorySelect, ItemMode, RankingState, RecommendRequest};
+use ranklet::rec::Calibration;
+use ranklet::rec::{HistorySelect, ItemMode, RankingState, Reasons, RecommendRequest};
 use serde_json::json;
 
 use super::vectors::trained_model;
@@ -99,41 +99,41 @@ pub fn run(args: EvalArgs) -> Result<()> {
         if args.shelf_response && args.index.is_none() {
             let state = RankingState::new(&model, text.clone(), mode != ItemMode::Id)?;
             let facets: Vec<Vec<String>> = ds.items.iter().map(|i| i.facets.clone()).collect();
-            let lambda = args.calibrate;
+            let calibration = Calibration {
+                facets: &facets,
+                lambda: args.calibrate,
+            };
             let rank = |history: &[usize], k: usize| -> Result<Vec<usize>> {
-                // Calibration re-ranks the model's top 100.
                 let req = RecommendRequest {
                     history,
-                    k: if lambda > 0.0 {
-                        k.max(CALIBRATION_POOL)
-                    } else {
-                        k
-                    },
+                    k,
                     exclude_seen: true,
+                    calibration: Some(calibration),
                     ..RecommendRequest::default()
                 };
                 let recs = state.recommend(&model, &req)?;
-                if lambda == 0.0 {
-                    return Ok(recs.into_iter().map(|r| r.item).collect());
-                }
-                let scored: Vec<(usize, f32)> = recs.iter().map(|r| (r.item, r.score)).collect();
-                let target = facet_mix(history, &facets);
-                Ok(calibrated(&scored, &facets, &target, lambda, k))
+                Ok(recs.into_iter().map(|r| r.item).collect())
             };
             let mut figures = shelf_figures(rank, &ds, &split, args.shelf_min_items)?;
-            // The deletion test of today's "because" (the read events nearest the item).
-            let explain = |history: &[usize]| -> Result<Option<(usize, Vec<usize>)>> {
-                let req = RecommendRequest {
-                    history,
-                    k: 1,
-                    exclude_seen: true,
-                    because: 2,
-                    ..RecommendRequest::default()
-                };
-                Ok(state
-                    .recommend(&model, &req)?
-                    .pop()
-                    .map(|r| (r.item, r.because)))
+            // The deletion test of the reasons: the model's leave-one-out attribution (what
+            // `recommend` and the browser name) and the nearest read events (the reasons before
+            // it), on the same histories and draws.
+            let explain = |reasons: Reasons| {
+                let (state, model) = (&state, &model);
+                move |history: &[usize]| -> Result<Option<(usize, Vec<usize>)>> {
+                    let req = RecommendRequest {
+                        history,
+                        k: 1,
+                        exclude_seen: true,
+                        because: 2,
+                        reasons,
+                        ..RecommendRequest::default()
+                    };
+                    Ok(state
+                        .recommend(model, &req)?
+                        .pop()
+                        .map(|r| (r.item, r.because)))
+                }
             };
             let rank_of = |history: &[usize], seen: &[usize], item: usize| -> Result<usize> {
                 let req = RecommendRequest {
@@ -153,17 +153,36 @@ pub fn run(args: EvalArgs) -> Result<()> {
                     .unwrap_or(ranked.len()))
             };
             // (Of the model's own ranking: measured once, not per calibration weight.)
-            if lambda == 0.0 {
+            if args.calibrate == 0.0 {
                 let histories: Vec<Vec<usize>> =
                     split.test.iter().map(|ex| ex.seen.clone()).collect();
-                let deletion = deletion_test(explain, rank_of, &histories, max_len, 3, 2023)?;
-                super::out!(
-                    "because (nearest read events), deletion test: the first item falls to rank {:.1} without its 2 reasons, {:.1} without 2 random read events ({:.2}x)",
-                    deletion.rank_without_because,
-                    deletion.rank_without_random,
-                    deletion.ratio
-                )?;
-                figures["because_deletion_test"] = json!(deletion);
+                for (reasons, key, what) in [
+                    (Reasons::default(), "because_deletion_test", "leave-one-out"),
+                    (
+                        Reasons::LeaveOneOut {
+                            candidates: usize::MAX,
+                        },
+                        "every_event_deletion_test",
+                        "leave-one-out over every read event",
+                    ),
+                    (
+                        Reasons::Nearest,
+                        "nearest_deletion_test",
+                        "nearest read events",
+                    ),
+                ] {
+                    let started = Instant::now();
+                    let deletion =
+                        deletion_test(explain(reasons), rank_of, &histories, max_len, 3, 2023)?;
+                    super::out!(
+                        "because ({what}), deletion test: the first item falls to rank {:.1} without its reasons, {:.1} without as many random read events ({:.2}x; {:.1} s)",
+                        deletion.rank_without_because,
+                        deletion.rank_without_random,
+                        deletion.ratio,
+                        started.elapsed().as_secs_f64()
+                    )?;
+                    figures[key] = json!(deletion);
+                }
             }
             shelf = Some(figures);
         }

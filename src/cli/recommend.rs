@@ -7,9 +7,7 @@ use clap::Args;
 use ranklet::bundle::read_recommender_dir;
 use ranklet::contracts::{EventKind, SceneContext};
 use ranklet::data::{Dataset, ItemText, read_catalog};
-use ranklet::rec::{
-    CALIBRATION_POOL, ItemMode, RankingState, RecommendRequest, calibrate_recommendations,
-};
+use ranklet::rec::{Calibration, ItemMode, RankingState, RecommendRequest};
 use ranklet::{Error, Result};
 use serde_json::json;
 
@@ -171,6 +169,8 @@ pub fn run(args: RecommendArgs) -> Result<()> {
     };
     state.history_select = args.selection.history_select;
     state.recent = args.selection.recent;
+    // Calibration: the list's genre mix towards the history's (the browser's `calibrate`).
+    let facets: Vec<Vec<String>> = items.iter().map(|i| i.facets.clone()).collect();
     let recs = state.recommend(
         &model,
         &RecommendRequest {
@@ -178,19 +178,16 @@ pub fn run(args: RecommendArgs) -> Result<()> {
             kinds: &kinds,
             context,
             avoid: &disliked,
-            k: if args.calibrate > 0.0 {
-                args.k.max(CALIBRATION_POOL)
-            } else {
-                args.k
-            },
+            k: args.k,
             exclude_seen: !args.keep_seen,
             because: 2,
+            calibration: Some(Calibration {
+                facets: &facets,
+                lambda: args.calibrate,
+            }),
             ..RecommendRequest::default()
         },
     )?;
-    // Calibration: the list's genre mix towards the history's (the browser's `calibrate`).
-    let facets: Vec<Vec<String>> = items.iter().map(|i| i.facets.clone()).collect();
-    let recs = calibrate_recommendations(recs, &history, &facets, args.calibrate, args.k);
     if recs.is_empty() {
         eprintln!(
             "nothing to recommend: every item of the catalogue ({}) is in the history; --keep-seen ranks them anyway",

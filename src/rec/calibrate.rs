@@ -5,41 +5,46 @@
 
 use std::collections::BTreeMap;
 
-use crate::rec::rank::Recommendation;
-
 /// How many of the model's best items calibration chooses from.
 pub const CALIBRATION_POOL: usize = 100;
 
-/// `recs` (the model's ranking, best first, at least `k` of them, ideally
-/// [`CALIBRATION_POOL`]) re-ranked by [`calibrated`] towards the facet mix of `history`
-/// (catalogue rows; rows past the catalogue, search queries, have no facets): the first `k`,
-/// each with its own score and reasons. λ = 0 returns the model's first `k`.
-pub fn calibrate_recommendations(
-    mut recs: Vec<Recommendation>,
-    history: &[usize],
-    facets: &[Vec<String>],
-    lambda: f64,
-    k: usize,
-) -> Vec<Recommendation> {
-    if lambda <= 0.0 {
-        recs.truncate(k);
-        return recs;
+/// Calibrated re-ranking as the one recommend path applies it: the catalogue's facets and the
+/// weight λ (0: the model's order).
+#[derive(Debug, Clone, Copy)]
+pub struct Calibration<'a> {
+    /// Each catalogue row's facets (genres, categories).
+    pub facets: &'a [Vec<String>],
+    pub lambda: f64,
+}
+
+impl Calibration<'_> {
+    /// Whether it changes anything.
+    pub fn active(&self) -> bool {
+        self.lambda > 0.0 && !self.facets.is_empty()
     }
-    let rows: Vec<usize> = history
-        .iter()
-        .copied()
-        .filter(|&h| h < facets.len())
-        .collect();
-    let target = facet_mix(&rows, facets);
-    let scored: Vec<(usize, f32)> = recs.iter().map(|r| (r.item, r.score)).collect();
-    let order = calibrated(&scored, facets, &target, lambda, k);
-    order
-        .into_iter()
-        .filter_map(|row| {
-            let at = recs.iter().position(|r| r.item == row)?;
-            Some(recs.swap_remove(at))
-        })
-        .collect()
+
+    /// `best` (rows, the model's order, ideally [`CALIBRATION_POOL`] of them; `scores` by row)
+    /// re-ranked by [`calibrated`] towards the facet mix of `history` (catalogue rows; rows
+    /// past the catalogue, search queries, have no facets): the first `k`.
+    pub fn rerank(
+        &self,
+        best: &[usize],
+        scores: &[f32],
+        history: &[usize],
+        k: usize,
+    ) -> Vec<usize> {
+        if !self.active() {
+            return best.iter().copied().take(k).collect();
+        }
+        let rows: Vec<usize> = history
+            .iter()
+            .copied()
+            .filter(|&h| h < self.facets.len())
+            .collect();
+        let target = facet_mix(&rows, self.facets);
+        let scored: Vec<(usize, f32)> = best.iter().map(|&r| (r, scores[r])).collect();
+        calibrated(&scored, self.facets, &target, self.lambda, k)
+    }
 }
 
 /// The facet distribution of `items` (Steck's p(g|u)): each item's weight split evenly over its
@@ -139,31 +144,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn calibrated_recommendations_keep_their_scores_and_reasons() {
+    fn rerank_keeps_the_model_order_at_zero_and_ignores_query_rows() {
         let facets: Vec<Vec<String>> = (0..6)
             .map(|i| vec![if i < 3 { "a" } else { "b" }.to_string()])
             .collect();
-        let recs: Vec<Recommendation> = [3, 4, 5, 0, 1]
-            .iter()
-            .enumerate()
-            .map(|(rank, &item)| Recommendation {
-                item,
-                score: 5.0 - rank as f32,
-                because: vec![2],
-            })
-            .collect();
-        // λ 0: the model's first k.
-        let plain = calibrate_recommendations(recs.clone(), &[2], &facets, 0.0, 2);
-        assert_eq!(plain.iter().map(|r| r.item).collect::<Vec<_>>(), [3, 4]);
-        // A history of "a" (and a query row past the catalogue, ignored): "a" items come up,
-        // each with its own score and reasons.
-        let calibrated = calibrate_recommendations(recs, &[2, 99], &facets, 0.9, 2);
-        assert!(calibrated.iter().all(|r| r.item < 3), "{calibrated:?}");
-        assert!(
-            calibrated.iter().all(|r| r.score
-                == 5.0 - [3, 4, 5, 0, 1].iter().position(|&i| i == r.item).unwrap() as f32)
-        );
-        assert!(calibrated.iter().all(|r| r.because == [2]));
+        let best = [3, 4, 5, 0, 1];
+        let scores = [2.0, 1.0, 0.0, 5.0, 4.0, 3.0];
+        let off = Calibration {
+            facets: &facets,
+            lambda: 0.0,
+        };
+        assert_eq!(off.rerank(&best, &scores, &[2], 2), [3, 4]);
+        // A history of "a" (and a query row past the catalogue, ignored): "a" items come up.
+        let on = Calibration {
+            facets: &facets,
+            lambda: 0.9,
+        };
+        let list = on.rerank(&best, &scores, &[2, 99], 2);
+        assert!(list.iter().all(|&r| r < 3), "{list:?}");
     }
 
     #[test]

@@ -17,7 +17,7 @@ pub mod signals;
 pub mod store;
 
 pub use batch::SequenceBatch;
-pub use calibrate::{CALIBRATION_POOL, calibrate_recommendations, calibrated, facet_mix};
+pub use calibrate::{CALIBRATION_POOL, Calibration, calibrated, facet_mix};
 pub use context::ContextAggregator;
 pub use history_select::{
     HistorySelect, SELECTION_DIM, select_history, select_positions, selection_rows, unit_rows,
@@ -26,7 +26,9 @@ pub use history_select::{
 pub use item_tower::{ItemMode, ItemTower, ItemTowerConfig};
 pub use model::{ItemVectors, Recommender, RecommenderConfig};
 pub use persona::{FacetTable, PersonaEncoder, PersonaVocabulary};
-pub use rank::{AVOID_WEIGHT, History, Recommendation, avoid_boost, top_k};
+pub use rank::{
+    AVOID_WEIGHT, History, Offsets, RankOptions, Reasons, Recommendation, avoid_boost, top_k,
+};
 pub use request::{RankingState, RecommendRequest};
 pub use sequence::{SequenceEncoder, SequenceEncoderConfig};
 pub use signals::{ClsdStats, SignalsConfig, UserMemory};

@@ -5,7 +5,8 @@ use burn::prelude::*;
 
 use crate::contracts::EventKind;
 use crate::contracts::SceneContext;
-use crate::rec::readback::{Async, Blocking, ReadBack, block_on_ready};
+use crate::rec::calibrate::{CALIBRATION_POOL, Calibration};
+use crate::rec::readback::ReadBack;
 use crate::rec::{ItemVectors, Recommender, SequenceBatch};
 
 /// One recommended item.
@@ -91,12 +92,71 @@ impl<'a> History<'a> {
     }
 }
 
+/// How each recommendation's `because` is chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reasons {
+    /// The model's own attribution: of the read events (clicks, likes, searches…), the ones
+    /// whose removal lowers the item's score the most, by leave-one-out — the history without
+    /// each candidate event's item, all rows in one batched encoder pass (a search also takes
+    /// its relevance term with it). Only events whose removal lowers the score are named. Each
+    /// row is an encoder pass, so with more distinct events than `candidates`, the candidates
+    /// are every search, the newest [`NEWEST_CANDIDATES`] events and, in turn, each shown
+    /// item's nearest events (by item vectors) until `candidates` are chosen.
+    LeaveOneOut { candidates: usize },
+    /// The read events whose item vectors are nearest the item (the reasons before
+    /// leave-one-out; kept to be measured against it).
+    Nearest,
+}
+
+/// Leave-one-out candidates by default: each costs one sequence-encoder row (about 2 ms in the
+/// browser's CPU module for a 50-event history, reports/quality.md).
+pub const LOO_CANDIDATES: usize = 8;
+
+/// How finely leave-one-out score drops are compared (scores are cos/τ, so about 0 to 15): a
+/// reason lowers its item's score by at least half of this.
+pub const REASON_STEP: f32 = 0.01;
+
+/// The newest events always among the leave-one-out candidates.
+pub const NEWEST_CANDIDATES: usize = 3;
+
+impl Default for Reasons {
+    fn default() -> Self {
+        Reasons::LeaveOneOut {
+            candidates: LOO_CANDIDATES,
+        }
+    }
+}
+
+/// What [`Recommender::rank`] is asked for, besides the history.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RankOptions<'a> {
+    pub k: usize,
+    /// Leave the history's items out of the answer.
+    pub exclude_seen: bool,
+    /// Reasons per recommended item.
+    pub because: usize,
+    pub reasons: Reasons,
+    /// Re-rank the model's best [`CALIBRATION_POOL`] towards the history's facet mix before
+    /// the reasons are found (they are the shown items').
+    pub calibration: Option<Calibration<'a>>,
+}
+
+/// Score offsets added to the model's scores.
+#[derive(Default)]
+pub struct Offsets {
+    /// `[1, catalog items]`: every offset summed (query relevance, "not interested").
+    pub total: Option<Tensor<2>>,
+    /// `[queries, catalog items]`: each search query's own relevance term (a part of
+    /// `total`), so that leaving a query out also leaves out what it added.
+    pub per_query: Option<Tensor<2>>,
+}
+
 /// What a recommendation needs computed on the device, before readback.
 struct Pending {
     /// `[1, catalog items]` scores.
     scores: Tensor<2>,
-    /// Unit item vectors `[items, hidden]`.
-    items: Tensor<2>,
+    /// The unit user state `[1, hidden]` the scores come from (before offsets).
+    user: Tensor<2>,
     /// Distinct history items, most recent first.
     distinct: Vec<usize>,
 }
@@ -142,10 +202,10 @@ impl Recommender {
         boost: Option<Tensor<2>>,
     ) -> Pending {
         let recent = &batch.items[..batch.lens[0]];
-        let items = catalog.unit.clone();
-        let scores = self
-            .user_row(catalog, batch)
-            .matmul(items.clone().transpose())
+        let user = self.user_row(catalog, batch);
+        let scores = user
+            .clone()
+            .matmul(catalog.unit.clone().transpose())
             .div_scalar(self.temperature)
             .slice([0..1, 0..catalog.items]);
         let scores = match boost {
@@ -162,44 +222,186 @@ impl Recommender {
         }
         Pending {
             scores,
-            items,
+            user,
             distinct,
+        }
+    }
+
+    /// How much each of `distinct`'s items (rows of `catalog`, queries included) adds to the
+    /// score of each of `best`: `[distinct, best]`, the score after the whole read history
+    /// minus the score after the same history without that item's events (the others keep
+    /// their place, type and CLSD weight; the request's scene moves to the new last event),
+    /// plus, for a search query, its own relevance term (`per_query`). `None` when leaving
+    /// an item out leaves nothing to read: it is then the whole reason.
+    fn leave_one_out(
+        &self,
+        catalog: &ItemVectors,
+        batch: &SequenceBatch,
+        p: &Pending,
+        candidates: &[usize],
+        best: &[usize],
+        per_query: Option<&Tensor<2>>,
+    ) -> Option<Tensor<2>> {
+        let n = batch.lens[0];
+        let events = &batch.items[..n];
+        let kept: Vec<Vec<usize>> = candidates
+            .iter()
+            .map(|&d| (0..n).filter(|&t| events[t] as usize != d).collect())
+            .collect();
+        if kept.iter().any(Vec::is_empty) {
+            return None;
+        }
+        let rows: Vec<Vec<usize>> = kept
+            .iter()
+            .map(|ts| ts.iter().map(|&t| events[t] as usize).collect())
+            .collect();
+        let pairs: Vec<(&[usize], &[usize])> =
+            rows.iter().map(|r| (r.as_slice(), &[][..])).collect();
+        let mut without = SequenceBatch::new(&pairs);
+        for (b, ts) in kept.iter().enumerate() {
+            for (j, &t) in ts.iter().enumerate() {
+                without.kinds[b * without.len + j] = batch.kinds[t];
+                without.confidence[b * without.len + j] = batch.confidence[t];
+            }
+        }
+        // The request's scene moves to each row's new last event.
+        for (b, ts) in kept.iter().enumerate() {
+            without.context[b * without.len + ts.len() - 1] = batch.context[n - 1];
+        }
+        let device = catalog.unit.device();
+        let [_, hidden] = catalog.unit.dims();
+        let index = |rows: Vec<i64>| {
+            let n = rows.len();
+            Tensor::<1, Int>::from_data(TensorData::new(rows, [n]), &device)
+        };
+        let best_idx = index(best.iter().map(|&b| b as i64).collect());
+        let best_units = catalog.unit.clone().select(0, best_idx.clone()).transpose();
+        let states = self.encode_with(&without, catalog);
+        let l = without.len;
+        let last = index(
+            without
+                .lens
+                .iter()
+                .enumerate()
+                .map(|(r, &len)| (r * l + len - 1) as i64)
+                .collect(),
+        );
+        let users = states.reshape([kept.len() * l, hidden]).select(0, last);
+        let full = p
+            .user
+            .clone()
+            .matmul(best_units.clone())
+            .repeat_dim(0, kept.len());
+        let drops = (full - users.matmul(best_units)).div_scalar(self.temperature);
+        let queries: Vec<(usize, usize)> = candidates
+            .iter()
+            .enumerate()
+            .filter(|&(_, &d)| d >= catalog.items)
+            .map(|(r, &d)| (r, d - catalog.items))
+            .collect();
+        match (per_query, queries.is_empty()) {
+            (Some(terms), false) => {
+                let [q, _] = terms.dims();
+                let mut pick = vec![0.0f32; kept.len() * q];
+                for &(r, j) in &queries {
+                    pick[r * q + j] = 1.0;
+                }
+                let pick = Tensor::<2>::from_data(TensorData::new(pick, [kept.len(), q]), &device);
+                Some(drops + pick.matmul(terms.clone().select(1, best_idx)))
+            }
+            _ => Some(drops),
         }
     }
 
     /// The `k` best items after `history` over the catalog whose item vectors are `catalog`
     /// (see `item_vectors`); items in the history are left out when `exclude_seen`. Each comes
-    /// with up to `because` read history events whose item vectors are closest to it. With
-    /// CLSD statistics, the read events are weighted by their confidence first. `boost`
-    /// (`[1, catalog.items]`, e.g. [`avoid_boost`]) is added to the scores. Tensors come back
-    /// to the CPU through `read`: the one implementation behind [`Recommender::recommend`] and
-    /// [`Recommender::recommend_async`].
-    #[allow(clippy::too_many_arguments)]
+    /// with up to `because` read history events that explain it (see [`Reasons`]). With CLSD
+    /// statistics, the read events are weighted by their confidence first. `offsets` are added
+    /// to the scores. Tensors come back to the CPU through `read`: `Blocking` natively, `Async`
+    /// on WebGPU.
     pub async fn rank<R: ReadBack>(
         &self,
         catalog: &ItemVectors,
         history: &History<'_>,
-        k: usize,
-        exclude_seen: bool,
-        because: usize,
-        boost: Option<Tensor<2>>,
+        options: RankOptions<'_>,
+        offsets: Offsets,
         read: &R,
     ) -> crate::Result<Vec<Recommendation>> {
         if history.reads.is_empty() {
             return Ok(Vec::new());
         }
         let batch = self.read_batch(catalog, history, read).await?;
-        let p = self.pending(catalog, &batch, boost);
-        let scores = read.read(p.scores).await?;
+        let p = self.pending(catalog, &batch, offsets.total);
+        let scores = read.read(p.scores.clone()).await?;
         let rankable = &scores[..catalog.items];
-        let best = top_k(rankable, k, if exclude_seen { history.items } else { &[] });
-        let sims: Vec<f32> = if p.distinct.is_empty() || best.is_empty() {
-            Vec::new()
+        let exclude = if options.exclude_seen {
+            history.items
         } else {
-            read.read(similarities(&p.items, &best, &p.distinct))
-                .await?
+            &[]
         };
-        Ok(assemble(&scores, best, &sims, &p.distinct, because))
+        let best = match options.calibration.filter(Calibration::active) {
+            Some(c) => {
+                let pool = top_k(rankable, options.k.max(CALIBRATION_POOL), exclude);
+                c.rerank(&pool, &scores, history.items, options.k)
+            }
+            None => top_k(rankable, options.k, exclude),
+        };
+        let (k, d) = (best.len(), p.distinct.len());
+        if d == 0 || k == 0 || options.because == 0 {
+            return Ok(assemble(&scores, best, vec![Vec::new(); k]));
+        }
+        let limit = match options.reasons {
+            Reasons::LeaveOneOut { candidates } if d <= candidates => None,
+            Reasons::LeaveOneOut { candidates } => Some(candidates),
+            Reasons::Nearest => Some(0),
+        };
+        // `[best, distinct]` nearness, where the reasons or their candidates come from it.
+        let near = match limit {
+            Some(_) => {
+                read.read(similarities(&catalog.unit, &best, &p.distinct))
+                    .await?
+            }
+            None => Vec::new(),
+        };
+        let candidates: Vec<usize> = match limit {
+            None => (0..d).collect(),
+            Some(0) => {
+                let because = strongest(
+                    &near,
+                    k,
+                    |r, j| r * d + j,
+                    &p.distinct,
+                    options.because,
+                    f32::NEG_INFINITY,
+                );
+                return Ok(assemble(&scores, best, because));
+            }
+            Some(cap) => loo_candidates(&p.distinct, catalog.items, &near, k, cap),
+        };
+        let chosen: Vec<usize> = candidates.iter().map(|&j| p.distinct[j]).collect();
+        let c = chosen.len();
+        let drops: Vec<f32> = match self.leave_one_out(
+            catalog,
+            &batch,
+            &p,
+            &chosen,
+            &best,
+            offsets.per_query.as_ref(),
+        ) {
+            // In steps of REASON_STEP: backends that differ in the last float bits name the
+            // same reasons, and near-ties go to the more recent event.
+            Some(t) => read
+                .read(t)
+                .await?
+                .iter()
+                .map(|d| (d / REASON_STEP).round())
+                .collect(),
+            // The only event read: all of the score is its.
+            None => vec![1.0; c * k],
+        };
+        // `drops` is `[chosen, best]`; a reason must lower the score by at least half a step.
+        let because = strongest(&drops, k, |r, j| j * k + r, &chosen, options.because, 0.0);
+        Ok(assemble(&scores, best, because))
     }
 
     /// The unit user state `[hidden]` after `history` over `catalog` (what [`Recommender::rank`]
@@ -217,33 +419,79 @@ impl Recommender {
         let batch = self.read_batch(catalog, history, read).await?;
         read.read(self.user_row(catalog, &batch)).await
     }
+}
 
-    /// [`Recommender::rank`] with the tensors read back at once (native backends).
-    pub fn recommend(
-        &self,
-        catalog: &ItemVectors,
-        history: &History,
-        k: usize,
-        exclude_seen: bool,
-        because: usize,
-        boost: Option<Tensor<2>>,
-    ) -> crate::Result<Vec<Recommendation>> {
-        block_on_ready(self.rank(catalog, history, k, exclude_seen, because, boost, &Blocking))
-    }
+/// For each of `items` recommended items, up to `take` of `distinct` with the largest
+/// `value[at(item, j)]` above `floor`, largest first (ties: the more recent event).
+fn strongest(
+    value: &[f32],
+    items: usize,
+    at: impl Fn(usize, usize) -> usize,
+    distinct: &[usize],
+    take: usize,
+    floor: f32,
+) -> Vec<Vec<usize>> {
+    (0..items)
+        .map(|r| {
+            let row: Vec<f32> = (0..distinct.len())
+                .map(|j| {
+                    let v = value[at(r, j)];
+                    if v > floor { v } else { f32::NEG_INFINITY }
+                })
+                .collect();
+            top_k(&row, take, &[])
+                .into_iter()
+                .map(|j| distinct[j])
+                .collect()
+        })
+        .collect()
+}
 
-    /// [`Recommender::rank`] with asynchronous read-backs (required on WebGPU).
-    pub async fn recommend_async(
-        &self,
-        catalog: &ItemVectors,
-        history: &History<'_>,
-        k: usize,
-        exclude_seen: bool,
-        because: usize,
-        boost: Option<Tensor<2>>,
-    ) -> crate::Result<Vec<Recommendation>> {
-        self.rank(catalog, history, k, exclude_seen, because, boost, &Async)
-            .await
+/// The leave-one-out candidates (indices into `distinct`, most recent first; rows from `items`
+/// on are searches) when there are more than `cap`: every search, the newest
+/// [`NEWEST_CANDIDATES`], then each of the `shown` items' nearest events in turn (`near`,
+/// `[shown, distinct]`) until `cap` are chosen.
+fn loo_candidates(
+    distinct: &[usize],
+    items: usize,
+    near: &[f32],
+    shown: usize,
+    cap: usize,
+) -> Vec<usize> {
+    let d = distinct.len();
+    let mut chosen: Vec<usize> = (0..d).filter(|&j| distinct[j] >= items).collect();
+    for j in 0..d.min(NEWEST_CANDIDATES) {
+        if !chosen.contains(&j) {
+            chosen.push(j);
+        }
     }
+    let orders: Vec<Vec<usize>> = (0..shown)
+        .map(|r| top_k(&near[r * d..(r + 1) * d], d, &[]))
+        .collect();
+    'fill: for depth in 0..d {
+        for order in &orders {
+            if chosen.len() >= cap.max(1) {
+                break 'fill;
+            }
+            if let Some(&j) = order.get(depth)
+                && !chosen.contains(&j)
+            {
+                chosen.push(j);
+            }
+        }
+    }
+    chosen
+}
+
+fn assemble(scores: &[f32], best: Vec<usize>, because: Vec<Vec<usize>>) -> Vec<Recommendation> {
+    best.into_iter()
+        .zip(because)
+        .map(|(item, because)| Recommendation {
+            item,
+            score: scores[item],
+            because,
+        })
+        .collect()
 }
 
 /// Cosine similarities `[best, distinct]` between recommended and history items.
@@ -259,29 +507,6 @@ fn similarities(items: &Tensor<2>, best: &[usize], distinct: &[usize]) -> Tensor
     pick(best).matmul(pick(distinct).transpose())
 }
 
-fn assemble(
-    scores: &[f32],
-    best: Vec<usize>,
-    sims: &[f32],
-    distinct: &[usize],
-    because: usize,
-) -> Vec<Recommendation> {
-    best.iter()
-        .enumerate()
-        .map(|(r, &item)| {
-            let row = &sims[r * distinct.len()..(r + 1) * distinct.len()];
-            Recommendation {
-                item,
-                score: scores[item],
-                because: top_k(row, because, &[])
-                    .into_iter()
-                    .map(|j| distinct[j])
-                    .collect(),
-            }
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -293,5 +518,21 @@ mod tests {
         assert_eq!(top_k(&s, 3, &[5]), vec![1, 2, 0]);
         assert_eq!(top_k(&s, 10, &[]), vec![5, 1, 2, 0, 4], "NaN never ranks");
         assert!(top_k(&s, 0, &[]).is_empty());
+    }
+
+    #[test]
+    fn loo_candidates_are_searches_the_newest_then_each_shown_items_nearest() {
+        // Most recent first; row 30 is a search (catalogue of 20).
+        let distinct = [5, 9, 2, 7, 30, 1, 4, 8];
+        let d = distinct.len();
+        // Two shown items: the first is nearest to distinct[7] then [6]; the second to [5].
+        let mut near = vec![0.0f32; 2 * d];
+        near[7] = 0.9;
+        near[6] = 0.8;
+        near[d + 5] = 0.95;
+        let chosen = loo_candidates(&distinct, 20, &near, 2, 6);
+        assert_eq!(chosen, [4, 0, 1, 2, 7, 5]);
+        // More room: the first item's second nearest comes next.
+        assert_eq!(loo_candidates(&distinct, 20, &near, 2, 7)[6], 6);
     }
 }

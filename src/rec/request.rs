@@ -8,11 +8,12 @@ use burn::prelude::*;
 
 use crate::contracts::{EventKind, SceneContext};
 use crate::error::{Error, Result};
+use crate::rec::calibrate::Calibration;
 use crate::rec::history_select::{
     HistorySelect, SELECTION_DIM, select_positions, selection_rows, unit_rows_flat, unit_rows_of,
 };
 use crate::rec::model::l2_rows;
-use crate::rec::rank::{History, Recommendation, avoid_boost};
+use crate::rec::rank::{History, Offsets, RankOptions, Reasons, Recommendation, avoid_boost};
 use crate::rec::readback::{Async, Blocking, ReadBack, block_on_ready};
 use crate::rec::{ItemVectors, Recommender};
 
@@ -39,14 +40,20 @@ pub struct RecommendRequest<'a> {
     pub exclude_seen: bool,
     /// Reasons per recommended item (history events; a row ≥ `items` names a query).
     pub because: usize,
+    /// How the reasons are chosen (default: the model's leave-one-out attribution).
+    pub reasons: Reasons,
+    /// Calibrated re-ranking of the model's best [`CALIBRATION_POOL`] (none: the model's order).
+    ///
+    /// [`CALIBRATION_POOL`]: crate::rec::CALIBRATION_POOL
+    pub calibration: Option<Calibration<'a>>,
 }
 
 /// A request checked and made ready to rank.
 struct Prepared {
     /// The catalogue with the query rows appended (`None`: no queries).
     with_queries: Option<ItemVectors>,
-    /// Score offsets `[1, items]` (query relevance, "not interested" neighbours).
-    boost: Option<Tensor<2>>,
+    /// Score offsets (query relevance, "not interested" neighbours).
+    offsets: Offsets,
     /// The events the encoder reads, and their behaviour types.
     reads: Vec<usize>,
     read_kinds: Vec<EventKind>,
@@ -254,14 +261,14 @@ impl RankingState {
             ));
         }
         let device = self.catalog.unit.device();
-        let mut boost = None;
+        let mut offsets = Offsets::default();
         let with_queries = (q > 0).then(|| {
             let text =
                 Tensor::<2>::from_data(TensorData::new(req.queries.to_vec(), [q, dim]), &device);
             let with = model.with_queries(&self.catalog, text.clone());
             if let (false, Some(items)) = (req.query_weights.is_empty(), &self.text) {
                 let w = Tensor::<2>::from_data(
-                    TensorData::new(req.query_weights.to_vec(), [1, q]),
+                    TensorData::new(req.query_weights.to_vec(), [q, 1]),
                     &device,
                 );
                 // The queries in the space the catalogue's nearness is measured in.
@@ -271,8 +278,11 @@ impl RankingState {
                 } else {
                     l2_rows(text)
                 };
-                let relevance = queries.matmul(items.clone().transpose());
-                boost = Some(w.matmul(relevance).div_scalar(self.temperature));
+                // Each query's own term `[q, items]`, kept apart for the reasons.
+                let per_query =
+                    (queries.matmul(items.clone().transpose()) * w).div_scalar(self.temperature);
+                offsets.total = Some(per_query.clone().sum_dim(0));
+                offsets.per_query = Some(per_query);
             }
             with
         });
@@ -285,7 +295,7 @@ impl RankingState {
                 ));
             }
             let nearness = avoid_boost(items, req.avoid, self.temperature);
-            boost = Some(match boost {
+            offsets.total = Some(match offsets.total.take() {
                 Some(b) => b + nearness,
                 None => nearness,
             });
@@ -316,7 +326,7 @@ impl RankingState {
         let (reads, read_kinds) = self.read_events(req.history, req.kinds, &query_rows);
         Ok(Prepared {
             with_queries,
-            boost,
+            offsets,
             reads,
             read_kinds,
         })
@@ -330,17 +340,16 @@ impl RankingState {
         read: &R,
     ) -> Result<Vec<Recommendation>> {
         let mut p = self.prepare(model, req)?;
-        let boost = p.boost.take();
+        let offsets = std::mem::take(&mut p.offsets);
+        let options = RankOptions {
+            k: req.k,
+            exclude_seen: req.exclude_seen,
+            because: req.because,
+            reasons: req.reasons,
+            calibration: req.calibration,
+        };
         model
-            .rank(
-                p.catalog(self),
-                &p.history(req),
-                req.k,
-                req.exclude_seen,
-                req.because,
-                boost,
-                read,
-            )
+            .rank(p.catalog(self), &p.history(req), options, offsets, read)
             .await
     }
 
@@ -416,6 +425,7 @@ mod tests {
     use super::*;
     use crate::fixtures::{seeded_cpu, small_config};
     use crate::rec::ItemMode;
+    use crate::rec::rank::REASON_STEP;
     use crate::rng::SplitMix;
 
     fn model(device: &Device) -> Recommender {
@@ -500,5 +510,120 @@ mod tests {
         };
         let err = by_rows.recommend(&model, &bad).unwrap_err().to_string();
         assert!(err.contains("row 99"), "{err}");
+    }
+
+    /// The reasons are the model's own attribution: for every recommended item, the named
+    /// events are the ones whose removal (ranked again through the same path, from scratch)
+    /// lowers its score the most, in that order, and only events that lower it; a search is an
+    /// event like the others, its relevance term going with it.
+    #[test]
+    fn reasons_are_the_events_whose_removal_lowers_the_score_most() {
+        let (_seeded, device) = seeded_cpu(8);
+        let model = model(&device);
+        let n = 30;
+        let text = SplitMix(5).uniform(n * 12, -1.0, 1.0);
+        let state = RankingState::from_rows(&model, text.clone(), 12, &device);
+        // Four item events, a repeat and a search (row n), within the model's window of 6;
+        // the query is item 17's text, so its relevance term alone puts 17 first.
+        let history = [7usize, 11, n, 2, 7, 19];
+        let query = text[17 * 12..18 * 12].to_vec();
+        let weights = [1.0f32];
+        let req = RecommendRequest {
+            history: &history,
+            queries: &query,
+            query_weights: &weights,
+            k: 6,
+            exclude_seen: true,
+            because: 6,
+            ..Default::default()
+        };
+        let recs = state.recommend(&model, &req).unwrap();
+        assert_eq!(recs[0].item, 17);
+        assert_eq!(
+            recs[0].because[0], n,
+            "the search drove item 17: {:?}",
+            recs[0].because
+        );
+        let distinct = [19usize, 7, 2, n, 11];
+        let score_without = |left_out: usize, item: usize| -> f32 {
+            let kept: Vec<usize> = history.iter().copied().filter(|&h| h != left_out).collect();
+            let no_query = left_out == n;
+            let req = RecommendRequest {
+                history: &kept,
+                queries: if no_query { &[] } else { &query },
+                query_weights: if no_query { &[] } else { &weights },
+                k: n,
+                ..Default::default()
+            };
+            let all = state.recommend(&model, &req).unwrap();
+            all.iter().find(|r| r.item == item).unwrap().score
+        };
+        for r in &recs {
+            let mut drops: Vec<(usize, f32)> = distinct
+                .iter()
+                .map(|&d| (d, r.score - score_without(d, r.item)))
+                .collect();
+            drops.sort_by(|a, b| b.1.total_cmp(&a.1));
+            let expected: Vec<usize> = drops
+                .iter()
+                .filter(|(_, drop)| *drop > 0.6 * REASON_STEP)
+                .map(|(d, _)| *d)
+                .collect();
+            // Drops are compared in steps of REASON_STEP: compare the sets of clear reasons,
+            // and the order where the drops differ by more than a step.
+            let named: Vec<usize> = r.because.clone();
+            assert!(
+                expected.iter().all(|d| named.contains(d)),
+                "item {}: named {named:?}, removal lowers it for {drops:?}",
+                r.item
+            );
+            for w in named.windows(2) {
+                let drop = |d: usize| drops.iter().find(|x| x.0 == d).unwrap().1;
+                assert!(
+                    drop(w[0]) >= drop(w[1]) - REASON_STEP,
+                    "item {}: {drops:?}",
+                    r.item
+                );
+                assert!(
+                    drop(w[1]) > 0.4 * REASON_STEP,
+                    "a reason must lower the score: {drops:?}"
+                );
+            }
+        }
+        // The reasons before leave-one-out (nearest read events) are still there to compare.
+        let nearest = state
+            .recommend(
+                &model,
+                &RecommendRequest {
+                    because: 2,
+                    reasons: Reasons::Nearest,
+                    ..req.clone()
+                },
+            )
+            .unwrap();
+        assert!(nearest.iter().all(|r| r.because.len() == 2));
+        // One event: it is the whole reason; a history of dislikes explains nothing.
+        let one = RecommendRequest {
+            history: &[4],
+            k: 3,
+            exclude_seen: true,
+            because: 2,
+            ..Default::default()
+        };
+        for r in state.recommend(&model, &one).unwrap() {
+            assert_eq!(r.because, [4]);
+        }
+        let kinds = [EventKind::Dislike; 2];
+        let disliked = RecommendRequest {
+            history: &[4, 9],
+            kinds: &kinds,
+            ..one.clone()
+        };
+        let recs = state.recommend(&model, &disliked).unwrap();
+        assert_eq!(recs.len(), 3);
+        assert!(
+            recs.iter()
+                .all(|r| r.because.is_empty() && r.score.is_finite())
+        );
     }
 }

@@ -15,8 +15,8 @@ use crate::index::ItemIndex;
 use crate::index::format::text_hash;
 use crate::rec::readback::Async;
 use crate::rec::{
-    CALIBRATION_POOL, HistorySelect, ItemMode, RankingState, RecommendRequest, Recommender,
-    RecommenderConfig, calibrate_recommendations,
+    Calibration, HistorySelect, ItemMode, RankingState, RecommendRequest, Recommender,
+    RecommenderConfig,
 };
 
 /// A trained recommender running in this page or worker: an adapter over the one recommend
@@ -461,6 +461,8 @@ impl Ranker {
     /// it describes (“space” → Lost in Space, 2001: A Space Odyssey…). `avoid` (optional
     /// catalog rows the visitor marked "not interested") pushes their neighbours down at once:
     /// every item loses `rank::AVOID_WEIGHT · max over avoided d of cos(text d, item text) / τ`.
+    /// `because` (default 2): reasons per item, the events whose removal lowers its score the
+    /// most (the model's leave-one-out attribution, one batched encoder pass); 0 skips them.
     #[allow(clippy::too_many_arguments)]
     pub async fn recommend(
         &self,
@@ -473,11 +475,9 @@ impl Ranker {
         kinds: Option<Uint8Array>,
         context: Option<Uint8Array>,
         calibrate: Option<f64>,
+        because: Option<u32>,
     ) -> Result<Array, JsError> {
         let state = self.state("recommend")?;
-        // Calibration (the catalogue's facets, from `setItemFacets`/`indexCatalog`) re-ranks
-        // the model's best CALIBRATION_POOL, as `ranklet recommend --calibrate` does.
-        let lambda = calibrate.filter(|l| *l > 0.0 && !self.facets.is_empty());
         let queries = queries.map(|q| q.to_vec()).unwrap_or_default();
         let query_weights = query_weights.map(|w| w.to_vec()).unwrap_or_default();
         let avoid: Vec<usize> = avoid
@@ -498,21 +498,20 @@ impl Ranker {
                     queries: &queries,
                     query_weights: &query_weights,
                     avoid: &avoid,
-                    k: if lambda.is_some() {
-                        k.max(CALIBRATION_POOL)
-                    } else {
-                        k
-                    },
+                    k,
                     exclude_seen,
-                    because: 2,
+                    because: because.map_or(2, |b| b as usize),
+                    // The catalogue's facets (from `setItemFacets`/`indexCatalog`), as
+                    // `ranklet recommend --calibrate` calibrates.
+                    calibration: calibrate.map(|lambda| Calibration {
+                        facets: &self.facets,
+                        lambda,
+                    }),
+                    ..RecommendRequest::default()
                 },
             )
             .await
             .map_err(js_error)?;
-        let recs = match lambda {
-            Some(l) => calibrate_recommendations(recs, &history, &self.facets, l, k),
-            None => recs,
-        };
         let out = Array::new();
         for r in recs {
             let o = Object::new();

@@ -204,7 +204,10 @@ test('<ranklet-shelf> with no catalogue over a partitioned index: popular first,
   assert.ok(titles.every((t) => typeof t === 'string' && t.length), `the clicked items are known: ${titles}`);
   const named = (texts) => texts.filter((t) => titles.some((title) => t.includes(title))).length;
   const warmTexts = await shelfTexts(page);
-  assert.equal(named(warmTexts), 8, `every card names a clicked item: ${warmTexts}`);
+  // A card names a clicked item when removing that click lowers its score (the model's
+  // attribution); a card no click raised says so.
+  assert.ok(named(warmTexts) >= 1, `cards name clicked items: ${warmTexts}`);
+  assert.equal(named(warmTexts) + warmTexts.filter((t) => t === 'Popular with other visitors').length, 8, `every card names a clicked item or says it is popular: ${warmTexts}`);
 
   // A later visit: no catalogue either; the history's rows and shelf data come from this device.
   await page.goto(`${server.url}/www/blank.html`);
@@ -213,7 +216,7 @@ test('<ranklet-shelf> with no catalogue over a partitioned index: popular first,
   const later = await page.evaluate(() => document.getElementById('shelf').recommendations);
   assert.deepEqual(later.map((r) => r.id), update.recs.map((r) => r.id), 'the same personal shelf after a reload');
   const laterTexts = await shelfTexts(page);
-  assert.equal(named(laterTexts), 8, `cards still name the clicked items: ${laterTexts}`);
+  assert.equal(named(laterTexts), named(warmTexts), `cards still name the clicked items: ${laterTexts}`);
   for (const q of requests) {
     const url = new URL(q.url);
     assert.equal(url.origin, server.url, `request off the origin: ${q.url}`);
