@@ -22,7 +22,9 @@
 #                       both, clean and with 20 % / 40 % noise, per-component ablation
 #                       → reports/denoise.json (about an hour on 2 CPU cores)
 #   ./build.sh report-quality  how the shelf answers the visitor on ml-100k: genre response and
-#                       miscalibration of models/shop and popularity → reports/quality.json
+#                       miscalibration of models/shop and popularity, calibration chosen on
+#                       validation, the deletion test of the reasons and their browser cost
+#                       → reports/quality.json (about 10 minutes)
 #   ./build.sh report-hardening  every bad input of the hardening catalogue against the release
 #                       binary, its server and the pages, and the property tests' count
 #                       → reports/hardening.json (a few minutes)

@@ -6,8 +6,9 @@
 // Attributes: catalog (URL of a JSON array or JSONL catalog on the page's origin, docs/design.md,
 // Contracts; not needed when the model's index is partitioned: its shards carry what the shelf
 // shows), model (bundle folder on the page's origin), k (items shown, default 8), backend
-// ("auto" | "webgpu" | "cpu"), calibrate (0–1, default 0: how far the shelf's genre mix follows
-// the visitor's history; 0.03 measured best on validation, reports/quality.md).
+// ("auto" | "webgpu" | "cpu"), calibrate (0–1, default 0.2, the weight chosen on ml-100k's
+// validation users, reports/quality.md: how far the shelf's genre mix follows the visitor's
+// history; 0 shows the model's order).
 // Events (bubbling, composed): ranklet-ready {backend, backendReason, source, items, embedded,
 // reused, ms}, ranklet-update {recs, source, ms}, ranklet-click {id, item, rank, because}
 // (cancelable: preventDefault() stops the click from being recorded and followed),
@@ -23,6 +24,9 @@ import { forgetAll, readHistory, recordEvent } from './store.js';
 import { categoriesOf, parseCatalog, shownTitle } from './catalog.js';
 import { el, hueOf, initials, sameOriginUrl } from './dom.js';
 import { personaOf, popularityRanking } from './taste.js';
+
+// Calibration's weight by default: chosen on ml-100k's validation users (reports/quality.md).
+const DEFAULT_CALIBRATION = 0.2;
 
 // What the visitor did, as a card says it ("Because you viewed Alien").
 const did = (event, title) => ({
@@ -110,12 +114,12 @@ export class RankletShelf extends HTMLElement {
   get k() { return Math.max(1, Math.min(100, Number.parseInt(this.getAttribute('k') ?? '8', 10) || 8)); }
   /**
    * Calibration's weight (0–1): how far the shelf's genre mix follows the visitor's history
-   * (Steck's re-ranking of the model's best 100). Off unless set: 0.03 is the weight chosen on
-   * ml-100k's validation users (reports/quality.md), not yet the default.
+   * (Steck's re-ranking of the model's best 100, its first 5 kept in place). Default 0.2, the
+   * weight chosen on ml-100k's validation users (reports/quality.md); 0 turns it off.
    */
   get calibrate() {
-    const v = Number.parseFloat(this.getAttribute('calibrate') ?? '0');
-    return Number.isFinite(v) ? Math.max(0, Math.min(1, v)) : 0;
+    const v = Number.parseFloat(this.getAttribute('calibrate') ?? String(DEFAULT_CALIBRATION));
+    return Number.isFinite(v) ? Math.max(0, Math.min(1, v)) : DEFAULT_CALIBRATION;
   }
   item(id) { return this.#byId.get(String(id)); }
 

@@ -70,6 +70,9 @@ pub struct EvalArgs {
     /// follows the history's (Steck's calibration; 0 = the model's order, up to 1).
     #[arg(long, default_value_t = 0.0, value_parser = super::share)]
     pub calibrate: f64,
+    /// With --calibrate: the model's first N items stay in place.
+    #[arg(long, default_value_t = ranklet::rec::CALIBRATION_HEAD)]
+    pub calibrate_head: usize,
     /// Genres with at least this many items are measured by --shelf-response.
     #[arg(long, default_value_t = 20, value_parser = super::at_least_one)]
     pub shelf_min_items: usize,
@@ -100,8 +103,8 @@ pub fn run(args: EvalArgs) -> Result<()> {
             let state = RankingState::new(&model, text.clone(), mode != ItemMode::Id)?;
             let facets: Vec<Vec<String>> = ds.items.iter().map(|i| i.facets.clone()).collect();
             let calibration = Calibration {
-                facets: &facets,
-                lambda: args.calibrate,
+                head: args.calibrate_head,
+                ..Calibration::new(&facets, args.calibrate)
             };
             let rank = |history: &[usize], k: usize| -> Result<Vec<usize>> {
                 let req = RecommendRequest {
@@ -222,7 +225,12 @@ pub fn run(args: EvalArgs) -> Result<()> {
             match &args.index {
                 Some(i) => format!("{} (index {})", dir.display(), i.display()),
                 None if args.shelf_response && args.calibrate > 0.0 => {
-                    format!("{} (calibrated, λ {})", dir.display(), args.calibrate)
+                    format!(
+                        "{} (calibrated, λ {}, head {})",
+                        dir.display(),
+                        args.calibrate,
+                        args.calibrate_head
+                    )
                 }
                 None => dir.display().to_string(),
             },

@@ -49,10 +49,13 @@ pub struct RecommendArgs {
     #[arg(long, default_value_t = 10, value_parser = super::at_least_one)]
     pub k: usize,
     /// Re-rank the model's best 100 so that the list's genre mix follows the history's
-    /// (Steck's calibration, weight 0–1; 0: the model's order; reports/quality.md chose 0.03
+    /// (Steck's calibration, weight 0–1; 0: the model's order; reports/quality.md chose 0.2, head 5,
     /// on ml-100k's validation users).
     #[arg(long, default_value_t = 0.0, value_parser = super::share)]
     pub calibrate: f64,
+    /// With --calibrate: the model's first N items stay in place.
+    #[arg(long, default_value_t = ranklet::rec::CALIBRATION_HEAD)]
+    pub calibrate_head: usize,
     /// Keep items of the history among the recommendations.
     #[arg(long)]
     pub keep_seen: bool,
@@ -182,8 +185,8 @@ pub fn run(args: RecommendArgs) -> Result<()> {
             exclude_seen: !args.keep_seen,
             because: 2,
             calibration: Some(Calibration {
-                facets: &facets,
-                lambda: args.calibrate,
+                head: args.calibrate_head,
+                ..Calibration::new(&facets, args.calibrate)
             }),
             ..RecommendRequest::default()
         },

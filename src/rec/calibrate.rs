@@ -8,6 +8,12 @@ use std::collections::BTreeMap;
 /// How many of the model's best items calibration chooses from.
 pub const CALIBRATION_POOL: usize = 100;
 
+/// How many of the model's first items calibration keeps in place by default (chosen with λ on
+/// ml-100k's validation users, reports/quality.md): the head of the list carries most of a
+/// ranking metric's weight and the visitor's eye, and the rest of the list still follows the
+/// history's mix.
+pub const CALIBRATION_HEAD: usize = 5;
+
 /// Calibrated re-ranking as the one recommend path applies it: the catalogue's facets and the
 /// weight λ (0: the model's order).
 #[derive(Debug, Clone, Copy)]
@@ -15,6 +21,19 @@ pub struct Calibration<'a> {
     /// Each catalogue row's facets (genres, categories).
     pub facets: &'a [Vec<String>],
     pub lambda: f64,
+    /// The model's first `head` items stay in place ([`CALIBRATION_HEAD`]).
+    pub head: usize,
+}
+
+impl<'a> Calibration<'a> {
+    /// Weight `lambda` over `facets`, the default head.
+    pub fn new(facets: &'a [Vec<String>], lambda: f64) -> Self {
+        Self {
+            facets,
+            lambda,
+            head: CALIBRATION_HEAD,
+        }
+    }
 }
 
 impl Calibration<'_> {
@@ -43,7 +62,7 @@ impl Calibration<'_> {
             .collect();
         let target = facet_mix(&rows, self.facets);
         let scored: Vec<(usize, f32)> = best.iter().map(|&r| (r, scores[r])).collect();
-        calibrated(&scored, self.facets, &target, self.lambda, k)
+        calibrated(&scored, self.facets, &target, self.lambda, self.head, k)
     }
 }
 
@@ -71,12 +90,14 @@ pub fn facet_mix(items: &[usize], facets: &[Vec<String>]) -> BTreeMap<String, f6
 /// model's scores, best first), the `k` rows that maximise `(1 − λ)·Σ relevance − λ·C_KL(target
 /// ‖ mix(list))`, chosen one at a time. Relevance is the model's probability of the item among
 /// the candidates (softmax of the scores); `target` is the facet mix the list should follow (the
-/// history's, [`facet_mix`]). λ = 0 keeps the model's order.
+/// history's, [`facet_mix`]). The first `head` places keep the model's order (they count in the
+/// list's mix); λ = 0 keeps it everywhere.
 pub fn calibrated(
     candidates: &[(usize, f32)],
     facets: &[Vec<String>],
     target: &BTreeMap<String, f64>,
     lambda: f64,
+    head: usize,
     k: usize,
 ) -> Vec<usize> {
     let hi = candidates
@@ -113,6 +134,7 @@ pub fn calibrated(
     let mut gain = 0.0;
     for _ in 0..k.min(candidates.len()) {
         let mut best: Option<(usize, f64)> = None;
+        let lambda = if chosen.len() < head { 0.0 } else { lambda };
         for (c, &(row, score)) in candidates.iter().enumerate() {
             if taken[c] {
                 continue;
@@ -153,15 +175,21 @@ mod tests {
         let off = Calibration {
             facets: &facets,
             lambda: 0.0,
+            head: 0,
         };
         assert_eq!(off.rerank(&best, &scores, &[2], 2), [3, 4]);
         // A history of "a" (and a query row past the catalogue, ignored): "a" items come up.
         let on = Calibration {
             facets: &facets,
             lambda: 0.9,
+            head: 0,
         };
         let list = on.rerank(&best, &scores, &[2, 99], 2);
         assert!(list.iter().all(|&r| r < 3), "{list:?}");
+        // With a head of 1, the model's first stays first; the rest follows the mix.
+        let headed = Calibration { head: 1, ..on }.rerank(&best, &scores, &[2, 99], 3);
+        assert_eq!(headed[0], 3);
+        assert!(headed[1..].iter().all(|&r| r < 3), "{headed:?}");
     }
 
     #[test]
@@ -176,9 +204,9 @@ mod tests {
             .map(|(rank, row)| (row, 10.0 - rank as f32))
             .collect();
         let target = facet_mix(&[0, 1, 6, 7], &facets); // half "a", half "b"
-        let plain = calibrated(&candidates, &facets, &target, 0.0, 4);
+        let plain = calibrated(&candidates, &facets, &target, 0.0, 0, 4);
         assert_eq!(plain, vec![6, 7, 8, 9], "λ = 0 keeps the model's order");
-        let even = calibrated(&candidates, &facets, &target, 0.9, 4);
+        let even = calibrated(&candidates, &facets, &target, 0.9, 0, 4);
         let a = even.iter().filter(|&&r| r < 6).count();
         assert_eq!(a, 2, "{even:?}");
         // The best "b" and the best "a" lead.

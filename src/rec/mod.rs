@@ -17,7 +17,7 @@ pub mod signals;
 pub mod store;
 
 pub use batch::SequenceBatch;
-pub use calibrate::{CALIBRATION_POOL, Calibration, calibrated, facet_mix};
+pub use calibrate::{CALIBRATION_HEAD, CALIBRATION_POOL, Calibration, calibrated, facet_mix};
 pub use context::ContextAggregator;
 pub use history_select::{
     HistorySelect, SELECTION_DIM, select_history, select_positions, selection_rows, unit_rows,

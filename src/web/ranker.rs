@@ -503,10 +503,7 @@ impl Ranker {
                     because: because.map_or(2, |b| b as usize),
                     // The catalogue's facets (from `setItemFacets`/`indexCatalog`), as
                     // `ranklet recommend --calibrate` calibrates.
-                    calibration: calibrate.map(|lambda| Calibration {
-                        facets: &self.facets,
-                        lambda,
-                    }),
+                    calibration: calibrate.map(|lambda| Calibration::new(&self.facets, lambda)),
                     ..RecommendRequest::default()
                 },
             )

@@ -108,7 +108,7 @@ test('calibrated re-ranking: the browser equals native recommend --calibrate, an
   assert.deepEqual(theirs.plain.map((r) => r.id), nativeRecs(0).map((r) => r.id));
 });
 
-test('<ranklet-shelf calibrate> shows the calibrated list of native recommend --calibrate', { timeout: 300_000 }, async () => {
+test('<ranklet-shelf calibrate> shows the calibrated list of native recommend --calibrate (0.2 by default, 0 the model order)', { timeout: 300_000 }, async () => {
   const page = await openPage(browser, server.url);
   const shelf = await page.evaluate(async ({ model, catalog, history }) => {
     await import('/www/ranklet-shelf.js');
@@ -121,17 +121,21 @@ test('<ranklet-shelf calibrate> shows the calibrated list of native recommend --
     document.body.append(el);
     await ready;
     for (const item of history) await el.record({ event: 'click', item });
-    const plain = el.recommendations.map((r) => r.id);
-    const redrawn = new Promise((resolve) => el.addEventListener('ranklet-update', resolve, { once: true }));
-    el.setAttribute('calibrate', '0.9');
-    await redrawn;
-    return { plain, calibrated: el.recommendations.map((r) => r.id) };
+    const byDefault = el.recommendations.map((r) => r.id);
+    const set = async (value) => {
+      const redrawn = new Promise((resolve) => el.addEventListener('ranklet-update', resolve, { once: true }));
+      el.setAttribute('calibrate', value);
+      await redrawn;
+      return el.recommendations.map((r) => r.id);
+    };
+    return { byDefault, calibrated: await set('0.9'), plain: await set('0') };
   }, { model: rel(path.join(FIX, 'bundle-inductive')) + '/', catalog: rel(path.join(FIX, 'shop/catalog.jsonl')), history: HISTORY });
   const native = (lambda) => run('recommend', '--model', path.join(FIX, 'bundle-inductive'), '--catalog', path.join(FIX, 'shop/catalog.jsonl'),
     '--history', HISTORY.join(','), '--k', '10', '--json', '--cache', path.join(FIX, 'vectors'), '--calibrate', String(lambda))
     .trim().split('\n').map((l) => JSON.parse(l).id);
-  assert.deepEqual(shelf.plain, native(0), 'without the attribute: the model order');
+  assert.deepEqual(shelf.byDefault, native(0.2), 'without the attribute: calibrated at 0.2, the weight chosen on validation');
   assert.deepEqual(shelf.calibrated, native(0.9), 'calibrate="0.9": the calibrated list');
+  assert.deepEqual(shelf.plain, native(0), 'calibrate="0": the model order');
 });
 
 test('a history longer than the window: the browser reads the same events as native --history-select relevant', { timeout: 300_000 }, async () => {
