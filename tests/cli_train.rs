@@ -325,6 +325,15 @@ fn cold_start_items_are_held_out_and_reported_against_popularity() {
         let v = cold[side]["recall@10"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&v), "{side}: {v}");
     }
+    // The target among the 3 new items only, per test user, against popularity and random.
+    let ranks = cold["ranks_among_new"].as_array().unwrap();
+    assert_eq!(ranks.len() as u64, cold["test_users"].as_u64().unwrap());
+    assert!(ranks.iter().all(|r| r.as_u64().unwrap() < 3), "{ranks:?}");
+    for key in ["median_rank_among_new", "popularity_median_rank_among_new"] {
+        assert!(cold[key].as_u64().unwrap() < 3, "{key}: {}", cold[key]);
+    }
+    assert_eq!(cold["random_median_rank_among_new"], 1.0);
+    assert!((cold["random_recall@10"].as_f64().unwrap() - 10.0 / 30.0).abs() < 1e-9);
     let err = ranklet_err(&[
         "train",
         "--data",

@@ -59,26 +59,7 @@ pub fn evaluate_probed(
     let mut plain = Metrics::default();
     let mut masked = Metrics::default();
     for chunk in examples.chunks(batch.max(1)) {
-        let rows: Vec<(&[usize], &[usize])> = chunk
-            .iter()
-            .map(|e| (e.history.as_slice(), &[][..]))
-            .collect();
-        let kinds: Vec<&[EventKind]> = chunk.iter().map(|e| e.kinds.as_slice()).collect();
-        let activity: Vec<usize> = chunk
-            .iter()
-            .map(|e| e.seen.len().max(e.history.len()))
-            .collect();
-        let contexts: Vec<SceneContext> = chunk.iter().map(|e| e.context).collect();
-        let batch = SequenceBatch::new(&rows)
-            .with_kinds(&kinds)
-            .with_request_context(&contexts);
-        let user = model.user_states_over(&batch, items, &activity);
-        let scores = user
-            .clone()
-            .matmul(items.unit.clone().transpose())
-            .div_scalar(model.temperature);
-        let [_, n] = scores.dims();
-        let flat = scores.into_data().try_to_vec::<f32>().expect("f32 scores");
+        let (user, flat, n) = chunk_scores(model, items, chunk);
         let users = match cells {
             Some(_) => user.into_data().try_to_vec::<f32>().expect("f32 states"),
             None => Vec::new(),
@@ -122,4 +103,77 @@ pub fn evaluate_probed(
         }
     }
     (plain, masked)
+}
+
+/// The unit user states `[chunk, hidden]` of `chunk`'s examples and their scores over every
+/// item (row-major, `n` per example).
+fn chunk_scores(
+    model: &Recommender,
+    items: &ItemVectors,
+    chunk: &[Example],
+) -> (Tensor<2>, Vec<f32>, usize) {
+    let rows: Vec<(&[usize], &[usize])> = chunk
+        .iter()
+        .map(|e| (e.history.as_slice(), &[][..]))
+        .collect();
+    let kinds: Vec<&[EventKind]> = chunk.iter().map(|e| e.kinds.as_slice()).collect();
+    let activity: Vec<usize> = chunk
+        .iter()
+        .map(|e| e.seen.len().max(e.history.len()))
+        .collect();
+    let contexts: Vec<SceneContext> = chunk.iter().map(|e| e.context).collect();
+    let batch = SequenceBatch::new(&rows)
+        .with_kinds(&kinds)
+        .with_request_context(&contexts);
+    let user = model.user_states_over(&batch, items, &activity);
+    let scores = user
+        .clone()
+        .matmul(items.unit.clone().transpose())
+        .div_scalar(model.temperature);
+    let [_, n] = scores.dims();
+    let flat = scores.into_data().try_to_vec::<f32>().expect("f32 scores");
+    (user, flat, n)
+}
+
+/// Each example's 0-based rank of its target among the `subset` items only (e.g. the items
+/// never seen in training: a "new arrivals" shelf), by the model's scores.
+pub fn target_ranks_among(
+    model: &Recommender,
+    items: &ItemVectors,
+    examples: &[Example],
+    subset: &[usize],
+    batch: usize,
+) -> Vec<usize> {
+    let mut ranks = Vec::with_capacity(examples.len());
+    for chunk in examples.chunks(batch.max(1)) {
+        let (_, flat, n) = chunk_scores(model, items, chunk);
+        for (e, row) in chunk.iter().zip(flat.chunks(n)) {
+            ranks.push(rank_among(row, e.target, subset));
+        }
+    }
+    ranks
+}
+
+/// The 0-based rank of `target` among `subset` by `scores` (ties: lower row first).
+pub fn rank_among(scores: &[f32], target: usize, subset: &[usize]) -> usize {
+    let mut only = vec![f32::NEG_INFINITY; scores.len()];
+    for &i in subset {
+        only[i] = scores[i];
+    }
+    only[target] = scores[target];
+    rank_of(&only, target, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rank_among_counts_only_the_subset() {
+        let scores = [5.0, 1.0, 3.0, 2.0, 4.0];
+        // Among rows 1, 2 and 3, row 2 scores best; rows 0 and 4 do not count.
+        assert_eq!(rank_among(&scores, 2, &[1, 3]), 0);
+        assert_eq!(rank_among(&scores, 1, &[1, 2, 3]), 2);
+        assert_eq!(rank_among(&scores, 3, &[2]), 1);
+    }
 }
