@@ -16,6 +16,36 @@ fn tiny_encoder(dir: &Path) -> String {
     model.to_str().unwrap().to_string()
 }
 
+/// `ranklet recommend --json` of `bundle` over `catalog` after `history` (ids, comma-separated):
+/// one JSON object per recommended item.
+fn recommend_json(
+    bundle: &Path,
+    catalog: &Path,
+    cache: &Path,
+    history: &str,
+    k: usize,
+) -> Vec<serde_json::Value> {
+    let k = k.to_string();
+    let out = ranklet_ok(&[
+        "recommend",
+        "--model",
+        bundle.to_str().unwrap(),
+        "--catalog",
+        catalog.to_str().unwrap(),
+        "--history",
+        history,
+        "--k",
+        &k,
+        "--json",
+        "--cache",
+        cache.to_str().unwrap(),
+    ]);
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 fn eval_model(data: &Path, model: &Path) -> serde_json::Value {
     let report = data.join("eval.json");
     let _ = std::fs::remove_file(&report); // reports merge models; start each run afresh
@@ -87,24 +117,8 @@ fn a_trained_bundle_evaluates_to_the_training_figures_and_bad_bundles_are_refuse
         .collect();
     let history = format!("{},{},{}", ids[3], ids[7], ids[11]);
     for mode in ["inductive", "transductive"] {
-        let out = ranklet_ok(&[
-            "recommend",
-            "--model",
-            dir.join(format!("bundle-{mode}")).to_str().unwrap(),
-            "--catalog",
-            catalog.to_str().unwrap(),
-            "--history",
-            &history,
-            "--k",
-            "5",
-            "--json",
-            "--cache",
-            cache.to_str().unwrap(),
-        ]);
-        let recs: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
+        let bundle = dir.join(format!("bundle-{mode}"));
+        let recs = recommend_json(&bundle, &catalog, &cache, &history, 5);
         assert_eq!(recs.len(), 5, "{mode}");
         let hist = [&ids[3], &ids[7], &ids[11]];
         for w in recs.windows(2) {
@@ -719,25 +733,13 @@ fn because_names_the_event_the_recommended_item_was_planted_to_follow() {
             "12",
         ],
     );
-    let (catalog, cache) = (dir.join("catalog.jsonl"), dir.join("vectors"));
-    let shown = ranklet_ok(&[
-        "recommend",
-        "--model",
-        out.to_str().unwrap(),
-        "--catalog",
-        catalog.to_str().unwrap(),
-        "--history",
+    let recs = recommend_json(
+        &out,
+        &dir.join("catalog.jsonl"),
+        &dir.join("vectors"),
         "item-4,item-10,item-16,item-0",
-        "--k",
-        "3",
-        "--json",
-        "--cache",
-        cache.to_str().unwrap(),
-    ]);
-    let recs: Vec<serde_json::Value> = String::from_utf8_lossy(&shown.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+        3,
+    );
     assert_eq!(
         recs[0]["id"], "item-13",
         "the planted follower first: {recs:?}"
