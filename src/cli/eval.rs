@@ -314,20 +314,25 @@ fn shelf_figures(
     let response = facet_response(&rank, &facets, min_items, 10, 3, 8, 2023)?;
     // Per user set: the mean C_KL@10 of the lists and the lists' NDCG@10 (the target among the
     // ten shown, history excluded: what a re-ranking changes).
-    let lists = |examples: &[ranklet::data::Example]| -> Result<(f64, f64)> {
+    // Each user's target position in the list too (None: not shown), for paired comparisons
+    // of two rankings over the same users.
+    let lists = |examples: &[ranklet::data::Example]| -> Result<(f64, f64, Vec<Option<usize>>)> {
         let (mut ckl, mut ndcg) = (0.0, 0.0);
+        let mut positions = Vec::with_capacity(examples.len());
         for ex in examples {
             let shown = rank(&ex.seen, 10)?;
             ckl += miscalibration(&ex.seen, &shown, &facets);
-            if let Some(p) = shown.iter().position(|&i| i == ex.target) {
+            let at = shown.iter().position(|&i| i == ex.target);
+            if let Some(p) = at {
                 ndcg += 1.0 / (p as f64 + 2.0).log2();
             }
+            positions.push(at);
         }
         let n = examples.len().max(1) as f64;
-        Ok((ckl / n, ndcg / n))
+        Ok((ckl / n, ndcg / n, positions))
     };
-    let (valid_ckl, valid_ndcg) = lists(&split.valid)?;
-    let (ckl, test_ndcg) = lists(&split.test)?;
+    let (valid_ckl, valid_ndcg, _) = lists(&split.valid)?;
+    let (ckl, test_ndcg, test_positions) = lists(&split.test)?;
     super::out!(
         "shelf response: {:.3} share of the genre on the top-{} after {} items of it ({} genres, {} draws each); miscalibration C_KL@10 {ckl:.4} over {} test users",
         response.mean,
@@ -341,6 +346,7 @@ fn shelf_figures(
         "facet_response": response,
         "miscalibration_ckl@10": ckl,
         "list_ndcg@10": test_ndcg,
+        "test_target_positions": test_positions,
         "valid": {"miscalibration_ckl@10": valid_ckl, "list_ndcg@10": valid_ndcg},
         "test_users": split.test.len(),
     }))
