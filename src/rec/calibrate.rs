@@ -213,4 +213,35 @@ mod tests {
         assert_eq!(even[0], 6);
         assert!(even.contains(&0));
     }
+
+    /// Bad input is a plain answer: a history without facets (or empty, or only rows past the
+    /// catalogue) has no mix to follow, so the model's order stands; items without facets and
+    /// facet names the history never had are ranked, not refused.
+    #[test]
+    fn no_mix_to_follow_keeps_the_model_order() {
+        let facets: Vec<Vec<String>> = vec![
+            vec![],
+            vec!["a".into()],
+            vec!["never-seen".into()],
+            vec![],
+            vec!["a".into(), "b".into()],
+        ];
+        let best = [2, 0, 4, 1, 3];
+        let scores = [4.0, 1.0, 5.0, 0.5, 3.0];
+        let c = Calibration {
+            head: 0,
+            ..Calibration::new(&facets, 0.9)
+        };
+        for history in [&[][..], &[0, 3][..], &[99][..]] {
+            assert_eq!(
+                c.rerank(&best, &scores, history, 4),
+                [2, 0, 4, 1],
+                "{history:?}"
+            );
+        }
+        // A history of "a": the unseen facet and facet-less items still rank, below "a" ones.
+        let list = c.rerank(&best, &scores, &[1], 5);
+        assert_eq!(list.len(), 5);
+        assert!(list.contains(&2) && list.contains(&0));
+    }
 }
