@@ -350,22 +350,23 @@ impl Recommender {
         if d == 0 || k == 0 || options.because == 0 {
             return Ok(assemble(&scores, best, vec![Vec::new(); k]));
         }
-        let limit = match options.reasons {
+        // Nearest reasons, or leave-one-out over every distinct event or over chosen candidates
+        // (at least one: a cap of 0 still attributes to something).
+        let cap = match options.reasons {
             Reasons::LeaveOneOut { candidates } if d <= candidates => None,
-            Reasons::LeaveOneOut { candidates } => Some(candidates),
+            Reasons::LeaveOneOut { candidates } => Some(candidates.max(1)),
             Reasons::Nearest => Some(0),
         };
         // `[best, distinct]` nearness, where the reasons or their candidates come from it.
-        let near = match limit {
+        let near = match cap {
             Some(_) => {
                 read.read(similarities(&catalog.unit, &best, &p.distinct))
                     .await?
             }
             None => Vec::new(),
         };
-        let candidates: Vec<usize> = match limit {
-            None => (0..d).collect(),
-            Some(0) => {
+        let candidates: Vec<usize> = match (options.reasons, cap) {
+            (Reasons::Nearest, _) => {
                 let because = strongest(
                     &near,
                     k,
@@ -376,7 +377,8 @@ impl Recommender {
                 );
                 return Ok(assemble(&scores, best, because));
             }
-            Some(cap) => loo_candidates(&p.distinct, catalog.items, &near, k, cap),
+            (_, None) => (0..d).collect(),
+            (_, Some(cap)) => loo_candidates(&p.distinct, catalog.items, &near, k, cap),
         };
         let chosen: Vec<usize> = candidates.iter().map(|&j| p.distinct[j]).collect();
         let c = chosen.len();
@@ -470,7 +472,7 @@ fn loo_candidates(
         .collect();
     'fill: for depth in 0..d {
         for order in &orders {
-            if chosen.len() >= cap.max(1) {
+            if chosen.len() >= cap {
                 break 'fill;
             }
             if let Some(&j) = order.get(depth)
