@@ -418,19 +418,22 @@ impl Recommender {
         vectors: &ItemVectors,
         activity: &[usize],
     ) -> Tensor<2> {
-        let device = vectors.raw.device();
         let batch = self.with_confidence(batch.clone(), vectors, activity);
-        let states = self.encode_with(&batch, vectors);
-        let [b, l, h] = states.dims();
-        let last: Vec<i64> = batch
-            .lens
-            .iter()
-            .enumerate()
-            .map(|(r, &n)| (r * l + n.max(1) - 1) as i64)
-            .collect();
-        let last = Tensor::<1, Int>::from_data(TensorData::new(last, [b]), &device);
-        states.reshape([b * l, h]).select(0, last)
+        last_states(self.encode_with(&batch, vectors), &batch.lens)
     }
+}
+
+/// Each row's state at its last event (`lens`: the rows' lengths): `[batch, hidden]` out of the
+/// encoder's `[batch, len, hidden]`.
+pub fn last_states(states: Tensor<3>, lens: &[usize]) -> Tensor<2> {
+    let [b, l, h] = states.dims();
+    let last: Vec<i64> = lens
+        .iter()
+        .enumerate()
+        .map(|(r, &n)| (r * l + n.max(1) - 1) as i64)
+        .collect();
+    let last = Tensor::<1, Int>::from_data(TensorData::new(last, [b]), &states.device());
+    states.reshape([b * l, h]).select(0, last)
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use burn::prelude::*;
 use crate::contracts::EventKind;
 use crate::contracts::SceneContext;
 use crate::rec::calibrate::{CALIBRATION_POOL, Calibration};
+use crate::rec::model::last_states;
 use crate::rec::readback::ReadBack;
 use crate::rec::{ItemVectors, Recommender, SequenceBatch};
 
@@ -188,10 +189,7 @@ impl Recommender {
     /// The unit user state `[1, hidden]` after `batch` (one row): the encoder's state at its
     /// last event.
     fn user_row(&self, catalog: &ItemVectors, batch: &SequenceBatch) -> Tensor<2> {
-        let states = self.encode_with(batch, catalog);
-        let [_, l, h] = states.dims();
-        let n = batch.lens[0];
-        states.reshape([l, h]).slice([n - 1..n, 0..h])
+        last_states(self.encode_with(batch, catalog), &batch.lens)
     }
 
     /// Scores `[1, catalog.items]` after `batch` (one row), plus `boost` (`[1, catalog.items]`).
@@ -263,30 +261,16 @@ impl Recommender {
                 without.kinds[b * without.len + j] = batch.kinds[t];
                 without.confidence[b * without.len + j] = batch.confidence[t];
             }
-        }
-        // The request's scene moves to each row's new last event.
-        for (b, ts) in kept.iter().enumerate() {
+            // The request's scene moves to the row's new last event.
             without.context[b * without.len + ts.len() - 1] = batch.context[n - 1];
         }
         let device = catalog.unit.device();
-        let [_, hidden] = catalog.unit.dims();
-        let index = |rows: Vec<i64>| {
-            let n = rows.len();
-            Tensor::<1, Int>::from_data(TensorData::new(rows, [n]), &device)
-        };
-        let best_idx = index(best.iter().map(|&b| b as i64).collect());
-        let best_units = catalog.unit.clone().select(0, best_idx.clone()).transpose();
-        let states = self.encode_with(&without, catalog);
-        let l = without.len;
-        let last = index(
-            without
-                .lens
-                .iter()
-                .enumerate()
-                .map(|(r, &len)| (r * l + len - 1) as i64)
-                .collect(),
+        let best_idx = Tensor::<1, Int>::from_data(
+            TensorData::new(best.iter().map(|&b| b as i64).collect(), [best.len()]),
+            &device,
         );
-        let users = states.reshape([kept.len() * l, hidden]).select(0, last);
+        let best_units = catalog.unit.clone().select(0, best_idx.clone()).transpose();
+        let users = last_states(self.encode_with(&without, catalog), &without.lens);
         let full = p
             .user
             .clone()
@@ -350,35 +334,34 @@ impl Recommender {
         if d == 0 || k == 0 || options.because == 0 {
             return Ok(assemble(&scores, best, vec![Vec::new(); k]));
         }
-        // Nearest reasons, or leave-one-out over every distinct event or over chosen candidates
-        // (at least one: a cap of 0 still attributes to something).
+        // Leave-one-out over every distinct event, or, past the cap, over chosen candidates (at
+        // least one); those and the nearest reasons both read the nearness of items and events.
         let cap = match options.reasons {
-            Reasons::LeaveOneOut { candidates } if d <= candidates => None,
-            Reasons::LeaveOneOut { candidates } => Some(candidates.max(1)),
-            Reasons::Nearest => Some(0),
+            Reasons::LeaveOneOut { candidates } if d > candidates => Some(candidates.max(1)),
+            _ => None,
         };
-        // `[best, distinct]` nearness, where the reasons or their candidates come from it.
-        let near = match cap {
-            Some(_) => {
-                read.read(similarities(&catalog.unit, &best, &p.distinct))
-                    .await?
-            }
-            None => Vec::new(),
+        let nearest = options.reasons == Reasons::Nearest;
+        // `[best, distinct]`.
+        let near = if nearest || cap.is_some() {
+            read.read(similarities(&catalog.unit, &best, &p.distinct))
+                .await?
+        } else {
+            Vec::new()
         };
-        let candidates: Vec<usize> = match (options.reasons, cap) {
-            (Reasons::Nearest, _) => {
-                let because = strongest(
-                    &near,
-                    k,
-                    |r, j| r * d + j,
-                    &p.distinct,
-                    options.because,
-                    f32::NEG_INFINITY,
-                );
-                return Ok(assemble(&scores, best, because));
-            }
-            (_, None) => (0..d).collect(),
-            (_, Some(cap)) => loo_candidates(&p.distinct, catalog.items, &near, k, cap),
+        if nearest {
+            let because = strongest(
+                &near,
+                k,
+                |r, j| r * d + j,
+                &p.distinct,
+                options.because,
+                f32::NEG_INFINITY,
+            );
+            return Ok(assemble(&scores, best, because));
+        }
+        let candidates: Vec<usize> = match cap {
+            None => (0..d).collect(),
+            Some(cap) => loo_candidates(&p.distinct, catalog.items, &near, k, cap),
         };
         let chosen: Vec<usize> = candidates.iter().map(|&j| p.distinct[j]).collect();
         let c = chosen.len();
