@@ -14,6 +14,7 @@ pub mod readback;
 pub mod request;
 pub mod sequence;
 pub mod signals;
+pub mod state;
 pub mod store;
 
 pub use batch::SequenceBatch;
@@ -29,7 +30,8 @@ pub use persona::{FacetTable, PersonaEncoder, PersonaVocabulary};
 pub use rank::{
     AVOID_WEIGHT, History, Offsets, RankOptions, Reasons, Recommendation, avoid_boost, top_k,
 };
-pub use request::{RankingState, RecommendRequest};
+pub use request::RecommendRequest;
 pub use sequence::{SequenceEncoder, SequenceEncoderConfig};
 pub use signals::{ClsdStats, SignalsConfig, UserMemory};
+pub use state::RankingState;
 pub use store::RecDtype;
