@@ -31,6 +31,9 @@
 #   ./build.sh report-hardening  every bad input of the hardening catalogue against the release
 #                       binary, its server and the pages, and the property tests' count
 #                       → reports/hardening.json (a few minutes)
+#   ./build.sh bench-parallel  data-parallel training across two processes (a `ranklet worker` on
+#                       core 1, the leader on core 0, loopback) vs one process on one core, ml-100k
+#                       epoch time → reports/parallel.json (about 10 minutes)
 #   ./build.sh report-distill  distil models/student from the teacher on ml-100k's texts, run the
 #                       ablations, compare the recommender on teacher vs student vectors
 #                       → reports/distill.json (about 8 hours on 2 CPU cores)
@@ -83,7 +86,7 @@ case "${1:-}" in
     log "demo shop on http://127.0.0.1:${PORT:-8080}/ (Ctrl-C stops)"
     exec "$TARGET_DIR/release/ranklet" serve --root . --port "${PORT:-8080}" ;;
   test) run_tests ;;
-  bench|bench-web|bench-catalog|report-denoise|report-history|report-ml100k|report-distill|report-hardening|report-quality|report-coldstart|shop-model)
+  bench|bench-web|bench-catalog|report-denoise|report-history|report-ml100k|report-distill|report-hardening|report-quality|report-coldstart|bench-parallel|shop-model)
     exec bash "scripts/$1.sh" ;;
-  *) sed -n '2,37p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,40p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -12,9 +12,11 @@ mod recommend;
 mod serve;
 mod train;
 mod vectors;
+mod worker;
 
 use burn::prelude::Device;
 use clap::{Parser, Subcommand, ValueEnum};
+use ranklet::device::{DeviceSpec, NamedDevice};
 use ranklet::rec::HistorySelect;
 use ranklet::{Error, Result};
 
@@ -72,6 +74,9 @@ pub enum Command {
     Fixture(fixture::FixtureArgs),
     /// Serve a folder over HTTP on 127.0.0.1 (the demo and the browser tests use it).
     Serve(serve::ServeArgs),
+    /// Lend this process's device to a data-parallel `train` or `distill` run on another
+    /// process or host (its leader names it in `--devices ws://host:port`).
+    Worker(worker::WorkerArgs),
 }
 
 /// A count that must be at least 1 (a width, a number of layers, heads or experts): 0 is
@@ -169,33 +174,75 @@ pub enum DeviceArg {
     Cuda,
 }
 
-impl DeviceArg {
-    /// `count` devices of this kind for data-parallel training: GPUs 0..count (discrete GPUs on
-    /// WGPU, CUDA ordinals with `cuda`); on the CPU, `count` handles on the one CPU device
-    /// (the same code path, for checking it — no speed-up).
-    pub fn init_replicas(self, count: usize) -> Result<Vec<Device>> {
-        if count <= 1 {
-            return Ok(vec![self.init()?]);
-        }
-        (0..count)
-            .map(|i| match self {
-                DeviceArg::Cpu => Ok(Device::flex()),
-                DeviceArg::Gpu => Device::wgpu_options()
-                    .device_kind(burn::tensor::DeviceKind::DiscreteGpu(i))
-                    .init()
-                    .map_err(|e| {
-                        Error::Backend(format!(
-                            "--devices {count}: discrete GPU {i} is not usable ({e})"
-                        ))
-                    }),
-                #[cfg(feature = "cuda")]
-                DeviceArg::Cuda => Ok(Device::cuda(i)),
-                #[cfg(not(feature = "cuda"))]
-                DeviceArg::Cuda => self.init(),
-            })
-            .collect()
-    }
+/// `--devices`: a count of `--device`'s kind (GPUs 0..N), or a comma-separated list of devices,
+/// `cpu`, `gpu:N`, `cuda:N` or `ranklet worker` addresses `ws://host:port[/N]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DevicesArg {
+    Count(u16),
+    List(Vec<DeviceSpec>),
+}
 
+impl std::str::FromStr for DevicesArg {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        if let Ok(n) = s.parse::<u16>() {
+            return if n == 0 {
+                Err("at least one device".into())
+            } else {
+                Ok(DevicesArg::Count(n))
+            };
+        }
+        let specs: Vec<DeviceSpec> = s
+            .split(',')
+            .map(|d| d.trim().parse::<DeviceSpec>().map_err(|e| e.to_string()))
+            .collect::<std::result::Result<_, _>>()?;
+        let mut seen = std::collections::HashSet::new();
+        if let Some(twice) = specs
+            .iter()
+            .find(|d| !matches!(d, DeviceSpec::Cpu) && !seen.insert(d.to_string()))
+        {
+            return Err(format!("{twice} is named twice"));
+        }
+        Ok(DevicesArg::List(specs))
+    }
+}
+
+impl DevicesArg {
+    /// Opens the devices, the first being the model's. A count of CPU devices gives that many
+    /// handles on the one CPU device (the same code path, for checking it; no speed-up: for
+    /// more cores, run a `ranklet worker` per core).
+    pub fn open(&self, kind: DeviceArg) -> Result<Vec<NamedDevice>> {
+        match self {
+            DevicesArg::Count(1) => Ok(vec![NamedDevice {
+                name: format!("{kind:?}").to_lowercase(),
+                device: kind.init()?,
+            }]),
+            DevicesArg::Count(n) => (0..usize::from(*n))
+                .map(|i| match kind {
+                    DeviceArg::Cpu => DeviceSpec::Cpu.open().map(|d| NamedDevice {
+                        name: format!("cpu (replica {i})"),
+                        ..d
+                    }),
+                    DeviceArg::Gpu => DeviceSpec::Gpu(i).open(),
+                    DeviceArg::Cuda => DeviceSpec::Cuda(i).open(),
+                })
+                .collect(),
+            DevicesArg::List(specs) => specs
+                .iter()
+                .map(|spec| {
+                    let opened = spec.open()?;
+                    if let DeviceSpec::Worker { .. } = spec {
+                        eprintln!("devices: connected to worker {spec}");
+                    }
+                    Ok(opened)
+                })
+                .collect(),
+        }
+    }
+}
+
+impl DeviceArg {
     pub fn init(self) -> Result<Device> {
         match self {
             DeviceArg::Cpu => Ok(Device::flex()),
@@ -237,6 +284,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Serve(args) => serve::run(args),
         Command::Train(args) => train::run(*args),
         Command::Distill(args) => distill::run(*args),
+        Command::Worker(args) => worker::run(args),
     }
 }
 

@@ -45,8 +45,16 @@ pub trait EpochLine {
 
 impl EpochLine for EpochLog {
     fn line(&self) -> String {
+        let exchange = if self.exchange_seconds > 0.0 {
+            format!(
+                " ({:.1} s waiting for replicas and summing)",
+                self.exchange_seconds
+            )
+        } else {
+            String::new()
+        };
         format!(
-            "epoch {:>3} ({}): loss {:.4}, valid NDCG@10 {:.4}, {:.1} s",
+            "epoch {:>3} ({}): loss {:.4}, valid NDCG@10 {:.4}, {:.1} s{exchange}",
             self.epoch, self.phase, self.loss, self.valid_ndcg10, self.seconds
         )
     }

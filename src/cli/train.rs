@@ -10,8 +10,8 @@ use ranklet::train::TrainConfig;
 use ranklet::train::job::{RecommenderShape, SignalFlags, TextTuning, TrainJob, run_train_job};
 use serde_json::json;
 
-use super::DeviceArg;
 use super::progress::{CheckpointArgs, Progress};
+use super::{DeviceArg, DevicesArg};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ModeArg {
     Inductive,
@@ -63,11 +63,13 @@ pub struct TrainArgs {
     pub seed: u64,
     #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
     pub device: DeviceArg,
-    /// Train data-parallel on this many devices of --device's kind (GPUs 0..N): each batch is
-    /// split across them and their gradients summed. Figures match one device's up to float
-    /// rounding when fine-tuning; pre-training's in-batch negatives become each shard's.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
-    pub devices: u16,
+    /// Train data-parallel: a count of --device's kind (GPUs 0..N), or a comma-separated list
+    /// of devices — cpu, gpu:N, cuda:N, or `ranklet worker` addresses ws://host:port — the
+    /// first holding the model. Each batch is split across them and their gradients summed.
+    /// Figures match one device's up to float rounding when fine-tuning; pre-training's in-batch
+    /// negatives become each shard's.
+    #[arg(long, default_value = "1")]
+    pub devices: DevicesArg,
     /// Where cached item text vectors live.
     #[arg(long, default_value = ".cache/vectors")]
     pub cache: PathBuf,
@@ -235,7 +237,7 @@ impl TrainArgs {
 pub fn run(args: TrainArgs) -> Result<()> {
     let job = args.job();
     job.check()?;
-    let replicas = args.device.init_replicas(usize::from(args.devices))?;
+    let replicas = args.devices.open(args.device)?;
     let mut progress = Progress::new(args.pretrain_epochs + args.epochs, args.quiet);
     let outcome = run_train_job(&job, &replicas, &mut progress)?;
     progress.finish();

@@ -14,6 +14,7 @@ use crate::bundle::{
 };
 use crate::contracts::ContextVocabulary;
 use crate::data::{Dataset, Split};
+use crate::device::NamedDevice;
 use crate::error::{Error, Result};
 use crate::eval::popularity::evaluate_popularity;
 use crate::eval::{Metrics, evaluate_model, rank_among, target_ranks_among};
@@ -303,7 +304,7 @@ fn two_views(
 /// Runs `job` on `replicas` (the first is the model's device; more train data-parallel).
 pub fn run_train_job(
     job: &TrainJob,
-    replicas: &[Device],
+    replicas: &[NamedDevice],
     observer: &mut dyn JobObserver<EpochLog>,
 ) -> Result<TrainOutcome> {
     job.check()?;
@@ -333,7 +334,7 @@ pub fn run_train_job(
     };
     let base = replicas
         .first()
-        .cloned()
+        .map(|r| r.device.clone())
         .ok_or_else(|| Error::bad_input("--devices", "at least one device"))?;
     base.seed(job.train.seed);
     let device = base.clone().autodiff();
@@ -388,7 +389,11 @@ pub fn run_train_job(
             &CheckpointOptions {
                 dir: Some(job.checkpoint.dir.clone()),
                 resume: job.checkpoint.resume,
-                devices: replicas.iter().map(|d| d.clone().autodiff()).collect(),
+                devices: replicas
+                    .iter()
+                    .map(|r| r.device.clone().autodiff())
+                    .collect(),
+                device_names: replicas.iter().map(|r| r.name.clone()).collect(),
             },
             observer,
         )?

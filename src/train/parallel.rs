@@ -8,24 +8,74 @@ use crate::rec::Recommender;
 use crate::train::objective::{Objective, shard_loss};
 use crate::train::windows::TrainWindow;
 
-/// The batch's loss value and gradients (on the model's device). With several `devices`, the
-/// batch is cut into one contiguous shard per device; each replica computes its shard's loss
+/// A data-parallel replica: its device, and what stays there for the whole run (the catalogue's
+/// text vectors), so that a step sends it only the model. A device may be a `ranklet worker`
+/// in another process or on another host (burn's remote backend): the leader drives it the
+/// same way, and burn moves the tensors.
+#[derive(Debug, Clone)]
+pub struct Replica {
+    pub device: Device,
+    pub text: Tensor<2>,
+}
+
+impl Replica {
+    /// One replica per device, each with its own copy of `text`.
+    pub fn on(devices: &[Device], text: &Tensor<2>) -> Vec<Replica> {
+        devices
+            .iter()
+            .map(|device| Replica {
+                device: device.clone(),
+                text: text.clone().to_device(device),
+            })
+            .collect()
+    }
+}
+
+/// A replica that could not finish its shard: its device failed, or its worker died or became
+/// unreachable (burn's remote client fails every call on a closed connection).
+#[derive(Debug, Clone)]
+pub struct ReplicaFailed {
+    /// Its position among the replicas.
+    pub replica: usize,
+    pub reason: String,
+}
+
+/// A batch's loss value and summed gradients (on the model's device).
+pub struct BatchGradients {
+    pub loss: f64,
+    pub grads: GradientsParams,
+    /// Seconds the model's device spent after its own shard, waiting for the other replicas
+    /// and summing their gradients (0 on one device): the data-parallel overhead of the step.
+    pub exchange_seconds: f64,
+}
+
+/// The batch's loss value and gradients (on the model's device). With several `replicas`, the
+/// batch is cut into one contiguous shard per replica; each replica computes its shard's loss
 /// weighted by its share of the batch (supervised positions when fine-tuning, rows when
 /// pre-training), all replicas run at once on their own threads, and the gradients are summed
 /// on the model's device — for fine-tuning exactly the full batch's gradient (the loss is a
 /// mean over positions); pre-training's in-batch negatives are then those of each shard, as in
 /// data-parallel training without an all-gather.
+///
+/// The sum is a reduction to the first device followed by a broadcast of the updated model
+/// (`fork` at the next step): burn 0.22's `all_reduce` exists only for CUDA devices and for
+/// devices of one remote server, not for the CPU backend or across workers, so the reduction
+/// moves each replica's gradients with burn's own device transfer.
 pub fn batch_gradients(
     model: &Recommender,
     chunk: &[TrainWindow],
     text: &Tensor<2>,
     objective: &Objective,
-    devices: &[Device],
-) -> (f64, GradientsParams) {
-    if devices.len() <= 1 || chunk.len() < 2 {
+    replicas: &[Replica],
+) -> Result<BatchGradients, ReplicaFailed> {
+    if replicas.len() <= 1 || chunk.len() < 2 {
         let loss = shard_loss(model, chunk, 0, text.clone(), objective);
         let value = f64::from(loss.clone().into_scalar::<f32>());
-        return (value, GradientsParams::from_grads(loss.backward(), model));
+        return Ok(BatchGradients {
+            loss: value,
+            grads: GradientsParams::from_grads(loss.backward(), model),
+            exchange_seconds: 0.0,
+        });
     }
     let weight = |c: &[TrainWindow]| -> f64 {
         match objective {
@@ -37,40 +87,100 @@ pub fn batch_gradients(
         }
     };
     let total = weight(chunk).max(1.0);
-    let per = chunk.len().div_ceil(devices.len().min(chunk.len()));
-    let main = text.device();
-    let shards: Vec<(f64, GradientsParams)> = std::thread::scope(|scope| {
+    let per = chunk.len().div_ceil(replicas.len().min(chunk.len()));
+    let main = &text.device();
+    type Shard = Result<(f64, GradientsParams, std::time::Instant), ReplicaFailed>;
+    let shards: Vec<Shard> = std::thread::scope(|scope| {
         let handles: Vec<_> = chunk
             .chunks(per)
-            .zip(devices)
+            .zip(replicas)
             .enumerate()
-            .map(|(k, (shard, device))| {
-                let replica = model.clone().fork(device);
-                let text = text.clone().to_device(device);
-                scope.spawn(move || {
+            .map(|(k, (shard, replica))| {
+                let handle = scope.spawn(move || {
+                    let copy = model.clone().fork(&replica.device);
                     let share = weight(shard) / total;
-                    let loss =
-                        shard_loss(&replica, shard, k * per, text, objective).mul_scalar(share);
-                    let value = f64::from(loss.clone().into_scalar::<f32>());
-                    (
-                        value,
-                        GradientsParams::from_grads(loss.backward(), &replica),
-                    )
-                })
+                    let loss = shard_loss(&copy, shard, k * per, replica.text.clone(), objective)
+                        .mul_scalar(share);
+                    // The first read: where a dead worker shows, as an error rather than a panic.
+                    let value =
+                        loss.clone()
+                            .try_into_scalar::<f32>()
+                            .map_err(|e| ReplicaFailed {
+                                replica: k,
+                                reason: format!("reading its loss failed: {e:?}"),
+                            })?;
+                    let grads = GradientsParams::from_grads(loss.backward(), &copy);
+                    // Moved here, on the replica's thread: a worker that dies now panics this
+                    // thread, caught below.
+                    let grads = grads.to_device(main, &copy);
+                    Ok((f64::from(value), grads, std::time::Instant::now()))
+                });
+                (k, handle)
             })
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().expect("a data-parallel replica panicked"))
+            .map(|(k, h)| {
+                h.join().unwrap_or_else(|panic| {
+                    Err(ReplicaFailed {
+                        replica: k,
+                        reason: panic_text(&*panic),
+                    })
+                })
+            })
             .collect()
     });
     let mut value = 0.0;
     let mut sum = burn::optim::GradientsAccumulator::new();
-    for (v, grads) in shards {
+    let mut own_done = None;
+    for shard in shards {
+        let (v, grads, done) = shard?;
+        own_done.get_or_insert(done);
         value += v;
-        sum.accumulate(model, grads.to_device(&main, model));
+        sum.accumulate(model, grads);
     }
-    (value, sum.grads())
+    let grads = sum.grads();
+    Ok(BatchGradients {
+        loss: value,
+        grads,
+        exchange_seconds: own_done.map_or(0.0, |t| t.elapsed().as_secs_f64()),
+    })
+}
+
+/// The error a failed replica ends a run with: which device (`names`, as the user gave them),
+/// why, and how to go on from the last checkpoint.
+pub fn replica_error(
+    failed: &ReplicaFailed,
+    names: &[String],
+    checkpoint: Option<&std::path::Path>,
+    epoch: usize,
+) -> crate::Error {
+    let name = names
+        .get(failed.replica)
+        .cloned()
+        .unwrap_or_else(|| format!("replica {}", failed.replica));
+    let next = match checkpoint {
+        Some(dir) if dir.join("state.json").exists() => format!(
+            "the last complete epoch is checkpointed in {}: continue with --resume and --devices \
+             naming the devices that remain",
+            dir.display()
+        ),
+        Some(_) => "no epoch had been completed, so the run starts again".to_string(),
+        None => "no --checkpoint folder was set, so the run starts again".to_string(),
+    };
+    crate::Error::Backend(format!(
+        "data-parallel device {name} failed during epoch {epoch} ({}); the run stopped, {next}",
+        failed.reason
+    ))
+}
+
+/// What a panicking replica thread said.
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "it stopped without a message".into())
 }
 
 #[cfg(test)]
@@ -102,9 +212,10 @@ mod tests {
             absent: None,
             views: None,
         };
-        let (whole, mut g1) = batch_gradients(&model, &chunk, &text, &objective, &[]);
-        let replicas = [device.clone(), device.clone()];
-        let (sharded, mut g2) = batch_gradients(&model, &chunk, &text, &objective, &replicas);
+        let one = batch_gradients(&model, &chunk, &text, &objective, &[]).unwrap();
+        let replicas = Replica::on(&[device.clone(), device.clone()], &text);
+        let two = batch_gradients(&model, &chunk, &text, &objective, &replicas).unwrap();
+        let (whole, mut g1, sharded, mut g2) = (one.loss, one.grads, two.loss, two.grads);
         assert!((whole - sharded).abs() < 1e-5, "loss {whole} vs {sharded}");
         let mut compared = 0;
         let mut visit = |id: burn::module::ParamId| {

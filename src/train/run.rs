@@ -14,7 +14,7 @@ use crate::train::checkpoint::{self, Checkpointer, TrainState, shape_fingerprint
 use crate::train::clsd::clsd_pass;
 use crate::train::config::TrainConfig;
 use crate::train::objective::{Objective, TwoViews};
-use crate::train::parallel::batch_gradients;
+use crate::train::parallel::{Replica, batch_gradients, replica_error};
 use crate::train::windows::{item_drop, train_windows};
 
 /// One epoch's figures.
@@ -27,6 +27,14 @@ pub struct EpochLog {
     pub loss: f64,
     pub valid_ndcg10: f64,
     pub seconds: f64,
+    /// Data-parallel overhead within `seconds`: the model's device waiting for the other
+    /// replicas and summing their gradients (absent on one device).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub exchange_seconds: f64,
+}
+
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
 }
 
 /// Where and whether to checkpoint, and on which devices to train.
@@ -39,6 +47,9 @@ pub struct CheckpointOptions {
     /// Data-parallel replicas (autodiff devices): each batch is split across them and their
     /// gradients are summed on the model's device. Empty or one: everything on the model's device.
     pub devices: Vec<Device>,
+    /// What the user called each of `devices` (e.g. a worker's address), for errors; empty:
+    /// "replica N".
+    pub device_names: Vec<String>,
 }
 
 /// The outcome of [`train`].
@@ -173,6 +184,11 @@ pub fn train_with_views(
         Tensor::<2, Bool>::from_data(TensorData::new(mask, [1, n]), &device)
     });
     let last_epoch = config.pretrain_epochs + config.epochs;
+    let replicas = if devices.len() > 1 {
+        Replica::on(devices, text)
+    } else {
+        Vec::new()
+    };
     for epoch in first_epoch..=last_epoch {
         let pretraining = epoch <= config.pretrain_epochs;
         if !pretraining && config.freeze_encoder {
@@ -198,6 +214,7 @@ pub fn train_with_views(
         }
         let mut loss_sum = 0.0;
         let mut batches = 0;
+        let mut exchange_seconds = 0.0;
         observer.epoch_start(epoch, data.len().div_ceil(config.batch_size));
         for chunk in data.chunks(config.batch_size) {
             let dropped: Option<Vec<Vec<usize>>> = pretraining.then(|| {
@@ -219,7 +236,17 @@ pub fn train_with_views(
                         .map(|v| (v, config.two_view)),
                 }
             };
-            let (value, grads) = batch_gradients(&model, chunk, text, &objective, devices);
+            let step =
+                batch_gradients(&model, chunk, text, &objective, &replicas).map_err(|failed| {
+                    replica_error(
+                        &failed,
+                        &checkpoints.device_names,
+                        checkpoints.dir.as_deref(),
+                        epoch,
+                    )
+                })?;
+            let (value, grads) = (step.loss, step.grads);
+            exchange_seconds += step.exchange_seconds;
             if !value.is_finite() {
                 // A diverged run must stop here: its metrics and bundle would be meaningless.
                 return Err(crate::Error::bad_input(
@@ -259,6 +286,7 @@ pub fn train_with_views(
             loss: loss_sum / batches.max(1) as f64,
             valid_ndcg10: ndcg,
             seconds: start.elapsed().as_secs_f64(),
+            exchange_seconds,
         };
         observer.epoch_end(&entry);
         log.push(entry);

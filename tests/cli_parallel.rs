@@ -1,0 +1,225 @@
+//! Data-parallel training across processes, as an ML engineer launches it: `ranklet worker`
+//! processes on loopback lend their CPU, the leader names them in `--devices`. The figures equal
+//! one process's; a worker killed mid-run stops the leader with an error naming it, and the run
+//! resumes from its checkpoint on the devices that remain.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{contracts_folder_sized, ranklet_ok, train};
+
+/// A `ranklet worker` on a free loopback port; killed when dropped.
+struct Worker {
+    child: Child,
+    address: String,
+}
+
+impl Worker {
+    fn start() -> Worker {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ranklet"))
+            .args(["worker", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let address = line
+            .split_whitespace()
+            .find(|w| w.starts_with("ws://127.0.0.1:"))
+            .unwrap_or_else(|| panic!("no loopback address in the worker's first line: {line:?}"))
+            .to_string();
+        Worker { child, address }
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn log_of(report: &serde_json::Value, key: &str) -> Vec<f64> {
+    report["models"][0]["log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e[key].as_f64().unwrap())
+        .collect()
+}
+
+fn assert_close(a: &[f64], b: &[f64], what: &str) {
+    assert_eq!(a.len(), b.len(), "{what}: {a:?} vs {b:?}");
+    for (x, y) in a.iter().zip(b) {
+        assert!(
+            (x - y).abs() < 1e-4 * x.abs().max(1.0),
+            "{what}: {a:?} vs {b:?}"
+        );
+    }
+}
+
+/// The leader on this process's CPU and one worker process: every epoch's loss and validation
+/// NDCG@10 equal a one-process run's up to float rounding (ID mode, no dropout: nothing random
+/// differs between the runs), and the test figures too.
+#[test]
+fn two_processes_train_the_same_model_as_one() {
+    let dir = contracts_folder_sized("two-process", 60, 30, 4, 9);
+    let worker = Worker::start();
+    let flags = ["--mode", "id", "--dropout", "0", "--epochs", "3"];
+    let one = train(&dir, &[&flags[..], &["--devices", "1"]].concat());
+    let devices = format!("cpu,{}", worker.address);
+    let two = train(&dir, &[&flags[..], &["--devices", &devices]].concat());
+    assert_close(&log_of(&one, "loss"), &log_of(&two, "loss"), "loss");
+    assert_close(
+        &log_of(&one, "valid_ndcg10"),
+        &log_of(&two, "valid_ndcg10"),
+        "validation NDCG@10",
+    );
+    let test = |r: &serde_json::Value| r["models"][0]["test"]["ndcg@10"].as_f64().unwrap();
+    assert_close(&[test(&one)], &[test(&two)], "test NDCG@10");
+}
+
+/// A worker that cannot be reached is named before any work starts.
+#[test]
+fn an_unreachable_worker_is_named() {
+    let dir = contracts_folder_sized("no-worker", 40, 30, 4, 9);
+    // A port that was free a moment ago: nothing listens there now.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let devices = format!("cpu,ws://127.0.0.1:{port}");
+    let out = Command::new(env!("CARGO_BIN_EXE_ranklet"))
+        .args([
+            "train",
+            "--data",
+            dir.to_str().unwrap(),
+            "--mode",
+            "id",
+            "--quiet",
+        ])
+        .args(["--devices", &devices])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains(&format!("ws://127.0.0.1:{port}")), "{err}");
+    assert!(err.contains("ranklet worker"), "{err}");
+}
+
+fn epoch_in(checkpoint: &Path) -> u64 {
+    std::fs::read(checkpoint.join("state.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|v| v["epoch"].as_u64())
+        .unwrap_or(0)
+}
+
+/// A worker killed during a run: the leader stops within 30 s with an error naming the
+/// worker's address, and `--resume` on the one device that remains finishes the run from the
+/// last checkpoint.
+#[test]
+fn a_killed_worker_stops_the_leader_by_name_and_the_run_resumes_on_fewer_devices() {
+    let dir = contracts_folder_sized("dead-worker", 300, 60, 10, 30);
+    let checkpoint = dir.join("checkpoint");
+    let report = dir.join("report.json");
+    let mut worker = Worker::start();
+    let mut args: Vec<String> = [
+        "train",
+        "--data",
+        dir.to_str().unwrap(),
+        "--mode",
+        "id",
+        "--hidden",
+        "32",
+        "--heads",
+        "2",
+        "--inner",
+        "32",
+        "--layers",
+        "1",
+        "--epochs",
+        "30",
+        "--patience",
+        "30",
+        "--max-len",
+        "20",
+        "--batch-size",
+        "8",
+        "--quiet",
+        "--checkpoint",
+        checkpoint.to_str().unwrap(),
+        "--report",
+        report.to_str().unwrap(),
+        "--devices",
+    ]
+    .map(String::from)
+    .to_vec();
+    args.push(format!("cpu,{}", worker.address));
+    let leader = Command::new(env!("CARGO_BIN_EXE_ranklet"))
+        .args(&args)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while epoch_in(&checkpoint) < 1 {
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "no checkpoint after 300 s"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    worker.child.kill().unwrap(); // SIGKILL: no goodbye on the connection
+    worker.child.wait().unwrap();
+    let killed = Instant::now();
+    let out = leader.wait_with_output().unwrap();
+    let stopped_after = killed.elapsed();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "the leader went on without its worker: {err}"
+    );
+    assert!(
+        stopped_after < Duration::from_secs(30),
+        "stopped after {stopped_after:?}"
+    );
+    assert!(
+        err.contains(&worker.address),
+        "the error names the worker: {err}"
+    );
+    assert!(
+        err.contains("--resume"),
+        "the error says how to go on: {err}"
+    );
+    let done = epoch_in(&checkpoint);
+    assert!(done >= 1 && done < 30, "checkpointed epoch {done}");
+    assert!(!report.exists(), "a stopped run wrote no report");
+
+    // The same command, resumed on the leader's own CPU only.
+    let i = args.iter().position(|a| a == "--devices").unwrap();
+    args.truncate(i);
+    args.extend(["--devices".into(), "1".into(), "--resume".into()]);
+    ranklet_ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let log = report["models"][0]["log"].as_array().unwrap();
+    assert!(
+        log.len() as u64 > done,
+        "epochs after the resume: {}",
+        log.len()
+    );
+    assert!(
+        report["models"][0]["test"]["ndcg@10"]
+            .as_f64()
+            .unwrap()
+            .is_finite()
+    );
+}
