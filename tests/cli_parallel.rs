@@ -200,7 +200,7 @@ fn a_killed_worker_stops_the_leader_by_name_and_the_run_resumes_on_fewer_devices
         "the error says how to go on: {err}"
     );
     let done = epoch_in(&checkpoint);
-    assert!(done >= 1 && done < 30, "checkpointed epoch {done}");
+    assert!((1..30).contains(&done), "checkpointed epoch {done}");
     assert!(!report.exists(), "a stopped run wrote no report");
 
     // The same command, resumed on the leader's own CPU only.
