@@ -1,7 +1,7 @@
-//! Data-parallel training across processes, as an ML engineer launches it: `ranklet worker`
-//! processes on loopback lend their CPU, the leader names them in `--devices`. The figures equal
-//! one process's; a worker killed mid-run stops the leader with an error naming it, and the run
-//! resumes from its checkpoint on the devices that remain.
+//! Data-parallel training and distillation across processes, as an ML engineer launches them:
+//! `ranklet worker` processes on loopback lend their CPU, the leader names them in `--devices`.
+//! The figures equal one process's; a worker killed mid-run stops the leader with an error
+//! naming it, and the run resumes from its checkpoint on the devices that remain.
 
 mod common;
 
@@ -10,7 +10,9 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{contracts_folder_sized, ranklet_ok, train};
+use common::{contracts_folder, contracts_folder_sized, ranklet_ok, train};
+use ranklet::bundle::write_encoder_dir;
+use ranklet::fixtures::tiny_bert_files;
 
 /// A `ranklet worker` on a free loopback port; killed when dropped.
 struct Worker {
@@ -84,6 +86,120 @@ fn two_processes_train_the_same_model_as_one() {
     );
     let test = |r: &serde_json::Value| r["models"][0]["test"]["ndcg@10"].as_f64().unwrap();
     assert_close(&[test(&one)], &[test(&two)], "test NDCG@10");
+}
+
+/// `ranklet distill` on the tiny random teacher and a synthetic shop's texts, with `extra`
+/// flags; its report.
+fn distill(dir: &Path, name: &str, extra: &[&str]) -> serde_json::Value {
+    let teacher = dir.join("teacher");
+    if !teacher.exists() {
+        write_encoder_dir(&teacher, &tiny_bert_files(5)).unwrap();
+    }
+    let report = dir.join(format!("{name}.json"));
+    let out = dir.join(name);
+    let checkpoint = dir.join(format!("checkpoint-{name}"));
+    let flags = [
+        "distill",
+        "--teacher",
+        teacher.to_str().unwrap(),
+        "--texts",
+        dir.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--checkpoint",
+        checkpoint.to_str().unwrap(),
+        "--restart",
+        "--epochs",
+        "3",
+        "--batch-size",
+        "8",
+        "--heads",
+        "1",
+        "--ffn",
+        "8",
+        "--layers",
+        "1",
+        "--max-len",
+        "32",
+        "--report",
+        report.to_str().unwrap(),
+        "--quiet",
+    ];
+    ranklet_ok(&[&flags[..], extra].concat());
+    serde_json::from_slice(&std::fs::read(report).unwrap()).unwrap()
+}
+
+fn distill_log(report: &serde_json::Value, key: &str) -> Vec<f64> {
+    report["ablations"][0]["log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e[key].as_f64().unwrap())
+        .collect()
+}
+
+fn assert_same_student(one: &serde_json::Value, two: &serde_json::Value) {
+    for key in ["loss", "valid_cosine", "train_cosine"] {
+        assert_close(&distill_log(one, key), &distill_log(two, key), key);
+    }
+    let cosine = |r: &serde_json::Value| r["student"]["mean_cosine_to_teacher"].as_f64().unwrap();
+    assert_close(&[cosine(one)], &[cosine(two)], "held-out cosine, as stored");
+    assert_eq!(
+        one["student"]["ffn"], two["student"]["ffn"],
+        "the pruned shape"
+    );
+}
+
+/// Distillation, leader plus one worker process, against one process on one device: with the
+/// losses that split exactly across shards (COS-NCE against the whole batch's teacher vectors,
+/// the word-piece and relation losses; stage 1 throughout), every epoch's loss and cosines and
+/// the stored student's cosine are the same up to float rounding, HomoDistil's pruning (read
+/// from the summed gradients) included.
+#[test]
+fn two_processes_distil_the_same_student_as_one() {
+    let dir = contracts_folder("two-process-distill");
+    let worker = Worker::start();
+    let flags = [
+        "--stage1-epochs",
+        "3",
+        "--token-weight",
+        "0.5",
+        "--relation-weight",
+        "0.5",
+    ];
+    let one = distill(&dir, "one", &[&flags[..], &["--devices", "1"]].concat());
+    let devices = format!("cpu,{}", worker.address);
+    let two = distill(
+        &dir,
+        "two",
+        &[&flags[..], &["--devices", &devices]].concat(),
+    );
+    assert_same_student(&one, &two);
+    assert!(
+        distill_log(&two, "exchange_seconds")
+            .iter()
+            .all(|s| *s > 0.0),
+        "the leader's wait for the worker is logged per epoch"
+    );
+}
+
+/// The whole recipe (stage 2's output losses and FGM perturbation on the worker's device
+/// too): two processes equal one process cutting its batches the same way (`--devices 2`, two
+/// replicas on its CPU) — stage 2's in-batch similarity KL compares each shard's outputs with
+/// each other, so it is the sharding, not the process, that it depends on.
+#[test]
+fn two_processes_distil_the_whole_recipe_as_one_process_with_two_replicas() {
+    let dir = contracts_folder("two-process-distill-stage2");
+    let worker = Worker::start();
+    let flags = ["--stage1-epochs", "1"];
+    let one = distill(&dir, "one", &[&flags[..], &["--devices", "2"]].concat());
+    let devices = format!("cpu,{}", worker.address);
+    let two = distill(
+        &dir,
+        "two",
+        &[&flags[..], &["--devices", &devices]].concat(),
+    );
+    assert_same_student(&one, &two);
 }
 
 /// A worker that cannot be reached is named before any work starts.

@@ -16,8 +16,8 @@ use ranklet::text::config::BertConfig;
 use ranklet::text::weights::StoredDtype;
 use ranklet::{Error, Result};
 
-use super::DeviceArg;
 use super::progress::{CheckpointArgs, Progress};
+use super::{DeviceArg, DevicesArg};
 
 #[derive(Debug, Args)]
 pub struct DistillArgs {
@@ -137,6 +137,13 @@ pub struct DistillArgs {
     pub dtype: DtypeArg,
     #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
     pub device: DeviceArg,
+    /// Distil data-parallel: a count of --device's kind (GPUs 0..N), or a comma-separated list
+    /// of devices — cpu, gpu:N, cuda:N, or `ranklet worker` addresses ws://host:port — the
+    /// first holding the student and the teacher. Each batch is split across them and their
+    /// gradients summed; every loss but stage 2's in-batch similarity KL is then the whole
+    /// batch's, so figures match one device's up to float rounding in stage 1.
+    #[arg(long, default_value = "1")]
+    pub devices: DevicesArg,
     #[command(flatten)]
     pub checkpoint: CheckpointArgs,
     /// JSON report (entries of one report merge by --name).
@@ -297,9 +304,9 @@ pub fn run(args: DistillArgs) -> Result<()> {
         name: args.name.clone(),
         dtype: args.dtype.stored(),
     };
-    let base = args.device.init()?;
+    let replicas = args.devices.open(args.device)?;
     let mut progress = Progress::new(job.config.epochs, args.quiet);
-    let out = run_distill_job(&job, &base, &mut progress)?;
+    let out = run_distill_job(&job, &replicas, &mut progress)?;
     progress.finish();
     let (student, teacher_params) = (&out.distilled.config, out.teacher_params);
     super::out!(
@@ -336,7 +343,11 @@ pub fn run(args: DistillArgs) -> Result<()> {
     )?;
     if let Some(path) = &args.report {
         let command = std::env::args().collect::<Vec<_>>().join(" ");
-        let device = format!("{:?}", args.device).to_lowercase();
+        let device = replicas
+            .iter()
+            .map(|r| r.name.as_str())
+            .collect::<Vec<_>>()
+            .join(",");
         out.write_report(path, &job, &command, &device)?;
     }
     Ok(())

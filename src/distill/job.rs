@@ -5,17 +5,18 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use burn::prelude::*;
 use serde_json::json;
 
 use crate::bundle::{
     add_bundle_files, clear_bundle, read_manifest, read_model_dir, write_encoder_dir,
 };
 use crate::data::{Dataset, read_text_records};
+use crate::device::NamedDevice;
 use crate::distill::config::DistillConfig;
 use crate::distill::run::{DistillEpoch, Distilled, distill};
 use crate::distill::trainee::mean_cosine;
 use crate::error::{Error, Result};
+use crate::jobs::parallel::DataParallel;
 use crate::jobs::{CheckpointPlan, JobObserver};
 use crate::rng::SplitMix;
 use crate::text::config::BertConfig;
@@ -215,16 +216,32 @@ fn write_student(job: &DistillJob, out: &Distilled) -> Result<crate::bundle::Man
     }
 }
 
-/// Runs `job`: the teacher on `base`, the student trained on `base`'s autodiff device.
+/// Runs `job` on `replicas` (at least one): the teacher on the first, the student trained on
+/// its autodiff device, data-parallel across all of them when there are several.
 pub fn run_distill_job(
     job: &DistillJob,
-    base: &Device,
+    replicas: &[NamedDevice],
     observer: &mut dyn JobObserver<DistillEpoch>,
 ) -> Result<DistillOutcome> {
+    let base = &replicas
+        .first()
+        .map(|r| r.device.clone())
+        .ok_or_else(|| Error::bad_input("--devices", "at least one device"))?;
     job.checkpoint.prepare("distillation")?;
     let teacher_config = teacher_config(&job.teacher)?;
     base.seed(job.config.seed);
     let device = base.clone().autodiff();
+    let parallel = DataParallel {
+        devices: if replicas.len() > 1 {
+            replicas
+                .iter()
+                .map(|r| r.device.clone().autodiff())
+                .collect()
+        } else {
+            Vec::new()
+        },
+        names: replicas.iter().map(|r| r.name.clone()).collect(),
+    };
     let start = Instant::now();
     let distilled = distill(
         &job.teacher,
@@ -234,6 +251,7 @@ pub fn run_distill_job(
         &job.valid,
         &job.config,
         Some((job.checkpoint.dir.clone(), job.checkpoint.resume)),
+        &parallel,
         observer,
     )?;
     let wall_seconds = start.elapsed().as_secs_f64();

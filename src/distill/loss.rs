@@ -20,11 +20,19 @@ pub fn cosine_matrix(a: Tensor<2>, b: Tensor<2>) -> Tensor<2> {
 /// softmax over `−d/τ`, and the loss is the cross-entropy of picking `t_i` — the same input is
 /// pulled towards distance 0, the other inputs pushed away. Mean over rows.
 pub fn cos_nce(student: Tensor<2>, teacher: Tensor<2>, tau: f64) -> Tensor<1> {
+    cos_nce_rows(student, teacher, tau, 0)
+}
+
+/// COS-NCE of a shard of the batch: `student` holds the batch's rows `first..`, `teacher` the
+/// whole batch (every other input of the batch stays a negative). The teacher's side is a
+/// constant, so each row's term depends on its own student row only, and the shards' terms are
+/// exactly the batch's.
+pub fn cos_nce_rows(student: Tensor<2>, teacher: Tensor<2>, tau: f64, first: usize) -> Tensor<1> {
     let [n, _] = student.dims();
     let device = student.device();
     let logits = (cosine_matrix(student, teacher) - 1.0).div_scalar(tau);
-    let diag = Tensor::<1, Int>::arange(0..n as i64, &device).reshape([n, 1]);
-    log_softmax(logits, 1).gather(1, diag).mean().neg()
+    let own = Tensor::<1, Int>::arange(first as i64..(first + n) as i64, &device).reshape([n, 1]);
+    log_softmax(logits, 1).gather(1, own).mean().neg()
 }
 
 /// Stage 2: mean angular distance `1 − cos` between each student output and the teacher's.
@@ -176,8 +184,15 @@ mod tests {
             -(a - (a.exp() + b.exp()).ln())
         };
         let want = (row(r, 0.0) + row(1.0, r)) / 2.0;
-        let got = f64::from(cos_nce(s, t, tau).into_scalar::<f32>());
+        let got = f64::from(cos_nce(s.clone(), t.clone(), tau).into_scalar::<f32>());
         assert!((got - want).abs() < 1e-5, "{got} vs {want}");
+        // Each row alone, against the whole batch's teacher rows, gives its own term.
+        let second = f64::from(cos_nce_rows(s.slice([1..2, 0..2]), t, tau, 1).into_scalar::<f32>());
+        assert!(
+            (second - row(1.0, r)).abs() < 1e-5,
+            "{second} vs {}",
+            row(1.0, r)
+        );
     }
 
     #[test]

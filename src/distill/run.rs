@@ -8,14 +8,14 @@ use std::path::PathBuf;
 
 use burn::module::Param;
 use burn::nn::Embedding;
-use burn::optim::{AdamWConfig, GradientsParams};
+use burn::optim::AdamWConfig;
 use burn::prelude::*;
 
 use crate::distill::augment::Augmenter;
 use crate::distill::average::blend;
 pub use crate::distill::config::{DistillConfig, decayed_lr};
 use crate::distill::loss::perturb;
-use crate::distill::objective::student_loss;
+use crate::distill::objective::{BatchShare, student_loss};
 use crate::distill::pruning::{Importance, PruneSchedule, Shape, select_masks};
 use crate::distill::student::{Masks, masked_embeddings, slice};
 use crate::distill::teacher::{teacher_targets, teacher_vectors};
@@ -25,6 +25,7 @@ use crate::distill::vocab::{prune_embeddings, prune_vocab};
 use crate::error::{Error, Result};
 use crate::jobs::JobObserver;
 use crate::jobs::checkpoint::{Checkpointer, shape_fingerprint};
+use crate::jobs::parallel::{DataParallel, data_parallel_step, replica_error, shard_range};
 use crate::rng::SplitMix;
 use crate::text::config::BertConfig;
 use crate::text::tokenizer::TextTokenizer;
@@ -48,6 +49,14 @@ pub struct DistillEpoch {
     /// Parameters of the student as it would be sliced now.
     pub params: usize,
     pub seconds: f64,
+    /// Seconds the model's device spent waiting for the other replicas' gradients and summing
+    /// them (data-parallel runs only).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub exchange_seconds: f64,
+}
+
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
 }
 
 /// The checkpoint's state (`state.json`).
@@ -87,7 +96,9 @@ pub struct Distilled {
 /// Distils `teacher` (its files, run on `base`) into a student trained on `device` (an autodiff
 /// device), on `train_texts`, validated on `valid_texts` (the vocabulary is pruned to both: the
 /// whole catalog). With a checkpoint folder, every epoch is committed there; `resume`
-/// continues from it exactly.
+/// continues from it exactly. With several `parallel` devices (the first being `device`), each
+/// batch is cut into one shard per device and their gradients summed (`jobs::parallel`); the
+/// teacher's targets are computed once per batch on `base`.
 #[allow(clippy::too_many_arguments)]
 pub fn distill(
     files: &EncoderFiles,
@@ -97,8 +108,11 @@ pub fn distill(
     valid_texts: &[String],
     config: &DistillConfig,
     checkpoint: Option<(PathBuf, bool)>,
+    parallel: &DataParallel,
     observer: &mut dyn JobObserver<DistillEpoch>,
 ) -> Result<Distilled> {
+    let (replicas, names) = (&parallel.devices, &parallel.names);
+    let checkpoint_dir = checkpoint.as_ref().map(|(dir, _)| dir.as_path());
     let teacher = TextEmbedder::from_files(files, base)?;
     let tokenizer =
         TextTokenizer::from_bytes(&files.tokenizer.1, config.max_len, &files.tokenizer.0)?;
@@ -245,19 +259,19 @@ pub fn distill(
     for epoch in first_epoch..=config.epochs {
         let start = std::time::Instant::now();
         let stage2 = epoch > config.stage1_epochs || config.layer_weight == 0.0;
-        device.seed(
-            config
-                .seed
-                .wrapping_mul(1_000_003)
-                .wrapping_add(epoch as u64),
-        );
+        let epoch_seed = config
+            .seed
+            .wrapping_mul(1_000_003)
+            .wrapping_add(epoch as u64);
+        device.seed(epoch_seed);
+        parallel.seed_replicas(epoch_seed);
         let mut order: Vec<usize> = (0..train_texts.len()).collect();
         for i in (1..order.len()).rev() {
             let j = ((rng.next_f32() * (i + 1) as f32) as usize).min(i);
             order.swap(i, j);
         }
         observer.epoch_start(epoch, batches);
-        let (mut loss_sum, mut seen) = (0.0, 0);
+        let (mut loss_sum, mut seen, mut exchange_seconds) = (0.0, 0, 0.0);
         for chunk in order.chunks(config.batch_size) {
             if chunk.len() < 2 {
                 continue; // COS-NCE needs negatives
@@ -268,49 +282,73 @@ pub fn distill(
                 .collect();
             let tokens = tokenizer.encode_batch(&texts)?;
             let targets = teacher_targets(&teacher, &tokens, config, device);
-            let shape = [tokens.batch, tokens.seq_len];
-            let mask = Tensor::<2>::from_data(TensorData::new(tokens.mask.clone(), shape), device);
-            let sid =
-                Tensor::<2, Int>::from_data(TensorData::new(ids.map(&tokens.ids), shape), device);
-            let mt = masks.tensors(device, eps);
-            let embedded = masked_embeddings(&student.encoder, sid, &mt);
-            let loss = if stage2 && config.fgm_epsilon > 0.0 {
-                // FGM: the gradient at the embedding output (a detached leaf), then the loss at
-                // the clean and at the perturbed embedding together.
-                let leaf = embedded.clone().detach().require_grad();
-                let probe = student_loss(
-                    &student,
-                    leaf.clone(),
-                    mask.clone(),
-                    &mt,
-                    &targets,
-                    true,
-                    config,
+            let seq = tokens.seq_len;
+            let all_pieces: f64 = tokens.mask.iter().map(|&m| f64::from(m)).sum();
+            // Replica k's loss on its rows of the batch, weighted by its share of them.
+            let shard_loss = |student: &Student, k: usize| -> Option<Tensor<1>> {
+                let rows = shard_range(tokens.batch, replicas.len(), k);
+                if rows.is_empty() {
+                    return None;
+                }
+                let here = replicas.get(k).unwrap_or(device);
+                let pieces = &tokens.mask[rows.start * seq..rows.end * seq];
+                let share = BatchShare {
+                    first: rows.start,
+                    rows: rows.len() as f64 / tokens.batch as f64,
+                    pieces: pieces.iter().map(|&m| f64::from(m)).sum::<f64>() / all_pieces.max(1.0),
+                };
+                let shape = [rows.len(), seq];
+                let mask = Tensor::<2>::from_data(TensorData::new(pieces.to_vec(), shape), here);
+                let sid = Tensor::<2, Int>::from_data(
+                    TensorData::new(
+                        ids.map(&tokens.ids[rows.start * seq..rows.end * seq]),
+                        shape,
+                    ),
+                    here,
                 );
-                let grad = leaf
-                    .grad(&probe.backward())
-                    .ok_or_else(|| Error::Backend("no gradient at the embedding output".into()))?;
-                let grad = Tensor::<3>::from_inner(grad);
-                let adversarial = perturb(embedded.clone(), grad, config.fgm_epsilon);
-                student_loss(
-                    &student,
-                    embedded,
-                    mask.clone(),
-                    &mt,
-                    &targets,
-                    true,
-                    config,
-                ) + student_loss(&student, adversarial, mask, &mt, &targets, true, config)
-            } else {
-                student_loss(&student, embedded, mask, &mt, &targets, stage2, config)
+                let targets = if replicas.len() > 1 {
+                    targets.shard(rows, here)
+                } else {
+                    targets.clone()
+                };
+                let mt = masks.tensors(here, eps);
+                let embedded = masked_embeddings(&student.encoder, sid, &mt);
+                let loss_at = |embedded: Tensor<3>, stage2: bool| {
+                    student_loss(
+                        student,
+                        embedded,
+                        mask.clone(),
+                        &mt,
+                        &targets,
+                        stage2,
+                        config,
+                        share,
+                    )
+                };
+                Some(if stage2 && config.fgm_epsilon > 0.0 {
+                    // FGM: the gradient at the embedding output (a detached leaf), then the loss
+                    // at the clean and at the perturbed embedding together.
+                    let leaf = embedded.clone().detach().require_grad();
+                    let grad = leaf
+                        .grad(&loss_at(leaf.clone(), true).backward())
+                        .expect("the embedding output is a leaf that requires its gradient");
+                    let grad = Tensor::<3>::from_inner(grad);
+                    let adversarial = perturb(embedded.clone(), grad, config.fgm_epsilon);
+                    loss_at(embedded, true) + loss_at(adversarial, true)
+                } else {
+                    loss_at(embedded, stage2)
+                })
             };
-            let value = f64::from(loss.clone().into_scalar::<f32>());
+            let computed = data_parallel_step(&student, replicas, shard_loss)
+                .map_err(|failed| replica_error(&failed, names, checkpoint_dir, epoch))?;
+            let value = computed.loss;
+            exchange_seconds += computed.exchange_seconds;
             if !value.is_finite() {
                 return Err(Error::Backend(format!(
                     "the distillation loss became {value} at epoch {epoch}; lower --lr"
                 )));
             }
-            let mut grads = GradientsParams::from_grads(loss.backward(), &student);
+            let mut grads = computed.grads;
             if config.prune && step <= schedule.end {
                 importance.smooth(
                     &Importance::of_step(&student.encoder, &grads),
@@ -379,6 +417,7 @@ pub fn distill(
             },
             params: config_now.num_params(),
             seconds: start.elapsed().as_secs_f64(),
+            exchange_seconds,
         };
         observer.epoch_end(&entry);
         log.push(entry);

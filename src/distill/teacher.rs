@@ -15,6 +15,7 @@ use crate::text::tokenizer::{TextTokenizer, TokenBatch};
 /// The teacher's targets for a batch, per student layer: the pooled hidden state of its
 /// teacher layer and (when the word-piece loss is on) that layer's state of every piece; and
 /// the teacher's sentence vector.
+#[derive(Clone)]
 pub struct TeacherTargets {
     pub layers: Vec<Tensor<2>>,
     pub pieces: Vec<Tensor<3>>,
@@ -86,4 +87,40 @@ pub fn teacher_vectors(
         ))?);
     }
     Ok(out)
+}
+
+impl TeacherTargets {
+    /// The targets one data-parallel shard needs, on its `device`: the layer targets of the
+    /// whole batch (COS-NCE's negatives are every other input of the batch) and the rest for the
+    /// shard's `rows` only.
+    pub fn shard(&self, rows: std::ops::Range<usize>, device: &Device) -> TeacherTargets {
+        let shard_rows = |t: &Tensor<2>| t.clone().narrow(0, rows.start, rows.len());
+        TeacherTargets {
+            layers: self
+                .layers
+                .iter()
+                .map(|t| t.clone().to_device(device))
+                .collect(),
+            pieces: self
+                .pieces
+                .iter()
+                .map(|t| {
+                    t.clone()
+                        .narrow(0, rows.start, rows.len())
+                        .to_device(device)
+                })
+                .collect(),
+            relations: self.relations.as_ref().map(|(att, val)| {
+                (
+                    att.clone()
+                        .narrow(0, rows.start, rows.len())
+                        .to_device(device),
+                    val.clone()
+                        .narrow(0, rows.start, rows.len())
+                        .to_device(device),
+                )
+            }),
+            out: shard_rows(&self.out).to_device(device),
+        }
+    }
 }

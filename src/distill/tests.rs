@@ -9,6 +9,7 @@ use crate::data::synthetic::product_titles;
 use crate::distill::pruning::Shape;
 use crate::distill::run::*;
 use crate::fixtures::tiny_bert_files;
+use crate::jobs::parallel::DataParallel;
 use crate::jobs::{JobObserver, Silent};
 use crate::text::config::BertConfig;
 use crate::text::{BertEncoder, TextEmbedder};
@@ -89,6 +90,7 @@ fn vocabulary_words_train_the_whole_table_and_prune_it_at_the_end() {
             valid,
             c,
             None,
+            &DataParallel::default(),
             &mut Silent,
         )
         .unwrap()
@@ -132,7 +134,17 @@ fn averaged_weights_are_sliced_and_resume_exactly() {
     };
     let run =
         |c: &DistillConfig, cp: Option<(PathBuf, bool)>, o: &mut dyn JobObserver<DistillEpoch>| {
-            distill(&files, &base, &device, train, valid, c, cp, o)
+            distill(
+                &files,
+                &base,
+                &device,
+                train,
+                valid,
+                c,
+                cp,
+                &DataParallel::default(),
+                o,
+            )
         };
     let whole = run(&config, None, &mut Silent).unwrap();
     let last = run(
@@ -194,6 +206,7 @@ fn frozen_words_keep_the_teachers_table() {
             valid,
             c,
             None,
+            &DataParallel::default(),
             &mut Silent,
         )
         .unwrap()
@@ -258,6 +271,7 @@ fn distils_prunes_slices_and_resumes_exactly() {
         valid,
         &config,
         None,
+        &DataParallel::default(),
         &mut Silent,
     )
     .unwrap();
@@ -294,6 +308,7 @@ fn distils_prunes_slices_and_resumes_exactly() {
             valid,
             &config,
             Some((dir.clone(), false)),
+            &DataParallel::default(),
             &mut KillAt(3, 0),
         )
     }));
@@ -306,6 +321,7 @@ fn distils_prunes_slices_and_resumes_exactly() {
         valid,
         &config,
         Some((dir.clone(), true)),
+        &DataParallel::default(),
         &mut Silent,
     )
     .unwrap();
@@ -323,6 +339,7 @@ fn distils_prunes_slices_and_resumes_exactly() {
         valid,
         &other,
         Some((dir.clone(), true)),
+        &DataParallel::default(),
         &mut Silent,
     )
     .err()

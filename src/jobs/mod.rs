@@ -1,7 +1,9 @@
 //! What the long jobs — training and distillation — share: how they report progress
-//! ([`JobObserver`]), where they checkpoint ([`CheckpointPlan`], [`checkpoint`]).
+//! ([`JobObserver`]), where they checkpoint ([`CheckpointPlan`], [`checkpoint`]), and their
+//! data-parallel step across devices, processes and hosts ([`parallel`]).
 
 pub mod checkpoint;
+pub mod parallel;
 
 use std::path::PathBuf;
 

@@ -8,13 +8,14 @@ use crate::data::Split;
 use crate::error::Result;
 use crate::eval::evaluate_model;
 use crate::jobs::JobObserver;
+use crate::jobs::parallel::replica_error;
 use crate::rec::Recommender;
 use crate::rng::SplitMix;
 use crate::train::checkpoint::{self, Checkpointer, TrainState, shape_fingerprint};
 use crate::train::clsd::clsd_pass;
 use crate::train::config::TrainConfig;
 use crate::train::objective::{Objective, TwoViews};
-use crate::train::parallel::{Replica, batch_gradients, replica_error};
+use crate::train::parallel::{Replica, batch_gradients};
 use crate::train::windows::{item_drop, train_windows};
 
 /// One epoch's figures.
