@@ -8,7 +8,8 @@
 # - distillation (the real teacher on ml-100k's texts, stage 1, DISTILL_EPOCHS epochs): epoch
 #   time and the largest difference of the per-epoch figures and the student's cosine;
 # - a worker killed after the first checkpointed epoch: seconds until the leader stops.
-#   EPOCHS (default 2) epochs per run, REPEATS (default 2) runs of each; DISTILL_EPOCHS (1).
+#   EPOCHS (default 2) epochs per run, REPEATS (default 2) runs of each, at each batch size of
+#   BATCHES (default "64 256": the shop model's and a data-parallel one); DISTILL_EPOCHS (1).
 source "$(dirname "$0")/lib.sh"
 setup_data
 setup_teacher
@@ -17,15 +18,16 @@ BIN="$TARGET_DIR/release/ranklet"
 EPOCHS=${EPOCHS:-2}
 REPEATS=${REPEATS:-2}
 DISTILL_EPOCHS=${DISTILL_EPOCHS:-1}
+BATCHES=${BATCHES:-64 256}
 OUT="$CACHE/parallel"
 mkdir -p "$OUT"
 command -v taskset >/dev/null || apt_install util-linux
 [ "$(nproc)" -ge 2 ] || die "two cores are needed (one per process)"
 
-train() {  # $1: label, the rest: --devices …
-  local label=$1; shift
+train() {  # $1: label, $2: batch size, the rest: --devices …
+  local label=$1 batch=$2; shift 2
   taskset -c 0 "$BIN" train --data data/ml-100k --mode inductive --text-model models/student \
-    --hidden 128 --experts 4 --inner 256 --dropout 0 --epochs "$EPOCHS" --patience 99 --restart --quiet \
+    --hidden 128 --experts 4 --inner 256 --dropout 0 --batch-size "$batch" --epochs "$EPOCHS" --patience 99 --restart --quiet \
     --cache "$CACHE/vectors" --checkpoint "$OUT/checkpoint-$label" \
     --report "$OUT/$label.json" "$@" >/dev/null
 }
@@ -46,15 +48,27 @@ distill() {  # $1: label, the rest: --devices …
 }
 
 log "text vectors (cached once, not timed)"
-EPOCHS=1 train warmup --devices 1
-for r in $(seq 1 "$REPEATS"); do
-  log "run $r/$REPEATS: one process on core 0"
-  rm -f "$OUT/one-$r.json"; train "one-$r" --devices 1
-  log "run $r/$REPEATS: leader on core 0 + worker on core 1"
-  start_worker
-  rm -f "$OUT/two-$r.json"; train "two-$r" --devices "cpu,$address"
-  stop_worker
+EPOCHS=1 train warmup 64 --devices 1
+for batch in $BATCHES; do
+  for r in $(seq 1 "$REPEATS"); do
+    log "batch $batch, run $r/$REPEATS: one process on core 0"
+    rm -f "$OUT/one-$batch-$r.json"; train "one-$batch-$r" "$batch" --devices 1
+    log "batch $batch, run $r/$REPEATS: leader on core 0 + worker on core 1"
+    start_worker
+    rm -f "$OUT/two-$batch-$r.json"; train "two-$batch-$r" "$batch" --devices "cpu,$address"
+    stop_worker
+  done
 done
+
+log "exactness: ml-100k, ID mode (nothing random differs between the runs), one vs two processes"
+exact() {  # $1: label, the rest: --devices …
+  local label=$1; shift
+  taskset -c 0 "$BIN" train --data data/ml-100k --mode id --dropout 0 --epochs 2 --patience 99 \
+    --restart --quiet --checkpoint "$OUT/checkpoint-exact-$label" --report "$OUT/exact-$label.json" \
+    "$@" >/dev/null
+}
+rm -f "$OUT"/exact-*.json; exact one --devices 1
+start_worker; exact two --devices "cpu,$address"; stop_worker
 
 log "distillation: one process on core 0"
 rm -f "$OUT/distill-one.json"; distill one --devices 1
@@ -79,28 +93,44 @@ wait "$worker" 2>/dev/null || true
 python3 -c "import sys; print(round(float(sys.argv[2]) - float(sys.argv[1]), 2))" "$killed" "$stopped" >"$OUT/dead.seconds"
 grep -q "$address" "$OUT/dead.err" || die "the leader's error does not name $address: $(cat "$OUT/dead.err")"
 
-python3 - "$OUT" "$REPEATS" "$*" <<'PY'
+python3 - "$OUT" "$REPEATS" "$BATCHES" <<'PY'
 import json, statistics, sys, os, platform
-out, repeats = sys.argv[1], int(sys.argv[2])
-def epochs(name):
-    log = json.load(open(os.path.join(out, name + ".json")))["models"][0]["log"]
-    return log
-one = [epochs(f"one-{r}") for r in range(1, repeats + 1)]
-two = [epochs(f"two-{r}") for r in range(1, repeats + 1)]
-t1 = [e["seconds"] for run in one for e in run]
-t2 = [e["seconds"] for run in two for e in run]
-ex = [e.get("exchange_seconds", 0.0) for run in two for e in run]
-ratios = [statistics.mean(e["seconds"] for e in b) / statistics.mean(e["seconds"] for e in a) for a, b in zip(one, two)]
+out, repeats, batches = sys.argv[1], int(sys.argv[2]), sys.argv[3].split()
 def report_of(name):
     return json.load(open(os.path.join(out, name + ".json")))
-# The training figures of the same run on one and on two processes: per-epoch loss and
-# validation NDCG@10, and the test NDCG@10.
-train_diffs = []
-for r in range(1, repeats + 1):
-    a, b = report_of(f"one-{r}")["models"][0], report_of(f"two-{r}")["models"][0]
-    for ea, eb in zip(a["log"], b["log"]):
-        train_diffs += [abs(ea["loss"] - eb["loss"]), abs(ea["valid_ndcg10"] - eb["valid_ndcg10"])]
-    train_diffs.append(abs(a["test"]["ndcg@10"] - b["test"]["ndcg@10"]))
+def series(batch):
+    one = [report_of(f"one-{batch}-{r}")["models"][0] for r in range(1, repeats + 1)]
+    two = [report_of(f"two-{batch}-{r}")["models"][0] for r in range(1, repeats + 1)]
+    t1 = [e["seconds"] for m in one for e in m["log"]]
+    t2 = [e["seconds"] for m in two for e in m["log"]]
+    ex = [e.get("exchange_seconds", 0.0) for m in two for e in m["log"]]
+    busy = [e.get("replica_seconds", []) for m in two for e in m["log"]]
+    valid = [e.get("valid_seconds", 0.0) for m in two for e in m["log"]]
+    ratios = [statistics.mean(e["seconds"] for e in b["log"]) / statistics.mean(e["seconds"] for e in a["log"]) for a, b in zip(one, two)]
+    # The same run's training figures on one and on two processes: per-epoch loss and
+    # validation NDCG@10, and the test NDCG@10.
+    diffs = []
+    for a, b in zip(one, two):
+        for ea, eb in zip(a["log"], b["log"]):
+            diffs += [abs(ea["loss"] - eb["loss"]), abs(ea["valid_ndcg10"] - eb["valid_ndcg10"])]
+        diffs.append(abs(a["test"]["ndcg@10"] - b["test"]["ndcg@10"]))
+    return {
+        "batch_size": int(batch),
+        "two_process_epoch_ratio": round(statistics.mean(t2) / statistics.mean(t1), 3),
+        "two_process_epoch_ratio_per_run": [round(r, 3) for r in ratios],
+        "one_process_epoch_s": {"mean": round(statistics.mean(t1), 2), "all": [round(x, 2) for x in t1]},
+        "two_process_epoch_s": {"mean": round(statistics.mean(t2), 2), "all": [round(x, 2) for x in t2]},
+        "exchange_s_per_epoch": [round(x, 2) for x in ex],
+        "replica_s_per_epoch": [[round(x, 2) for x in b] for b in busy],
+        "valid_s_per_epoch": [round(x, 2) for x in valid],
+        "max_abs_diff_vs_one_process": max(diffs),
+        "max_abs_diff_note": "inductive mode draws MoE gate noise on each replica's device, so these runs differ by more than rounding; the exactness run is ID mode",
+    }
+runs = [series(b) for b in batches]
+main = runs[0]
+e1, e2 = report_of("exact-one")["models"][0], report_of("exact-two")["models"][0]
+exact_diffs = [abs(a[k] - b[k]) for a, b in zip(e1["log"], e2["log"]) for k in ("loss", "valid_ndcg10")]
+exact_diffs.append(abs(e1["test"]["ndcg@10"] - e2["test"]["ndcg@10"]))
 d1, d2 = report_of("distill-one"), report_of("distill-two")
 l1, l2 = d1["ablations"][0]["log"], d2["ablations"][0]["log"]
 distill_diffs = [abs(x[k] - y[k]) for x, y in zip(l1, l2) for k in ("loss", "valid_cosine", "train_cosine")]
@@ -108,14 +138,16 @@ distill_diffs.append(abs(d1["student"]["mean_cosine_to_teacher"] - d2["student"]
 dead_s = float(open(os.path.join(out, "dead.seconds")).read())
 report = {
     "what": "ml-100k training epoch (inductive, the shop model's shape: hidden 128, 4 experts, inner 256, no dropout; validation included): leader on core 0 plus one `ranklet worker` process on core 1 over loopback WebSocket, against one process on core 0; runs interleaved",
-    "two_process_epoch_ratio": round(statistics.mean(t2) / statistics.mean(t1), 3),
-    "two_process_epoch_ratio_per_run": [round(r, 3) for r in ratios],
-    "one_process_epoch_s": {"mean": round(statistics.mean(t1), 2), "all": [round(x, 2) for x in t1]},
-    "two_process_epoch_s": {"mean": round(statistics.mean(t2), 2), "all": [round(x, 2) for x in t2]},
-    "exchange_s_per_epoch": {"mean": round(statistics.mean(ex), 2), "all": [round(x, 2) for x in ex],
-        "meaning": "the leader's time after its own shard, waiting for the worker's and summing the gradients"},
-    "max_abs_diff_vs_one_process": float(f"{max(train_diffs):.3g}"),
-    "max_abs_diff_meaning": "largest difference over every epoch's loss and validation NDCG@10 and the test NDCG@10, two processes vs one, the timed runs above",
+    "two_process_epoch_ratio": main["two_process_epoch_ratio"],
+    "two_process_epoch_ratio_meaning": f"at batch {main['batch_size']} (the shop model's); every batch size under by_batch_size",
+    "max_abs_diff_vs_one_process": float(f"{max(exact_diffs):.3g}"),
+    "max_abs_diff_meaning": "ml-100k, ID mode, no dropout, 2 epochs: largest difference over every epoch's loss and validation NDCG@10 and the test NDCG@10, two processes vs one",
+    "by_batch_size": runs,
+    "meanings": {
+        "exchange_s_per_epoch": "the leader's time after its own shard, waiting for the worker's and summing the gradients",
+        "replica_s_per_epoch": "per replica (leader, worker): seconds from each step's start until its gradients were on the leader, summed over the epoch",
+        "valid_s_per_epoch": "the validation ranking at the epoch's end, on the leader alone",
+    },
     "distill_max_abs_diff_vs_one_process": float(f"{max(distill_diffs):.3g}"),
     "distill": {
         "what": "ranklet distill, the real teacher (all-MiniLM-L6-v2) on ml-100k's texts, stage 1 (COS-NCE), the default student recipe otherwise",
@@ -131,10 +163,8 @@ report = {
     "command": "./build.sh bench-parallel",
 }
 path = "reports/parallel.json"
-earlier = json.load(open(path)) if os.path.exists(path) else {}
-earlier.update(report)
 tmp = path + ".tmp"
-json.dump(earlier, open(tmp, "w"), indent=2)
+json.dump(report, open(tmp, "w"), indent=2)
 os.replace(tmp, path)
 print(json.dumps(report, indent=2))
 PY

@@ -185,13 +185,13 @@ fn two_processes_distil_the_same_student_as_one() {
 
 /// The whole recipe (stage 2's output losses and FGM perturbation on the worker's device
 /// too): two processes equal one process cutting its batches the same way (`--devices 2`, two
-/// replicas on its CPU) — stage 2's in-batch similarity KL compares each shard's outputs with
-/// each other, so it is the sharding, not the process, that it depends on.
+/// replicas on its CPU, `--even-shards` in both) — stage 2's in-batch similarity KL compares
+/// each shard's outputs with each other, so it is the cut, not the process, that it depends on.
 #[test]
 fn two_processes_distil_the_whole_recipe_as_one_process_with_two_replicas() {
     let dir = contracts_folder("two-process-distill-stage2");
     let worker = Worker::start();
-    let flags = ["--stage1-epochs", "1"];
+    let flags = ["--stage1-epochs", "1", "--even-shards"];
     let one = distill(&dir, "one", &[&flags[..], &["--devices", "2"]].concat());
     let devices = format!("cpu,{}", worker.address);
     let two = distill(

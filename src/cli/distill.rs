@@ -139,11 +139,18 @@ pub struct DistillArgs {
     pub device: DeviceArg,
     /// Distil data-parallel: a count of --device's kind (GPUs 0..N), or a comma-separated list
     /// of devices — cpu, gpu:N, cuda:N, or `ranklet worker` addresses ws://host:port — the
-    /// first holding the student and the teacher. Each batch is split across them and their
-    /// gradients summed; every loss but stage 2's in-batch similarity KL is then the whole
-    /// batch's, so figures match one device's up to float rounding in stage 1.
+    /// first holding the student and the teacher. Each batch is split across them (in shards
+    /// sized to each device's measured speed) and their gradients summed; every loss but
+    /// stage 2's in-batch similarity KL is then the whole batch's, so figures match one
+    /// device's up to float rounding in stage 1.
     #[arg(long, default_value = "1")]
     pub devices: DevicesArg,
+    /// With several devices, cut every batch into equal shards instead of shards sized to
+    /// each device's measured speed: slower (a worker's shard waits for the slowest device) but
+    /// the same cut in every run, so figures that depend on the cut (pre-training's in-batch
+    /// negatives, distillation's stage-2 similarity) are reproducible.
+    #[arg(long)]
+    pub even_shards: bool,
     #[command(flatten)]
     pub checkpoint: CheckpointArgs,
     /// JSON report (entries of one report merge by --name).
@@ -293,6 +300,7 @@ pub fn run(args: DistillArgs) -> Result<()> {
         );
     }
     let job = DistillJob {
+        even_shards: args.even_shards,
         teacher: files,
         valid,
         train,

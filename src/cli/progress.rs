@@ -46,8 +46,14 @@ pub trait EpochLine {
 impl EpochLine for EpochLog {
     fn line(&self) -> String {
         let exchange = if self.exchange_seconds > 0.0 {
+            let busy: Vec<String> = self
+                .replica_seconds
+                .iter()
+                .map(|s| format!("{s:.1}"))
+                .collect();
             format!(
-                " ({:.1} s waiting for replicas and summing)",
+                " (replicas {} s to their gradients; {:.1} s waiting for replicas and summing)",
+                busy.join(" / "),
                 self.exchange_seconds
             )
         } else {

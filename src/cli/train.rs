@@ -65,11 +65,18 @@ pub struct TrainArgs {
     pub device: DeviceArg,
     /// Train data-parallel: a count of --device's kind (GPUs 0..N), or a comma-separated list
     /// of devices — cpu, gpu:N, cuda:N, or `ranklet worker` addresses ws://host:port — the
-    /// first holding the model. Each batch is split across them and their gradients summed.
+    /// first holding the model. Each batch is split across them (in shards sized to each
+    /// device's measured speed) and their gradients summed.
     /// Figures match one device's up to float rounding when fine-tuning; pre-training's in-batch
     /// negatives become each shard's.
     #[arg(long, default_value = "1")]
     pub devices: DevicesArg,
+    /// With several devices, cut every batch into equal shards instead of shards sized to
+    /// each device's measured speed: slower (a worker's shard waits for the slowest device) but
+    /// the same cut in every run, so figures that depend on the cut (pre-training's in-batch
+    /// negatives, distillation's stage-2 similarity) are reproducible.
+    #[arg(long)]
+    pub even_shards: bool,
     /// Where cached item text vectors live.
     #[arg(long, default_value = ".cache/vectors")]
     pub cache: PathBuf,
@@ -179,6 +186,7 @@ impl TrainArgs {
         };
         let mode_name = format!("{mode:?}").to_lowercase();
         TrainJob {
+            even_shards: self.even_shards,
             data: self.data.clone(),
             text_model: self.text_model.clone(),
             cache: self.cache.clone(),

@@ -126,6 +126,8 @@ pub fn heads_per_layer(config: &BertConfig) -> Vec<usize> {
 
 /// Everything one distillation needs.
 pub struct DistillJob {
+    /// With several devices: equal shards rather than shards sized by measured speed.
+    pub even_shards: bool,
     /// The teacher's files.
     pub teacher: EncoderFiles,
     /// Held-out texts (the cosine to the teacher is measured on them).
@@ -241,6 +243,7 @@ pub fn run_distill_job(
             Vec::new()
         },
         names: replicas.iter().map(|r| r.name.clone()).collect(),
+        even_shards: job.even_shards,
     };
     let start = Instant::now();
     let distilled = distill(

@@ -25,7 +25,7 @@ use crate::distill::vocab::{prune_embeddings, prune_vocab};
 use crate::error::{Error, Result};
 use crate::jobs::JobObserver;
 use crate::jobs::checkpoint::{Checkpointer, shape_fingerprint};
-use crate::jobs::parallel::{DataParallel, data_parallel_step, replica_error, shard_range};
+use crate::jobs::parallel::{DataParallel, ShardPlan, data_parallel_step, replica_error};
 use crate::rng::SplitMix;
 use crate::text::config::BertConfig;
 use crate::text::tokenizer::TextTokenizer;
@@ -256,6 +256,7 @@ pub fn distill(
     let teacher_train = teacher_vectors(&teacher, &tokenizer, &train_sample)?;
     let augmenter = Augmenter::new(config, train_texts, &tokenizer, &teacher.encoder);
     let eps = teacher.config.layer_norm_eps;
+    let mut plan = ShardPlan::new(replicas.len(), parallel.even_shards);
     for epoch in first_epoch..=config.epochs {
         let start = std::time::Instant::now();
         let stage2 = epoch > config.stage1_epochs || config.layer_weight == 0.0;
@@ -284,9 +285,10 @@ pub fn distill(
             let targets = teacher_targets(&teacher, &tokens, config, device);
             let seq = tokens.seq_len;
             let all_pieces: f64 = tokens.mask.iter().map(|&m| f64::from(m)).sum();
+            let ranges = plan.ranges(tokens.batch);
             // Replica k's loss on its rows of the batch, weighted by its share of them.
             let shard_loss = |student: &Student, k: usize| -> Option<Tensor<1>> {
-                let rows = shard_range(tokens.batch, replicas.len(), k);
+                let rows = ranges.get(k)?.clone();
                 if rows.is_empty() {
                     return None;
                 }
@@ -341,6 +343,7 @@ pub fn distill(
             };
             let computed = data_parallel_step(&student, replicas, shard_loss)
                 .map_err(|failed| replica_error(&failed, names, checkpoint_dir, epoch))?;
+            plan.observe(&ranges, &computed);
             let value = computed.loss;
             exchange_seconds += computed.exchange_seconds;
             if !value.is_finite() {

@@ -21,6 +21,8 @@ pub struct DataParallel {
     /// What the user called each of `devices` (e.g. a worker's address), for errors; empty:
     /// "replica N".
     pub names: Vec<String>,
+    /// Cut batches evenly instead of by measured speed (see [`ShardPlan`]).
+    pub even_shards: bool,
 }
 
 impl DataParallel {
@@ -41,6 +43,19 @@ pub struct ParallelStep {
     /// Seconds the model's device spent after its own shard, waiting for the other replicas
     /// and summing their gradients (0 on one device): the data-parallel overhead of the step.
     pub exchange_seconds: f64,
+    /// Each replica's seconds from the step's start until its gradients were on the model's
+    /// device (empty on one device).
+    pub replica_seconds: Vec<f64>,
+}
+
+/// Adds `more` into `total` element by element (`total` grows to `more`'s length).
+pub fn add_into(total: &mut Vec<f64>, more: &[f64]) {
+    if total.len() < more.len() {
+        total.resize(more.len(), 0.0);
+    }
+    for (t, m) in total.iter_mut().zip(more) {
+        *t += m;
+    }
 }
 
 /// A replica that could not finish its shard: its device failed, or its worker died or became
@@ -76,9 +91,11 @@ where
             loss: value,
             grads: GradientsParams::from_grads(loss.backward(), model),
             exchange_seconds: 0.0,
+            replica_seconds: Vec::new(),
         });
     }
     let main = &devices[0];
+    let start = std::time::Instant::now();
     type Shard = Result<Option<(f64, GradientsParams, std::time::Instant)>, ReplicaFailed>;
     let shard_loss = &shard_loss;
     let shards: Vec<Shard> = std::thread::scope(|scope| {
@@ -91,9 +108,11 @@ where
                     let Some(loss) = shard_loss(&copy, k) else {
                         return Ok(None);
                     };
-                    // The first read: where a dead worker shows, as an error rather than a panic.
+                    // The backward pass is queued before the first read, so that a remote device
+                    // receives it while it still runs the forward pass; the read is where a dead
+                    // worker shows, as an error rather than a panic.
+                    let grads = GradientsParams::from_grads(loss.clone().backward(), &copy);
                     let value = read_loss(&loss, k)?;
-                    let grads = GradientsParams::from_grads(loss.backward(), &copy);
                     // Moved here, on the replica's thread: a worker that dies now panics this
                     // thread, caught below.
                     let grads = grads.to_device(main, &copy);
@@ -117,6 +136,7 @@ where
     let mut value = 0.0;
     let mut sum = GradientsAccumulator::new();
     let mut own_done = None;
+    let mut replica_seconds = vec![0.0; devices.len()];
     for (k, shard) in shards.into_iter().enumerate() {
         let Some((v, grads, done)) = shard? else {
             continue;
@@ -124,6 +144,7 @@ where
         if k == 0 {
             own_done = Some(done);
         }
+        replica_seconds[k] = done.duration_since(start).as_secs_f64();
         value += v;
         sum.accumulate(model, grads);
     }
@@ -131,14 +152,91 @@ where
         loss: value,
         grads: sum.grads(),
         exchange_seconds: own_done.map_or(0.0, |t| t.elapsed().as_secs_f64()),
+        replica_seconds,
     })
 }
 
-/// `[start, end)` of shard `k` when `n` rows are cut into contiguous shards for `replicas`
-/// replicas (the last shards may be empty when `n` is small).
-pub fn shard_range(n: usize, replicas: usize, k: usize) -> std::ops::Range<usize> {
-    let per = n.div_ceil(replicas.clamp(1, n.max(1)));
-    (k * per).min(n)..((k + 1) * per).min(n)
+/// How a batch is cut among the replicas: contiguous shards sized to each replica's measured
+/// speed. A `ranklet worker` runs a shard slower than the leader's own device (every operation
+/// crosses the connection, and the leader's core also drives it), so equal shards leave the
+/// faster replica waiting; the plan gives each replica rows in proportion to the rows per
+/// second it has been measured at (a moving average over steps), equal shards until every
+/// replica has been measured. Fine-tuning's gradient is the batch's whatever the cut (the
+/// shards' losses are weighted by their share); pre-training's in-batch negatives and
+/// distillation's in-batch similarity are each shard's, so with several replicas those depend
+/// on the measured speeds.
+#[derive(Debug, Clone)]
+pub struct ShardPlan {
+    /// Per replica: the moving average of its seconds per row, once measured.
+    seconds_per_row: Vec<Option<f64>>,
+    even: bool,
+}
+
+impl ShardPlan {
+    /// Weight of the newest step in the moving average.
+    const NEWEST: f64 = 0.3;
+
+    /// A plan for `replicas` replicas; `even`: equal shards always, never measured.
+    pub fn new(replicas: usize, even: bool) -> ShardPlan {
+        ShardPlan {
+            seconds_per_row: vec![None; replicas.max(1)],
+            even,
+        }
+    }
+
+    /// The rows of each replica for a batch of `n` rows, in order: contiguous, covering
+    /// `0..n` once, each replica at least one row while `n` allows (so each keeps being
+    /// measured).
+    pub fn ranges(&self, n: usize) -> Vec<std::ops::Range<usize>> {
+        let replicas = self.seconds_per_row.len();
+        let speeds: Vec<f64> = if self.seconds_per_row.iter().all(Option::is_some) {
+            self.seconds_per_row
+                .iter()
+                .map(|s| 1.0 / s.expect("checked").max(1e-12))
+                .collect()
+        } else {
+            vec![1.0; replicas]
+        };
+        let total: f64 = speeds.iter().sum();
+        let floor = usize::from(n >= replicas);
+        let mut ranges = Vec::with_capacity(replicas);
+        let (mut start, mut cumulative) = (0, 0.0);
+        for (k, speed) in speeds.iter().enumerate() {
+            cumulative += speed;
+            let left_for_rest = floor * (replicas - k - 1);
+            let end = if k + 1 == replicas {
+                n
+            } else {
+                ((n as f64 * cumulative / total).round() as usize)
+                    .clamp(start + floor, n - left_for_rest)
+            };
+            ranges.push(start..end);
+            start = end;
+        }
+        ranges
+    }
+
+    /// Takes in a step's measured times for the shards `ranges` it ran.
+    pub fn observe(&mut self, ranges: &[std::ops::Range<usize>], step: &ParallelStep) {
+        if self.even {
+            return;
+        }
+        for ((average, rows), seconds) in self
+            .seconds_per_row
+            .iter_mut()
+            .zip(ranges)
+            .zip(&step.replica_seconds)
+        {
+            if rows.is_empty() || *seconds <= 0.0 {
+                continue;
+            }
+            let now = seconds / rows.len() as f64;
+            *average = Some(match *average {
+                None => now,
+                Some(a) => a + Self::NEWEST * (now - a),
+            });
+        }
+    }
 }
 
 /// The error a failed replica ends a run with: which device (`names`, as the user gave them),
@@ -189,24 +287,54 @@ fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::shard_range;
+    use super::*;
+
+    fn step_with(replica_seconds: Vec<f64>) -> ParallelStep {
+        ParallelStep {
+            loss: 0.0,
+            grads: GradientsParams::new(),
+            exchange_seconds: 0.0,
+            replica_seconds,
+        }
+    }
+
+    fn covers_in_order(ranges: &[std::ops::Range<usize>], n: usize) {
+        let rows: Vec<usize> = ranges.iter().cloned().flatten().collect();
+        assert_eq!(rows, (0..n).collect::<Vec<_>>(), "{ranges:?}");
+    }
 
     #[test]
-    fn shards_cover_the_rows_once_in_order() {
-        for n in 0..12 {
-            for replicas in 1..5 {
-                let rows: Vec<usize> = (0..replicas)
-                    .flat_map(|k| shard_range(n, replicas, k))
-                    .collect();
-                assert_eq!(
-                    rows,
-                    (0..n).collect::<Vec<_>>(),
-                    "n {n}, {replicas} replicas"
-                );
+    fn shards_start_equal_and_follow_the_measured_speeds() {
+        for replicas in 1..5 {
+            let plan = ShardPlan::new(replicas, false);
+            for n in 0..12 {
+                let ranges = plan.ranges(n);
+                assert_eq!(ranges.len(), replicas);
+                covers_in_order(&ranges, n);
+                let sizes: Vec<usize> = ranges.iter().map(|r| r.len()).collect();
+                let (lo, hi) = (sizes.iter().min().unwrap(), sizes.iter().max().unwrap());
+                assert!(hi - lo <= 1, "equal before measuring: {sizes:?}");
             }
         }
-        assert_eq!(shard_range(7, 2, 0), 0..4);
-        assert_eq!(shard_range(7, 2, 1), 4..7);
-        assert_eq!(shard_range(1, 3, 2), 1..1);
+        // Replica 1 takes twice as long per row: it gets a third of the rows.
+        let mut even = ShardPlan::new(2, true);
+        even.observe(&[0..30, 30..60], &step_with(vec![3.0, 6.0]));
+        assert_eq!(
+            even.ranges(60),
+            vec![0..30, 30..60],
+            "--even-shards ignores speeds"
+        );
+        let mut plan = ShardPlan::new(2, false);
+        let first = plan.ranges(60);
+        assert_eq!(first, vec![0..30, 30..60]);
+        plan.observe(&first, &step_with(vec![3.0, 6.0]));
+        assert_eq!(plan.ranges(60), vec![0..40, 40..60]);
+        covers_in_order(&plan.ranges(7), 7);
+        // However slow, a replica keeps at least one row (and so keeps being measured).
+        plan.observe(&[0..1, 1..2], &step_with(vec![0.001, 1000.0]));
+        let ranges = plan.ranges(5);
+        assert!(ranges.iter().all(|r| !r.is_empty()), "{ranges:?}");
+        covers_in_order(&ranges, 5);
+        assert_eq!(plan.ranges(1).iter().map(|r| r.len()).sum::<usize>(), 1);
     }
 }

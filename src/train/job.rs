@@ -62,6 +62,8 @@ pub struct TextTuning {
 /// Everything one training run needs.
 #[derive(Debug, Clone)]
 pub struct TrainJob {
+    /// With several devices: equal shards rather than shards sized by measured speed.
+    pub even_shards: bool,
     /// Dataset folder (RecBole atomic files or catalog + events).
     pub data: PathBuf,
     /// Text-encoder folder for the item texts.
@@ -394,6 +396,7 @@ pub fn run_train_job(
                     .map(|r| r.device.clone().autodiff())
                     .collect(),
                 device_names: replicas.iter().map(|r| r.name.clone()).collect(),
+                even_shards: job.even_shards,
             },
             observer,
         )?

@@ -3,7 +3,7 @@
 
 use burn::prelude::*;
 
-use crate::jobs::parallel::{ParallelStep, ReplicaFailed, data_parallel_step, shard_range};
+use crate::jobs::parallel::{ParallelStep, ReplicaFailed, data_parallel_step};
 use crate::rec::Recommender;
 use crate::train::objective::{Objective, shard_loss};
 use crate::train::windows::TrainWindow;
@@ -31,7 +31,8 @@ impl Replica {
 
 /// The batch's loss value and gradients (on the model's device), through the jobs' shared
 /// data-parallel step ([`data_parallel_step`]). With several `replicas`, the batch is cut into
-/// one contiguous shard per replica; each replica computes its shard's loss weighted by its
+/// the contiguous shards `ranges` (one per replica, from a `jobs::parallel::ShardPlan`); each
+/// replica computes its shard's loss weighted by its
 /// share of the batch (supervised positions when fine-tuning, rows when pre-training) and the
 /// gradients are summed on the model's device — for fine-tuning exactly the full batch's
 /// gradient (the loss is a mean over positions); pre-training's in-batch negatives are then
@@ -42,6 +43,7 @@ pub fn batch_gradients(
     text: &Tensor<2>,
     objective: &Objective,
     replicas: &[Replica],
+    ranges: &[std::ops::Range<usize>],
 ) -> Result<ParallelStep, ReplicaFailed> {
     if replicas.len() <= 1 || chunk.len() < 2 {
         return data_parallel_step(model, &[], |model, _| {
@@ -60,7 +62,7 @@ pub fn batch_gradients(
     let total = weight(chunk).max(1.0);
     let devices: Vec<Device> = replicas.iter().map(|r| r.device.clone()).collect();
     data_parallel_step(model, &devices, |copy, k| {
-        let rows = shard_range(chunk.len(), replicas.len(), k);
+        let rows = ranges.get(k)?.clone();
         let shard = &chunk[rows.clone()];
         (!shard.is_empty()).then(|| {
             shard_loss(copy, shard, rows.start, replicas[k].text.clone(), objective)
@@ -98,9 +100,11 @@ mod tests {
             absent: None,
             views: None,
         };
-        let one = batch_gradients(&model, &chunk, &text, &objective, &[]).unwrap();
+        let one = batch_gradients(&model, &chunk, &text, &objective, &[], &[]).unwrap();
         let replicas = Replica::on(&[device.clone(), device.clone()], &text);
-        let two = batch_gradients(&model, &chunk, &text, &objective, &replicas).unwrap();
+        // Unequal shards, as a plan that measured one replica slower cuts them.
+        let two =
+            batch_gradients(&model, &chunk, &text, &objective, &replicas, &[0..5, 5..7]).unwrap();
         let (whole, mut g1, sharded, mut g2) = (one.loss, one.grads, two.loss, two.grads);
         assert!((whole - sharded).abs() < 1e-5, "loss {whole} vs {sharded}");
         let mut compared = 0;

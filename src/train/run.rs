@@ -8,7 +8,7 @@ use crate::data::Split;
 use crate::error::Result;
 use crate::eval::evaluate_model;
 use crate::jobs::JobObserver;
-use crate::jobs::parallel::replica_error;
+use crate::jobs::parallel::{ShardPlan, add_into, replica_error};
 use crate::rec::Recommender;
 use crate::rng::SplitMix;
 use crate::train::checkpoint::{self, Checkpointer, TrainState, shape_fingerprint};
@@ -19,7 +19,7 @@ use crate::train::parallel::{Replica, batch_gradients};
 use crate::train::windows::{item_drop, train_windows};
 
 /// One epoch's figures.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EpochLog {
     pub epoch: usize,
     /// `pretrain` (contrastive) or `finetune` (cross-entropy).
@@ -32,6 +32,13 @@ pub struct EpochLog {
     /// replicas and summing their gradients (absent on one device).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub exchange_seconds: f64,
+    /// Within `seconds`: the validation ranking at the epoch's end (on the model's device).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub valid_seconds: f64,
+    /// Data-parallel runs: each replica's seconds from the start of a step until its gradients
+    /// were on the model's device, summed over the epoch (a slower replica shows here).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replica_seconds: Vec<f64>,
 }
 
 fn is_zero(x: &f64) -> bool {
@@ -51,6 +58,8 @@ pub struct CheckpointOptions {
     /// What the user called each of `devices` (e.g. a worker's address), for errors; empty:
     /// "replica N".
     pub device_names: Vec<String>,
+    /// Equal shards rather than shards sized by measured speed (`jobs::parallel::ShardPlan`).
+    pub even_shards: bool,
 }
 
 /// The outcome of [`train`].
@@ -190,6 +199,7 @@ pub fn train_with_views(
     } else {
         Vec::new()
     };
+    let mut plan = ShardPlan::new(replicas.len(), checkpoints.even_shards);
     for epoch in first_epoch..=last_epoch {
         let pretraining = epoch <= config.pretrain_epochs;
         if !pretraining && config.freeze_encoder {
@@ -216,6 +226,7 @@ pub fn train_with_views(
         let mut loss_sum = 0.0;
         let mut batches = 0;
         let mut exchange_seconds = 0.0;
+        let mut replica_seconds: Vec<f64> = Vec::new();
         observer.epoch_start(epoch, data.len().div_ceil(config.batch_size));
         for chunk in data.chunks(config.batch_size) {
             let dropped: Option<Vec<Vec<usize>>> = pretraining.then(|| {
@@ -237,8 +248,9 @@ pub fn train_with_views(
                         .map(|v| (v, config.two_view)),
                 }
             };
-            let step =
-                batch_gradients(&model, chunk, text, &objective, &replicas).map_err(|failed| {
+            let ranges = plan.ranges(chunk.len());
+            let step = batch_gradients(&model, chunk, text, &objective, &replicas, &ranges)
+                .map_err(|failed| {
                     replica_error(
                         &failed,
                         &checkpoints.device_names,
@@ -246,8 +258,10 @@ pub fn train_with_views(
                         epoch,
                     )
                 })?;
+            plan.observe(&ranges, &step);
             let (value, grads) = (step.loss, step.grads);
             exchange_seconds += step.exchange_seconds;
+            add_into(&mut replica_seconds, &step.replica_seconds);
             if !value.is_finite() {
                 // A diverged run must stop here: its metrics and bundle would be meaningless.
                 return Err(crate::Error::bad_input(
@@ -279,8 +293,10 @@ pub fn train_with_views(
             inference.clsd = Some(stats);
             base = train_windows(split, config.max_len, Some(&confidence));
         }
+        let valid_start = std::time::Instant::now();
         let (valid, _) = evaluate_model(&inference, &plain_text, &split.valid, 256);
         let ndcg = valid.means()["ndcg@10"];
+        let valid_seconds = valid_start.elapsed().as_secs_f64();
         let entry = EpochLog {
             epoch,
             phase: if pretraining { "pretrain" } else { "finetune" }.into(),
@@ -288,6 +304,8 @@ pub fn train_with_views(
             valid_ndcg10: ndcg,
             seconds: start.elapsed().as_secs_f64(),
             exchange_seconds,
+            valid_seconds,
+            replica_seconds,
         };
         observer.epoch_end(&entry);
         log.push(entry);

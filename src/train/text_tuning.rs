@@ -227,7 +227,7 @@ pub fn tune_text(
         loss: f64::NAN,
         valid_ndcg10: ndcg0,
         seconds: start.elapsed().as_secs_f64(),
-        exchange_seconds: 0.0,
+        ..EpochLog::default()
     }];
     observer.epoch_end(&log[0]);
     let mut best = (ndcg0, model.valid(), top.valid(), text0);
@@ -297,7 +297,7 @@ pub fn tune_text(
             loss: loss_sum / batches.max(1) as f64,
             valid_ndcg10: ndcg,
             seconds: start.elapsed().as_secs_f64(),
-            exchange_seconds: 0.0,
+            ..EpochLog::default()
         };
         observer.epoch_end(&entry);
         log.push(entry);
