@@ -231,24 +231,9 @@ fn an_unreachable_worker_is_named() {
     assert!(err.contains("ranklet worker"), "{err}");
 }
 
-fn epoch_in(checkpoint: &Path) -> u64 {
-    std::fs::read(checkpoint.join("state.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        .and_then(|v| v["epoch"].as_u64())
-        .unwrap_or(0)
-}
-
-/// A worker killed during a run: the leader stops within 30 s with an error naming the
-/// worker's address, and `--resume` on the one device that remains finishes the run from the
-/// last checkpoint.
-#[test]
-fn a_killed_worker_stops_the_leader_by_name_and_the_run_resumes_on_fewer_devices() {
-    let dir = contracts_folder_sized("dead-worker", 300, 60, 10, 30);
-    let checkpoint = dir.join("checkpoint");
-    let report = dir.join("report.json");
-    let mut worker = Worker::start();
-    let mut args: Vec<String> = [
+/// A small ID-mode training run, checkpointed, on `devices`, whose epochs take a moment.
+fn small_run(dir: &Path, checkpoint: &Path, report: &Path, devices: &str) -> Vec<String> {
+    [
         "train",
         "--data",
         dir.to_str().unwrap(),
@@ -276,10 +261,93 @@ fn a_killed_worker_stops_the_leader_by_name_and_the_run_resumes_on_fewer_devices
         "--report",
         report.to_str().unwrap(),
         "--devices",
+        devices,
     ]
     .map(String::from)
-    .to_vec();
-    args.push(format!("cpu,{}", worker.address));
+    .to_vec()
+}
+
+/// A worker whose process is stopped (SIGSTOP: its connection stays open and silent, as when
+/// its host vanishes without closing it) stops the leader once `--replica-timeout` has passed,
+/// with an error naming the worker; the run is resumable from its checkpoint.
+#[test]
+fn a_silent_worker_is_named_after_the_replica_timeout() {
+    let dir = contracts_folder_sized("silent-worker", 300, 60, 10, 30);
+    let checkpoint = dir.join("checkpoint");
+    let report = dir.join("report.json");
+    let worker = Worker::start();
+    let mut args = small_run(
+        &dir,
+        &checkpoint,
+        &report,
+        &format!("cpu,{}", worker.address),
+    );
+    args.extend(["--replica-timeout", "3"].map(String::from));
+    let leader = Command::new(env!("CARGO_BIN_EXE_ranklet"))
+        .args(&args)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while epoch_in(&checkpoint) < 1 {
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "no checkpoint after 300 s"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let pid = worker.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-STOP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let stopped = Instant::now();
+    let out = leader.wait_with_output().unwrap();
+    let waited = stopped.elapsed();
+    let _ = Command::new("kill").args(["-CONT", &pid]).status();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the leader went on: {err}");
+    assert!(waited < Duration::from_secs(30), "stopped after {waited:?}");
+    assert!(
+        err.contains(&worker.address),
+        "the error names the worker: {err}"
+    );
+    assert!(
+        err.contains("--replica-timeout"),
+        "the error says which limit: {err}"
+    );
+    assert!(
+        err.contains("--resume"),
+        "the error says how to go on: {err}"
+    );
+}
+
+fn epoch_in(checkpoint: &Path) -> u64 {
+    std::fs::read(checkpoint.join("state.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|v| v["epoch"].as_u64())
+        .unwrap_or(0)
+}
+
+/// A worker killed during a run: the leader stops within 30 s with an error naming the
+/// worker's address, and `--resume` on the one device that remains finishes the run from the
+/// last checkpoint.
+#[test]
+fn a_killed_worker_stops_the_leader_by_name_and_the_run_resumes_on_fewer_devices() {
+    let dir = contracts_folder_sized("dead-worker", 300, 60, 10, 30);
+    let checkpoint = dir.join("checkpoint");
+    let report = dir.join("report.json");
+    let mut worker = Worker::start();
+    let mut args = small_run(
+        &dir,
+        &checkpoint,
+        &report,
+        &format!("cpu,{}", worker.address),
+    );
     let leader = Command::new(env!("CARGO_BIN_EXE_ranklet"))
         .args(&args)
         .stderr(Stdio::piped())

@@ -151,6 +151,11 @@ pub struct DistillArgs {
     /// negatives, distillation's stage-2 similarity) are reproducible.
     #[arg(long)]
     pub even_shards: bool,
+    /// With several devices: seconds a step waits for a device's gradients before the run
+    /// stops with an error naming it (a worker whose host vanished without closing its
+    /// connection); 0 waits for ever.
+    #[arg(long, default_value_t = 300.0, value_parser = super::non_negative)]
+    pub replica_timeout: f64,
     #[command(flatten)]
     pub checkpoint: CheckpointArgs,
     /// JSON report (entries of one report merge by --name).
@@ -301,6 +306,8 @@ pub fn run(args: DistillArgs) -> Result<()> {
     }
     let job = DistillJob {
         even_shards: args.even_shards,
+        replica_timeout: (args.replica_timeout > 0.0)
+            .then(|| std::time::Duration::from_secs_f64(args.replica_timeout)),
         teacher: files,
         valid,
         train,

@@ -77,6 +77,11 @@ pub struct TrainArgs {
     /// negatives, distillation's stage-2 similarity) are reproducible.
     #[arg(long)]
     pub even_shards: bool,
+    /// With several devices: seconds a step waits for a device's gradients before the run
+    /// stops with an error naming it (a worker whose host vanished without closing its
+    /// connection); 0 waits for ever.
+    #[arg(long, default_value_t = 300.0, value_parser = super::non_negative)]
+    pub replica_timeout: f64,
     /// Where cached item text vectors live.
     #[arg(long, default_value = ".cache/vectors")]
     pub cache: PathBuf,
@@ -187,6 +192,8 @@ impl TrainArgs {
         let mode_name = format!("{mode:?}").to_lowercase();
         TrainJob {
             even_shards: self.even_shards,
+            replica_timeout: (self.replica_timeout > 0.0)
+                .then(|| std::time::Duration::from_secs_f64(self.replica_timeout)),
             data: self.data.clone(),
             text_model: self.text_model.clone(),
             cache: self.cache.clone(),

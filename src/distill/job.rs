@@ -128,6 +128,8 @@ pub fn heads_per_layer(config: &BertConfig) -> Vec<usize> {
 pub struct DistillJob {
     /// With several devices: equal shards rather than shards sized by measured speed.
     pub even_shards: bool,
+    /// With several devices: how long a step waits for a replica before the run stops.
+    pub replica_timeout: Option<std::time::Duration>,
     /// The teacher's files.
     pub teacher: EncoderFiles,
     /// Held-out texts (the cosine to the teacher is measured on them).
@@ -244,6 +246,7 @@ pub fn run_distill_job(
         },
         names: replicas.iter().map(|r| r.name.clone()).collect(),
         even_shards: job.even_shards,
+        timeout: job.replica_timeout,
     };
     let start = Instant::now();
     let distilled = distill(

@@ -25,7 +25,9 @@ use crate::distill::vocab::{prune_embeddings, prune_vocab};
 use crate::error::{Error, Result};
 use crate::jobs::JobObserver;
 use crate::jobs::checkpoint::{Checkpointer, shape_fingerprint};
-use crate::jobs::parallel::{DataParallel, ShardPlan, data_parallel_step, replica_error};
+use crate::jobs::parallel::{
+    DataParallel, ShardPlan, data_parallel_step, replica_error, single_device_step,
+};
 use crate::rng::SplitMix;
 use crate::text::config::BertConfig;
 use crate::text::tokenizer::TextTokenizer;
@@ -286,34 +288,36 @@ pub fn distill(
             let seq = tokens.seq_len;
             let all_pieces: f64 = tokens.mask.iter().map(|&m| f64::from(m)).sum();
             let ranges = plan.ranges(tokens.batch);
+            // What each replica's thread needs, owned (cheap: tensors are shared handles).
+            let (batch, mask_all, sid_all) =
+                (tokens.batch, tokens.mask.clone(), ids.map(&tokens.ids));
+            let (shard_ranges, targets_all, masks_now) = (ranges.clone(), targets, masks.clone());
+            let (devices, main, settings) = (replicas.clone(), device.clone(), config.clone());
             // Replica k's loss on its rows of the batch, weighted by its share of them.
-            let shard_loss = |student: &Student, k: usize| -> Option<Tensor<1>> {
-                let rows = ranges.get(k)?.clone();
+            let shard_loss = move |student: &Student, k: usize| -> Option<Tensor<1>> {
+                let rows = shard_ranges.get(k)?.clone();
                 if rows.is_empty() {
                     return None;
                 }
-                let here = replicas.get(k).unwrap_or(device);
-                let pieces = &tokens.mask[rows.start * seq..rows.end * seq];
+                let here = devices.get(k).unwrap_or(&main);
+                let pieces = &mask_all[rows.start * seq..rows.end * seq];
                 let share = BatchShare {
                     first: rows.start,
-                    rows: rows.len() as f64 / tokens.batch as f64,
+                    rows: rows.len() as f64 / batch as f64,
                     pieces: pieces.iter().map(|&m| f64::from(m)).sum::<f64>() / all_pieces.max(1.0),
                 };
                 let shape = [rows.len(), seq];
                 let mask = Tensor::<2>::from_data(TensorData::new(pieces.to_vec(), shape), here);
                 let sid = Tensor::<2, Int>::from_data(
-                    TensorData::new(
-                        ids.map(&tokens.ids[rows.start * seq..rows.end * seq]),
-                        shape,
-                    ),
+                    TensorData::new(sid_all[rows.start * seq..rows.end * seq].to_vec(), shape),
                     here,
                 );
-                let targets = if replicas.len() > 1 {
-                    targets.shard(rows, here)
+                let targets = if devices.len() > 1 {
+                    targets_all.shard(rows, here)
                 } else {
-                    targets.clone()
+                    targets_all.clone()
                 };
-                let mt = masks.tensors(here, eps);
+                let mt = masks_now.tensors(here, eps);
                 let embedded = masked_embeddings(&student.encoder, sid, &mt);
                 let loss_at = |embedded: Tensor<3>, stage2: bool| {
                     student_loss(
@@ -323,11 +327,11 @@ pub fn distill(
                         &mt,
                         &targets,
                         stage2,
-                        config,
+                        &settings,
                         share,
                     )
                 };
-                Some(if stage2 && config.fgm_epsilon > 0.0 {
+                Some(if stage2 && settings.fgm_epsilon > 0.0 {
                     // FGM: the gradient at the embedding output (a detached leaf), then the loss
                     // at the clean and at the perturbed embedding together.
                     let leaf = embedded.clone().detach().require_grad();
@@ -335,14 +339,19 @@ pub fn distill(
                         .grad(&loss_at(leaf.clone(), true).backward())
                         .expect("the embedding output is a leaf that requires its gradient");
                     let grad = Tensor::<3>::from_inner(grad);
-                    let adversarial = perturb(embedded.clone(), grad, config.fgm_epsilon);
+                    let adversarial = perturb(embedded.clone(), grad, settings.fgm_epsilon);
                     loss_at(embedded, true) + loss_at(adversarial, true)
                 } else {
                     loss_at(embedded, stage2)
                 })
             };
-            let computed = data_parallel_step(&student, replicas, shard_loss)
-                .map_err(|failed| replica_error(&failed, names, checkpoint_dir, epoch))?;
+            let computed = if replicas.len() > 1 {
+                data_parallel_step(&student, replicas, parallel.timeout, shard_loss)
+            } else {
+                let loss = shard_loss(&student, 0).expect("a batch of at least two texts");
+                single_device_step(&student, loss)
+            }
+            .map_err(|failed| replica_error(&failed, names, checkpoint_dir, epoch))?;
             plan.observe(&ranges, &computed);
             let value = computed.loss;
             exchange_seconds += computed.exchange_seconds;

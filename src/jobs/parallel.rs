@@ -23,6 +23,9 @@ pub struct DataParallel {
     pub names: Vec<String>,
     /// Cut batches evenly instead of by measured speed (see [`ShardPlan`]).
     pub even_shards: bool,
+    /// How long a step may wait for a replica before the run stops naming it (`None`: for
+    /// ever).
+    pub timeout: Option<std::time::Duration>,
 }
 
 impl DataParallel {
@@ -67,78 +70,106 @@ pub struct ReplicaFailed {
     pub reason: String,
 }
 
-/// One data-parallel step of `model` over `devices` (the first is the model's; empty or one:
-/// no replicas). `shard_loss(copy, k)` is replica `k`'s loss on its shard, computed with `copy`
-/// (the model forked to `devices[k]`) and already weighted so that the shards' losses sum to
-/// the batch's; `None` when the shard is empty. With one device, shard 0 is the whole batch and
-/// the model itself is used, on the calling thread.
+/// The step of a model on one device: `loss`'s value and gradients.
+pub fn single_device_step<M: Module>(
+    model: &M,
+    loss: Tensor<1>,
+) -> Result<ParallelStep, ReplicaFailed> {
+    let value = read_loss(&loss, 0)?;
+    Ok(ParallelStep {
+        loss: value,
+        grads: GradientsParams::from_grads(loss.backward(), model),
+        exchange_seconds: 0.0,
+        replica_seconds: Vec::new(),
+    })
+}
+
+/// One data-parallel step of `model` over `devices` (at least two; the first is the model's).
+/// `shard_loss(copy, k)` is replica `k`'s loss on its shard, computed with `copy` (the model
+/// forked to `devices[k]`) and already weighted so that the shards' losses sum to the batch's;
+/// `None` when the shard is empty.
+///
+/// Each replica runs on a thread of its own. A replica that has not handed back its gradients
+/// within `timeout` of the step's start fails the step by name: a worker whose host vanished
+/// without closing its connection (power lost, cable pulled, process stopped) would otherwise
+/// keep the leader waiting on the operating system's TCP timeout. Its thread stays blocked and
+/// is left behind (the run stops with the error).
 pub fn data_parallel_step<M, F>(
     model: &M,
     devices: &[Device],
+    timeout: Option<std::time::Duration>,
     shard_loss: F,
 ) -> Result<ParallelStep, ReplicaFailed>
 where
-    M: Module + Sync,
-    F: Fn(&M, usize) -> Option<Tensor<1>> + Sync,
+    M: Module + Sync + 'static,
+    F: Fn(&M, usize) -> Option<Tensor<1>> + Send + Sync + 'static,
 {
-    if devices.len() <= 1 {
-        let loss = shard_loss(model, 0).ok_or_else(|| ReplicaFailed {
-            replica: 0,
-            reason: "an empty batch".into(),
-        })?;
-        let value = read_loss(&loss, 0)?;
-        return Ok(ParallelStep {
-            loss: value,
-            grads: GradientsParams::from_grads(loss.backward(), model),
-            exchange_seconds: 0.0,
-            replica_seconds: Vec::new(),
-        });
-    }
-    let main = &devices[0];
-    let start = std::time::Instant::now();
     type Shard = Result<Option<(f64, GradientsParams, std::time::Instant)>, ReplicaFailed>;
-    let shard_loss = &shard_loss;
-    let shards: Vec<Shard> = std::thread::scope(|scope| {
-        let handles: Vec<_> = devices
-            .iter()
-            .enumerate()
-            .map(|(k, device)| {
-                let handle = scope.spawn(move || {
-                    let copy = model.clone().fork(device);
-                    let Some(loss) = shard_loss(&copy, k) else {
-                        return Ok(None);
-                    };
-                    // The backward pass is queued before the first read, so that a remote device
-                    // receives it while it still runs the forward pass; the read is where a dead
-                    // worker shows, as an error rather than a panic.
-                    let grads = GradientsParams::from_grads(loss.clone().backward(), &copy);
-                    let value = read_loss(&loss, k)?;
-                    // Moved here, on the replica's thread: a worker that dies now panics this
-                    // thread, caught below.
-                    let grads = grads.to_device(main, &copy);
-                    Ok(Some((value, grads, std::time::Instant::now())))
-                });
-                (k, handle)
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|(k, h)| {
-                h.join().unwrap_or_else(|panic| {
+    let main = devices[0].clone();
+    let start = std::time::Instant::now();
+    let shard_loss = std::sync::Arc::new(shard_loss);
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<(usize, Shard)>();
+    for (k, device) in devices.iter().enumerate() {
+        let (model, device, main) = (model.clone(), device.clone(), main.clone());
+        let (shard_loss, done_tx) = (shard_loss.clone(), done_tx.clone());
+        std::thread::spawn(move || {
+            let run = || -> Shard {
+                let copy = model.fork(&device);
+                let Some(loss) = shard_loss(&copy, k) else {
+                    return Ok(None);
+                };
+                // The backward pass is queued before the first read, so that a remote device
+                // receives it while it still runs the forward pass; the read is where a dead
+                // worker shows, as an error rather than a panic.
+                let grads = GradientsParams::from_grads(loss.clone().backward(), &copy);
+                let value = read_loss(&loss, k)?;
+                // Moved here, on the replica's thread: a worker that dies now panics this
+                // thread, caught below.
+                let grads = grads.to_device(&main, &copy);
+                Ok(Some((value, grads, std::time::Instant::now())))
+            };
+            let shard = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).unwrap_or_else(
+                |panic| {
                     Err(ReplicaFailed {
                         replica: k,
                         reason: panic_text(&*panic),
                     })
-                })
-            })
-            .collect()
-    });
+                },
+            );
+            // The leader may have stopped waiting (a timed-out step): nobody to tell then.
+            let _ = done_tx.send((k, shard));
+        });
+    }
+    drop(done_tx);
+    let mut shards: Vec<Option<Shard>> = (0..devices.len()).map(|_| None).collect();
+    while shards.iter().any(Option::is_none) {
+        let received = match timeout {
+            Some(limit) => done_rx.recv_timeout(limit.saturating_sub(start.elapsed())),
+            None => done_rx
+                .recv()
+                .map_err(|_| std::sync::mpsc::RecvTimeoutError::Disconnected),
+        };
+        match received {
+            Ok((k, shard)) => shards[k] = Some(shard),
+            Err(_) => {
+                let waiting = shards.iter().position(Option::is_none).unwrap_or(0);
+                return Err(ReplicaFailed {
+                    replica: waiting,
+                    reason: format!(
+                        "no answer {:.0} s after the step started (--replica-timeout): its host \
+                         may be gone, stopped or unreachable",
+                        start.elapsed().as_secs_f64()
+                    ),
+                });
+            }
+        }
+    }
     let mut value = 0.0;
     let mut sum = GradientsAccumulator::new();
     let mut own_done = None;
     let mut replica_seconds = vec![0.0; devices.len()];
     for (k, shard) in shards.into_iter().enumerate() {
-        let Some((v, grads, done)) = shard? else {
+        let Some((v, grads, done)) = shard.expect("every replica answered")? else {
             continue;
         };
         if k == 0 {

@@ -64,6 +64,8 @@ pub struct TextTuning {
 pub struct TrainJob {
     /// With several devices: equal shards rather than shards sized by measured speed.
     pub even_shards: bool,
+    /// With several devices: how long a step waits for a replica before the run stops.
+    pub replica_timeout: Option<std::time::Duration>,
     /// Dataset folder (RecBole atomic files or catalog + events).
     pub data: PathBuf,
     /// Text-encoder folder for the item texts.
@@ -397,6 +399,7 @@ pub fn run_train_job(
                     .collect(),
                 device_names: replicas.iter().map(|r| r.name.clone()).collect(),
                 even_shards: job.even_shards,
+                replica_timeout: job.replica_timeout,
             },
             observer,
         )?

@@ -65,6 +65,51 @@ pub enum Objective<'a> {
     },
 }
 
+/// An [`Objective`] owning what it refers to, for a data-parallel replica's thread.
+// One per step, moved into the replicas' closure: the variants' size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone)]
+pub enum OwnedObjective {
+    Pretrain {
+        dropped: Vec<Vec<usize>>,
+        lambda: f64,
+    },
+    Finetune {
+        absent: Option<Tensor<2, Bool>>,
+        views: Option<(TwoViews, f64)>,
+    },
+}
+
+impl Objective<'_> {
+    pub fn to_owned(&self) -> OwnedObjective {
+        match self {
+            Objective::Pretrain { dropped, lambda } => OwnedObjective::Pretrain {
+                dropped: dropped.to_vec(),
+                lambda: *lambda,
+            },
+            Objective::Finetune { absent, views } => OwnedObjective::Finetune {
+                absent: absent.cloned(),
+                views: views.map(|(v, w)| (v.clone(), w)),
+            },
+        }
+    }
+}
+
+impl OwnedObjective {
+    pub fn as_objective(&self) -> Objective<'_> {
+        match self {
+            OwnedObjective::Pretrain { dropped, lambda } => Objective::Pretrain {
+                dropped,
+                lambda: *lambda,
+            },
+            OwnedObjective::Finetune { absent, views } => Objective::Finetune {
+                absent: absent.as_ref(),
+                views: views.as_ref().map(|(v, w)| (v, *w)),
+            },
+        }
+    }
+}
+
 /// The loss of `chunk` (rows `offset..` of the batch for the item-dropped copies) for `model`.
 pub(crate) fn shard_loss(
     model: &Recommender,

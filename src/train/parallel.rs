@@ -3,7 +3,7 @@
 
 use burn::prelude::*;
 
-use crate::jobs::parallel::{ParallelStep, ReplicaFailed, data_parallel_step};
+use crate::jobs::parallel::{ParallelStep, ReplicaFailed, data_parallel_step, single_device_step};
 use crate::rec::Recommender;
 use crate::train::objective::{Objective, shard_loss};
 use crate::train::windows::TrainWindow;
@@ -44,11 +44,10 @@ pub fn batch_gradients(
     objective: &Objective,
     replicas: &[Replica],
     ranges: &[std::ops::Range<usize>],
+    timeout: Option<std::time::Duration>,
 ) -> Result<ParallelStep, ReplicaFailed> {
     if replicas.len() <= 1 || chunk.len() < 2 {
-        return data_parallel_step(model, &[], |model, _| {
-            Some(shard_loss(model, chunk, 0, text.clone(), objective))
-        });
+        return single_device_step(model, shard_loss(model, chunk, 0, text.clone(), objective));
     }
     let weight = |c: &[TrainWindow]| -> f64 {
         match objective {
@@ -61,13 +60,24 @@ pub fn batch_gradients(
     };
     let total = weight(chunk).max(1.0);
     let devices: Vec<Device> = replicas.iter().map(|r| r.device.clone()).collect();
-    data_parallel_step(model, &devices, |copy, k| {
-        let rows = ranges.get(k)?.clone();
-        let shard = &chunk[rows.clone()];
-        (!shard.is_empty()).then(|| {
-            shard_loss(copy, shard, rows.start, replicas[k].text.clone(), objective)
-                .mul_scalar(weight(shard) / total)
+    // What each replica's thread needs, owned (cheap: tensors are shared handles).
+    let shards: Vec<Option<(std::ops::Range<usize>, f64, Tensor<2>)>> = replicas
+        .iter()
+        .enumerate()
+        .map(|(k, replica)| {
+            let rows = ranges.get(k)?.clone();
+            (!rows.is_empty()).then(|| {
+                let share = weight(&chunk[rows.clone()]) / total;
+                (rows, share, replica.text.clone())
+            })
         })
+        .collect();
+    let chunk = chunk.to_vec();
+    let objective = objective.to_owned();
+    data_parallel_step(model, &devices, timeout, move |copy, k| {
+        let (rows, share, text) = shards.get(k)?.clone()?;
+        let shard = &chunk[rows.clone()];
+        Some(shard_loss(copy, shard, rows.start, text, &objective.as_objective()).mul_scalar(share))
     })
 }
 
@@ -100,11 +110,19 @@ mod tests {
             absent: None,
             views: None,
         };
-        let one = batch_gradients(&model, &chunk, &text, &objective, &[], &[]).unwrap();
+        let one = batch_gradients(&model, &chunk, &text, &objective, &[], &[], None).unwrap();
         let replicas = Replica::on(&[device.clone(), device.clone()], &text);
         // Unequal shards, as a plan that measured one replica slower cuts them.
-        let two =
-            batch_gradients(&model, &chunk, &text, &objective, &replicas, &[0..5, 5..7]).unwrap();
+        let two = batch_gradients(
+            &model,
+            &chunk,
+            &text,
+            &objective,
+            &replicas,
+            &[0..5, 5..7],
+            None,
+        )
+        .unwrap();
         let (whole, mut g1, sharded, mut g2) = (one.loss, one.grads, two.loss, two.grads);
         assert!((whole - sharded).abs() < 1e-5, "loss {whole} vs {sharded}");
         let mut compared = 0;

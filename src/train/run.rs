@@ -60,6 +60,8 @@ pub struct CheckpointOptions {
     pub device_names: Vec<String>,
     /// Equal shards rather than shards sized by measured speed (`jobs::parallel::ShardPlan`).
     pub even_shards: bool,
+    /// How long a step waits for a replica before the run stops naming it (`None`: for ever).
+    pub replica_timeout: Option<std::time::Duration>,
 }
 
 /// The outcome of [`train`].
@@ -249,15 +251,23 @@ pub fn train_with_views(
                 }
             };
             let ranges = plan.ranges(chunk.len());
-            let step = batch_gradients(&model, chunk, text, &objective, &replicas, &ranges)
-                .map_err(|failed| {
-                    replica_error(
-                        &failed,
-                        &checkpoints.device_names,
-                        checkpoints.dir.as_deref(),
-                        epoch,
-                    )
-                })?;
+            let step = batch_gradients(
+                &model,
+                chunk,
+                text,
+                &objective,
+                &replicas,
+                &ranges,
+                checkpoints.replica_timeout,
+            )
+            .map_err(|failed| {
+                replica_error(
+                    &failed,
+                    &checkpoints.device_names,
+                    checkpoints.dir.as_deref(),
+                    epoch,
+                )
+            })?;
             plan.observe(&ranges, &step);
             let (value, grads) = (step.loss, step.grads);
             exchange_seconds += step.exchange_seconds;
