@@ -283,19 +283,7 @@ fn a_silent_worker_is_named_after_the_replica_timeout() {
         &format!("cpu,{}", worker.address),
     );
     args.extend(["--replica-timeout", "3"].map(String::from));
-    let leader = Command::new(env!("CARGO_BIN_EXE_ranklet"))
-        .args(&args)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    while epoch_in(&checkpoint) < 1 {
-        assert!(
-            started.elapsed() < Duration::from_secs(300),
-            "no checkpoint after 300 s"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let leader = leader_past_first_epoch(&args, &checkpoint);
     let pid = worker.child.id().to_string();
     assert!(
         Command::new("kill")
@@ -325,6 +313,24 @@ fn a_silent_worker_is_named_after_the_replica_timeout() {
     );
 }
 
+/// The leader started with `args`, once its first epoch is checkpointed in `checkpoint`.
+fn leader_past_first_epoch(args: &[String], checkpoint: &Path) -> Child {
+    let leader = Command::new(env!("CARGO_BIN_EXE_ranklet"))
+        .args(args)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while epoch_in(checkpoint) < 1 {
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "no checkpoint after 300 s"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    leader
+}
+
 fn epoch_in(checkpoint: &Path) -> u64 {
     std::fs::read(checkpoint.join("state.json"))
         .ok()
@@ -348,19 +354,7 @@ fn a_killed_worker_stops_the_leader_by_name_and_the_run_resumes_on_fewer_devices
         &report,
         &format!("cpu,{}", worker.address),
     );
-    let leader = Command::new(env!("CARGO_BIN_EXE_ranklet"))
-        .args(&args)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    while epoch_in(&checkpoint) < 1 {
-        assert!(
-            started.elapsed() < Duration::from_secs(300),
-            "no checkpoint after 300 s"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let leader = leader_past_first_epoch(&args, &checkpoint);
     worker.child.kill().unwrap(); // SIGKILL: no goodbye on the connection
     worker.child.wait().unwrap();
     let killed = Instant::now();

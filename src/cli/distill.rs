@@ -145,17 +145,8 @@ pub struct DistillArgs {
     /// device's up to float rounding in stage 1.
     #[arg(long, default_value = "1")]
     pub devices: DevicesArg,
-    /// With several devices, cut every batch into equal shards instead of shards sized to
-    /// each device's measured speed: slower (a worker's shard waits for the slowest device) but
-    /// the same cut in every run, so figures that depend on the cut (pre-training's in-batch
-    /// negatives, distillation's stage-2 similarity) are reproducible.
-    #[arg(long)]
-    pub even_shards: bool,
-    /// With several devices: seconds a step waits for a device's gradients before the run
-    /// stops with an error naming it (a worker whose host vanished without closing its
-    /// connection); 0 waits for ever.
-    #[arg(long, default_value_t = 300.0, value_parser = super::non_negative)]
-    pub replica_timeout: f64,
+    #[command(flatten)]
+    pub shards: super::ShardArgs,
     #[command(flatten)]
     pub checkpoint: CheckpointArgs,
     /// JSON report (entries of one report merge by --name).
@@ -305,9 +296,8 @@ pub fn run(args: DistillArgs) -> Result<()> {
         );
     }
     let job = DistillJob {
-        even_shards: args.even_shards,
-        replica_timeout: (args.replica_timeout > 0.0)
-            .then(|| std::time::Duration::from_secs_f64(args.replica_timeout)),
+        even_shards: args.shards.even_shards,
+        replica_timeout: args.shards.timeout(),
         teacher: files,
         valid,
         train,

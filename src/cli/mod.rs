@@ -174,6 +174,30 @@ pub enum DeviceArg {
     Cuda,
 }
 
+/// How `train` and `distill` cut batches across several devices, and how long they wait.
+#[derive(Debug, clap::Args)]
+pub struct ShardArgs {
+    /// With several devices, cut every batch into equal shards instead of shards sized to
+    /// each device's measured speed: slower (a worker's shard waits for the slowest device) but
+    /// the same cut in every run, so figures that depend on the cut (pre-training's in-batch
+    /// negatives, distillation's stage-2 similarity) are reproducible.
+    #[arg(long)]
+    pub even_shards: bool,
+    /// With several devices: seconds a step waits for a device's gradients before the run
+    /// stops with an error naming it (a worker whose host vanished without closing its
+    /// connection); 0 waits for ever.
+    #[arg(long, default_value_t = 300.0, value_parser = non_negative)]
+    pub replica_timeout: f64,
+}
+
+impl ShardArgs {
+    /// `--replica-timeout` as a limit (`None`: wait for ever).
+    pub fn timeout(&self) -> Option<std::time::Duration> {
+        (self.replica_timeout > 0.0)
+            .then(|| std::time::Duration::from_secs_f64(self.replica_timeout))
+    }
+}
+
 /// `--devices`: a count of `--device`'s kind (GPUs 0..N), or a comma-separated list of devices,
 /// `cpu`, `gpu:N`, `cuda:N` or `ranklet worker` addresses `ws://host:port[/N]`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -71,17 +71,8 @@ pub struct TrainArgs {
     /// negatives become each shard's.
     #[arg(long, default_value = "1")]
     pub devices: DevicesArg,
-    /// With several devices, cut every batch into equal shards instead of shards sized to
-    /// each device's measured speed: slower (a worker's shard waits for the slowest device) but
-    /// the same cut in every run, so figures that depend on the cut (pre-training's in-batch
-    /// negatives, distillation's stage-2 similarity) are reproducible.
-    #[arg(long)]
-    pub even_shards: bool,
-    /// With several devices: seconds a step waits for a device's gradients before the run
-    /// stops with an error naming it (a worker whose host vanished without closing its
-    /// connection); 0 waits for ever.
-    #[arg(long, default_value_t = 300.0, value_parser = super::non_negative)]
-    pub replica_timeout: f64,
+    #[command(flatten)]
+    pub shards: super::ShardArgs,
     /// Where cached item text vectors live.
     #[arg(long, default_value = ".cache/vectors")]
     pub cache: PathBuf,
@@ -191,9 +182,8 @@ impl TrainArgs {
         };
         let mode_name = format!("{mode:?}").to_lowercase();
         TrainJob {
-            even_shards: self.even_shards,
-            replica_timeout: (self.replica_timeout > 0.0)
-                .then(|| std::time::Duration::from_secs_f64(self.replica_timeout)),
+            even_shards: self.shards.even_shards,
+            replica_timeout: self.shards.timeout(),
             data: self.data.clone(),
             text_model: self.text_model.clone(),
             cache: self.cache.clone(),

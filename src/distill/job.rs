@@ -235,19 +235,7 @@ pub fn run_distill_job(
     let teacher_config = teacher_config(&job.teacher)?;
     base.seed(job.config.seed);
     let device = base.clone().autodiff();
-    let parallel = DataParallel {
-        devices: if replicas.len() > 1 {
-            replicas
-                .iter()
-                .map(|r| r.device.clone().autodiff())
-                .collect()
-        } else {
-            Vec::new()
-        },
-        names: replicas.iter().map(|r| r.name.clone()).collect(),
-        even_shards: job.even_shards,
-        timeout: job.replica_timeout,
-    };
+    let parallel = DataParallel::over(replicas, job.even_shards, job.replica_timeout);
     let start = Instant::now();
     let distilled = distill(
         &job.teacher,

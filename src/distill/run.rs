@@ -53,12 +53,8 @@ pub struct DistillEpoch {
     pub seconds: f64,
     /// Seconds the model's device spent waiting for the other replicas' gradients and summing
     /// them (data-parallel runs only).
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "crate::jobs::is_zero")]
     pub exchange_seconds: f64,
-}
-
-fn is_zero(x: &f64) -> bool {
-    *x == 0.0
 }
 
 /// The checkpoint's state (`state.json`).

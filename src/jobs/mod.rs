@@ -24,6 +24,12 @@ pub trait JobObserver<Epoch> {
     fn note(&mut self, _line: &str) {}
 }
 
+/// For serde's `skip_serializing_if`: a figure that is 0 where it does not apply (the
+/// data-parallel times of a run on one device) is left out of the epoch records.
+pub fn is_zero(x: &f64) -> bool {
+    *x == 0.0
+}
+
 /// Observes nothing.
 pub struct Silent;
 

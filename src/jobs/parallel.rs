@@ -13,6 +13,8 @@ use burn::module::Module;
 use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::prelude::*;
 
+use crate::device::NamedDevice;
+
 /// The devices a job runs data-parallel on, and what the user called them.
 #[derive(Debug, Clone, Default)]
 pub struct DataParallel {
@@ -29,6 +31,28 @@ pub struct DataParallel {
 }
 
 impl DataParallel {
+    /// Data parallelism over `replicas` as the user named them (their autodiff devices; none
+    /// when there is only one).
+    pub fn over(
+        replicas: &[NamedDevice],
+        even_shards: bool,
+        timeout: Option<std::time::Duration>,
+    ) -> DataParallel {
+        DataParallel {
+            devices: if replicas.len() > 1 {
+                replicas
+                    .iter()
+                    .map(|r| r.device.clone().autodiff())
+                    .collect()
+            } else {
+                Vec::new()
+            },
+            names: replicas.iter().map(|r| r.name.clone()).collect(),
+            even_shards,
+            timeout,
+        }
+    }
+
     /// Reseeds every replica's generator (dropout) for an epoch, each from its own offset of
     /// `seed`; the model's device (the first) is the caller's to seed.
     pub fn seed_replicas(&self, seed: u64) {

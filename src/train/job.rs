@@ -18,6 +18,7 @@ use crate::device::NamedDevice;
 use crate::error::{Error, Result};
 use crate::eval::popularity::evaluate_popularity;
 use crate::eval::{Metrics, evaluate_model, rank_among, target_ranks_among};
+use crate::jobs::parallel::DataParallel;
 use crate::jobs::{CheckpointPlan, JobObserver};
 use crate::rec::persona::MAX_FACETS;
 use crate::rec::{
@@ -393,13 +394,7 @@ pub fn run_train_job(
             &CheckpointOptions {
                 dir: Some(job.checkpoint.dir.clone()),
                 resume: job.checkpoint.resume,
-                devices: replicas
-                    .iter()
-                    .map(|r| r.device.clone().autodiff())
-                    .collect(),
-                device_names: replicas.iter().map(|r| r.name.clone()).collect(),
-                even_shards: job.even_shards,
-                replica_timeout: job.replica_timeout,
+                parallel: DataParallel::over(replicas, job.even_shards, job.replica_timeout),
             },
             observer,
         )?

@@ -6,7 +6,8 @@
 //! metric), and an exact `--resume` needs the shuffling state and a per-epoch reseed of the
 //! device generator (dropout, gate noise) saved with the checkpoint — see `checkpoint.rs`.
 //!
-//! One concern a file: [`config`] (the settings), [`windows`] (causal training windows),
+//! One concern a file: [`config`] (the settings), [`epoch_log`] (an epoch's record),
+//! [`windows`] (causal training windows),
 //! [`objective`] (a batch's loss), [`parallel`] (data-parallel gradients), [`clsd`] (CLSD's
 //! self-distillation pass), [`run`] (the loop: epochs, selection, checkpoints), and
 //! [`text_tuning`] (fine-tuning the text encoder's top layers with the recommender).
@@ -14,6 +15,7 @@
 pub mod checkpoint;
 pub mod clsd;
 pub mod config;
+pub mod epoch_log;
 pub mod job;
 pub mod objective;
 pub mod parallel;

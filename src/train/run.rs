@@ -8,42 +8,16 @@ use crate::data::Split;
 use crate::error::Result;
 use crate::eval::evaluate_model;
 use crate::jobs::JobObserver;
-use crate::jobs::parallel::{ShardPlan, add_into, replica_error};
+use crate::jobs::parallel::{DataParallel, ShardPlan, add_into, replica_error};
 use crate::rec::Recommender;
 use crate::rng::SplitMix;
 use crate::train::checkpoint::{self, Checkpointer, TrainState, shape_fingerprint};
 use crate::train::clsd::clsd_pass;
 use crate::train::config::TrainConfig;
+pub use crate::train::epoch_log::EpochLog;
 use crate::train::objective::{Objective, TwoViews};
 use crate::train::parallel::{Replica, batch_gradients};
 use crate::train::windows::{item_drop, train_windows};
-
-/// One epoch's figures.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct EpochLog {
-    pub epoch: usize,
-    /// `pretrain` (contrastive) or `finetune` (cross-entropy).
-    #[serde(default)]
-    pub phase: String,
-    pub loss: f64,
-    pub valid_ndcg10: f64,
-    pub seconds: f64,
-    /// Data-parallel overhead within `seconds`: the model's device waiting for the other
-    /// replicas and summing their gradients (absent on one device).
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub exchange_seconds: f64,
-    /// Within `seconds`: the validation ranking at the epoch's end (on the model's device).
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub valid_seconds: f64,
-    /// Data-parallel runs: each replica's seconds from the start of a step until its gradients
-    /// were on the model's device, summed over the epoch (a slower replica shows here).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub replica_seconds: Vec<f64>,
-}
-
-fn is_zero(x: &f64) -> bool {
-    *x == 0.0
-}
 
 /// Where and whether to checkpoint, and on which devices to train.
 #[derive(Debug, Clone, Default)]
@@ -52,16 +26,9 @@ pub struct CheckpointOptions {
     pub dir: Option<std::path::PathBuf>,
     /// Continue from the folder's checkpoint (an error when there is none).
     pub resume: bool,
-    /// Data-parallel replicas (autodiff devices): each batch is split across them and their
-    /// gradients are summed on the model's device. Empty or one: everything on the model's device.
-    pub devices: Vec<Device>,
-    /// What the user called each of `devices` (e.g. a worker's address), for errors; empty:
-    /// "replica N".
-    pub device_names: Vec<String>,
-    /// Equal shards rather than shards sized by measured speed (`jobs::parallel::ShardPlan`).
-    pub even_shards: bool,
-    /// How long a step waits for a replica before the run stops naming it (`None`: for ever).
-    pub replica_timeout: Option<std::time::Duration>,
+    /// Data-parallel replicas: each batch is split across them and their gradients are summed
+    /// on the model's device. None or one: everything on the model's device.
+    pub parallel: DataParallel,
 }
 
 /// The outcome of [`train`].
@@ -111,7 +78,7 @@ pub fn train_with_views(
             "no validation user (every user has fewer than 3 events): nothing to choose an epoch on",
         ));
     }
-    let devices = &checkpoints.devices;
+    let devices = &checkpoints.parallel.devices;
     let mut optim = AdamWConfig::new()
         .with_weight_decay(config.weight_decay)
         .init();
@@ -201,7 +168,7 @@ pub fn train_with_views(
     } else {
         Vec::new()
     };
-    let mut plan = ShardPlan::new(replicas.len(), checkpoints.even_shards);
+    let mut plan = ShardPlan::new(replicas.len(), checkpoints.parallel.even_shards);
     for epoch in first_epoch..=last_epoch {
         let pretraining = epoch <= config.pretrain_epochs;
         if !pretraining && config.freeze_encoder {
@@ -215,9 +182,7 @@ pub fn train_with_views(
             .wrapping_mul(1_000_003)
             .wrapping_add(epoch as u64);
         device.seed(epoch_seed);
-        for (k, replica) in devices.iter().enumerate().skip(1) {
-            replica.seed(epoch_seed.wrapping_add(k as u64 * 7919));
-        }
+        checkpoints.parallel.seed_replicas(epoch_seed);
         // Fisher–Yates with the seeded generator, over the windows in their base order: the
         // same seed gives the same run, and the generator's state is all a resume needs.
         let mut data = base.clone();
@@ -258,12 +223,12 @@ pub fn train_with_views(
                 &objective,
                 &replicas,
                 &ranges,
-                checkpoints.replica_timeout,
+                checkpoints.parallel.timeout,
             )
             .map_err(|failed| {
                 replica_error(
                     &failed,
-                    &checkpoints.device_names,
+                    &checkpoints.parallel.names,
                     checkpoints.dir.as_deref(),
                     epoch,
                 )
