@@ -154,16 +154,6 @@ impl DeviceSpec {
     }
 }
 
-/// Serves `device` to a data-parallel leader on `listener` (burn's remote server over
-/// WebSocket) until the process is stopped. The leader sends the replica's operations; the
-/// autodiff graph stays with it.
-pub fn serve_worker(device: Device, listener: std::net::TcpListener) -> Result<()> {
-    use burn::server::{RemoteServer, WebSocketTransport};
-    RemoteServer::new([device])
-        .serve(WebSocketTransport::from_listener(listener))
-        .map_err(|e| Error::Backend(format!("the worker stopped: {e}")))
-}
-
 #[cfg(test)]
 mod tests {
     use super::DeviceSpec;

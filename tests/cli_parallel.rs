@@ -14,18 +14,25 @@ use common::{contracts_folder, contracts_folder_sized, ranklet_ok, train};
 use ranklet::bundle::write_encoder_dir;
 use ranklet::fixtures::tiny_bert_files;
 
-/// A `ranklet worker` on a free loopback port; killed when dropped.
+/// A `ranklet worker` on a free loopback port, its log in a file; killed when dropped.
 struct Worker {
     child: Child,
     address: String,
+    log: std::path::PathBuf,
 }
 
 impl Worker {
     fn start() -> Worker {
+        static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let log = std::env::temp_dir().join(format!(
+            "ranklet-worker-{}-{}.log",
+            std::process::id(),
+            STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
         let mut child = Command::new(env!("CARGO_BIN_EXE_ranklet"))
             .args(["worker", "--listen", "127.0.0.1:0"])
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
         let mut line = String::new();
@@ -37,7 +44,16 @@ impl Worker {
             .find(|w| w.starts_with("ws://127.0.0.1:"))
             .unwrap_or_else(|| panic!("no loopback address in the worker's first line: {line:?}"))
             .to_string();
-        Worker { child, address }
+        Worker {
+            child,
+            address,
+            log,
+        }
+    }
+
+    /// What the worker has written to its log so far.
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 }
 
@@ -45,6 +61,7 @@ impl Drop for Worker {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.log);
     }
 }
 
@@ -86,6 +103,12 @@ fn two_processes_train_the_same_model_as_one() {
     );
     let test = |r: &serde_json::Value| r["models"][0]["test"]["ndcg@10"].as_f64().unwrap();
     assert_close(&[test(&one)], &[test(&two)], "test NDCG@10");
+    // The worker's shard ran there whole, not operation by operation from the leader.
+    assert!(
+        worker.log().contains("running ranklet/train-shard/1 steps"),
+        "the worker's log: {}",
+        worker.log()
+    );
 }
 
 /// `ranklet distill` on the tiny random teacher and a synthetic shop's texts, with `extra`

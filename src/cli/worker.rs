@@ -33,5 +33,5 @@ pub fn run(args: WorkerArgs) -> Result<()> {
     let kind = format!("{:?}", args.device).to_lowercase();
     super::out!("worker: serving {kind} on ws://{address}")?;
     eprintln!("worker: a leader uses it with --devices …,ws://{address}; Ctrl+C stops it");
-    ranklet::device::serve_worker(device, listener)
+    ranklet::jobs::worker_step::serve(device, listener, &[ranklet::train::parallel::WORKER_STEP])
 }

@@ -342,7 +342,7 @@ pub fn distill(
                 })
             };
             let computed = if replicas.len() > 1 {
-                data_parallel_step(&student, replicas, parallel.timeout, shard_loss)
+                data_parallel_step(&student, replicas, parallel.timeout, shard_loss, None)
             } else {
                 let loss = shard_loss(&student, 0).expect("a batch of at least two texts");
                 single_device_step(&student, loss)

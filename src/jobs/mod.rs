@@ -4,6 +4,7 @@
 
 pub mod checkpoint;
 pub mod parallel;
+pub mod worker_step;
 
 use std::path::PathBuf;
 

@@ -94,6 +94,13 @@ pub struct ReplicaFailed {
     pub reason: String,
 }
 
+/// A job's step for a replica whose device is a `ranklet worker`, run whole there
+/// (`jobs::worker_step`): `(model, k)` → replica `k`'s weighted loss and its gradients on the
+/// model's device; `None` when its shard is empty; `Err` names why the worker failed.
+pub type WorkerShard<M> = std::sync::Arc<
+    dyn Fn(&M, usize) -> Option<Result<(f64, GradientsParams), String>> + Send + Sync,
+>;
+
 /// The step of a model on one device: `loss`'s value and gradients.
 pub fn single_device_step<M: Module>(
     model: &M,
@@ -111,7 +118,9 @@ pub fn single_device_step<M: Module>(
 /// One data-parallel step of `model` over `devices` (at least two; the first is the model's).
 /// `shard_loss(copy, k)` is replica `k`'s loss on its shard, computed with `copy` (the model
 /// forked to `devices[k]`) and already weighted so that the shards' losses sum to the batch's;
-/// `None` when the shard is empty.
+/// `None` when the shard is empty. With `on_worker`, a replica on a `ranklet worker` runs its
+/// shard there instead ([`WorkerShard`]); without it, the leader drives the worker's operations
+/// one by one through burn's remote backend.
 ///
 /// Each replica runs on a thread of its own. A replica that has not handed back its gradients
 /// within `timeout` of the step's start fails the step by name: a worker whose host vanished
@@ -123,6 +132,7 @@ pub fn data_parallel_step<M, F>(
     devices: &[Device],
     timeout: Option<std::time::Duration>,
     shard_loss: F,
+    on_worker: Option<WorkerShard<M>>,
 ) -> Result<ParallelStep, ReplicaFailed>
 where
     M: Module + Sync + 'static,
@@ -136,8 +146,20 @@ where
     for (k, device) in devices.iter().enumerate() {
         let (model, device, main) = (model.clone(), device.clone(), main.clone());
         let (shard_loss, done_tx) = (shard_loss.clone(), done_tx.clone());
+        let on_worker = on_worker
+            .clone()
+            .filter(|_| crate::jobs::worker_step::is_worker(&device));
         std::thread::spawn(move || {
             let run = || -> Shard {
+                if let Some(on_worker) = on_worker {
+                    return match on_worker(&model, k) {
+                        None => Ok(None),
+                        Some(Ok((value, grads))) => {
+                            Ok(Some((value, grads, std::time::Instant::now())))
+                        }
+                        Some(Err(reason)) => Err(ReplicaFailed { replica: k, reason }),
+                    };
+                }
                 let copy = model.fork(&device);
                 let Some(loss) = shard_loss(&copy, k) else {
                     return Ok(None);
@@ -332,7 +354,7 @@ fn read_loss(loss: &Tensor<1>, replica: usize) -> Result<f64, ReplicaFailed> {
 }
 
 /// What a panicking replica thread said.
-fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+pub(crate) fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
     panic
         .downcast_ref::<String>()
         .cloned()

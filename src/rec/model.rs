@@ -47,6 +47,9 @@ pub struct Recommender {
     /// The persona's vocabulary and decay (the config's), which `facets` are indices into.
     #[module(skip)]
     pub persona_vocabulary: Option<PersonaVocabulary>,
+    /// What the model was built from: a data-parallel worker rebuilds its shape from it.
+    #[module(skip)]
+    pub config: RecommenderConfig,
 }
 
 /// A catalog through the item tower: the sequence encoder's inputs and the unit vectors that
@@ -139,6 +142,7 @@ impl Recommender {
                 .map(|v| PersonaEncoder::init(v.facets.len(), hidden, device)),
             facets: None,
             persona_vocabulary: config.signals.persona.clone(),
+            config: config.clone(),
         }
     }
 

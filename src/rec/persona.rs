@@ -86,7 +86,7 @@ impl PersonaVocabulary {
 
 /// The facets of a catalogue's items (row → facet indices); rows past it (search queries) have
 /// none.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FacetTable {
     pub rows: Vec<Vec<u16>>,
 }

@@ -16,7 +16,7 @@ use crate::train::clsd::clsd_pass;
 use crate::train::config::TrainConfig;
 pub use crate::train::epoch_log::EpochLog;
 use crate::train::objective::{Objective, TwoViews};
-use crate::train::parallel::{Replica, batch_gradients};
+use crate::train::parallel::{Replica, Sharding, batch_gradients};
 use crate::train::windows::{item_drop, train_windows};
 
 /// Where and whether to checkpoint, and on which devices to train.
@@ -164,7 +164,7 @@ pub fn train_with_views(
     });
     let last_epoch = config.pretrain_epochs + config.epochs;
     let replicas = if devices.len() > 1 {
-        Replica::on(devices, text)
+        Replica::on(devices, text, views.filter(|_| config.two_view > 0.0))
     } else {
         Vec::new()
     };
@@ -221,9 +221,13 @@ pub fn train_with_views(
                 chunk,
                 text,
                 &objective,
-                &replicas,
-                &ranges,
-                checkpoints.parallel.timeout,
+                &Sharding {
+                    replicas: &replicas,
+                    ranges: &ranges,
+                    timeout: checkpoints.parallel.timeout,
+                    // The workers' generators for this batch, from the epoch's seed.
+                    seed: epoch_seed.wrapping_add((batches as u64 + 1).wrapping_mul(1_000_033)),
+                },
             )
             .map_err(|failed| {
                 replica_error(

@@ -36,7 +36,7 @@ pub fn windows(split: &Split, max_len: usize) -> Vec<(Vec<usize>, Vec<usize>)> {
 }
 
 /// A training window with its events' types and CLSD weights.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TrainWindow {
     pub inputs: Vec<usize>,
     pub targets: Vec<usize>,
