@@ -33,5 +33,9 @@ pub fn run(args: WorkerArgs) -> Result<()> {
     let kind = format!("{:?}", args.device).to_lowercase();
     super::out!("worker: serving {kind} on ws://{address}")?;
     eprintln!("worker: a leader uses it with --devices …,ws://{address}; Ctrl+C stops it");
-    ranklet::jobs::worker_step::serve(device, listener, &[ranklet::train::parallel::WORKER_STEP])
+    let steps = [
+        ranklet::train::parallel::WORKER_STEP,
+        ranklet::distill::parallel::WORKER_STEP,
+    ];
+    ranklet::jobs::worker_step::serve(device, listener, &steps)
 }

@@ -14,6 +14,7 @@ pub mod job;
 pub mod loss;
 pub mod neighbours;
 pub mod objective;
+pub mod parallel;
 pub mod pruning;
 pub mod run;
 pub mod student;

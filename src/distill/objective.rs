@@ -4,8 +4,9 @@
 use burn::prelude::*;
 
 use crate::distill::config::DistillConfig;
+use crate::distill::loss::perturb;
 use crate::distill::loss::{cos_nce_rows, output_cosine, relation_kl, similarity_kl, token_cosine};
-use crate::distill::student::{MaskTensors, attention_relations, masked_layers};
+use crate::distill::student::{MaskTensors, attention_relations, masked_embeddings, masked_layers};
 use crate::distill::teacher::TeacherTargets;
 use crate::distill::trainee::Student;
 use crate::text::encoder::score_bias;
@@ -16,7 +17,7 @@ use crate::text::pooling::masked_mean;
 /// losses sum to the whole batch's. Every term but the in-batch similarity KL is then exactly
 /// the batch's; that one compares a shard's outputs with each other, as data-parallel training
 /// without an all-gather does.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BatchShare {
     /// The shard's first row in the batch (COS-NCE's positive for row `i` is the batch's `i`).
     pub first: usize,
@@ -102,4 +103,45 @@ pub fn student_loss(
             .mul_scalar(config.output_weight * share.rows);
     }
     loss
+}
+
+/// A shard's whole loss from its word-piece ids `sid` and `mask` (`[rows, seq]`): the student's
+/// loss at its embedding output, and in stage 2 with FGM also at the perturbed one (the gradient
+/// at the embedding output, a detached leaf, then the loss at the clean and the perturbed
+/// embedding together). What every replica computes, the leader's own and a worker's.
+#[allow(clippy::too_many_arguments)]
+pub fn shard_objective(
+    student: &Student,
+    sid: Tensor<2, Int>,
+    mask: Tensor<2>,
+    masks: &MaskTensors,
+    targets: &TeacherTargets,
+    stage2: bool,
+    config: &DistillConfig,
+    share: BatchShare,
+) -> Tensor<1> {
+    let embedded = masked_embeddings(&student.encoder, sid, masks);
+    let loss_at = |embedded: Tensor<3>, stage2: bool| {
+        student_loss(
+            student,
+            embedded,
+            mask.clone(),
+            masks,
+            targets,
+            stage2,
+            config,
+            share,
+        )
+    };
+    if stage2 && config.fgm_epsilon > 0.0 {
+        let leaf = embedded.clone().detach().require_grad();
+        let grad = leaf
+            .grad(&loss_at(leaf.clone(), true).backward())
+            .expect("the embedding output is a leaf that requires its gradient");
+        let grad = Tensor::<3>::from_inner(grad);
+        let adversarial = perturb(embedded.clone(), grad, config.fgm_epsilon);
+        loss_at(embedded, true) + loss_at(adversarial, true)
+    } else {
+        loss_at(embedded, stage2)
+    }
 }

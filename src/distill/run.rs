@@ -14,10 +14,9 @@ use burn::prelude::*;
 use crate::distill::augment::Augmenter;
 use crate::distill::average::blend;
 pub use crate::distill::config::{DistillConfig, decayed_lr};
-use crate::distill::loss::perturb;
-use crate::distill::objective::{BatchShare, student_loss};
+use crate::distill::parallel::{DistillShard, ShardSettings, WorkerContext, worker_shard};
 use crate::distill::pruning::{Importance, PruneSchedule, Shape, select_masks};
-use crate::distill::student::{Masks, masked_embeddings, slice};
+use crate::distill::student::{Masks, slice};
 use crate::distill::teacher::{teacher_targets, teacher_vectors};
 pub use crate::distill::trainee::mean_cosine;
 use crate::distill::trainee::{IdMap, Student, student_vectors};
@@ -26,7 +25,7 @@ use crate::error::{Error, Result};
 use crate::jobs::JobObserver;
 use crate::jobs::checkpoint::{Checkpointer, shape_fingerprint};
 use crate::jobs::parallel::{
-    DataParallel, ShardPlan, data_parallel_step, replica_error, single_device_step,
+    DataParallel, ShardPlan, WorkerShard, data_parallel_step, replica_error, single_device_step,
 };
 use crate::rng::SplitMix;
 use crate::text::config::BertConfig;
@@ -282,69 +281,94 @@ pub fn distill(
             let tokens = tokenizer.encode_batch(&texts)?;
             let targets = teacher_targets(&teacher, &tokens, config, device);
             let seq = tokens.seq_len;
-            let all_pieces: f64 = tokens.mask.iter().map(|&m| f64::from(m)).sum();
             let ranges = plan.ranges(tokens.batch);
-            // What each replica's thread needs, owned (cheap: tensors are shared handles).
-            let (batch, mask_all, sid_all) =
-                (tokens.batch, tokens.mask.clone(), ids.map(&tokens.ids));
-            let (shard_ranges, targets_all, masks_now) = (ranges.clone(), targets, masks.clone());
-            let (devices, main, settings) = (replicas.clone(), device.clone(), config.clone());
-            // Replica k's loss on its rows of the batch, weighted by its share of them.
-            let shard_loss = move |student: &Student, k: usize| -> Option<Tensor<1>> {
-                let rows = shard_ranges.get(k)?.clone();
-                if rows.is_empty() {
-                    return None;
-                }
-                let here = devices.get(k).unwrap_or(&main);
-                let pieces = &mask_all[rows.start * seq..rows.end * seq];
-                let share = BatchShare {
-                    first: rows.start,
-                    rows: rows.len() as f64 / batch as f64,
-                    pieces: pieces.iter().map(|&m| f64::from(m)).sum::<f64>() / all_pieces.max(1.0),
-                };
-                let shape = [rows.len(), seq];
-                let mask = Tensor::<2>::from_data(TensorData::new(pieces.to_vec(), shape), here);
-                let sid = Tensor::<2, Int>::from_data(
-                    TensorData::new(sid_all[rows.start * seq..rows.end * seq].to_vec(), shape),
-                    here,
-                );
-                let targets = if devices.len() > 1 {
-                    targets_all.shard(rows, here)
-                } else {
-                    targets_all.clone()
-                };
-                let mt = masks_now.tensors(here, eps);
-                let embedded = masked_embeddings(&student.encoder, sid, &mt);
-                let loss_at = |embedded: Tensor<3>, stage2: bool| {
-                    student_loss(
-                        student,
-                        embedded,
-                        mask.clone(),
-                        &mt,
-                        &targets,
-                        stage2,
-                        &settings,
-                        share,
-                    )
-                };
-                Some(if stage2 && settings.fgm_epsilon > 0.0 {
-                    // FGM: the gradient at the embedding output (a detached leaf), then the loss
-                    // at the clean and at the perturbed embedding together.
-                    let leaf = embedded.clone().detach().require_grad();
-                    let grad = leaf
-                        .grad(&loss_at(leaf.clone(), true).backward())
-                        .expect("the embedding output is a leaf that requires its gradient");
-                    let grad = Tensor::<3>::from_inner(grad);
-                    let adversarial = perturb(embedded.clone(), grad, settings.fgm_epsilon);
-                    loss_at(embedded, true) + loss_at(adversarial, true)
-                } else {
-                    loss_at(embedded, stage2)
-                })
-            };
+            // Each replica's rows, owned by the replicas' threads (tensors are shared handles).
+            let sid = ids.map(&tokens.ids);
+            let shards: std::sync::Arc<Vec<Option<DistillShard>>> = std::sync::Arc::new(
+                ranges
+                    .iter()
+                    .map(|rows| DistillShard::cut(rows.clone(), seq, &tokens.mask, &sid))
+                    .collect(),
+            );
+            let targets = std::sync::Arc::new(targets);
+            let (devices, main) = (replicas.clone(), device.clone());
+            let (masks_now, settings) = (masks.clone(), config.clone());
             let computed = if replicas.len() > 1 {
-                data_parallel_step(&student, replicas, parallel.timeout, shard_loss, None)
+                // A replica on a worker: its shard run whole there.
+                let on_worker = {
+                    let (shards, targets, devices, main) = (
+                        shards.clone(),
+                        targets.clone(),
+                        devices.clone(),
+                        main.clone(),
+                    );
+                    let (masks_now, settings) = (masks_now.clone(), settings.clone());
+                    let bert = BertConfig {
+                        vocab_size: student.encoder.embeddings.word_embeddings.weight.dims()[0],
+                        num_hidden_layers: student.encoder.layers.len(),
+                        ..teacher.config.clone()
+                    };
+                    let seed = epoch_seed.wrapping_add((step as u64 + 1).wrapping_mul(1_000_033));
+                    std::sync::Arc::new(move |student: &Student, k: usize| {
+                        let shard = shards.get(k)?.as_ref()?;
+                        let context = WorkerContext {
+                            bert: &bert,
+                            settings: ShardSettings {
+                                masks: &masks_now,
+                                eps,
+                                stage2,
+                                config: &settings,
+                            },
+                            seed: seed.wrapping_add(k as u64 * 7919),
+                        };
+                        Some(worker_shard(
+                            student,
+                            &devices[k],
+                            &main,
+                            shard,
+                            &targets,
+                            &context,
+                        ))
+                    }) as WorkerShard<Student>
+                };
+                // Replica k's loss on its rows of the batch, weighted by its share of them.
+                let shard_loss = move |student: &Student, k: usize| -> Option<Tensor<1>> {
+                    let shard = shards.get(k)?.as_ref()?;
+                    let here = &devices[k];
+                    let targets = targets.shard(shard.rows.clone(), here);
+                    Some(shard.loss(
+                        student,
+                        here,
+                        &targets,
+                        &ShardSettings {
+                            masks: &masks_now,
+                            eps,
+                            stage2,
+                            config: &settings,
+                        },
+                    ))
+                };
+                data_parallel_step(
+                    &student,
+                    replicas,
+                    parallel.timeout,
+                    shard_loss,
+                    Some(on_worker),
+                )
             } else {
-                let loss = shard_loss(&student, 0).expect("a batch of at least two texts");
+                let whole = DistillShard::cut(0..tokens.batch, seq, &tokens.mask, &sid)
+                    .expect("a batch of at least two texts");
+                let loss = whole.loss(
+                    &student,
+                    &main,
+                    &targets,
+                    &ShardSettings {
+                        masks: &masks_now,
+                        eps,
+                        stage2,
+                        config: &settings,
+                    },
+                );
                 single_device_step(&student, loss)
             }
             .map_err(|failed| replica_error(&failed, names, checkpoint_dir, epoch))?;
