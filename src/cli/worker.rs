@@ -33,9 +33,5 @@ pub fn run(args: WorkerArgs) -> Result<()> {
     let kind = format!("{:?}", args.device).to_lowercase();
     super::out!("worker: serving {kind} on ws://{address}")?;
     eprintln!("worker: a leader uses it with --devices …,ws://{address}; Ctrl+C stops it");
-    let steps = [
-        ranklet::train::parallel::WORKER_STEP,
-        ranklet::distill::parallel::WORKER_STEP,
-    ];
-    ranklet::jobs::worker_step::serve(device, listener, &steps)
+    ranklet::jobs::worker_step::serve(device, listener, &[ranklet::train::parallel::WORKER_STEP])
 }

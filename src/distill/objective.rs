@@ -17,7 +17,7 @@ use crate::text::pooling::masked_mean;
 /// losses sum to the whole batch's. Every term but the in-batch similarity KL is then exactly
 /// the batch's; that one compares a shard's outputs with each other, as data-parallel training
 /// without an all-gather does.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BatchShare {
     /// The shard's first row in the batch (COS-NCE's positive for row `i` is the batch's `i`).
     pub first: usize,

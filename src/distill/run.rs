@@ -14,7 +14,7 @@ use burn::prelude::*;
 use crate::distill::augment::Augmenter;
 use crate::distill::average::blend;
 pub use crate::distill::config::{DistillConfig, decayed_lr};
-use crate::distill::parallel::{DistillShard, ShardSettings, WorkerContext, worker_shard};
+use crate::distill::parallel::{DistillShard, Replicas, ShardSettings, batch_gradients};
 use crate::distill::pruning::{Importance, PruneSchedule, Shape, select_masks};
 use crate::distill::student::{Masks, slice};
 use crate::distill::teacher::{teacher_targets, teacher_vectors};
@@ -24,9 +24,7 @@ use crate::distill::vocab::{prune_embeddings, prune_vocab};
 use crate::error::{Error, Result};
 use crate::jobs::JobObserver;
 use crate::jobs::checkpoint::{Checkpointer, shape_fingerprint};
-use crate::jobs::parallel::{
-    DataParallel, ShardPlan, WorkerShard, data_parallel_step, replica_error, single_device_step,
-};
+use crate::jobs::parallel::{DataParallel, ShardPlan, replica_error};
 use crate::rng::SplitMix;
 use crate::text::config::BertConfig;
 use crate::text::tokenizer::TextTokenizer;
@@ -254,6 +252,12 @@ pub fn distill(
     let augmenter = Augmenter::new(config, train_texts, &tokenizer, &teacher.encoder);
     let eps = teacher.config.layer_norm_eps;
     let mut plan = ShardPlan::new(replicas.len(), parallel.even_shards);
+    // The devices a step's shards go to (the student's alone without replicas).
+    let step_devices = if replicas.len() > 1 {
+        replicas.clone()
+    } else {
+        vec![device.clone()]
+    };
     for epoch in first_epoch..=config.epochs {
         let start = std::time::Instant::now();
         let stage2 = epoch > config.stage1_epochs || config.layer_weight == 0.0;
@@ -282,95 +286,27 @@ pub fn distill(
             let targets = teacher_targets(&teacher, &tokens, config, device);
             let seq = tokens.seq_len;
             let ranges = plan.ranges(tokens.batch);
-            // Each replica's rows, owned by the replicas' threads (tensors are shared handles).
             let sid = ids.map(&tokens.ids);
-            let shards: std::sync::Arc<Vec<Option<DistillShard>>> = std::sync::Arc::new(
-                ranges
-                    .iter()
-                    .map(|rows| DistillShard::cut(rows.clone(), seq, &tokens.mask, &sid))
-                    .collect(),
-            );
-            let targets = std::sync::Arc::new(targets);
-            let (devices, main) = (replicas.clone(), device.clone());
-            let (masks_now, settings) = (masks.clone(), config.clone());
-            let computed = if replicas.len() > 1 {
-                // A replica on a worker: its shard run whole there.
-                let on_worker = {
-                    let (shards, targets, devices, main) = (
-                        shards.clone(),
-                        targets.clone(),
-                        devices.clone(),
-                        main.clone(),
-                    );
-                    let (masks_now, settings) = (masks_now.clone(), settings.clone());
-                    let bert = BertConfig {
-                        vocab_size: student.encoder.embeddings.word_embeddings.weight.dims()[0],
-                        num_hidden_layers: student.encoder.layers.len(),
-                        ..teacher.config.clone()
-                    };
-                    let seed = epoch_seed.wrapping_add((step as u64 + 1).wrapping_mul(1_000_033));
-                    std::sync::Arc::new(move |student: &Student, k: usize| {
-                        let shard = shards.get(k)?.as_ref()?;
-                        let context = WorkerContext {
-                            bert: &bert,
-                            settings: ShardSettings {
-                                masks: &masks_now,
-                                eps,
-                                stage2,
-                                config: &settings,
-                            },
-                            seed: seed.wrapping_add(k as u64 * 7919),
-                        };
-                        Some(worker_shard(
-                            student,
-                            &devices[k],
-                            &main,
-                            shard,
-                            &targets,
-                            &context,
-                        ))
-                    }) as WorkerShard<Student>
-                };
-                // Replica k's loss on its rows of the batch, weighted by its share of them.
-                let shard_loss = move |student: &Student, k: usize| -> Option<Tensor<1>> {
-                    let shard = shards.get(k)?.as_ref()?;
-                    let here = &devices[k];
-                    let targets = targets.shard(shard.rows.clone(), here);
-                    Some(shard.loss(
-                        student,
-                        here,
-                        &targets,
-                        &ShardSettings {
-                            masks: &masks_now,
-                            eps,
-                            stage2,
-                            config: &settings,
-                        },
-                    ))
-                };
-                data_parallel_step(
-                    &student,
-                    replicas,
-                    parallel.timeout,
-                    shard_loss,
-                    Some(on_worker),
-                )
-            } else {
-                let whole = DistillShard::cut(0..tokens.batch, seq, &tokens.mask, &sid)
-                    .expect("a batch of at least two texts");
-                let loss = whole.loss(
-                    &student,
-                    &main,
-                    &targets,
-                    &ShardSettings {
-                        masks: &masks_now,
-                        eps,
-                        stage2,
-                        config: &settings,
-                    },
-                );
-                single_device_step(&student, loss)
-            }
+            let shards = ranges
+                .iter()
+                .map(|rows| DistillShard::cut(rows.clone(), seq, &tokens.mask, &sid))
+                .collect();
+            let settings = ShardSettings {
+                masks: masks.clone(),
+                eps,
+                stage2,
+                config: config.clone(),
+            };
+            let computed = batch_gradients(
+                &student,
+                shards,
+                targets,
+                settings,
+                &Replicas {
+                    devices: &step_devices,
+                    timeout: parallel.timeout,
+                },
+            )
             .map_err(|failed| replica_error(&failed, names, checkpoint_dir, epoch))?;
             plan.observe(&ranges, &computed);
             let value = computed.loss;

@@ -29,21 +29,14 @@ use burn::tensor::DType;
 
 use crate::error::{Error, Result};
 
-/// What a worker's step receives: the job's request, the replica's resident tensors (kept on
-/// its device for the run), the step's own tensors, and the model's parameters (every float
-/// parameter's values in the model's visiting order, one after the other).
-pub struct StepInputs {
-    pub request: Vec<u8>,
-    pub resident: Vec<TensorData>,
-    pub tensors: Vec<TensorData>,
-    pub params: Vec<f32>,
-}
-
-/// What a worker computes for one step: from its inputs, the shard's loss and each parameter's
-/// gradient (`None`: the parameter got none, e.g. it is frozen or unused by the shard's
-/// objective). `device` is the one the worker serves (without autodiff). An `Err` is reported
-/// to the leader, which stops the run naming the worker; its text goes to the worker's log.
-pub type WorkerStepFn = fn(StepInputs, &Device) -> std::result::Result<StepAnswer, String>;
+/// What a worker computes for one step: given the request, the replica's resident tensors and
+/// the model's parameters (every float parameter's values in the model's visiting order, one
+/// after the other), the shard's loss and each parameter's gradient (`None`: the parameter got
+/// none, e.g. it is frozen or unused by the shard's objective). `device` is the one the worker
+/// serves (without autodiff). An `Err` is reported to the leader, which stops the run naming the
+/// worker; its text goes to the worker's log.
+pub type WorkerStepFn =
+    fn(&[u8], Vec<TensorData>, Vec<f32>, &Device) -> std::result::Result<StepAnswer, String>;
 
 /// A worker's answer to one step.
 pub struct StepAnswer {
@@ -73,19 +66,17 @@ const FAILED: f32 = 1.0;
 /// Runs `step` for `model` on the worker `device` (a remote device, autodiff or not) and returns
 /// the shard's loss and gradients, moved to `main` (the leader's autodiff device) and keyed by
 /// `model`'s parameter ids, as a local replica's would be. `resident`: tensors already on
-/// `device` (kept there for the run); `tensors`: the step's own (any rank, sent now);
-/// `request`: the job's encoding of the rest.
+/// `device` (kept there for the run); `request`: the job's encoding of the rest.
 ///
-/// The step's tensors travel as one tensor (their shapes beside it), the parameters as one, and
-/// the answer comes back as one (its status, the loss, which parameters have a gradient, then
-/// every gradient): a few uploads and one read per step, whatever the number of parameters.
+/// The parameters travel as one tensor and the answer comes back as one (its status, the loss,
+/// which parameters have a gradient, then every gradient): one upload and one read per step,
+/// whatever the number of parameters.
 pub fn run_on_worker<M: Module>(
     step: &WorkerStep,
     model: &M,
     device: &Device,
     main: &Device,
     resident: &[Tensor<2>],
-    tensors: &[TensorData],
     request: &[u8],
 ) -> std::result::Result<(f64, GradientsParams), String> {
     let remote = device.clone().inner();
@@ -93,22 +84,10 @@ pub fn run_on_worker<M: Module>(
         return Err(format!("{remote:?} is not a worker's device"));
     };
     let client = CustomOpClient::new(remote_device);
-    let (shapes, packed) = pack_tensors(tensors)?;
-    let mut inputs = vec![
-        int_ir(request_tensor(request, &remote))?,
-        int_ir(Tensor::<1, Int>::from_data(
-            TensorData::new(shapes.clone(), [shapes.len()]),
-            &remote,
-        ))?,
-    ];
+    let mut inputs = vec![int_ir(request_tensor(request, &remote))?];
     for tensor in resident {
         inputs.push(float_ir(tensor.clone().inner().to_device(&remote))?);
     }
-    let packed_len = packed.len();
-    inputs.push(float_ir(Tensor::<1>::from_data(
-        TensorData::new(packed, [packed_len]),
-        &remote,
-    ))?);
     let mut params = ParamValues::default();
     model.visit(&mut params);
     let total = params.values.len();
@@ -211,41 +190,29 @@ fn answer<B>(
     let answer_len = ir.outputs[0].shape.num_elements();
     let run = step.run;
     let answered = (|| -> std::result::Result<StepAnswer, String> {
-        let [request, shapes, resident @ .., tensors, params] = ir.inputs.as_slice() else {
-            return Err("a step without its request, tensors or parameters".into());
+        let [request, resident @ .., params] = ir.inputs.as_slice() else {
+            return Err("a step without its request or parameters".into());
         };
         // Read through burn's tensor API (a read does not check the rank given here).
-        let int_data = |handles: &mut HandleContainer<<B as BackendIr>::Handle>, ir| {
-            Tensor::<1, Int>::from_primitive::<B>(handles.get_int_tensor::<B>(ir))
-                .try_into_data()
-                .map_err(|e| format!("{e:?}"))
-        };
-        let float_data = |handles: &mut HandleContainer<<B as BackendIr>::Handle>, ir| {
-            Tensor::<1>::from_primitive::<B>(handles.get_float_tensor::<B>(ir))
-                .try_into_data()
-                .map_err(|e| format!("{e:?}"))
-        };
-        let request = request_bytes(int_data(handles, request)?.iter::<i64>());
-        let shapes: Vec<i64> = int_data(handles, shapes)?.iter::<i64>().collect();
-        let mut kept = Vec::with_capacity(resident.len());
+        let request = Tensor::<1, Int>::from_primitive::<B>(handles.get_int_tensor::<B>(request))
+            .try_into_data()
+            .map_err(|e| format!("{e:?}"))?;
+        let request = request_bytes(request.iter::<i64>());
+        let mut tensors = Vec::with_capacity(resident.len());
         for input in resident {
-            kept.push(float_data(handles, input)?);
+            let tensor = Tensor::<1>::from_primitive::<B>(handles.get_float_tensor::<B>(input));
+            tensors.push(tensor.try_into_data().map_err(|e| format!("{e:?}"))?);
         }
-        let values = |data: TensorData| {
-            data.convert::<f32>()
-                .try_into_vec::<f32>()
-                .map_err(|e| format!("{e:?}"))
-        };
-        let tensors = unpack_tensors(&shapes, values(float_data(handles, tensors)?)?)?;
-        let params = values(float_data(handles, params)?)?;
-        let inputs = StepInputs {
-            request,
-            resident: kept,
-            tensors,
-            params,
-        };
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(inputs, device)))
-            .unwrap_or_else(|panic| Err(crate::jobs::parallel::panic_text(&*panic)))
+        let params = Tensor::<1>::from_primitive::<B>(handles.get_float_tensor::<B>(params))
+            .try_into_data()
+            .map_err(|e| format!("{e:?}"))?
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .map_err(|e| format!("{e:?}"))?;
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            run(&request, tensors, params, device)
+        }))
+        .unwrap_or_else(|panic| Err(crate::jobs::parallel::panic_text(&*panic)))
     })();
     let mut out = vec![0.0f32; answer_len];
     if let Err(why) = answered.and_then(|answer| pack_answer(answer, &mut out)) {
@@ -308,51 +275,6 @@ fn request_bytes(words: impl Iterator<Item = i64>) -> Vec<u8> {
     bytes
 }
 
-/// The step's tensors as one flat f32 vector (one value of padding, so that it is never empty)
-/// and their shapes: the count, then each one's rank and dimensions.
-fn pack_tensors(tensors: &[TensorData]) -> std::result::Result<(Vec<i32>, Vec<f32>), String> {
-    let mut shapes = vec![tensors.len() as i32];
-    let mut packed = Vec::new();
-    for tensor in tensors {
-        let dims = tensor.shape().as_slice();
-        shapes.push(dims.len() as i32);
-        shapes.extend(dims.iter().map(|&d| d as i32));
-        let values = tensor
-            .clone()
-            .convert::<f32>()
-            .try_into_vec::<f32>()
-            .map_err(|e| format!("{e:?}"))?;
-        packed.extend(values);
-    }
-    packed.push(0.0);
-    Ok((shapes, packed))
-}
-
-/// [`pack_tensors`]' tensors back from its shapes and values.
-fn unpack_tensors(
-    shapes: &[i64],
-    values: Vec<f32>,
-) -> std::result::Result<Vec<TensorData>, String> {
-    let bad = || "the step's tensors do not match their shapes".to_string();
-    let mut shapes = shapes
-        .iter()
-        .map(|&d| usize::try_from(d).map_err(|_| bad()));
-    let count = shapes.next().ok_or_else(bad)??;
-    let mut tensors = Vec::with_capacity(count);
-    let mut at = 0;
-    for _ in 0..count {
-        let rank = shapes.next().ok_or_else(bad)??;
-        let dims = (0..rank)
-            .map(|_| shapes.next().ok_or_else(bad)?)
-            .collect::<std::result::Result<Vec<usize>, String>>()?;
-        let end = at + dims.iter().product::<usize>();
-        let slice = values.get(at..end).ok_or_else(bad)?;
-        tensors.push(TensorData::new(slice.to_vec(), dims));
-        at = end;
-    }
-    Ok(tensors)
-}
-
 /// A remote float tensor as a custom operation's input.
 fn float_ir<const D: usize>(tensor: Tensor<D>) -> std::result::Result<TensorIr, String> {
     tensor
@@ -389,7 +311,10 @@ impl ModuleVisitor for ParamValues {
             id: param.id,
             dims: data.shape().as_slice().to_vec(),
         });
-        self.values.extend(data.iter::<f32>());
+        match data.as_slice::<f32>() {
+            Ok(values) => self.values.extend_from_slice(values),
+            Err(_) => self.values.extend(data.iter::<f32>()),
+        }
     }
 }
 

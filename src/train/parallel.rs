@@ -6,7 +6,7 @@ use burn::prelude::*;
 
 use crate::jobs::parallel::{ParallelStep, ReplicaFailed, data_parallel_step, single_device_step};
 use crate::jobs::worker_step::{
-    ParamFill, StepAnswer, StepInputs, WorkerStep, param_grads, run_on_worker, trained_params,
+    ParamFill, StepAnswer, WorkerStep, param_grads, run_on_worker, trained_params,
 };
 use crate::rec::persona::FacetTable;
 use crate::rec::signals::ClsdStats;
@@ -115,15 +115,14 @@ impl ShardObjective {
 
 /// The worker's side of [`WORKER_STEP`]: the leader's model rebuilt on `device` with autodiff,
 /// the shard's weighted loss and its gradients.
-fn shard_on_worker(inputs: StepInputs, device: &Device) -> Result<StepAnswer, String> {
-    let StepInputs {
-        request,
-        resident,
-        params,
-        ..
-    } = inputs;
+fn shard_on_worker(
+    request: &[u8],
+    resident: Vec<TensorData>,
+    params: Vec<f32>,
+    device: &Device,
+) -> Result<StepAnswer, String> {
     let request: ShardRequest =
-        serde_json::from_slice(&request).map_err(|e| format!("an unreadable request: {e}"))?;
+        serde_json::from_slice(request).map_err(|e| format!("an unreadable request: {e}"))?;
     let device = device.clone().autodiff();
     device.seed(request.seed);
     let mut fill = ParamFill::new(&params, &request.trained, &device);
@@ -235,7 +234,6 @@ fn worker_shard(
         &replica.device,
         main,
         &replica.resident(),
-        &[],
         &request,
     )
 }
@@ -497,16 +495,8 @@ mod tests {
             );
             let request = serde_json::to_vec(&request).unwrap();
             let two_view = matches!(objective, Objective::Finetune { .. });
-            let answer = shard_on_worker(
-                StepInputs {
-                    request,
-                    resident: resident(two_view),
-                    tensors: Vec::new(),
-                    params,
-                },
-                &Device::flex(),
-            )
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
+            let answer = shard_on_worker(&request, resident(two_view), params, &Device::flex())
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
             assert!(
                 (answer.loss - own_loss).abs() < 1e-5 * own_loss.abs().max(1.0),
                 "{name}: loss {} vs {own_loss}",
