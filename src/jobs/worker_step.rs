@@ -41,7 +41,16 @@ pub type WorkerStepFn =
 /// A worker's answer to one step.
 pub struct StepAnswer {
     pub loss: f64,
-    pub grads: Vec<Option<TensorData>>,
+    /// Per float parameter, in visiting order.
+    pub grads: Vec<ParamGrad>,
+}
+
+/// A parameter's gradient as a worker's step returns it: its number of values (so that the
+/// answer keeps its place when it has none) and the gradient, if it got one.
+#[derive(Debug, Clone)]
+pub struct ParamGrad {
+    pub size: usize,
+    pub grad: Option<TensorData>,
 }
 
 /// A step a worker can run: its operation id (the leader and the worker must agree on it, and
@@ -115,12 +124,6 @@ pub fn run_on_worker<M: Module>(
         .convert::<f32>()
         .try_into_vec::<f32>()
         .map_err(|e| format!("{e:?}"))?;
-    if answer.len() != answer_len {
-        return Err(format!(
-            "its answer has {} values, not {answer_len}",
-            answer.len()
-        ));
-    }
     if answer[0] == FAILED {
         return Err(
             "its step failed (the worker's log says why; leader and worker must be the same \
@@ -128,15 +131,45 @@ pub fn run_on_worker<M: Module>(
                 .into(),
         );
     }
-    let (present, mut values) = (&answer[2..2 + n], &answer[2 + n..]);
+    let sizes: Vec<usize> = params
+        .specs
+        .iter()
+        .map(|spec| spec.dims.iter().product())
+        .collect();
+    let (loss, values) = unpack_answer(&answer, &sizes)?;
     let mut grads = GradientsParams::new();
-    for (spec, present) in params.specs.iter().zip(present) {
-        let size: usize = spec.dims.iter().product();
+    for (spec, values) in params.specs.iter().zip(values) {
+        if let Some(values) = values {
+            register_grad(&mut grads, spec, values, main)?;
+        }
+    }
+    Ok((loss, grads))
+}
+
+/// Each parameter's gradient values in an answer (`None`: it got none).
+type GradValues<'a> = Vec<Option<&'a [f32]>>;
+
+/// The loss and each parameter's gradient values from an answer packed by [`pack_answer`] for
+/// parameters of `sizes` values.
+fn unpack_answer<'a>(
+    answer: &'a [f32],
+    sizes: &[usize],
+) -> std::result::Result<(f64, GradValues<'a>), String> {
+    let n = sizes.len();
+    let total: usize = sizes.iter().sum();
+    if answer.len() != 2 + n + total {
+        return Err(format!(
+            "its answer has {} values, not {}",
+            answer.len(),
+            2 + n + total
+        ));
+    }
+    let (present, mut values) = (&answer[2..2 + n], &answer[2 + n..]);
+    let mut grads = Vec::with_capacity(n);
+    for (&size, &present) in sizes.iter().zip(present) {
         let (grad, rest) = values.split_at(size);
         values = rest;
-        if *present == 1.0 {
-            register_grad(&mut grads, spec, grad, main)?;
-        }
+        grads.push((present == 1.0).then_some(grad));
     }
     Ok((f64::from(answer[1]), grads))
 }
@@ -230,26 +263,31 @@ fn answer<B>(
 /// per gradient, then the gradients (zeros for an absent one).
 fn pack_answer(answer: StepAnswer, out: &mut [f32]) -> std::result::Result<(), String> {
     let n = answer.grads.len();
-    if out.len() < 2 + n {
-        return Err(format!("{n} gradients do not fit the leader's answer"));
+    let total: usize = answer.grads.iter().map(|g| g.size).sum();
+    if out.len() != 2 + n + total {
+        return Err(format!(
+            "{n} parameters of {total} values do not fit the leader's answer of {}",
+            out.len()
+        ));
     }
     out[1] = answer.loss as f32;
     let mut at = 2 + n;
-    for (k, grad) in answer.grads.into_iter().enumerate() {
-        let Some(grad) = grad else {
-            continue;
-        };
-        let values = grad
-            .convert::<f32>()
-            .try_into_vec::<f32>()
-            .map_err(|e| format!("{e:?}"))?;
-        let end = at + values.len();
-        if end > out.len() {
-            return Err("the gradients are larger than the leader's parameters".into());
+    for (k, ParamGrad { size, grad }) in answer.grads.into_iter().enumerate() {
+        if let Some(grad) = grad {
+            let values = grad
+                .convert::<f32>()
+                .try_into_vec::<f32>()
+                .map_err(|e| format!("{e:?}"))?;
+            if values.len() != size {
+                return Err(format!(
+                    "parameter {k}: a gradient of {} values for {size}",
+                    values.len()
+                ));
+            }
+            out[2 + k] = 1.0;
+            out[at..at + size].copy_from_slice(&values);
         }
-        out[2 + k] = 1.0;
-        out[at..end].copy_from_slice(&values);
-        at = end;
+        at += size;
     }
     Ok(())
 }
@@ -365,18 +403,19 @@ pub fn trained_params<M: Module>(model: &M) -> Vec<bool> {
 }
 
 /// Each float parameter's gradient in `grads` (visiting order), as data for the leader.
-pub fn param_grads<M: Module>(
-    model: &M,
-    grads: &burn::tensor::Gradients,
-) -> Vec<Option<TensorData>> {
-    struct Collect<'a>(&'a burn::tensor::Gradients, Vec<Option<TensorData>>);
+pub fn param_grads<M: Module>(model: &M, grads: &burn::tensor::Gradients) -> Vec<ParamGrad> {
+    struct Collect<'a>(&'a burn::tensor::Gradients, Vec<ParamGrad>);
     impl ModuleVisitor for Collect<'_> {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let value = param.val();
             let grad = param
                 .is_require_grad()
-                .then(|| param.val().grad(self.0))
+                .then(|| value.grad(self.0))
                 .flatten();
-            self.1.push(grad.map(Tensor::into_data));
+            self.1.push(ParamGrad {
+                size: value.shape().num_elements(),
+                grad: grad.map(Tensor::into_data),
+            });
         }
     }
     let mut collect = Collect(grads, Vec::new());
@@ -443,5 +482,67 @@ impl ModuleMapper for ParamFill<'_> {
         let tensor = Tensor::<D>::from_data(data, self.device);
         let trained = self.trained.get(k).copied().unwrap_or(true);
         Param::initialized(param.id, tensor.set_require_grad(trained))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The answer keeps every parameter's place: a parameter without a gradient (frozen, or
+    /// unused by the objective) between two with one leaves them where the leader reads them.
+    #[test]
+    fn an_answer_reads_back_with_absent_gradients_in_place() {
+        let grads = vec![
+            ParamGrad {
+                size: 2,
+                grad: Some(TensorData::new(vec![1.0f32, 2.0], [2])),
+            },
+            ParamGrad {
+                size: 3,
+                grad: None,
+            },
+            ParamGrad {
+                size: 1,
+                grad: Some(TensorData::new(vec![7.0f32], [1])),
+            },
+        ];
+        let mut out = vec![0.0; 2 + 3 + 6];
+        pack_answer(StepAnswer { loss: 0.5, grads }, &mut out).unwrap();
+        let (loss, back) = unpack_answer(&out, &[2, 3, 1]).unwrap();
+        assert_eq!(loss, 0.5);
+        assert_eq!(back, vec![Some(&[1.0, 2.0][..]), None, Some(&[7.0][..])]);
+        // A gradient of the wrong size, or an answer of the wrong length, is an error.
+        let wrong = vec![ParamGrad {
+            size: 2,
+            grad: Some(TensorData::new(vec![1.0f32], [1])),
+        }];
+        assert!(
+            pack_answer(
+                StepAnswer {
+                    loss: 0.0,
+                    grads: wrong
+                },
+                &mut [0.0; 5]
+            )
+            .is_err()
+        );
+        assert!(unpack_answer(&out[1..], &[2, 3, 1]).is_err());
+    }
+
+    /// A request's bytes come back exactly, whatever their length modulo four.
+    #[test]
+    fn a_request_reads_back_byte_for_byte() {
+        for request in [
+            &b""[..],
+            b"a",
+            b"ab",
+            b"abc",
+            b"abcd",
+            b"{\"rows\": [1, 2, 3]}",
+        ] {
+            let words = request_tensor(request, &Device::flex()).into_data();
+            assert_eq!(request_bytes(words.iter::<i64>()), request);
+        }
     }
 }

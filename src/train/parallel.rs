@@ -505,8 +505,13 @@ mod tests {
             assert_eq!(answer.grads.len(), own.len(), "{name}");
             let mut compared = 0;
             for (k, (theirs, mine)) in answer.grads.iter().zip(&own).enumerate() {
-                assert_eq!(theirs.is_some(), mine.is_some(), "{name}: parameter {k}");
-                let (Some(a), Some(b)) = (theirs, mine) else {
+                assert_eq!(theirs.size, mine.size, "{name}: parameter {k}");
+                assert_eq!(
+                    theirs.grad.is_some(),
+                    mine.grad.is_some(),
+                    "{name}: parameter {k}"
+                );
+                let (Some(a), Some(b)) = (&theirs.grad, &mine.grad) else {
                     continue;
                 };
                 let (a, b) = (
@@ -524,7 +529,7 @@ mod tests {
                 );
                 compared += 1;
             }
-            let frozen_count = own.iter().filter(|g| g.is_none()).count();
+            let frozen_count = own.iter().filter(|g| g.grad.is_none()).count();
             assert!(compared > 4, "{name}: only {compared} gradients compared");
             if frozen {
                 assert!(frozen_count > 4, "{name}: the encoder still has gradients");
