@@ -13,7 +13,10 @@
 #     tests/fixtures/all-minilm-l6-v2/reference.json;
 #   - one training epoch on ml-100k (inductive, the shop model's shape), from the train log;
 #   - one distillation epoch (the student's recipe), wall time;
-#   - with several GPUs, `--devices 1` vs `--devices N` epoch time.
+#   - with several GPUs, `--devices 1` vs `--devices N` epoch time;
+#   - one training epoch with a `ranklet worker` on the last working device beside the leader
+#     (`--devices D,ws://127.0.0.1:PORT`): the worker-side step on that backend (on a GPU, the
+#     custom operation's `Cube` handler), recorded as worked or not with its error.
 # Speed-ups are ratios to the CPU figure of the same run. `--cpu-only` is the dry run CI does on
 # a machine without a GPU: the same steps on the CPU only, on the tiny test encoder and the
 # synthetic shop (seconds), so the script itself is tested; it writes to --out (default
@@ -36,7 +39,8 @@ done
 [ -n "$OUT" ] || { [ "$CPU_ONLY" = 1 ] && OUT=target/gpu-check-dry.json || OUT=reports/gpu.json; }
 [ -x "$BIN" ] || { echo "gpu-check: no ranklet binary at $BIN (build it: cargo build --release [--features cuda])" >&2; exit 2; }
 W=$(mktemp -d "${TMPDIR:-/tmp}/ranklet-gpu-check.XXXXXX")
-trap 'rm -rf "$W"' EXIT
+worker=
+trap '[ -z "$worker" ] || kill "$worker" 2>/dev/null; rm -rf "$W"' EXIT
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 # --- what the machine offers -------------------------------------------------------------------
@@ -110,6 +114,21 @@ if [ "$gpus" -gt 1 ] && [[ " ${devices[*]} " == *" cuda "* ]]; then
     --quiet --restart --checkpoint "$W/ck-multi" --cache "$W/vectors" --report "$W/train-multi.json" >/dev/null
 fi
 
+d=${devices[${#devices[@]}-1]}
+say "$d: one training epoch with a ranklet worker on the same device"
+"$BIN" worker --device "$d" --listen 127.0.0.1:0 >"$W/worker.out" 2>"$W/worker.err" &
+worker=$!
+for _ in $(seq 1 100); do grep -q ws:// "$W/worker.out" 2>/dev/null && break; sleep 0.1; done
+address=$(grep -o 'ws://[0-9.:]*' "$W/worker.out" || true)
+if [ -n "$address" ] && "$BIN" train --data "$DATA" --mode inductive --text-model "$STUDENT" "${SHAPE[@]}" --epochs 1 \
+    --device "$d" --devices "$d,$address" --quiet --restart --checkpoint "$W/ck-worker" --cache "$W/vectors" \
+    --report "$W/train-worker.json" >/dev/null 2>"$W/train-worker.err"; then
+  echo "{\"device\": \"$d\", \"ok\": true}" > "$W/worker.json"
+else
+  echo "{\"device\": \"$d\", \"ok\": false}" > "$W/worker.json"
+fi
+kill "$worker" 2>/dev/null; wait "$worker" 2>/dev/null || true; worker=
+
 # --- the report --------------------------------------------------------------------------------
 python3 - "$W" "$OUT" "$CPU_ONLY" "$gpus" "${devices[@]}" <<'PY'
 import glob, json, math, os, sys
@@ -152,6 +171,14 @@ if os.path.exists(f"{W}/train-multi.json"):
     one = report["per_device"]["cuda"]["train_epoch_seconds"]
     many = epoch_seconds(f"{W}/train-multi.json")
     report["multi_gpu"] = {"gpus": gpus, "epoch_seconds_1": one, "epoch_seconds_n": many, "speedup": one / many}
+worker = json.load(open(f"{W}/worker.json"))
+if worker["ok"]:
+    worker["train_epoch_seconds"] = epoch_seconds(f"{W}/train-worker.json")
+    worker["steps_ran_on_the_worker"] = "running ranklet/train-shard/1 steps" in open(f"{W}/worker.err").read()
+else:
+    worker["error"] = (open(f"{W}/train-worker.err").read().strip().splitlines()
+                       or open(f"{W}/worker.err").read().strip().splitlines())[-3:]
+report["worker_step"] = worker
 report["command"] = "scripts/gpu-check.sh" + (" --cpu-only" if cpu_only else "")
 os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
 json.dump(report, open(out + ".tmp", "w"), indent=2)

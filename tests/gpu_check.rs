@@ -1,6 +1,7 @@
 //! `scripts/gpu-check.sh --cpu-only`, the dry run of the GPU check (issue 25), on this machine:
 //! every step runs on the CPU (tiny encoder, synthetic shop; the teacher for parity) and the
-//! report has each figure, so the script is ready for the first lent GPU. Needs the teacher
+//! report has each figure (a worker's training step included), so the script is ready for the
+//! first lent GPU. Needs the teacher
 //! files (`./build.sh setup`), as the parity tests do.
 
 use std::process::Command;
@@ -43,5 +44,10 @@ fn the_gpu_check_dry_run_measures_every_step_on_the_cpu() {
     assert!(cpu["train_epoch_seconds"].as_f64().unwrap() > 0.0);
     assert!(cpu["distill_epoch_seconds"].as_f64().unwrap() > 0.0);
     assert!(r["probe"]["cpu"].as_str().unwrap().contains("cores"));
+    // The worker-side step, on a worker beside the leader on the same device.
+    let worker = &r["worker_step"];
+    assert_eq!(worker["ok"], true, "{worker}");
+    assert_eq!(worker["steps_ran_on_the_worker"], true, "{worker}");
+    assert!(worker["train_epoch_seconds"].as_f64().unwrap() > 0.0);
     let _ = std::fs::remove_file(out);
 }
