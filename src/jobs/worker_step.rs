@@ -29,14 +29,14 @@ use burn::tensor::DType;
 
 use crate::error::{Error, Result};
 
-/// What a worker computes for one step: given the request, the replica's resident tensors and
-/// the model's parameters (every float parameter's values in the model's visiting order, one
+/// What a worker computes for one step: given the request, the replica's resident tensors (on
+/// `device`, without autodiff) and the model's parameters (every float parameter's values in the model's visiting order, one
 /// after the other), the shard's loss and each parameter's gradient (`None`: the parameter got
 /// none, e.g. it is frozen or unused by the shard's objective). `device` is the one the worker
 /// serves (without autodiff). An `Err` is reported to the leader, which stops the run naming the
 /// worker; its text goes to the worker's log.
 pub type WorkerStepFn =
-    fn(&[u8], Vec<TensorData>, Vec<f32>, &Device) -> std::result::Result<StepAnswer, String>;
+    fn(&[u8], Vec<Tensor<2>>, Vec<f32>, &Device) -> std::result::Result<StepAnswer, String>;
 
 /// A worker's answer to one step.
 pub struct StepAnswer {
@@ -231,11 +231,12 @@ fn answer<B>(
             .try_into_data()
             .map_err(|e| format!("{e:?}"))?;
         let request = request_bytes(request.iter::<i64>());
-        let mut tensors = Vec::with_capacity(resident.len());
-        for input in resident {
-            let tensor = Tensor::<1>::from_primitive::<B>(handles.get_float_tensor::<B>(input));
-            tensors.push(tensor.try_into_data().map_err(|e| format!("{e:?}"))?);
-        }
+        // The resident tensors are handed over as they are on this device, not read back:
+        // they are the run's largest inputs (the catalogue's text vectors).
+        let tensors = resident
+            .iter()
+            .map(|input| Tensor::<2>::from_primitive::<B>(handles.get_float_tensor::<B>(input)))
+            .collect();
         let params = Tensor::<1>::from_primitive::<B>(handles.get_float_tensor::<B>(params))
             .try_into_data()
             .map_err(|e| format!("{e:?}"))?

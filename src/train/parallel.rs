@@ -117,7 +117,7 @@ impl ShardObjective {
 /// the shard's weighted loss and its gradients.
 fn shard_on_worker(
     request: &[u8],
-    resident: Vec<TensorData>,
+    resident: Vec<Tensor<2>>,
     params: Vec<f32>,
     device: &Device,
 ) -> Result<StepAnswer, String> {
@@ -136,7 +136,7 @@ fn shard_on_worker(
     let mut next = |what: &str| {
         resident
             .next()
-            .map(|data| Tensor::<2>::from_data(data, &device))
+            .map(Tensor::from_inner)
             .ok_or_else(|| format!("the leader sent no {what}"))
     };
     let text = next("text vectors")?;
@@ -451,11 +451,11 @@ mod tests {
             lambda: 0.5,
         };
         let resident = |two_view: bool| {
-            let mut r = vec![text.clone().into_data()];
+            let mut r = vec![text.clone().inner()];
             if two_view {
                 r.extend([
-                    views.titles.clone().into_data(),
-                    views.descriptions.clone().into_data(),
+                    views.titles.clone().inner(),
+                    views.descriptions.clone().inner(),
                 ]);
             }
             r
