@@ -342,6 +342,21 @@ mod tests {
     use crate::train::test_support::{small_config, topic_text};
     use crate::train::windows::train_windows;
 
+    /// The largest difference between `values` and `reference`, and the scale it is judged
+    /// against (the reference's largest magnitude, at least 1e-6).
+    fn gap(values: &TensorData, reference: &TensorData) -> (f32, f32) {
+        let (a, b) = (
+            values.try_to_vec::<f32>().unwrap(),
+            reference.try_to_vec::<f32>().unwrap(),
+        );
+        let scale = b.iter().fold(1e-6f32, |m, x| m.max(x.abs()));
+        let diff = a
+            .iter()
+            .zip(&b)
+            .fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+        (diff, scale)
+    }
+
     /// Two replicas (here two handles on the CPU device, the same code path as two GPUs) give
     /// the full batch's fine-tuning gradient: the sharded losses are weighted by their share of
     /// the supervised positions and the replicas' gradients summed on the model's device.
@@ -388,15 +403,7 @@ mod tests {
         let mut compared = 0;
         let mut visit = |id: burn::module::ParamId| {
             if let (Some(a), Some(b)) = (g1.remove::<2>(id), g2.remove::<2>(id)) {
-                let (a, b) = (
-                    a.into_data().try_to_vec::<f32>().unwrap(),
-                    b.into_data().try_to_vec::<f32>().unwrap(),
-                );
-                let scale = a.iter().fold(0f32, |m, x| m.max(x.abs())).max(1e-6);
-                let diff = a
-                    .iter()
-                    .zip(&b)
-                    .fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+                let (diff, scale) = gap(&b.into_data(), &a.into_data());
                 assert!(
                     diff / scale < 1e-4,
                     "gradient differs by {diff} (scale {scale})"
@@ -514,15 +521,7 @@ mod tests {
                 let (Some(a), Some(b)) = (&theirs.grad, &mine.grad) else {
                     continue;
                 };
-                let (a, b) = (
-                    a.try_to_vec::<f32>().unwrap(),
-                    b.try_to_vec::<f32>().unwrap(),
-                );
-                let scale = b.iter().fold(1e-6f32, |m, x| m.max(x.abs()));
-                let diff = a
-                    .iter()
-                    .zip(&b)
-                    .fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+                let (diff, scale) = gap(a, b);
                 assert!(
                     diff / scale < 1e-4,
                     "{name}: parameter {k} differs by {diff}"
