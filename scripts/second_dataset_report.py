@@ -65,8 +65,8 @@ coldstart_report.write_atomic("reports/second-dataset.json", json.dumps(out, ind
 
 lines = [f"# A second dataset: {NAME}", "",
          "Regenerate: `./build.sh report-second-dataset` (the 2-core development machine; resumes where it stopped). " + out["source"] + ". "
-         "The protocol of `reports/ml-100k.md`: " + str(r.get("protocol")) + ". Settings: " + setting + ". Nothing is chosen on test; one seed "
-         "per model (671 test users: one run's NDCG@10 moves by about ±0.005 between seeds on a set this size, so differences below that are not a ranking).", "",
+         "The protocol of `reports/ml-100k.md`: " + str(r.get("protocol")) + ". Settings: " + setting + ". Nothing is chosen on test. One seed per model "
+         "and 671 test users: no spread is measured, so small differences between modes are not a ranking.", "",
          "| model | test NDCG@10 | test Recall@10 | valid NDCG@10 | epochs (best) |", "|---|---|---|---|---|"]
 for name, label in rows:
     if name in by:
