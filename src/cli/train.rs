@@ -115,6 +115,11 @@ pub struct TrainArgs {
     /// report the test users whose target is one of them, against popularity.
     #[arg(long, default_value_t = 0.0, value_parser = super::probability)]
     pub holdout_items: f64,
+    /// Cold start: hold out this fraction more of the items from training, keeping their
+    /// validation examples, and choose on validation the score offset new items get (the
+    /// new-item prior, reported beside the plain figures).
+    #[arg(long, default_value_t = 0.0, value_parser = super::probability)]
+    pub holdout_valid_items: f64,
     /// The model's name in the report and in the bundle's manifest [default: ranklet-<mode> in
     /// the report, the text encoder's name in the bundle].
     #[arg(long)]
@@ -220,6 +225,7 @@ impl TrainArgs {
                 two_view: self.two_view,
             },
             holdout_items: self.holdout_items,
+            holdout_valid_items: self.holdout_valid_items,
             noise_clicks: self.noise_clicks,
             noise_seed: self.noise_seed,
             init: self.init.clone(),

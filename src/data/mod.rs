@@ -10,7 +10,7 @@ pub mod synthetic;
 
 pub use catalog::{CatalogItem, TextRecord, read_catalog, read_catalog_objects, read_text_records};
 pub use dataset::{Dataset, ItemText};
-pub use split::{Example, Split};
+pub use split::{Example, HeldOut, Split};
 
 use crate::error::{Error, Result};
 

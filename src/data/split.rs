@@ -39,6 +39,24 @@ fn retain_items(items: &mut Vec<usize>, kinds: &mut Vec<EventKind>, keep: impl F
     }
 }
 
+/// The items a cold-start split holds out of training ([`Split::hold_out_items`]), sorted.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HeldOut {
+    /// New items of the test: test users whose target is one of them form the cold test.
+    pub test: Vec<usize>,
+    /// New items of the validation: their validation examples stay.
+    pub valid: Vec<usize>,
+}
+
+impl HeldOut {
+    /// Every item never seen in training, sorted.
+    pub fn all(&self) -> Vec<usize> {
+        let mut all: Vec<usize> = self.test.iter().chain(&self.valid).copied().collect();
+        all.sort_unstable();
+        all
+    }
+}
+
 /// Leave-one-out split (docs/design.md, Evaluation protocol).
 #[derive(Debug, Clone)]
 pub struct Split {
@@ -122,18 +140,35 @@ impl Split {
     /// The cold-start protocol: picks `fraction` of the items (seeded) and removes them from
     /// training entirely — from every training sequence, and from validation as targets — so
     /// the model never sees them interact. Test examples stay; those whose target is held out
-    /// are the cold-start test set ([`Split::cold_test`]). Returns the held-out items, sorted.
-    pub fn hold_out_items(&mut self, num_items: usize, fraction: f64, seed: u64) -> Vec<usize> {
+    /// are the cold-start test set ([`Split::cold_test`]).
+    ///
+    /// `valid_fraction` more of the items (drawn after the test's, so a seed holds out the same
+    /// test items whatever it is) are removed from training too, but the validation examples
+    /// whose target is one of them stay: new items as validation sees them, on which what new
+    /// items need (the [`crate::rec::NewItemPrior`]) is chosen without touching the test.
+    pub fn hold_out_items(
+        &mut self,
+        num_items: usize,
+        fraction: f64,
+        valid_fraction: f64,
+        seed: u64,
+    ) -> HeldOut {
         let mut rng = crate::rng::SplitMix(seed);
         let mut order: Vec<usize> = (0..num_items).collect();
         for i in (1..order.len()).rev() {
             let j = ((rng.next_f32() * (i + 1) as f32) as usize).min(i);
             order.swap(i, j);
         }
-        let take = ((num_items as f64) * fraction.clamp(0.0, 1.0)).round() as usize;
-        let mut held: Vec<usize> = order[..take].to_vec();
-        held.sort_unstable();
-        let is_held = |i: &usize| held.binary_search(i).is_ok();
+        let count = |f: f64| ((num_items as f64) * f.clamp(0.0, 1.0)).round() as usize;
+        let take = count(fraction);
+        let more = count(valid_fraction).min(num_items - take);
+        let mut test: Vec<usize> = order[..take].to_vec();
+        let mut valid: Vec<usize> = order[take..take + more].to_vec();
+        test.sort_unstable();
+        valid.sort_unstable();
+        let mut all: Vec<usize> = test.iter().chain(&valid).copied().collect();
+        all.sort_unstable();
+        let is_held = |i: &usize| all.binary_search(i).is_ok();
         for ((seq, kinds), contexts) in self
             .train
             .iter_mut()
@@ -146,12 +181,13 @@ impl Split {
             }
             retain_items(seq, kinds, |i| !is_held(i));
         }
-        self.valid.retain(|e| !is_held(&e.target));
+        self.valid.retain(|e| test.binary_search(&e.target).is_err());
         for e in &mut self.valid {
+            // A validation history is training data: no held-out item in it.
             retain_items(&mut e.history, &mut e.kinds, |i| !is_held(i));
         }
-        self.held_out = held.clone();
-        held
+        self.held_out = all;
+        HeldOut { test, valid }
     }
 
     /// Test examples whose target is one of `held` (sorted).
@@ -197,7 +233,7 @@ mod tests {
         let ds = crate::data::synthetic::synthetic_dataset(60, 40, 8, 12, 3);
         let mut split = Split::leave_one_out(&ds, 10);
         let tests_before = split.test.len();
-        let held = split.hold_out_items(ds.items.len(), 0.1, 5);
+        let held = split.hold_out_items(ds.items.len(), 0.1, 0.0, 5).test;
         assert_eq!(held.len(), 4);
         assert!(split.train.iter().flatten().all(|i| !held.contains(i)));
         assert!(split.valid.iter().all(|e| !held.contains(&e.target)));
@@ -214,7 +250,33 @@ mod tests {
         );
         // Seeded: the same seed holds out the same items.
         let mut again = Split::leave_one_out(&ds, 10);
-        assert_eq!(again.hold_out_items(ds.items.len(), 0.1, 5), held);
+        assert_eq!(again.hold_out_items(ds.items.len(), 0.1, 0.0, 5).test, held);
+    }
+
+    #[test]
+    fn validation_new_items_leave_training_but_keep_their_validation_examples() {
+        let ds = crate::data::synthetic::synthetic_dataset(200, 40, 8, 12, 3);
+        let mut plain = Split::leave_one_out(&ds, 10);
+        let test_only = plain.hold_out_items(ds.items.len(), 0.1, 0.0, 5);
+        let mut split = Split::leave_one_out(&ds, 10);
+        let held = split.hold_out_items(ds.items.len(), 0.1, 0.2, 5);
+        // The same seed holds out the same test items, whatever the validation's share.
+        assert_eq!(held.test, test_only.test);
+        assert_eq!(held.valid.len(), 8);
+        assert!(held.valid.iter().all(|i| !held.test.contains(i)));
+        assert_eq!(split.held_out, held.all());
+        assert!(split.train.iter().flatten().all(|i| !split.held_out.contains(i)));
+        // Validation keeps the examples whose target is a validation new item, drops the test's.
+        assert!(split.valid.iter().all(|e| !held.test.contains(&e.target)));
+        let new_targets = split
+            .valid
+            .iter()
+            .filter(|e| held.valid.contains(&e.target))
+            .count();
+        assert!(new_targets > 0, "no validation example targets a new item");
+        assert!(split.valid.iter().all(|e| {
+            e.history.iter().all(|i| !split.held_out.contains(i))
+        }));
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod response;
 
 pub use metrics::{Metrics, evaluate, rank_of};
 pub use model::{
-    CellProbe, evaluate_model, evaluate_over, evaluate_probed, rank_among, target_ranks_among,
+    CellProbe, choose_new_item_prior, evaluate_model, evaluate_new_item_priors, evaluate_over,
+    evaluate_probed, rank_among, target_ranks_among,
 };
 pub use response::{DeletionTest, FacetResponse, deletion_test, facet_response, miscalibration};

@@ -8,6 +8,7 @@ pub mod contrastive;
 pub mod history_select;
 pub mod item_tower;
 pub mod model;
+pub mod new_items;
 pub mod persona;
 pub mod rank;
 pub mod readback;
@@ -26,6 +27,7 @@ pub use history_select::{
 };
 pub use item_tower::{ItemMode, ItemTower, ItemTowerConfig};
 pub use model::{ItemVectors, Recommender, RecommenderConfig};
+pub use new_items::{NEW_ITEM_OFFSETS, NewItemPrior};
 pub use persona::{FacetTable, PersonaEncoder, PersonaVocabulary};
 pub use rank::{
     AVOID_WEIGHT, History, Offsets, RankOptions, Reasons, Recommendation, avoid_boost, top_k,

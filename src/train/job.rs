@@ -13,11 +13,14 @@ use crate::bundle::{
     RecommenderEntry, RecommenderFiles, read_model_dir, read_recommender_dir, write_bundle,
 };
 use crate::contracts::ContextVocabulary;
-use crate::data::{Dataset, Split};
+use crate::data::{Dataset, HeldOut, Split};
 use crate::device::NamedDevice;
 use crate::error::{Error, Result};
 use crate::eval::popularity::evaluate_popularity;
-use crate::eval::{Metrics, evaluate_model, rank_among, target_ranks_among};
+use crate::eval::{
+    Metrics, choose_new_item_prior, evaluate_model, evaluate_new_item_priors, rank_among,
+    target_ranks_among,
+};
 use crate::jobs::parallel::DataParallel;
 use crate::jobs::{CheckpointPlan, JobObserver};
 use crate::rec::persona::MAX_FACETS;
@@ -79,6 +82,9 @@ pub struct TrainJob {
     pub train: TrainConfig,
     /// Cold start: this fraction of the items is held out of training entirely.
     pub holdout_items: f64,
+    /// Cold start: this fraction more is held out of training, its validation examples kept:
+    /// the new items on which the new-item prior is chosen (0: no prior).
+    pub holdout_valid_items: f64,
     /// Robustness protocol: this fraction of random noise clicks added to each user.
     pub noise_clicks: f64,
     pub noise_seed: u64,
@@ -127,6 +133,14 @@ impl TrainJob {
             return Err(Error::bad_input(
                 "--holdout-items",
                 "a fraction of the items in [0, 0.9)",
+            ));
+        }
+        if !(0.0..0.5).contains(&self.holdout_valid_items)
+            || self.holdout_items + self.holdout_valid_items >= 0.9
+        {
+            return Err(Error::bad_input(
+                "--holdout-valid-items",
+                "a fraction of the items in [0, 0.5), with --holdout-items below 0.9 in all",
             ));
         }
         if !(0.0..=1.0).contains(&self.train.clsd_strength) {
@@ -332,11 +346,17 @@ pub fn run_train_job(
             ),
         ));
     }
-    let held = if job.holdout_items > 0.0 {
-        split.hold_out_items(ds.items.len(), job.holdout_items, job.train.seed)
+    let held_out = if job.holdout_items > 0.0 || job.holdout_valid_items > 0.0 {
+        split.hold_out_items(
+            ds.items.len(),
+            job.holdout_items,
+            job.holdout_valid_items,
+            job.train.seed,
+        )
     } else {
-        Vec::new()
+        HeldOut::default()
     };
+    let held = held_out.test.clone();
     let base = replicas
         .first()
         .map(|r| r.device.clone())
@@ -468,6 +488,32 @@ pub fn run_train_job(
             .collect();
         (examples.len(), ours, pop, ranks, popular)
     });
+    // The new-item prior, chosen on the validation users (those whose target is a validation
+    // new item among them), then applied to the test: all users, and the cold-start ones.
+    let prior = (!held_out.valid.is_empty()).then(|| {
+        let items = best.item_vectors(plain_text.clone());
+        let new = held_out.all();
+        let (prior, sweep) = choose_new_item_prior(&best, &items, &split.valid, &new);
+        let mut sets = vec![split.test.clone()];
+        if !held.is_empty() {
+            sets.push(split.cold_test(&held));
+        }
+        let figures: Vec<(Metrics, Metrics)> = sets
+            .iter()
+            .map(|examples| {
+                let (_, plain, masked) =
+                    evaluate_new_item_priors(&best, &items, examples, 256, &new, &[prior.offset])
+                        .remove(0);
+                (plain, masked)
+            })
+            .collect();
+        let valid_new_targets = split
+            .valid
+            .iter()
+            .filter(|e| held_out.valid.binary_search(&e.target).is_ok())
+            .count();
+        (prior, sweep, figures, valid_new_targets)
+    });
     let best_epoch = log
         .iter()
         .max_by(|a, b| a.valid_ndcg10.total_cmp(&b.valid_ndcg10))
@@ -513,6 +559,26 @@ pub fn run_train_job(
             "random_median_rank_among_new": (held.len() as f64 - 1.0) / 2.0,
             "ranks_among_new": ranks,
         });
+        if let Some((prior, _, figures, _)) = &prior
+            && let Some((plain, _)) = figures.get(1)
+        {
+            entry["cold_start"]["new_item_offset"] = json!(prior.offset);
+            entry["cold_start"]["model_with_prior"] = json!(plain.means());
+        }
+    }
+    if let Some((prior, sweep, figures, valid_new_targets)) = &prior {
+        entry["new_item_prior"] = json!({
+            "offset": prior.offset,
+            "chosen_on": "validation NDCG@10 over every validation user",
+            "valid_new_items": held_out.valid.len(),
+            "valid_users_with_a_new_target": valid_new_targets,
+            "sweep": sweep
+                .iter()
+                .map(|(o, v)| json!({"offset": o, "valid_ndcg@10": v}))
+                .collect::<Vec<_>>(),
+            "test": figures[0].0.means(),
+            "test_masked": figures[0].1.means(),
+        });
     }
     if let Some(out) = &job.out {
         let rec = RecommenderFiles {
@@ -549,6 +615,18 @@ pub fn run_train_job(
         ("test".to_string(), test),
         ("test (seen items masked)".to_string(), test_masked),
     ];
+    if let Some((prior, _, figures, _)) = prior {
+        let mut figures = figures.into_iter();
+        if let Some((plain, _)) = figures.next() {
+            rows.push((format!("test, new-item prior {}", prior.offset), plain));
+        }
+        if let Some((plain, _)) = figures.next() {
+            rows.push((
+                format!("cold-start items, new-item prior {}", prior.offset),
+                plain,
+            ));
+        }
+    }
     if let Some((_, ours, pop, _, _)) = cold {
         rows.push(("cold-start items".to_string(), ours));
         rows.push(("cold-start items: popularity".to_string(), pop));
