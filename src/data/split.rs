@@ -181,7 +181,8 @@ impl Split {
             }
             retain_items(seq, kinds, |i| !is_held(i));
         }
-        self.valid.retain(|e| test.binary_search(&e.target).is_err());
+        self.valid
+            .retain(|e| test.binary_search(&e.target).is_err());
         for e in &mut self.valid {
             // A validation history is training data: no held-out item in it.
             retain_items(&mut e.history, &mut e.kinds, |i| !is_held(i));
@@ -265,7 +266,13 @@ mod tests {
         assert_eq!(held.valid.len(), 8);
         assert!(held.valid.iter().all(|i| !held.test.contains(i)));
         assert_eq!(split.held_out, held.all());
-        assert!(split.train.iter().flatten().all(|i| !split.held_out.contains(i)));
+        assert!(
+            split
+                .train
+                .iter()
+                .flatten()
+                .all(|i| !split.held_out.contains(i))
+        );
         // Validation keeps the examples whose target is a validation new item, drops the test's.
         assert!(split.valid.iter().all(|e| !held.test.contains(&e.target)));
         let new_targets = split
@@ -274,9 +281,12 @@ mod tests {
             .filter(|e| held.valid.contains(&e.target))
             .count();
         assert!(new_targets > 0, "no validation example targets a new item");
-        assert!(split.valid.iter().all(|e| {
-            e.history.iter().all(|i| !split.held_out.contains(i))
-        }));
+        assert!(
+            split
+                .valid
+                .iter()
+                .all(|e| { e.history.iter().all(|i| !split.held_out.contains(i)) })
+        );
     }
 
     #[test]

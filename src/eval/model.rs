@@ -6,7 +6,10 @@ use crate::contracts::{EventKind, SceneContext};
 use crate::data::Example;
 use crate::eval::metrics::{Metrics, rank_of};
 use crate::rec::rank::top_k;
-use crate::rec::{ItemVectors, NEW_ITEM_OFFSETS, NewItemPrior, Recommender, SequenceBatch};
+use crate::rec::{
+    ItemVectors, NEW_ARRIVAL_SLOTS, NEW_ARRIVAL_TOLERANCE, NEW_ITEM_OFFSETS, NewArrivals,
+    NewItemPrior, Recommender, SequenceBatch,
+};
 
 /// Evaluates a model (inference copy) on examples: (unmasked, masked).
 pub fn evaluate_model(
@@ -184,7 +187,12 @@ pub fn choose_new_item_prior(
     let rows = evaluate_new_item_priors(model, items, valid, 256, new, &NEW_ITEM_OFFSETS);
     let sweep: Vec<(f32, f64)> = rows
         .iter()
-        .map(|(p, plain, _)| (p.offset, plain.means().get("ndcg@10").copied().unwrap_or(0.0)))
+        .map(|(p, plain, _)| {
+            (
+                p.offset,
+                plain.means().get("ndcg@10").copied().unwrap_or(0.0),
+            )
+        })
         .collect();
     let best = sweep
         .iter()
@@ -195,6 +203,121 @@ pub fn choose_new_item_prior(
         })
         .map_or(0.0, |(o, _)| o);
     (NewItemPrior { offset: best }, sweep)
+}
+
+/// The shelf length the reserved places are measured on (the headline cutoff).
+const SHELF: usize = 10;
+
+/// The 0-based rank of `target` in the ranking `scores` give once [`NewArrivals`] has reserved
+/// its places on the first [`SHELF`] (`is_new` marks the new rows): its place on that shelf,
+/// else the shelf's length plus its rank among the items the shelf does not show.
+pub fn rank_with_arrivals(
+    scores: &[f32],
+    target: usize,
+    is_new: &[bool],
+    arrivals: NewArrivals,
+) -> usize {
+    let top = top_k(scores, SHELF, &[]);
+    let only_new: Vec<f32> = scores
+        .iter()
+        .zip(is_new)
+        .map(|(&s, &n)| if n { s } else { f32::NEG_INFINITY })
+        .collect();
+    let best_new = top_k(&only_new, arrivals.slots, &top);
+    let shelf = arrivals.reserve(&top, &best_new, |i| is_new[i]);
+    if let Some(p) = shelf.iter().position(|&i| i == target) {
+        return p;
+    }
+    let t = scores[target];
+    let above = |i: usize| scores[i] > t || (scores[i] == t && i < target);
+    let rank = rank_of(scores, target, None);
+    shelf.len() + rank - shelf.iter().filter(|&&i| above(i)).count()
+}
+
+/// The protocol's unmasked figures under each number of reserved places of `slots`, `new`'s
+/// rows being the items never seen in training. The scores are computed once for all of them.
+pub fn evaluate_new_arrivals(
+    model: &Recommender,
+    items: &ItemVectors,
+    examples: &[Example],
+    batch: usize,
+    new: &[usize],
+    slots: &[usize],
+) -> Vec<(NewArrivals, Metrics)> {
+    let mut is_new = vec![false; items.items];
+    for &i in new {
+        if let Some(n) = is_new.get_mut(i) {
+            *n = true;
+        }
+    }
+    let mut out: Vec<(NewArrivals, Metrics)> = slots
+        .iter()
+        .map(|&slots| (NewArrivals { slots }, Metrics::default()))
+        .collect();
+    for chunk in examples.chunks(batch.max(1)) {
+        let (_, flat, n) = chunk_scores(model, items, chunk);
+        for (e, row) in chunk.iter().zip(flat.chunks(n)) {
+            for (arrivals, metrics) in out.iter_mut() {
+                metrics.add(rank_with_arrivals(row, e.target, &is_new, *arrivals));
+            }
+        }
+    }
+    out
+}
+
+/// One number of reserved places as validation measured it.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct ArrivalsSweep {
+    pub slots: usize,
+    /// NDCG@10 over every validation example.
+    #[serde(rename = "valid_ndcg@10")]
+    pub ndcg10: f64,
+    /// Recall@10 over the validation examples whose target is a new item.
+    #[serde(rename = "valid_new_target_recall@10")]
+    pub new_recall10: f64,
+}
+
+/// The reserved places of [`NEW_ARRIVAL_SLOTS`] chosen on validation: the one that finds the
+/// most validation targets that are new items (Recall@10 over those examples) while keeping
+/// NDCG@10 over every validation example at least [`NEW_ARRIVAL_TOLERANCE`] × the model's own
+/// order's; ties go to fewer places. Returns the choice and the sweep.
+pub fn choose_new_arrivals(
+    model: &Recommender,
+    items: &ItemVectors,
+    valid: &[Example],
+    new: &[usize],
+) -> (NewArrivals, Vec<ArrivalsSweep>) {
+    let mut sorted = new.to_vec();
+    sorted.sort_unstable();
+    let (to_new, _): (Vec<Example>, Vec<Example>) = valid
+        .iter()
+        .cloned()
+        .partition(|e| sorted.binary_search(&e.target).is_ok());
+    let all = evaluate_new_arrivals(model, items, valid, 256, new, &NEW_ARRIVAL_SLOTS);
+    let cold = evaluate_new_arrivals(model, items, &to_new, 256, new, &NEW_ARRIVAL_SLOTS);
+    let sweep: Vec<ArrivalsSweep> = all
+        .iter()
+        .zip(&cold)
+        .map(|((a, m), (_, c))| ArrivalsSweep {
+            slots: a.slots,
+            ndcg10: m.means().get("ndcg@10").copied().unwrap_or(0.0),
+            new_recall10: c.means().get("recall@10").copied().unwrap_or(0.0),
+        })
+        .collect();
+    let floor = sweep
+        .iter()
+        .find(|s| s.slots == 0)
+        .map_or(0.0, |s| s.ndcg10 * NEW_ARRIVAL_TOLERANCE);
+    let best = sweep
+        .iter()
+        .filter(|s| s.ndcg10 >= floor)
+        .max_by(|a, b| {
+            a.new_recall10
+                .total_cmp(&b.new_recall10)
+                .then(b.slots.cmp(&a.slots))
+        })
+        .map_or(0, |s| s.slots);
+    (NewArrivals { slots: best }, sweep)
 }
 
 /// Each example's 0-based rank of its target among the `subset` items only (e.g. the items
@@ -239,20 +362,43 @@ mod tests {
         assert_eq!(rank_among(&scores, 3, &[2]), 1);
     }
 
+    #[test]
+    fn reserved_places_move_the_best_new_items_onto_the_shelf() {
+        // Rows 0..12 by falling score; rows 10 and 11 are new (ranks 10 and 11 by score).
+        let scores: Vec<f32> = (0..12).map(|i| 12.0 - i as f32).collect();
+        let mut is_new = vec![false; 12];
+        is_new[10] = true;
+        is_new[11] = true;
+        let none = NewArrivals::default();
+        let one = NewArrivals { slots: 1 };
+        for t in 0..12 {
+            assert_eq!(rank_with_arrivals(&scores, t, &is_new, none), t);
+        }
+        // One place: new row 10 takes the shelf's last place; row 9 falls to the first rank
+        // after the shelf; row 11 stays where it was.
+        assert_eq!(rank_with_arrivals(&scores, 10, &is_new, one), 9);
+        assert_eq!(rank_with_arrivals(&scores, 9, &is_new, one), 10);
+        assert_eq!(rank_with_arrivals(&scores, 11, &is_new, one), 11);
+        assert_eq!(rank_with_arrivals(&scores, 3, &is_new, one), 3);
+        let two = NewArrivals { slots: 2 };
+        assert_eq!(rank_with_arrivals(&scores, 11, &is_new, two), 9);
+        assert_eq!(rank_with_arrivals(&scores, 8, &is_new, two), 10);
+        // Every rank is taken once.
+        let mut ranks: Vec<usize> = (0..12)
+            .map(|t| rank_with_arrivals(&scores, t, &is_new, two))
+            .collect();
+        ranks.sort_unstable();
+        assert_eq!(ranks, (0..12).collect::<Vec<_>>());
+    }
+
     /// Offset 0 is the plain evaluation; an offset past any cosine gap puts the new items
     /// first, so a target that is a new item ranks among them only; the choice over
     /// validation takes the best NDCG@10.
     #[test]
     fn new_item_priors_shift_only_the_new_items() {
         let (_seeded, device) = crate::fixtures::seeded_cpu(5);
-        let config = crate::fixtures::small_config(
-            crate::rec::ItemMode::Inductive,
-            1,
-            8,
-            16,
-            (0.0, 0.0),
-            6,
-        );
+        let config =
+            crate::fixtures::small_config(crate::rec::ItemMode::Inductive, 1, 8, 16, (0.0, 0.0), 6);
         let model = Recommender::init(&config, &device);
         let n = 40;
         let text = crate::rng::SplitMix(9).uniform(n * 12, 0.0, 1.0);
@@ -283,5 +429,30 @@ mod tests {
         let chosen = sweep.iter().find(|s| s.0 == prior.offset).unwrap().1;
         assert_eq!(chosen, best);
         assert!(prior.offset > 0.0, "{sweep:?}");
+        // Reserved places: none is the plain evaluation; every target being new, validation
+        // takes places (they cost nothing there), and the sweep holds every choice tried.
+        let rows = evaluate_new_arrivals(&model, &items, &examples, 5, &new, &[0, 3]);
+        assert_eq!(rows[0].1.means(), plain.means());
+        assert!(rows[1].1.means()["recall@10"] >= plain.means()["recall@10"]);
+        assert_eq!(
+            rows[1].1.means()["recall@10"],
+            1.0,
+            "three places, three new items"
+        );
+        let (arrivals, sweep) = choose_new_arrivals(&model, &items, &examples, &new);
+        assert_eq!(sweep.len(), NEW_ARRIVAL_SLOTS.len());
+        assert!(arrivals.slots > 0, "{sweep:?}");
+        // When no target is new, places only cost: validation keeps the model's order.
+        let trained: Vec<Example> = examples
+            .iter()
+            .cloned()
+            .map(|mut e| {
+                e.target = (e.user * 11 + 1) % n;
+                e
+            })
+            .filter(|e| !new.contains(&e.target))
+            .collect();
+        let (arrivals, sweep) = choose_new_arrivals(&model, &items, &trained, &new);
+        assert_eq!(arrivals.slots, 0, "{sweep:?}");
     }
 }

@@ -27,7 +27,9 @@ pub use history_select::{
 };
 pub use item_tower::{ItemMode, ItemTower, ItemTowerConfig};
 pub use model::{ItemVectors, Recommender, RecommenderConfig};
-pub use new_items::{NEW_ITEM_OFFSETS, NewItemPrior};
+pub use new_items::{
+    NEW_ARRIVAL_SLOTS, NEW_ARRIVAL_TOLERANCE, NEW_ITEM_OFFSETS, NewArrivals, NewItemPrior,
+};
 pub use persona::{FacetTable, PersonaEncoder, PersonaVocabulary};
 pub use rank::{
     AVOID_WEIGHT, History, Offsets, RankOptions, Reasons, Recommendation, avoid_boost, top_k,

@@ -8,6 +8,11 @@
 //! more often than at random). The prior is one number, a cosine added to every new item's
 //! score, chosen on validation users whose target is a new item of their own
 //! ([`crate::data::Split::hold_out_items`]); 0 leaves the model's ranking unchanged.
+//!
+//! The other answer is a shelf policy rather than a score: [`NewArrivals`] keeps `slots` places
+//! at the end of a shelf for the new items the model ranks best (as shops reserve places for
+//! new arrivals), so that a visitor whose next item is new can meet it while the model's first
+//! places stay as they were.
 
 use serde::{Deserialize, Serialize};
 
@@ -45,9 +50,89 @@ impl NewItemPrior {
     }
 }
 
+/// The numbers of reserved places tried when [`NewArrivals`] is chosen on validation.
+pub const NEW_ARRIVAL_SLOTS: [usize; 4] = [0, 1, 2, 3];
+
+/// How much of the model's validation NDCG@10 (every validation user) reserved places may cost
+/// at most: the same 0.98 × the calibrated re-ranking is held to.
+pub const NEW_ARRIVAL_TOLERANCE: f64 = 0.98;
+
+/// Places kept at the end of a shelf for the items never seen in training.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewArrivals {
+    /// How many of a shelf's places show new items at least. Default 0 (the model's order).
+    pub slots: usize,
+}
+
+impl NewArrivals {
+    /// The shelf `top` (the model's best, best first) with its last places given to new items:
+    /// when `top` holds fewer than `slots` new items, its last items that are not new give way
+    /// to the first of `best_new` (new items, best first) that `top` lacks, which take the end
+    /// of the shelf in their order. The shelf keeps its length; the places before stay in order.
+    pub fn reserve(
+        &self,
+        top: &[usize],
+        best_new: &[usize],
+        is_new: impl Fn(usize) -> bool,
+    ) -> Vec<usize> {
+        let shown_new = top.iter().filter(|&&i| is_new(i)).count();
+        let wanted = self.slots.min(top.len()).saturating_sub(shown_new);
+        let extra: Vec<usize> = best_new
+            .iter()
+            .copied()
+            .filter(|i| !top.contains(i))
+            .take(wanted)
+            .collect();
+        // Drop the last `extra.len()` items that are not new, keep the rest in order.
+        let mut drop = extra.len();
+        let mut kept: Vec<usize> = Vec::with_capacity(top.len());
+        for &i in top.iter().rev() {
+            if drop > 0 && !is_new(i) {
+                drop -= 1;
+            } else {
+                kept.push(i);
+            }
+        }
+        kept.reverse();
+        kept.extend(extra);
+        kept
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reserved_places_take_the_end_of_the_shelf_and_keep_its_head() {
+        let new = |i: usize| i >= 100;
+        let top = [1, 2, 3, 4, 5];
+        let slots = NewArrivals { slots: 2 };
+        assert_eq!(
+            slots.reserve(&top, &[107, 103, 109], new),
+            vec![1, 2, 3, 107, 103]
+        );
+        // A new item already on the shelf counts as one of the places.
+        assert_eq!(
+            slots.reserve(&[1, 101, 3, 4, 5], &[101, 107], new),
+            vec![1, 101, 3, 4, 107]
+        );
+        // Enough new items shown already, or none to show: the shelf is the model's.
+        assert_eq!(
+            slots.reserve(&[100, 1, 101], &[100, 101], new),
+            vec![100, 1, 101]
+        );
+        assert_eq!(slots.reserve(&top, &[], new), top.to_vec());
+        assert_eq!(
+            NewArrivals::default().reserve(&top, &[107], new),
+            top.to_vec()
+        );
+        // More places than the shelf has: every place.
+        assert_eq!(
+            NewArrivals { slots: 9 }.reserve(&[1, 2], &[100, 101, 102], new),
+            vec![100, 101]
+        );
+    }
 
     #[test]
     fn offsets_fall_on_new_rows_only_in_score_units() {
