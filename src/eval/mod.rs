@@ -7,8 +7,9 @@ pub mod response;
 
 pub use metrics::{Metrics, evaluate, rank_of};
 pub use model::{
-    ArrivalsSweep, CellProbe, choose_new_arrivals, choose_new_item_prior, evaluate_model,
-    evaluate_new_arrivals, evaluate_new_item_priors, evaluate_over, evaluate_probed, rank_among,
-    rank_with_arrivals, target_ranks_among,
+    ArrivalsSweep, CellProbe, MixSweep, choose_neighbour_mix, choose_new_arrivals,
+    choose_new_item_prior, evaluate_model, evaluate_new_arrivals, evaluate_new_item_priors,
+    evaluate_over, evaluate_probed, mixed_item_vectors, rank_among, rank_with_arrivals,
+    target_ranks_among,
 };
 pub use response::{DeletionTest, FacetResponse, deletion_test, facet_response, miscalibration};

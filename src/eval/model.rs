@@ -7,8 +7,8 @@ use crate::data::Example;
 use crate::eval::metrics::{Metrics, rank_of};
 use crate::rec::rank::top_k;
 use crate::rec::{
-    ItemVectors, NEW_ARRIVAL_SLOTS, NEW_ARRIVAL_TOLERANCE, NEW_ITEM_OFFSETS, NewArrivals,
-    NewItemPrior, Recommender, SequenceBatch,
+    ItemVectors, NEIGHBOUR_COUNTS, NEIGHBOUR_OWN_SHARES, NEW_ARRIVAL_SLOTS, NEW_ARRIVAL_TOLERANCE,
+    NEW_ITEM_OFFSETS, NeighbourMix, NewArrivals, NewItemPrior, Recommender, SequenceBatch,
 };
 
 /// Evaluates a model (inference copy) on examples: (unmasked, masked).
@@ -320,6 +320,110 @@ pub fn choose_new_arrivals(
     (NewArrivals { slots: best }, sweep)
 }
 
+/// `items` with the rows of `new` mixed with their text neighbours ([`NeighbourMix`]); `text`
+/// is the catalogue's text vectors `[items, dim]`.
+pub fn mixed_item_vectors(
+    items: &ItemVectors,
+    text: &Tensor<2>,
+    new: &[usize],
+    mix: NeighbourMix,
+) -> ItemVectors {
+    let [n, hidden] = items.raw.dims();
+    let dim = text.dims()[1];
+    let mut is_new = vec![false; n];
+    for &i in new {
+        if let Some(x) = is_new.get_mut(i) {
+            *x = true;
+        }
+    }
+    let raw: Vec<f32> = items
+        .raw
+        .clone()
+        .into_data()
+        .try_to_vec::<f32>()
+        .expect("f32 item vectors");
+    let text: Vec<f32> = text
+        .clone()
+        .into_data()
+        .try_to_vec::<f32>()
+        .expect("f32 text vectors");
+    let text = crate::rec::history_select::unit_rows_flat(&text, dim);
+    let mixed = mix.mix_rows(&raw, hidden, &text, dim, &is_new);
+    let raw = Tensor::<2>::from_data(TensorData::new(mixed, [n, hidden]), &items.raw.device());
+    ItemVectors {
+        unit: crate::rec::model::l2_rows(raw.clone()),
+        raw,
+        items: n,
+    }
+}
+
+/// One neighbour mix as validation measured it.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct MixSweep {
+    pub own: f32,
+    pub neighbours: usize,
+    /// NDCG@10 over every validation example.
+    #[serde(rename = "valid_ndcg@10")]
+    pub ndcg10: f64,
+    /// Recall@10 over the validation examples whose target is a new item.
+    #[serde(rename = "valid_new_target_recall@10")]
+    pub new_recall10: f64,
+}
+
+/// The neighbour mix chosen on validation by the rule the other re-rankings are held to: of
+/// every mix of [`NEIGHBOUR_OWN_SHARES`] × [`NEIGHBOUR_COUNTS`], the one that finds the most
+/// validation targets that are new items (Recall@10 over those examples) while NDCG@10 over
+/// every validation example stays at least [`NEW_ARRIVAL_TOLERANCE`] × the unmixed model's;
+/// ties go to the better NDCG@10, then the larger own share. Returns the choice and the sweep.
+pub fn choose_neighbour_mix(
+    model: &Recommender,
+    items: &ItemVectors,
+    text: &Tensor<2>,
+    valid: &[Example],
+    new: &[usize],
+) -> (NeighbourMix, Vec<MixSweep>) {
+    let mut sorted = new.to_vec();
+    sorted.sort_unstable();
+    let to_new: Vec<Example> = valid
+        .iter()
+        .filter(|e| sorted.binary_search(&e.target).is_ok())
+        .cloned()
+        .collect();
+    let measure = |mix: NeighbourMix| {
+        let mixed = mixed_item_vectors(items, text, new, mix);
+        let (all, _) = evaluate_over(model, &mixed, valid, 256);
+        let (cold, _) = evaluate_over(model, &mixed, &to_new, 256);
+        MixSweep {
+            own: mix.own,
+            neighbours: mix.neighbours,
+            ndcg10: all.means().get("ndcg@10").copied().unwrap_or(0.0),
+            new_recall10: cold.means().get("recall@10").copied().unwrap_or(0.0),
+        }
+    };
+    let plain = measure(NeighbourMix::default());
+    let mut sweep = vec![plain];
+    for own in NEIGHBOUR_OWN_SHARES.into_iter().filter(|&o| o < 1.0) {
+        for neighbours in NEIGHBOUR_COUNTS {
+            sweep.push(measure(NeighbourMix { own, neighbours }));
+        }
+    }
+    let floor = plain.ndcg10 * NEW_ARRIVAL_TOLERANCE;
+    let best = sweep
+        .iter()
+        .filter(|s| s.ndcg10 >= floor)
+        .max_by(|a, b| {
+            a.new_recall10
+                .total_cmp(&b.new_recall10)
+                .then(a.ndcg10.total_cmp(&b.ndcg10))
+                .then(a.own.total_cmp(&b.own))
+        })
+        .map_or(NeighbourMix::default(), |s| NeighbourMix {
+            own: s.own,
+            neighbours: s.neighbours,
+        });
+    (best, sweep)
+}
+
 /// Each example's 0-based rank of its target among the `subset` items only (e.g. the items
 /// never seen in training: a "new arrivals" shelf), by the model's scores.
 pub fn target_ranks_among(
@@ -454,5 +558,59 @@ mod tests {
             .collect();
         let (arrivals, sweep) = choose_new_arrivals(&model, &items, &trained, &new);
         assert_eq!(arrivals.slots, 0, "{sweep:?}");
+    }
+
+    /// Own share 1 is the tower's vectors; a mix moves only the new rows; the choice keeps
+    /// validation NDCG@10 within the tolerance and finds at least the unmixed model's targets.
+    #[test]
+    fn neighbour_mixes_move_only_the_new_rows_and_the_choice_respects_the_floor() {
+        let (_seeded, device) = crate::fixtures::seeded_cpu(6);
+        let config =
+            crate::fixtures::small_config(crate::rec::ItemMode::Inductive, 1, 8, 16, (0.0, 0.0), 6);
+        let model = Recommender::init(&config, &device);
+        let n = 30;
+        let text = crate::rng::SplitMix(3).uniform(n * 12, 0.0, 1.0);
+        let text = Tensor::<2>::from_data(TensorData::new(text, [n, 12]), &device);
+        let items = model.item_vectors(text.clone());
+        let new = [2usize, 11, 25];
+        let rows = |v: &ItemVectors| v.unit.clone().into_data().try_to_vec::<f32>().unwrap();
+        let same = mixed_item_vectors(&items, &text, &new, NeighbourMix::default());
+        assert_eq!(rows(&same), rows(&items));
+        let moved = rows(&mixed_item_vectors(
+            &items,
+            &text,
+            &new,
+            NeighbourMix {
+                own: 0.0,
+                neighbours: 1,
+            },
+        ));
+        let before = rows(&items);
+        let h = before.len() / n;
+        for i in 0..n {
+            let changed = moved[i * h..(i + 1) * h] != before[i * h..(i + 1) * h];
+            assert_eq!(changed, new.contains(&i), "row {i}");
+        }
+        let examples: Vec<Example> = (0..15)
+            .map(|u| Example {
+                user: u,
+                history: vec![(u * 7 + 1) % n, (u * 5 + 3) % n],
+                kinds: Vec::new(),
+                target: if u % 3 == 0 { new[u % 2] } else { (u * 4) % n },
+                context: SceneContext::default(),
+                seen: Vec::new(),
+            })
+            .collect();
+        let (mix, sweep) = choose_neighbour_mix(&model, &items, &text, &examples, &new);
+        assert_eq!(sweep.len(), 1 + 6 * 3);
+        let chosen = sweep
+            .iter()
+            .find(|s| s.own == mix.own && (s.own == 1.0 || s.neighbours == mix.neighbours))
+            .unwrap();
+        assert!(
+            chosen.ndcg10 >= sweep[0].ndcg10 * NEW_ARRIVAL_TOLERANCE,
+            "{sweep:?}"
+        );
+        assert!(chosen.new_recall10 >= sweep[0].new_recall10, "{sweep:?}");
     }
 }

@@ -28,7 +28,8 @@ pub use history_select::{
 pub use item_tower::{ItemMode, ItemTower, ItemTowerConfig};
 pub use model::{ItemVectors, Recommender, RecommenderConfig};
 pub use new_items::{
-    NEW_ARRIVAL_SLOTS, NEW_ARRIVAL_TOLERANCE, NEW_ITEM_OFFSETS, NewArrivals, NewItemPrior,
+    NEIGHBOUR_COUNTS, NEIGHBOUR_OWN_SHARES, NEW_ARRIVAL_SLOTS, NEW_ARRIVAL_TOLERANCE,
+    NEW_ITEM_OFFSETS, NeighbourMix, NewArrivals, NewItemPrior,
 };
 pub use persona::{FacetTable, PersonaEncoder, PersonaVocabulary};
 pub use rank::{

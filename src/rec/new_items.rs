@@ -99,6 +99,102 @@ impl NewArrivals {
     }
 }
 
+/// The neighbour mixes tried when one is chosen on validation: every `(own, neighbours)` of
+/// these shares and counts; own 1 leaves the new items' vectors as the tower gave them.
+pub const NEIGHBOUR_OWN_SHARES: [f32; 7] = [1.0, 0.9, 0.75, 0.6, 0.5, 0.25, 0.0];
+pub const NEIGHBOUR_COUNTS: [usize; 3] = [1, 3, 10];
+
+/// A new item placed among the trained ones: its item vector mixed with those of the trained
+/// items whose texts are nearest to its text. The trained items' vectors are where training
+/// put what it learnt of them; a new item's own vector is the tower's guess from its text
+/// alone, which the softmax never placed against the trained ones. The mix is a cold-start
+/// item's vector as the mean of its warm content neighbours' (a common answer in the
+/// cold-start literature), with a share of its own kept.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct NeighbourMix {
+    /// The share of the item's own (unit) vector; the rest is its neighbours' mean. 1: as is.
+    pub own: f32,
+    /// How many nearest trained items (by text cosine) are averaged.
+    pub neighbours: usize,
+}
+
+impl Default for NeighbourMix {
+    fn default() -> Self {
+        Self {
+            own: 1.0,
+            neighbours: 10,
+        }
+    }
+}
+
+impl NeighbourMix {
+    /// Whether the mix changes any vector.
+    pub fn is_none(&self) -> bool {
+        self.own >= 1.0 || self.neighbours == 0
+    }
+
+    /// The item vectors `raw` (`hidden` wide, row-major) with each row that `is_new` marks
+    /// replaced by its mix: `own ·` its unit vector `+ (1 − own) ·` the mean unit vector of its
+    /// `neighbours` nearest rows that are not new by `text` (unit rows, `dim` wide), scaled
+    /// back to the row's own length. Other rows are unchanged.
+    pub fn mix_rows(
+        &self,
+        raw: &[f32],
+        hidden: usize,
+        text: &[f32],
+        dim: usize,
+        is_new: &[bool],
+    ) -> Vec<f32> {
+        let mut out = raw.to_vec();
+        if self.is_none() || hidden == 0 || dim == 0 {
+            return out;
+        }
+        let n = raw.len() / hidden;
+        let warm: Vec<usize> = (0..n).filter(|&i| !is_new[i]).collect();
+        if warm.is_empty() {
+            return out;
+        }
+        let unit = |r: &[f32]| -> Vec<f32> {
+            let norm = r.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+            r.iter().map(|x| x / norm).collect()
+        };
+        let row = |i: usize| &raw[i * hidden..(i + 1) * hidden];
+        for i in (0..n).filter(|&i| is_new[i]) {
+            let t = &text[i * dim..(i + 1) * dim];
+            let mut near: Vec<(f32, usize)> = warm
+                .iter()
+                .map(|&j| {
+                    let u = &text[j * dim..(j + 1) * dim];
+                    (t.iter().zip(u).map(|(a, b)| a * b).sum::<f32>(), j)
+                })
+                .collect();
+            let k = self.neighbours.min(near.len());
+            // Nearest first; ties: the lower row.
+            near.select_nth_unstable_by(k - 1, |a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+            let mut mean = vec![0.0f32; hidden];
+            for &(_, j) in &near[..k] {
+                for (m, x) in mean.iter_mut().zip(unit(row(j))) {
+                    *m += x / k as f32;
+                }
+            }
+            let own = unit(row(i));
+            let length = row(i).iter().map(|x| x * x).sum::<f32>().sqrt();
+            let mixed: Vec<f32> = own
+                .iter()
+                .zip(&mean)
+                .map(|(o, m)| self.own * o + (1.0 - self.own) * m)
+                .collect();
+            for (o, x) in out[i * hidden..(i + 1) * hidden]
+                .iter_mut()
+                .zip(unit(&mixed))
+            {
+                *o = x * length;
+            }
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,6 +244,32 @@ mod tests {
                 .score_offsets(3, &[0, 1, 2], 0.07)
                 .iter()
                 .all(|&x| x == 0.0)
+        );
+    }
+
+    #[test]
+    fn a_mixed_new_row_moves_towards_its_text_neighbours_only() {
+        // Rows 0 and 1 trained, row 2 new; row 2's text is row 1's.
+        let raw = [1.0, 0.0, 0.0, 2.0, 3.0, 3.0];
+        let text = [1.0, 0.0, 0.0, 1.0, 0.0, 1.0];
+        let is_new = [false, false, true];
+        let mix = NeighbourMix {
+            own: 0.0,
+            neighbours: 1,
+        };
+        let out = mix.mix_rows(&raw, 2, &text, 2, &is_new);
+        assert_eq!(&out[..4], &raw[..4], "trained rows unchanged");
+        // All neighbour: row 1's direction at row 2's own length (3·√2).
+        assert!(
+            out[4].abs() < 1e-6 && (out[5] - 18f32.sqrt()).abs() < 1e-5,
+            "{out:?}"
+        );
+        // Half and half: between its own direction and row 1's.
+        let half = NeighbourMix { own: 0.5, ..mix }.mix_rows(&raw, 2, &text, 2, &is_new);
+        assert!(half[5] > half[4] && half[4] > 0.0, "{half:?}");
+        assert_eq!(
+            NeighbourMix::default().mix_rows(&raw, 2, &text, 2, &is_new),
+            raw.to_vec()
         );
     }
 
