@@ -3,7 +3,7 @@
 reasons (argv[1]), reports/coldstart.json (./build.sh report-coldstart) and reports/ml-100k.json.
 Run alone, it rewrites the report from what those files hold."""
 import json, math, os, random, sys
-import calibration_choice
+import calibration_choice, coldstart_report
 r = json.load(open("reports/quality.json"))
 bench = json.load(open(sys.argv[1]))
 models = r["models"]
@@ -52,12 +52,7 @@ r["browser"] = bench["browser"]
 # Cold start (./build.sh report-coldstart) and the best text mode's figure (reports/ml-100k.md).
 if os.path.exists("reports/coldstart.json"):
     cs = json.load(open("reports/coldstart.json"))
-    r["cold_start"] = {"recall@10": cs["recall@10"]["mean"], "recall@10_stdev": cs["recall@10"]["stdev"],
-                       "random_recall@10": cs["random_recall@10"], "popularity_recall@10": cs["popularity_recall@10"]["mean"],
-                       "median_rank_among_new": cs["median_rank_among_new"]["mean"],
-                       "popularity_median_rank_among_new": cs["popularity_median_rank_among_new"]["mean"],
-                       "random_median_rank_among_new": cs["random_median_rank_among_new"], "seeds": cs["seeds"],
-                       "source": "reports/coldstart.json"}
+    r["cold_start"] = coldstart_report.quality_entry(cs)
 ml = json.load(open("reports/ml-100k.json"))
 text = [m for m in ml["models"] if m.get("mode") in ("inductive", "transductive") and "cold_start" not in m]
 best = max(text, key=lambda m: m["test"]["ndcg@10"])
@@ -112,11 +107,7 @@ for g in sorted(s0["facet_response"]["per_facet"]):
     lines.append(f"| {g} | {popularity['shelf']['facet_response']['per_facet'][g]:.3f} | {s0['facet_response']['per_facet'][g]:.3f} | {s1['facet_response']['per_facet'][g]:.3f} |")
 if "cold_start" in r:
     c = r["cold_start"]
-    lines += ["", f"**Cold start** ([coldstart.md](coldstart.md), seeds {c['seeds']}): Recall@10 over the whole catalogue "
-              f"{c['recall@10']:.4f} ± {c['recall@10_stdev']:.4f} against {c['random_recall@10']:.4f} at random "
-              f"({c['recall@10'] / c['random_recall@10']:.1f}×; target ≥ 5×) and {c['popularity_recall@10']:.4f} for popularity; "
-              f"median rank of the target among the new items {c['median_rank_among_new']:.1f} (popularity "
-              f"{c['popularity_median_rank_among_new']:.1f}, random {c['random_median_rank_among_new']:.1f})."]
+    lines += ["", coldstart_report.quality_line(c)]
 b = r["best_text_ndcg@10_ml100k"]
 lines += ["", f"Best text mode's test NDCG@10 on ml-100k: {b['value']:.4f} ({b['model']}; {b['source']}).",
           "", r["second_dataset"]["line"] if r["second_dataset"] else "A second dataset is not measured yet."]
