@@ -227,5 +227,6 @@ pub fn small_config(
         },
         temperature: 0.1,
         signals: Default::default(),
+        new_items: Default::default(),
     }
 }

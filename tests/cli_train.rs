@@ -358,6 +358,104 @@ fn cold_start_items_are_held_out_and_reported_against_popularity() {
     assert!(err.contains("--holdout-items"), "{err}");
 }
 
+/// `--holdout-valid-items`: a second item holdout whose validation examples stay; on it the
+/// three new-item policies are chosen and reported, and the bundle records the chosen mix and
+/// every id it held out, which `ranklet eval` and `recommend` then place by that mix.
+#[test]
+fn validation_held_items_choose_the_new_item_policies_and_the_bundle_records_them() {
+    let dir = contracts_folder("coldstart-valid");
+    let encoder = tiny_encoder(&dir);
+    let bundle = dir.join("bundle");
+    let cache = dir.join("vectors");
+    let r = train(
+        &dir,
+        &[
+            "--mode",
+            "inductive",
+            "--text-model",
+            &encoder,
+            "--cache",
+            cache.to_str().unwrap(),
+            "--holdout-items",
+            "0.1",
+            "--holdout-valid-items",
+            "0.2",
+            "--out",
+            bundle.to_str().unwrap(),
+        ],
+    );
+    let m = &r["models"][0];
+    assert_eq!(m["new_item_prior"]["sweep"].as_array().unwrap().len(), 12);
+    assert_eq!(
+        m["new_item_prior"]["valid_new_items"], 6,
+        "20 % of 30 items"
+    );
+    assert_eq!(m["new_arrivals"]["sweep"].as_array().unwrap().len(), 4);
+    let mix = &m["neighbour_mix"];
+    assert_eq!(mix["sweep"].as_array().unwrap().len(), 19);
+    assert_eq!(mix["test_grid"].as_array().unwrap().len(), 19);
+    for key in [
+        "model_with_prior",
+        "model_with_new_arrivals",
+        "model_with_neighbour_mix",
+    ] {
+        let v = m["cold_start"][key]["recall@10"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&v), "{key}: {v}");
+    }
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(bundle.join("manifest.json")).unwrap()).unwrap();
+    let new_items = &manifest["recommender"]["config"]["new_items"];
+    assert_eq!(
+        new_items["untrained"].as_array().unwrap().len(),
+        9,
+        "3 + 6 held out"
+    );
+    assert_eq!(new_items["mix"]["own"], mix["own"]);
+    assert_eq!(new_items["mix"]["neighbours"], mix["neighbours"]);
+    // The bundle evaluates and recommends with its held-out items placed by the mix.
+    let report = dir.join("eval.json");
+    ranklet_ok(&[
+        "eval",
+        "--data",
+        dir.to_str().unwrap(),
+        "--model",
+        bundle.to_str().unwrap(),
+        "--cache",
+        cache.to_str().unwrap(),
+        "--report",
+        report.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let untrained = new_items["untrained"][0].as_str().unwrap().to_string();
+    let trained: Vec<String> =
+        serde_json::from_slice::<Vec<String>>(&std::fs::read(bundle.join("items.json")).unwrap())
+            .unwrap()
+            .into_iter()
+            .filter(|id| {
+                !new_items["untrained"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|u| u == id.as_str())
+            })
+            .collect();
+    let out = ranklet_ok(&[
+        "recommend",
+        "--model",
+        bundle.to_str().unwrap(),
+        "--data",
+        dir.to_str().unwrap(),
+        "--history",
+        &format!("{},{}", trained[0], untrained),
+        "--k",
+        "30",
+        "--json",
+        "--cache",
+        cache.to_str().unwrap(),
+    ]);
+    assert!(String::from_utf8_lossy(&out.stdout).lines().count() >= 20);
+}
+
 /// `--devices 2` splits each batch across two replicas (two handles on the CPU here; GPUs
 /// cannot be tested on this machine) and sums their gradients: without dropout or gate noise
 /// (ID mode) it trains the same model as one device, up to float rounding.

@@ -487,7 +487,7 @@ const ops = {
         // Vectors come from the IndexedDB cache (model + text); only texts not seen are embedded.
         const done = await cachedEmbed(shop, order.map((i) => texts[i]), { batch, progress });
         ({ embedded, cacheNote } = done);
-        shop.ranker.setTextVectors(done.vectors);
+        shop.ranker.setTextVectors(done.vectors, order.map((i) => ids[i]));
       }
       // The persona facets (genres, else categories) of each row, for a model with a persona input.
       shop.ranker.setItemFacets(order.map((i) => facets[i]));
@@ -504,8 +504,8 @@ const ops = {
     if (vectors.length !== ids.length * shop.ranker.textDim) {
       throw new Error(`indexVectors: ${vectors.length} floats for ${ids.length} items of ${shop.ranker.textDim} dims`);
     }
-    shop.ranker.setTextVectors(vectors);
     shop.ids = Array.from(ids, String);
+    shop.ranker.setTextVectors(vectors, shop.ids);
     shop.row = new Map(shop.ids.map((id, r) => [id, r]));
     return { items: shop.ids.length };
   },

@@ -97,10 +97,19 @@ pub fn run(args: EvalArgs) -> Result<()> {
         let mut split = Split::leave_one_out(&ds, max_len);
         describe(&ds, &split)?;
         let device = args.device.init()?;
+        // Items the model never trained on are placed by the bundle's neighbour mix, as the
+        // recommend path places them.
+        let is_new = if mode == ItemMode::Inductive {
+            let ids: Vec<&str> = ds.items.iter().map(|i| i.id.as_str()).collect();
+            config.new_items.rows_of(&ids, &rec.items)
+        } else {
+            Vec::new()
+        };
         let (model, text) = trained_model(dir, rec, &ds.items, &device, &args.cache, args.quiet)?;
         restrict(&mut split, args.min_history)?;
         if args.shelf_response && args.index.is_none() {
-            let state = RankingState::new(&model, text.clone(), mode != ItemMode::Id)?;
+            let state =
+                RankingState::new_with_new(&model, text.clone(), mode != ItemMode::Id, &is_new)?;
             let facets: Vec<Vec<String>> = ds.items.iter().map(|i| i.facets.clone()).collect();
             let calibration = Calibration {
                 head: args.calibrate_head,
@@ -193,7 +202,8 @@ pub fn run(args: EvalArgs) -> Result<()> {
         let mut towered = None;
         if args.selection.history_select != HistorySelect::Last {
             // The events each history reads, chosen as `recommend` and the browser choose them.
-            let mut state = RankingState::new(&model, text.clone(), mode != ItemMode::Id)?;
+            let mut state =
+                RankingState::new_with_new(&model, text.clone(), mode != ItemMode::Id, &is_new)?;
             state.history_select = args.selection.history_select;
             state.recent = args.selection.recent;
             for ex in split.valid.iter_mut().chain(split.test.iter_mut()) {
@@ -208,7 +218,13 @@ pub fn run(args: EvalArgs) -> Result<()> {
         }
         let mut cells = None;
         let items = match &args.index {
-            None => towered.unwrap_or_else(|| model.item_vectors(text)),
+            None => match towered {
+                Some(towered) => towered,
+                None if is_new.contains(&true) => {
+                    RankingState::new_with_new(&model, text, mode != ItemMode::Id, &is_new)?.catalog
+                }
+                None => model.item_vectors(text),
+            },
             Some(index_dir) => {
                 let index = ranklet::index::read_index_of(dir, index_dir)?;
                 let ids: Vec<String> = ds.items.iter().map(|i| i.id.clone()).collect();

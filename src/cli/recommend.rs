@@ -117,6 +117,14 @@ pub fn run(args: RecommendArgs) -> Result<()> {
         })
         .collect::<Result<_>>()?;
     let device = args.device.init()?;
+    // Items the model never trained on are placed among its trained ones by the bundle's
+    // neighbour mix (an inductive model ranks any catalogue).
+    let is_new = if config.items.mode == ItemMode::Inductive {
+        let ids: Vec<&str> = items.iter().map(|i| i.id.as_str()).collect();
+        config.new_items.rows_of(&ids, &rec.items)
+    } else {
+        Vec::new()
+    };
     let (model, text) = trained_model(&args.model, rec, &items, &device, &args.cache, true)?;
     if !args.kinds.is_empty() && args.kinds.len() != history.len() {
         return Err(Error::bad_input(
@@ -161,7 +169,9 @@ pub fn run(args: RecommendArgs) -> Result<()> {
         .map(|(&i, _)| i)
         .collect();
     let mut state = match &args.index {
-        None => RankingState::new(&model, text, config.items.mode != ItemMode::Id)?,
+        None => {
+            RankingState::new_with_new(&model, text, config.items.mode != ItemMode::Id, &is_new)?
+        }
         Some(dir) => {
             let index = ranklet::index::read_index_of(&args.model, dir)?;
             let ids: Vec<String> = items.iter().map(|i| i.id.clone()).collect();

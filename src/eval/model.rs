@@ -328,7 +328,7 @@ pub fn mixed_item_vectors(
     new: &[usize],
     mix: NeighbourMix,
 ) -> ItemVectors {
-    let [n, hidden] = items.raw.dims();
+    let n = items.items;
     let dim = text.dims()[1];
     let mut is_new = vec![false; n];
     for &i in new {
@@ -336,25 +336,13 @@ pub fn mixed_item_vectors(
             *x = true;
         }
     }
-    let raw: Vec<f32> = items
-        .raw
-        .clone()
-        .into_data()
-        .try_to_vec::<f32>()
-        .expect("f32 item vectors");
     let text: Vec<f32> = text
         .clone()
         .into_data()
         .try_to_vec::<f32>()
         .expect("f32 text vectors");
     let text = crate::rec::history_select::unit_rows_flat(&text, dim);
-    let mixed = mix.mix_rows(&raw, hidden, &text, dim, &is_new);
-    let raw = Tensor::<2>::from_data(TensorData::new(mixed, [n, hidden]), &items.raw.device());
-    ItemVectors {
-        unit: crate::rec::model::l2_rows(raw.clone()),
-        raw,
-        items: n,
-    }
+    mix.apply(items.clone(), &text, dim, &is_new)
 }
 
 /// One neighbour mix as validation measured it.
@@ -400,7 +388,7 @@ pub fn choose_neighbour_mix(
             new_recall10: cold.means().get("recall@10").copied().unwrap_or(0.0),
         }
     };
-    let plain = measure(NeighbourMix::default());
+    let plain = measure(NeighbourMix::NONE);
     let mut sweep = vec![plain];
     for own in NEIGHBOUR_OWN_SHARES.into_iter().filter(|&o| o < 1.0) {
         for neighbours in NEIGHBOUR_COUNTS {
@@ -417,7 +405,7 @@ pub fn choose_neighbour_mix(
                 .then(a.ndcg10.total_cmp(&b.ndcg10))
                 .then(a.own.total_cmp(&b.own))
         })
-        .map_or(NeighbourMix::default(), |s| NeighbourMix {
+        .map_or(NeighbourMix::NONE, |s| NeighbourMix {
             own: s.own,
             neighbours: s.neighbours,
         });
@@ -574,7 +562,7 @@ mod tests {
         let items = model.item_vectors(text.clone());
         let new = [2usize, 11, 25];
         let rows = |v: &ItemVectors| v.unit.clone().into_data().try_to_vec::<f32>().unwrap();
-        let same = mixed_item_vectors(&items, &text, &new, NeighbourMix::default());
+        let same = mixed_item_vectors(&items, &text, &new, NeighbourMix::NONE);
         assert_eq!(rows(&same), rows(&items));
         let moved = rows(&mixed_item_vectors(
             &items,

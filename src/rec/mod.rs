@@ -29,7 +29,7 @@ pub use item_tower::{ItemMode, ItemTower, ItemTowerConfig};
 pub use model::{ItemVectors, Recommender, RecommenderConfig};
 pub use new_items::{
     NEIGHBOUR_COUNTS, NEIGHBOUR_OWN_SHARES, NEW_ARRIVAL_SLOTS, NEW_ARRIVAL_TOLERANCE,
-    NEW_ITEM_OFFSETS, NeighbourMix, NewArrivals, NewItemPrior,
+    NEW_ITEM_OFFSETS, NeighbourMix, NewArrivals, NewItemPrior, NewItems,
 };
 pub use persona::{FacetTable, PersonaEncoder, PersonaVocabulary};
 pub use rank::{

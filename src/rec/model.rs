@@ -22,6 +22,10 @@ pub struct RecommenderConfig {
     /// History signals: behaviour types, DUMN, CLSD statistics. Default: none.
     #[serde(default)]
     pub signals: SignalsConfig,
+    /// How the items training never saw are placed among the trained ones. Default: the
+    /// neighbour mix chosen on ml-100k's validation, no untrained ids.
+    #[serde(default)]
+    pub new_items: crate::rec::NewItems,
 }
 
 #[derive(Module, Debug)]
@@ -531,6 +535,7 @@ mod tests {
             },
             temperature: 0.5,
             signals: Default::default(),
+            new_items: Default::default(),
         }
     }
 

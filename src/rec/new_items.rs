@@ -14,7 +14,14 @@
 //! new arrivals), so that a visitor whose next item is new can meet it while the model's first
 //! places stay as they were.
 
+use std::collections::HashSet;
+
+use burn::prelude::*;
+use burn::tensor::IndexingUpdateOp;
 use serde::{Deserialize, Serialize};
+
+use crate::rec::ItemVectors;
+use crate::rec::model::l2_rows;
 
 /// The offsets tried when the prior is chosen on validation, in cosine units (a score is
 /// `cosine / τ`, so an offset `β` adds `β / τ`). Negative ones too: validation may say that
@@ -118,11 +125,21 @@ pub struct NeighbourMix {
     pub neighbours: usize,
 }
 
+impl NeighbourMix {
+    /// No mix: new items keep the tower's vectors.
+    pub const NONE: Self = Self {
+        own: 1.0,
+        neighbours: 0,
+    };
+}
+
 impl Default for NeighbourMix {
+    /// Own share 0.75 of 3 neighbours: chosen on ml-100k's validation users over three holdout
+    /// seeds (`./build.sh report-coldstart`, reports/coldstart.md).
     fn default() -> Self {
         Self {
-            own: 1.0,
-            neighbours: 10,
+            own: 0.75,
+            neighbours: 3,
         }
     }
 }
@@ -133,65 +150,109 @@ impl NeighbourMix {
         self.own >= 1.0 || self.neighbours == 0
     }
 
-    /// The item vectors `raw` (`hidden` wide, row-major) with each row that `is_new` marks
-    /// replaced by its mix: `own ·` its unit vector `+ (1 − own) ·` the mean unit vector of its
-    /// `neighbours` nearest rows that are not new by `text` (unit rows, `dim` wide), scaled
-    /// back to the row's own length. Other rows are unchanged.
-    pub fn mix_rows(
+    /// Each row that `is_new` marks, with its `neighbours` nearest rows that are not new by
+    /// `text` (unit rows, `dim` wide, row-major; ties: the lower row). Empty when the mix is
+    /// none or no row is trained.
+    pub fn neighbours_of(
         &self,
-        raw: &[f32],
-        hidden: usize,
         text: &[f32],
         dim: usize,
         is_new: &[bool],
-    ) -> Vec<f32> {
-        let mut out = raw.to_vec();
-        if self.is_none() || hidden == 0 || dim == 0 {
-            return out;
+    ) -> Vec<(usize, Vec<usize>)> {
+        let warm: Vec<usize> = (0..is_new.len()).filter(|&i| !is_new[i]).collect();
+        if self.is_none() || warm.is_empty() || dim == 0 || text.len() < is_new.len() * dim {
+            return Vec::new();
         }
-        let n = raw.len() / hidden;
-        let warm: Vec<usize> = (0..n).filter(|&i| !is_new[i]).collect();
-        if warm.is_empty() {
-            return out;
+        let row = |i: usize| &text[i * dim..(i + 1) * dim];
+        (0..is_new.len())
+            .filter(|&i| is_new[i])
+            .map(|i| {
+                let t = row(i);
+                let mut near: Vec<(f32, usize)> = warm
+                    .iter()
+                    .map(|&j| (t.iter().zip(row(j)).map(|(a, b)| a * b).sum::<f32>(), j))
+                    .collect();
+                let k = self.neighbours.min(near.len());
+                let nearest_first =
+                    |a: &(f32, usize), b: &(f32, usize)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
+                near.select_nth_unstable_by(k - 1, nearest_first);
+                near.truncate(k);
+                near.sort_by(nearest_first);
+                (i, near.into_iter().map(|(_, j)| j).collect())
+            })
+            .collect()
+    }
+
+    /// `items` with each new row (`is_new`) replaced by its mix: `own ·` its unit vector `+
+    /// (1 − own) ·` the mean unit vector of its nearest trained rows by `text` (unit rows,
+    /// `dim` wide), scaled back to the row's own length. On the items' device, no readback:
+    /// the neighbours are found on the CPU from the text rows, the rows gathered and replaced
+    /// there.
+    pub fn apply(
+        &self,
+        items: ItemVectors,
+        text: &[f32],
+        dim: usize,
+        is_new: &[bool],
+    ) -> ItemVectors {
+        let plan = self.neighbours_of(text, dim, is_new);
+        if plan.is_empty() {
+            return items;
         }
-        let unit = |r: &[f32]| -> Vec<f32> {
-            let norm = r.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
-            r.iter().map(|x| x / norm).collect()
+        let device = items.raw.device();
+        let index = |rows: Vec<i64>| {
+            let n = rows.len();
+            Tensor::<1, Int>::from_data(TensorData::new(rows, [n]), &device)
         };
-        let row = |i: usize| &raw[i * hidden..(i + 1) * hidden];
-        for i in (0..n).filter(|&i| is_new[i]) {
-            let t = &text[i * dim..(i + 1) * dim];
-            let mut near: Vec<(f32, usize)> = warm
-                .iter()
-                .map(|&j| {
-                    let u = &text[j * dim..(j + 1) * dim];
-                    (t.iter().zip(u).map(|(a, b)| a * b).sum::<f32>(), j)
-                })
-                .collect();
-            let k = self.neighbours.min(near.len());
-            // Nearest first; ties: the lower row.
-            near.select_nth_unstable_by(k - 1, |a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-            let mut mean = vec![0.0f32; hidden];
-            for &(_, j) in &near[..k] {
-                for (m, x) in mean.iter_mut().zip(unit(row(j))) {
-                    *m += x / k as f32;
-                }
-            }
-            let own = unit(row(i));
-            let length = row(i).iter().map(|x| x * x).sum::<f32>().sqrt();
-            let mixed: Vec<f32> = own
-                .iter()
-                .zip(&mean)
-                .map(|(o, m)| self.own * o + (1.0 - self.own) * m)
-                .collect();
-            for (o, x) in out[i * hidden..(i + 1) * hidden]
-                .iter_mut()
-                .zip(unit(&mixed))
-            {
-                *o = x * length;
-            }
+        let new = index(plan.iter().map(|(i, _)| *i as i64).collect());
+        let own_raw = items.raw.clone().select(0, new.clone());
+        let own_unit = items.unit.clone().select(0, new.clone());
+        let k = plan[0].1.len();
+        let mut mean = own_unit.zeros_like();
+        for slot in 0..k {
+            let rows = index(plan.iter().map(|(_, n)| n[slot] as i64).collect());
+            mean = mean + items.unit.clone().select(0, rows);
         }
-        out
+        let mean = mean.div_scalar(k as f32);
+        let length = own_raw.clone().square().sum_dim(1).sqrt();
+        let mixed =
+            l2_rows(own_unit.mul_scalar(self.own) + mean.mul_scalar(1.0 - self.own)) * length;
+        let raw = items
+            .raw
+            .select_assign(0, new, mixed - own_raw, IndexingUpdateOp::Add);
+        ItemVectors {
+            unit: l2_rows(raw.clone()),
+            raw,
+            items: items.items,
+        }
+    }
+}
+
+/// What a bundle knows of the items its recommender never trained on.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NewItems {
+    /// How a new item's vector is mixed with its trained neighbours' (default: the mix chosen
+    /// on ml-100k's validation).
+    #[serde(default)]
+    pub mix: NeighbourMix,
+    /// Ids of `items.json` that training never saw (held out): new like any id outside it.
+    #[serde(default)]
+    pub untrained: Vec<String>,
+}
+
+impl NewItems {
+    /// Which of a catalogue's `ids` are new: outside `trained` (the bundle's `items.json`), or
+    /// among the untrained ones.
+    pub fn rows_of<S: AsRef<str>>(&self, ids: &[S], trained: &[String]) -> Vec<bool> {
+        let untrained: HashSet<&str> = self.untrained.iter().map(String::as_str).collect();
+        let trained: HashSet<&str> = trained
+            .iter()
+            .map(String::as_str)
+            .filter(|id| !untrained.contains(id))
+            .collect();
+        ids.iter()
+            .map(|id| !trained.contains(id.as_ref()))
+            .collect()
     }
 }
 
@@ -249,27 +310,52 @@ mod tests {
 
     #[test]
     fn a_mixed_new_row_moves_towards_its_text_neighbours_only() {
+        let device = Device::default();
         // Rows 0 and 1 trained, row 2 new; row 2's text is row 1's.
-        let raw = [1.0, 0.0, 0.0, 2.0, 3.0, 3.0];
+        let raw = Tensor::<2>::from_data(
+            TensorData::new(vec![1.0f32, 0.0, 0.0, 2.0, 3.0, 3.0], [3, 2]),
+            &device,
+        );
+        let items = ItemVectors {
+            unit: l2_rows(raw.clone()),
+            raw,
+            items: 3,
+        };
         let text = [1.0, 0.0, 0.0, 1.0, 0.0, 1.0];
         let is_new = [false, false, true];
-        let mix = NeighbourMix {
+        let rows = |v: &ItemVectors| v.raw.clone().into_data().try_to_vec::<f32>().unwrap();
+        let before = rows(&items);
+        let all = NeighbourMix {
             own: 0.0,
             neighbours: 1,
         };
-        let out = mix.mix_rows(&raw, 2, &text, 2, &is_new);
-        assert_eq!(&out[..4], &raw[..4], "trained rows unchanged");
+        assert_eq!(all.neighbours_of(&text, 2, &is_new), vec![(2, vec![1])]);
+        let out = rows(&all.apply(items.clone(), &text, 2, &is_new));
+        assert_eq!(&out[..4], &before[..4], "trained rows unchanged");
         // All neighbour: row 1's direction at row 2's own length (3·√2).
         assert!(
-            out[4].abs() < 1e-6 && (out[5] - 18f32.sqrt()).abs() < 1e-5,
+            out[4].abs() < 1e-5 && (out[5] - 18f32.sqrt()).abs() < 1e-4,
             "{out:?}"
         );
         // Half and half: between its own direction and row 1's.
-        let half = NeighbourMix { own: 0.5, ..mix }.mix_rows(&raw, 2, &text, 2, &is_new);
+        let half = rows(&NeighbourMix { own: 0.5, ..all }.apply(items.clone(), &text, 2, &is_new));
         assert!(half[5] > half[4] && half[4] > 0.0, "{half:?}");
         assert_eq!(
-            NeighbourMix::default().mix_rows(&raw, 2, &text, 2, &is_new),
-            raw.to_vec()
+            rows(&NeighbourMix::NONE.apply(items, &text, 2, &is_new)),
+            before
+        );
+    }
+
+    #[test]
+    fn new_rows_are_ids_outside_the_trained_ones_or_untrained() {
+        let trained = vec!["a".to_string(), "b".to_string(), "c".to_string()];
+        let new = NewItems {
+            untrained: vec!["c".into()],
+            ..NewItems::default()
+        };
+        assert_eq!(
+            new.rows_of(&["a", "c", "z", "b"], &trained),
+            vec![false, true, true, false]
         );
     }
 

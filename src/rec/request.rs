@@ -237,6 +237,58 @@ mod tests {
         )
     }
 
+    /// Rows the model never trained on are mixed with their trained text neighbours by the
+    /// model's neighbour mix; the trained rows' vectors, and so their scores, stay as they were,
+    /// and a model whose mix is none ranks the catalogue unchanged.
+    #[test]
+    fn new_rows_move_towards_their_trained_text_neighbours_only() {
+        let (_seeded, device) = seeded_cpu(8);
+        let model = model(&device);
+        let n = 30;
+        let text = SplitMix(5).uniform(n * 12, 0.0, 1.0);
+        let mut is_new = vec![false; n];
+        is_new[4] = true;
+        is_new[21] = true;
+        let rows = |st: &RankingState| -> Vec<f32> {
+            st.catalog.unit.clone().into_data().try_to_vec().unwrap()
+        };
+        let plain = rows(&RankingState::from_rows(&model, text.clone(), 12, &device));
+        let mixed = rows(&RankingState::from_rows_with_new(
+            &model,
+            text.clone(),
+            12,
+            &device,
+            &is_new,
+        ));
+        let h = plain.len() / n;
+        let cos = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
+        let unit_text = crate::rec::history_select::unit_rows_flat(&text, 12);
+        let mix = model.config.new_items.mix;
+        assert!(!mix.is_none(), "the default mix changes new rows");
+        for (i, near) in mix.neighbours_of(&unit_text, 12, &is_new) {
+            let row = |v: &[f32], r: usize| v[r * h..(r + 1) * h].to_vec();
+            // Nearer to its nearest trained neighbour than the tower alone put it.
+            assert!(
+                cos(&row(&mixed, i), &row(&plain, near[0]))
+                    > cos(&row(&plain, i), &row(&plain, near[0])),
+                "row {i}"
+            );
+        }
+        for r in (0..n).filter(|&r| !is_new[r]) {
+            assert_eq!(
+                plain[r * h..(r + 1) * h],
+                mixed[r * h..(r + 1) * h],
+                "row {r}"
+            );
+        }
+        let mut unmixed = model.clone();
+        unmixed.config.new_items.mix = crate::rec::NeighbourMix::NONE;
+        let same = rows(&RankingState::from_rows_with_new(
+            &unmixed, text, 12, &device, &is_new,
+        ));
+        assert_eq!(same, plain);
+    }
+
     /// A catalogue given as precomputed item vectors (an index) ranks exactly as the same
     /// catalogue given as text vectors through the tower; in the item space, "not interested"
     /// pushes down the avoided item's nearest item.

@@ -46,6 +46,17 @@ impl RankingState {
     /// texts passes zeros and `false`). Reads the vectors back at once: native backends only
     /// (the browser has them on the CPU already: [`RankingState::from_rows`]).
     pub fn new(model: &Recommender, text: Tensor<2>, with_text: bool) -> Result<Self> {
+        Self::new_with_new(model, text, with_text, &[])
+    }
+
+    /// [`RankingState::new`] where `is_new` marks the rows training never saw
+    /// ([`RankingState::from_rows_with_new`]).
+    pub fn new_with_new(
+        model: &Recommender,
+        text: Tensor<2>,
+        with_text: bool,
+        is_new: &[bool],
+    ) -> Result<Self> {
         let [n, dim] = text.dims();
         if !with_text {
             return Ok(Self::without_text(model, n, dim, &text.device()));
@@ -54,16 +65,41 @@ impl RankingState {
             .into_data()
             .try_to_vec::<f32>()
             .map_err(|e| Error::Backend(format!("text vectors: {e:?}")))?;
-        Ok(Self::from_rows(model, flat, dim, &model_device(model)))
+        Ok(Self::from_rows_with_new(
+            model,
+            flat,
+            dim,
+            &model_device(model),
+            is_new,
+        ))
     }
 
     /// The state over text vectors given as rows (row-major `items × dim`, finite).
     pub fn from_rows(model: &Recommender, flat: Vec<f32>, dim: usize, device: &Device) -> Self {
+        Self::from_rows_with_new(model, flat, dim, device, &[])
+    }
+
+    /// [`RankingState::from_rows`] where `is_new` marks the rows training never saw (empty:
+    /// none): their item vectors are mixed with their trained text neighbours' by the model's
+    /// [`crate::rec::NeighbourMix`] (`config.new_items.mix`).
+    pub fn from_rows_with_new(
+        model: &Recommender,
+        flat: Vec<f32>,
+        dim: usize,
+        device: &Device,
+        is_new: &[bool],
+    ) -> Self {
         let n = flat.len() / dim.max(1);
         let selection = selection_rows(&unit_rows_of(&flat, dim));
         let width = selection.first().map_or(0, Vec::len);
+        let mix = model.config.new_items.mix;
+        let unit_text = (is_new.len() == n && is_new.contains(&true) && !mix.is_none())
+            .then(|| unit_rows_flat(&flat, dim));
         let text = Tensor::<2>::from_data(TensorData::new(flat, [n, dim]), device);
-        let catalog = model.item_vectors(text.clone());
+        let mut catalog = model.item_vectors(text.clone());
+        if let Some(unit_text) = unit_text {
+            catalog = mix.apply(catalog, &unit_text, dim, is_new);
+        }
         let selection = selection.concat();
         Self::assemble(
             model,

@@ -202,6 +202,7 @@ mod tests {
             },
             temperature: 0.1,
             signals: Default::default(),
+            new_items: Default::default(),
         }
     }
 

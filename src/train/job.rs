@@ -24,12 +24,12 @@ use crate::eval::{
 };
 use crate::jobs::parallel::DataParallel;
 use crate::jobs::{CheckpointPlan, JobObserver};
-use crate::rec::NeighbourMix;
 use crate::rec::persona::MAX_FACETS;
 use crate::rec::{
     ItemMode, ItemTowerConfig, PersonaVocabulary, RecDtype, Recommender, RecommenderConfig,
     SequenceEncoderConfig, SignalsConfig,
 };
+use crate::rec::{NeighbourMix, NewItems};
 use crate::text::weights::{StoredDtype, save_encoder};
 use crate::text::{EncoderFiles, TextEmbedder};
 use crate::train::text_tuning::{TextTuneConfig, split_encoder, tune_text, with_top};
@@ -189,6 +189,7 @@ impl TrainJob {
                 dropout: s.dropout,
                 max_len: self.train.max_len,
             },
+            new_items: Default::default(),
             temperature: s.temperature,
             signals: SignalsConfig {
                 kinds: self.signals.event_types,
@@ -672,6 +673,16 @@ pub fn run_train_job(
                     signals: SignalsConfig {
                         clsd: best.clsd.clone(),
                         ..config.signals.clone()
+                    },
+                    // The items this run never trained on, and the mix its own validation
+                    // chose (else the default).
+                    new_items: NewItems {
+                        mix: mix.as_ref().map_or_else(NeighbourMix::default, |m| m.0),
+                        untrained: held_out
+                            .all()
+                            .iter()
+                            .map(|&i| ds.items[i].id.clone())
+                            .collect(),
                     },
                     ..config.clone()
                 },

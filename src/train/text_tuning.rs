@@ -363,6 +363,7 @@ mod tests {
             },
             temperature: 0.1,
             signals: Default::default(),
+            new_items: Default::default(),
         };
         let model = Recommender::init(&config, &device);
         let before = top.valid().encode_all(&FrozenBottom {

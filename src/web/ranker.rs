@@ -405,9 +405,15 @@ impl Ranker {
     }
 
     /// The catalog's text vectors, row-major `items × textDim`, in the order of `items` (an
-    /// inductive model takes any catalog: then the rows are that catalog's items).
+    /// inductive model takes any catalog: then the rows are that catalog's items, and `ids`
+    /// names them, so that the items the model never trained on are placed among the trained
+    /// ones by the bundle's neighbour mix).
     #[wasm_bindgen(js_name = setTextVectors)]
-    pub fn set_text_vectors(&mut self, vectors: Float32Array) -> Result<(), JsError> {
+    pub fn set_text_vectors(
+        &mut self,
+        vectors: Float32Array,
+        ids: Option<Vec<String>>,
+    ) -> Result<(), JsError> {
         let dim = self.config.items.text_dim;
         let flat = vectors.to_vec();
         if flat.is_empty() || !flat.len().is_multiple_of(dim) {
@@ -430,7 +436,20 @@ impl Ranker {
         // A new catalog: its facets come with `setItemFacets`.
         self.facets.clear();
         self.model.facets = None;
-        let mut state = RankingState::from_rows(&self.model, flat, dim, &self.device);
+        let is_new = match ids {
+            Some(ids) if self.config.items.mode == ItemMode::Inductive => {
+                if ids.len() != n {
+                    return Err(JsError::new(&format!(
+                        "text vectors: {n} rows for {} ids",
+                        ids.len()
+                    )));
+                }
+                self.config.new_items.rows_of(&ids, &self.items)
+            }
+            _ => Vec::new(),
+        };
+        let mut state =
+            RankingState::from_rows_with_new(&self.model, flat, dim, &self.device, &is_new);
         state.history_select = self.history_select;
         state.recent = self.recent;
         self.state = Some(state);

@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ROOT, startServer, launchBrowser, openPage } from './helpers.mjs';
 
@@ -84,6 +84,46 @@ for (const mode of ['transductive', 'inductive']) {
     compare(native(mode), b, `${mode} cpu`);
   });
 }
+
+test('items the model never trained on: placed among the trained ones by the bundle\'s neighbour mix, in the browser as natively, and only they move', { timeout: 300_000 }, async () => {
+  // The shop's catalogue and five items it never trained on (new ids; texts near five trained ones).
+  const lines = readFileSync(path.join(FIX, 'shop/catalog.jsonl'), 'utf8').trim().split('\n');
+  const extra = lines.slice(0, 5).map((l, k) => JSON.stringify({ ...JSON.parse(l), id: `new-${k}`, title: `${JSON.parse(l).title} new edition` }));
+  const catalogNew = path.join(FIX, 'shop/catalog-new.jsonl');
+  writeFileSync(catalogNew, [...lines, ...extra].join('\n') + '\n');
+  const n = lines.length + extra.length;
+  // The same bundle with the mix turned off.
+  const bundle = path.join(FIX, 'bundle-inductive');
+  const unmixed = path.join(FIX, 'bundle-inductive-unmixed');
+  rmSync(unmixed, { recursive: true, force: true });
+  cpSync(bundle, unmixed, { recursive: true });
+  const manifest = JSON.parse(readFileSync(path.join(unmixed, 'manifest.json'), 'utf8'));
+  manifest.recommender.config.new_items = { mix: { own: 1, neighbours: 0 }, untrained: [] };
+  writeFileSync(path.join(unmixed, 'manifest.json'), JSON.stringify(manifest));
+  const scores = (model) => new Map(run('recommend', '--model', model, '--catalog', catalogNew, '--history', HISTORY.join(','),
+    '--k', String(n), '--json', '--cache', path.join(FIX, 'vectors')).trim().split('\n').map((l) => JSON.parse(l)).map((r) => [r.id, r.score]));
+  const mixed = scores(bundle);
+  const plain = scores(unmixed);
+  let moved = 0;
+  for (const [id, s] of plain) {
+    if (id.startsWith('new-')) moved = Math.max(moved, Math.abs(mixed.get(id) - s));
+    else assert.ok(Math.abs(mixed.get(id) - s) < 1e-6, `trained item ${id} moved: ${mixed.get(id)} vs ${s}`);
+  }
+  assert.ok(moved > 1e-3, `the mix moves the new items (largest change ${moved})`);
+  const page = await openPage(browser, server.url);
+  const theirs = await page.evaluate(async ({ model, catalog, history, n }) => {
+    const { Ranklet } = await import('/www/ranklet.js');
+    const r = await Ranklet.load({ model, backend: 'cpu' });
+    await r.index(catalog);
+    const recs = await r.recommend({ k: n, history });
+    r.close();
+    return recs;
+  }, { model: rel(bundle) + '/', catalog: readFileSync(catalogNew, 'utf8'), history: HISTORY, n });
+  assert.equal(theirs.length, mixed.size);
+  const diff = Math.max(...theirs.map((r) => Math.abs(r.score - mixed.get(r.id))));
+  console.log(`new items: mixed by ${moved.toExponential(2)} at most; max |browser − native| score ${diff.toExponential(2)}`);
+  assert.ok(diff < 1e-4, `${diff}`);
+});
 
 test('calibrated re-ranking: the browser equals native recommend --calibrate, and it changes the list', { timeout: 300_000 }, async () => {
   const nativeRecs = (lambda) => run('recommend', '--model', path.join(FIX, 'bundle-inductive'), '--catalog', path.join(FIX, 'shop/catalog.jsonl'),
