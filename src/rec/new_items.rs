@@ -340,6 +340,11 @@ mod tests {
         // Half and half: between its own direction and row 1's.
         let half = rows(&NeighbourMix { own: 0.5, ..all }.apply(items.clone(), &text, 2, &is_new));
         assert!(half[5] > half[4] && half[4] > 0.0, "{half:?}");
+        // A catalogue with no trained item (another shop's) has no neighbours: unmixed.
+        assert_eq!(
+            rows(&all.apply(items.clone(), &text, 2, &[true; 3])),
+            before
+        );
         assert_eq!(
             rows(&NeighbourMix::NONE.apply(items, &text, 2, &is_new)),
             before
