@@ -145,7 +145,7 @@ impl Split {
     /// `valid_fraction` more of the items (drawn after the test's, so a seed holds out the same
     /// test items whatever it is) are removed from training too, but the validation examples
     /// whose target is one of them stay: new items as validation sees them, on which what new
-    /// items need (the [`crate::rec::NewItemPrior`]) is chosen without touching the test.
+    /// items need (the policies of `eval::new_items`) is chosen without touching the test.
     pub fn hold_out_items(
         &mut self,
         num_items: usize,

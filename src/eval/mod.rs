@@ -2,6 +2,7 @@
 
 pub mod metrics;
 pub mod model;
+pub mod new_items;
 pub mod popularity;
 pub mod response;
 
@@ -11,5 +12,9 @@ pub use model::{
     choose_new_item_prior, evaluate_model, evaluate_new_arrivals, evaluate_new_item_priors,
     evaluate_over, evaluate_probed, mixed_item_vectors, rank_among, rank_with_arrivals,
     target_ranks_among,
+};
+pub use new_items::{
+    NEIGHBOUR_COUNTS, NEIGHBOUR_OWN_SHARES, NEW_ARRIVAL_SLOTS, NEW_ITEM_OFFSETS,
+    NEW_ITEM_TOLERANCE, NewArrivals, NewItemPrior,
 };
 pub use response::{DeletionTest, FacetResponse, deletion_test, facet_response, miscalibration};

@@ -5,11 +5,12 @@ use burn::prelude::*;
 use crate::contracts::{EventKind, SceneContext};
 use crate::data::Example;
 use crate::eval::metrics::{Metrics, rank_of};
-use crate::rec::rank::top_k;
-use crate::rec::{
-    ItemVectors, NEIGHBOUR_COUNTS, NEIGHBOUR_OWN_SHARES, NEW_ARRIVAL_SLOTS, NEW_ARRIVAL_TOLERANCE,
-    NEW_ITEM_OFFSETS, NeighbourMix, NewArrivals, NewItemPrior, Recommender, SequenceBatch,
+use crate::eval::new_items::{
+    NEIGHBOUR_COUNTS, NEIGHBOUR_OWN_SHARES, NEW_ARRIVAL_SLOTS, NEW_ITEM_OFFSETS,
+    NEW_ITEM_TOLERANCE, NewArrivals, NewItemPrior,
 };
+use crate::rec::rank::top_k;
+use crate::rec::{ItemVectors, NeighbourMix, Recommender, SequenceBatch};
 
 /// Evaluates a model (inference copy) on examples: (unmasked, masked).
 pub fn evaluate_model(
@@ -279,7 +280,7 @@ pub struct ArrivalsSweep {
 
 /// The reserved places of [`NEW_ARRIVAL_SLOTS`] chosen on validation: the one that finds the
 /// most validation targets that are new items (Recall@10 over those examples) while keeping
-/// NDCG@10 over every validation example at least [`NEW_ARRIVAL_TOLERANCE`] × the model's own
+/// NDCG@10 over every validation example at least [`NEW_ITEM_TOLERANCE`] × the model's own
 /// order's; ties go to fewer places. Returns the choice and the sweep.
 pub fn choose_new_arrivals(
     model: &Recommender,
@@ -307,7 +308,7 @@ pub fn choose_new_arrivals(
     let floor = sweep
         .iter()
         .find(|s| s.slots == 0)
-        .map_or(0.0, |s| s.ndcg10 * NEW_ARRIVAL_TOLERANCE);
+        .map_or(0.0, |s| s.ndcg10 * NEW_ITEM_TOLERANCE);
     let best = sweep
         .iter()
         .filter(|s| s.ndcg10 >= floor)
@@ -361,7 +362,7 @@ pub struct MixSweep {
 /// The neighbour mix chosen on validation by the rule the other re-rankings are held to: of
 /// every mix of [`NEIGHBOUR_OWN_SHARES`] × [`NEIGHBOUR_COUNTS`], the one that finds the most
 /// validation targets that are new items (Recall@10 over those examples) while NDCG@10 over
-/// every validation example stays at least [`NEW_ARRIVAL_TOLERANCE`] × the unmixed model's;
+/// every validation example stays at least [`NEW_ITEM_TOLERANCE`] × the unmixed model's;
 /// ties go to the better NDCG@10, then the larger own share. Returns the choice and the sweep.
 pub fn choose_neighbour_mix(
     model: &Recommender,
@@ -395,7 +396,7 @@ pub fn choose_neighbour_mix(
             sweep.push(measure(NeighbourMix { own, neighbours }));
         }
     }
-    let floor = plain.ndcg10 * NEW_ARRIVAL_TOLERANCE;
+    let floor = plain.ndcg10 * NEW_ITEM_TOLERANCE;
     let best = sweep
         .iter()
         .filter(|s| s.ndcg10 >= floor)
@@ -596,7 +597,7 @@ mod tests {
             .find(|s| s.own == mix.own && (s.own == 1.0 || s.neighbours == mix.neighbours))
             .unwrap();
         assert!(
-            chosen.ndcg10 >= sweep[0].ndcg10 * NEW_ARRIVAL_TOLERANCE,
+            chosen.ndcg10 >= sweep[0].ndcg10 * NEW_ITEM_TOLERANCE,
             "{sweep:?}"
         );
         assert!(chosen.new_recall10 >= sweep[0].new_recall10, "{sweep:?}");

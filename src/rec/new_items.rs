@@ -1,18 +1,9 @@
-//! What an item never seen in training is owed: a prior added to its score.
-//!
-//! A new item is ranked from its text alone (the item tower), but the scores of the items the
-//! model trained on carry what training taught it about them — above all how often they are
-//! chosen — while a new item's cannot. Its cosine to the visitor's state then orders it well
-//! among the other new items and badly against the trained ones (ml-100k: the target's median
-//! rank among the new items is a third of random's, yet over the whole catalogue it is found no
-//! more often than at random). The prior is one number, a cosine added to every new item's
-//! score, chosen on validation users whose target is a new item of their own
-//! ([`crate::data::Split::hold_out_items`]); 0 leaves the model's ranking unchanged.
-//!
-//! The other answer is a shelf policy rather than a score: [`NewArrivals`] keeps `slots` places
-//! at the end of a shelf for the new items the model ranks best (as shops reserve places for
-//! new arrivals), so that a visitor whose next item is new can meet it while the model's first
-//! places stay as they were.
+//! Items the model never trained on, placed among the trained ones: [`NeighbourMix`] mixes a
+//! new item's vector with those of its nearest trained items by text, and [`NewItems`] is what
+//! a bundle records of them (the mix, the ids it held out). The recommend path applies the mix
+//! when it installs a catalogue from its texts ([`crate::rec::RankingState::from_rows_with_new`]);
+//! `eval::new_items` holds the other policies that were measured and the grids validation
+//! chooses from (reports/coldstart.md).
 
 use std::collections::HashSet;
 
@@ -22,94 +13,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::rec::ItemVectors;
 use crate::rec::model::l2_rows;
-
-/// The offsets tried when the prior is chosen on validation, in cosine units (a score is
-/// `cosine / τ`, so an offset `β` adds `β / τ`). Negative ones too: validation may say that
-/// new items are over-ranked.
-pub const NEW_ITEM_OFFSETS: [f32; 12] = [
-    -0.1, -0.05, 0.0, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.6,
-];
-
-/// The score offset of items never seen in training.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub struct NewItemPrior {
-    /// Added to a new item's cosine before the temperature divides it. Default 0 (no prior).
-    pub offset: f32,
-}
-
-impl NewItemPrior {
-    /// Each of `items` rows' score offset (`offset / temperature` on `new`'s rows, else 0).
-    /// Rows of `new` outside the catalogue are ignored.
-    pub fn score_offsets(&self, items: usize, new: &[usize], temperature: f64) -> Vec<f32> {
-        let mut offsets = vec![0.0; items];
-        let shift = (f64::from(self.offset) / temperature) as f32;
-        for &i in new {
-            if let Some(o) = offsets.get_mut(i) {
-                *o = shift;
-            }
-        }
-        offsets
-    }
-
-    /// Whether the prior changes any score.
-    pub fn is_none(&self) -> bool {
-        self.offset == 0.0
-    }
-}
-
-/// The numbers of reserved places tried when [`NewArrivals`] is chosen on validation.
-pub const NEW_ARRIVAL_SLOTS: [usize; 4] = [0, 1, 2, 3];
-
-/// How much of the model's validation NDCG@10 (every validation user) reserved places may cost
-/// at most: the same 0.98 × the calibrated re-ranking is held to.
-pub const NEW_ARRIVAL_TOLERANCE: f64 = 0.98;
-
-/// Places kept at the end of a shelf for the items never seen in training.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NewArrivals {
-    /// How many of a shelf's places show new items at least. Default 0 (the model's order).
-    pub slots: usize,
-}
-
-impl NewArrivals {
-    /// The shelf `top` (the model's best, best first) with its last places given to new items:
-    /// when `top` holds fewer than `slots` new items, its last items that are not new give way
-    /// to the first of `best_new` (new items, best first) that `top` lacks, which take the end
-    /// of the shelf in their order. The shelf keeps its length; the places before stay in order.
-    pub fn reserve(
-        &self,
-        top: &[usize],
-        best_new: &[usize],
-        is_new: impl Fn(usize) -> bool,
-    ) -> Vec<usize> {
-        let shown_new = top.iter().filter(|&&i| is_new(i)).count();
-        let wanted = self.slots.min(top.len()).saturating_sub(shown_new);
-        let extra: Vec<usize> = best_new
-            .iter()
-            .copied()
-            .filter(|i| !top.contains(i))
-            .take(wanted)
-            .collect();
-        // Drop the last `extra.len()` items that are not new, keep the rest in order.
-        let mut drop = extra.len();
-        let mut kept: Vec<usize> = Vec::with_capacity(top.len());
-        for &i in top.iter().rev() {
-            if drop > 0 && !is_new(i) {
-                drop -= 1;
-            } else {
-                kept.push(i);
-            }
-        }
-        kept.reverse();
-        kept.extend(extra);
-        kept
-    }
-}
-
-/// The neighbour mixes tried when one is chosen on validation: every `(own, neighbours)` of
-/// these shares and counts; own 1 leaves the new items' vectors as the tower gave them.
-pub const NEIGHBOUR_OWN_SHARES: [f32; 7] = [1.0, 0.9, 0.75, 0.6, 0.5, 0.25, 0.0];
-pub const NEIGHBOUR_COUNTS: [usize; 3] = [1, 3, 10];
 
 /// A new item placed among the trained ones: its item vector mixed with those of the trained
 /// items whose texts are nearest to its text. The trained items' vectors are where training
@@ -261,54 +164,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reserved_places_take_the_end_of_the_shelf_and_keep_its_head() {
-        let new = |i: usize| i >= 100;
-        let top = [1, 2, 3, 4, 5];
-        let slots = NewArrivals { slots: 2 };
-        assert_eq!(
-            slots.reserve(&top, &[107, 103, 109], new),
-            vec![1, 2, 3, 107, 103]
-        );
-        // A new item already on the shelf counts as one of the places.
-        assert_eq!(
-            slots.reserve(&[1, 101, 3, 4, 5], &[101, 107], new),
-            vec![1, 101, 3, 4, 107]
-        );
-        // Enough new items shown already, or none to show: the shelf is the model's.
-        assert_eq!(
-            slots.reserve(&[100, 1, 101], &[100, 101], new),
-            vec![100, 1, 101]
-        );
-        assert_eq!(slots.reserve(&top, &[], new), top.to_vec());
-        assert_eq!(
-            NewArrivals::default().reserve(&top, &[107], new),
-            top.to_vec()
-        );
-        // More places than the shelf has: every place.
-        assert_eq!(
-            NewArrivals { slots: 9 }.reserve(&[1, 2], &[100, 101, 102], new),
-            vec![100, 101]
-        );
-    }
-
-    #[test]
-    fn offsets_fall_on_new_rows_only_in_score_units() {
-        let prior = NewItemPrior { offset: 0.1 };
-        let o = prior.score_offsets(5, &[1, 3, 9], 0.05);
-        assert_eq!(o[0], 0.0);
-        assert!((o[1] - 2.0).abs() < 1e-6, "{o:?}");
-        assert_eq!(o[2], 0.0);
-        assert!((o[3] - 2.0).abs() < 1e-6);
-        assert!(NewItemPrior::default().is_none());
-        assert!(
-            NewItemPrior::default()
-                .score_offsets(3, &[0, 1, 2], 0.07)
-                .iter()
-                .all(|&x| x == 0.0)
-        );
-    }
-
-    #[test]
     fn a_mixed_new_row_moves_towards_its_text_neighbours_only() {
         let device = Device::default();
         // Rows 0 and 1 trained, row 2 new; row 2's text is row 1's.
@@ -362,10 +217,5 @@ mod tests {
             new.rows_of(&["a", "c", "z", "b"], &trained),
             vec![false, true, true, false]
         );
-    }
-
-    #[test]
-    fn the_grid_holds_zero() {
-        assert!(NEW_ITEM_OFFSETS.contains(&0.0));
     }
 }
