@@ -17,6 +17,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::eval::metrics::rank_of;
+use crate::rec::rank::top_k;
+
 /// How much of the model's validation NDCG@10 (every validation user) a new-item policy may
 /// cost at most: the same 0.98 × the calibrated re-ranking is held to.
 pub const NEW_ITEM_TOLERANCE: f64 = 0.98;
@@ -105,6 +108,35 @@ impl NewArrivals {
 pub const NEIGHBOUR_OWN_SHARES: [f32; 7] = [1.0, 0.9, 0.75, 0.6, 0.5, 0.25, 0.0];
 pub const NEIGHBOUR_COUNTS: [usize; 3] = [1, 3, 10];
 
+/// The shelf length the reserved places are measured on (the headline cutoff).
+const SHELF: usize = 10;
+
+/// The 0-based rank of `target` in the ranking `scores` give once [`NewArrivals`] has reserved
+/// its places on the first [`SHELF`] (`is_new` marks the new rows): its place on that shelf,
+/// else the shelf's length plus its rank among the items the shelf does not show.
+pub fn rank_with_arrivals(
+    scores: &[f32],
+    target: usize,
+    is_new: &[bool],
+    arrivals: NewArrivals,
+) -> usize {
+    let top = top_k(scores, SHELF, &[]);
+    let only_new: Vec<f32> = scores
+        .iter()
+        .zip(is_new)
+        .map(|(&s, &n)| if n { s } else { f32::NEG_INFINITY })
+        .collect();
+    let best_new = top_k(&only_new, arrivals.slots, &top);
+    let shelf = arrivals.reserve(&top, &best_new, |i| is_new[i]);
+    if let Some(p) = shelf.iter().position(|&i| i == target) {
+        return p;
+    }
+    let t = scores[target];
+    let above = |i: usize| scores[i] > t || (scores[i] == t && i < target);
+    let rank = rank_of(scores, target, None);
+    shelf.len() + rank - shelf.iter().filter(|&&i| above(i)).count()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,5 +192,34 @@ mod tests {
     #[test]
     fn the_grid_holds_zero() {
         assert!(NEW_ITEM_OFFSETS.contains(&0.0));
+    }
+
+    #[test]
+    fn reserved_places_move_the_best_new_items_onto_the_shelf() {
+        // Rows 0..12 by falling score; rows 10 and 11 are new (ranks 10 and 11 by score).
+        let scores: Vec<f32> = (0..12).map(|i| 12.0 - i as f32).collect();
+        let mut is_new = vec![false; 12];
+        is_new[10] = true;
+        is_new[11] = true;
+        let none = NewArrivals::default();
+        let one = NewArrivals { slots: 1 };
+        for t in 0..12 {
+            assert_eq!(rank_with_arrivals(&scores, t, &is_new, none), t);
+        }
+        // One place: new row 10 takes the shelf's last place; row 9 falls to the first rank
+        // after the shelf; row 11 stays where it was.
+        assert_eq!(rank_with_arrivals(&scores, 10, &is_new, one), 9);
+        assert_eq!(rank_with_arrivals(&scores, 9, &is_new, one), 10);
+        assert_eq!(rank_with_arrivals(&scores, 11, &is_new, one), 11);
+        assert_eq!(rank_with_arrivals(&scores, 3, &is_new, one), 3);
+        let two = NewArrivals { slots: 2 };
+        assert_eq!(rank_with_arrivals(&scores, 11, &is_new, two), 9);
+        assert_eq!(rank_with_arrivals(&scores, 8, &is_new, two), 10);
+        // Every rank is taken once.
+        let mut ranks: Vec<usize> = (0..12)
+            .map(|t| rank_with_arrivals(&scores, t, &is_new, two))
+            .collect();
+        ranks.sort_unstable();
+        assert_eq!(ranks, (0..12).collect::<Vec<_>>());
     }
 }

@@ -16,12 +16,7 @@ use crate::contracts::ContextVocabulary;
 use crate::data::{Dataset, HeldOut, Split};
 use crate::device::NamedDevice;
 use crate::error::{Error, Result};
-use crate::eval::popularity::evaluate_popularity;
-use crate::eval::{
-    Metrics, choose_neighbour_mix, choose_new_arrivals, choose_new_item_prior, evaluate_model,
-    evaluate_new_arrivals, evaluate_new_item_priors, evaluate_over, mixed_item_vectors, rank_among,
-    target_ranks_among,
-};
+use crate::eval::{Metrics, evaluate_model, measure_cold_start, measure_new_item_policies};
 use crate::jobs::parallel::DataParallel;
 use crate::jobs::{CheckpointPlan, JobObserver};
 use crate::rec::persona::MAX_FACETS;
@@ -472,106 +467,23 @@ pub fn run_train_job(
     let (valid, _) = evaluate_model(&best, &plain_text, &split.valid, 256);
     let (test, test_masked) = evaluate_model(&best, &plain_text, &split.test, 256);
     let eval_seconds = start.elapsed().as_secs_f64();
-    let cold = (!held.is_empty()).then(|| {
-        let examples = split.cold_test(&held);
-        let (ours, _) = evaluate_model(&best, &plain_text, &examples, 256);
-        let (pop, _) = evaluate_popularity(&split, ds.items.len(), &examples);
-        // The target among the new items only (a "new arrivals" shelf): by the model, and by
-        // training popularity (every new item has none: the catalogue's order decides).
-        let items = best.item_vectors(plain_text.clone());
-        let ranks = target_ranks_among(&best, &items, &examples, &held, 256);
-        let counts: Vec<f32> = split
-            .train_counts(ds.items.len())
-            .into_iter()
-            .map(|c| c as f32)
-            .collect();
-        let popular: Vec<usize> = examples
-            .iter()
-            .map(|e| rank_among(&counts, e.target, &held))
-            .collect();
-        (examples.len(), ours, pop, ranks, popular)
-    });
-    // The new-item prior, chosen on the validation users (those whose target is a validation
-    // new item among them), then applied to the test: all users, and the cold-start ones.
-    let prior = (!held_out.valid.is_empty()).then(|| {
-        let items = best.item_vectors(plain_text.clone());
-        let new = held_out.all();
-        let (prior, sweep) = choose_new_item_prior(&best, &items, &split.valid, &new);
-        let mut sets = vec![split.test.clone()];
-        if !held.is_empty() {
-            sets.push(split.cold_test(&held));
-        }
-        let figures: Vec<(Metrics, Metrics)> = sets
-            .iter()
-            .map(|examples| {
-                let (_, plain, masked) =
-                    evaluate_new_item_priors(&best, &items, examples, 256, &new, &[prior.offset])
-                        .remove(0);
-                (plain, masked)
-            })
-            .collect();
-        let valid_new_targets = split
-            .valid
-            .iter()
-            .filter(|e| held_out.valid.binary_search(&e.target).is_ok())
-            .count();
-        (prior, sweep, figures, valid_new_targets)
-    });
-    // Reserved places for new items, chosen on the same validation users, then measured on the
-    // test: all users, and the cold-start ones.
-    let arrivals = (!held_out.valid.is_empty()).then(|| {
-        let items = best.item_vectors(plain_text.clone());
-        let new = held_out.all();
-        let (arrivals, sweep) = choose_new_arrivals(&best, &items, &split.valid, &new);
-        let mut sets = vec![split.test.clone()];
-        if !held.is_empty() {
-            sets.push(split.cold_test(&held));
-        }
-        let figures: Vec<Metrics> = sets
-            .iter()
-            .map(|examples| {
-                evaluate_new_arrivals(&best, &items, examples, 256, &new, &[arrivals.slots])
-                    .remove(0)
-                    .1
-            })
-            .collect();
-        (arrivals, sweep, figures)
-    });
-    // New items mixed with their trained text neighbours, chosen on the same validation users,
-    // then measured on the test: all users, and the cold-start ones.
-    let mix = (!held_out.valid.is_empty()).then(|| {
-        let items = best.item_vectors(plain_text.clone());
-        let new = held_out.all();
-        let (mix, sweep) = choose_neighbour_mix(&best, &items, &plain_text, &split.valid, &new);
-        let mixed = mixed_item_vectors(&items, &plain_text, &new, mix);
-        let mut sets = vec![split.test.clone()];
-        if !held.is_empty() {
-            sets.push(split.cold_test(&held));
-        }
-        let figures: Vec<Metrics> = sets
-            .iter()
-            .map(|examples| evaluate_over(&best, &mixed, examples, 256).0)
-            .collect();
-        // Every mix tried, on the test too: not used by any choice here, recorded so that a
-        // choice made on several runs' validation (scripts/coldstart_report.py) can be read
-        // off the test without training again.
-        let grid: Vec<serde_json::Value> = sweep
-            .iter()
-            .map(|s| {
-                let m = NeighbourMix {
-                    own: s.own,
-                    neighbours: s.neighbours,
-                };
-                let mixed = mixed_item_vectors(&items, &plain_text, &new, m);
-                let per_set: Vec<_> = sets
-                    .iter()
-                    .map(|examples| evaluate_over(&best, &mixed, examples, 256).0.means())
-                    .collect();
-                json!({"own": s.own, "neighbours": s.neighbours, "test": per_set[0],
-                       "cold_start_test": per_set.get(1)})
-            })
-            .collect();
-        (mix, sweep, figures, grid)
+    // The test examples whose target is a test-held item.
+    let cold_test = (!held.is_empty()).then(|| split.cold_test(&held));
+    let cold = cold_test
+        .as_ref()
+        .map(|examples| measure_cold_start(&best, &plain_text, &split, &held, examples));
+    // The new-item policies, chosen on the validation users whose target is a validation-held
+    // item, then measured on the test: all users, and the cold-start ones.
+    let policies = (!held_out.valid.is_empty()).then(|| {
+        measure_new_item_policies(
+            &best,
+            &plain_text,
+            &split.valid,
+            &split.test,
+            cold_test.as_deref(),
+            &held_out.all(),
+            &held_out.valid,
+        )
     });
     let best_epoch = log
         .iter()
@@ -597,72 +509,16 @@ pub fn run_train_job(
     if let Some(t) = text_tuning {
         entry["text_tuning"] = t;
     }
-    if let Some((n, ours, pop, ranks, popular)) = &cold {
-        let median = |r: &[usize]| {
-            let mut r = r.to_vec();
-            r.sort_unstable();
-            r.get(r.len() / 2).copied()
-        };
-        entry["cold_start"] = json!({
-            "held_out_items": held.len(),
-            "fraction": job.holdout_items,
-            "seed": job.train.seed,
-            "test_users": n,
-            "model": ours.means(),
-            "popularity": pop.means(),
-            // A random ranking of the whole catalogue finds the target in the top 10 with
-            // probability 10 / items.
-            "random_recall@10": 10.0_f64.min(ds.items.len() as f64) / ds.items.len() as f64,
-            "median_rank_among_new": median(ranks),
-            "popularity_median_rank_among_new": median(popular),
-            "random_median_rank_among_new": (held.len() as f64 - 1.0) / 2.0,
-            "ranks_among_new": ranks,
-        });
-        if let Some((prior, _, figures, _)) = &prior
-            && let Some((plain, _)) = figures.get(1)
-        {
-            entry["cold_start"]["new_item_offset"] = json!(prior.offset);
-            entry["cold_start"]["model_with_prior"] = json!(plain.means());
-        }
+    if let Some(cold) = &cold {
+        entry["cold_start"] = cold.report(
+            held.len(),
+            ds.items.len(),
+            job.holdout_items,
+            job.train.seed,
+        );
     }
-    if let Some((prior, sweep, figures, valid_new_targets)) = &prior {
-        entry["new_item_prior"] = json!({
-            "offset": prior.offset,
-            "chosen_on": "validation NDCG@10 over every validation user",
-            "valid_new_items": held_out.valid.len(),
-            "valid_users_with_a_new_target": valid_new_targets,
-            "sweep": sweep
-                .iter()
-                .map(|(o, v)| json!({"offset": o, "valid_ndcg@10": v}))
-                .collect::<Vec<_>>(),
-            "test": figures[0].0.means(),
-            "test_masked": figures[0].1.means(),
-        });
-    }
-    if let Some((arrivals, sweep, figures)) = &arrivals {
-        entry["new_arrivals"] = json!({
-            "slots": arrivals.slots,
-            "shelf": 10,
-            "chosen_on": "the most validation new-item targets found (Recall@10) with NDCG@10 over every validation user at least 0.98 x the model's order",
-            "sweep": sweep,
-            "test": figures[0].means(),
-        });
-        if let Some(cold) = figures.get(1) {
-            entry["cold_start"]["model_with_new_arrivals"] = json!(cold.means());
-        }
-    }
-    if let Some((mix, sweep, figures, grid)) = &mix {
-        entry["neighbour_mix"] = json!({
-            "own": mix.own,
-            "neighbours": mix.neighbours,
-            "chosen_on": "the most validation new-item targets found (Recall@10) with NDCG@10 over every validation user at least 0.98 x the unmixed model's",
-            "sweep": sweep,
-            "test_grid": grid,
-            "test": figures[0].means(),
-        });
-        if let Some(cold) = figures.get(1) {
-            entry["cold_start"]["model_with_neighbour_mix"] = json!(cold.means());
-        }
+    if let Some(policies) = &policies {
+        policies.write_report(&mut entry, held_out.valid.len());
     }
     if let Some(out) = &job.out {
         let rec = RecommenderFiles {
@@ -677,7 +533,9 @@ pub fn run_train_job(
                     // The items this run never trained on, and the mix its own validation
                     // chose (else the default).
                     new_items: NewItems {
-                        mix: mix.as_ref().map_or_else(NeighbourMix::default, |m| m.0),
+                        mix: policies
+                            .as_ref()
+                            .map_or_else(NeighbourMix::default, |p| p.mix),
                         untrained: held_out
                             .all()
                             .iter()
@@ -709,46 +567,12 @@ pub fn run_train_job(
         ("test".to_string(), test),
         ("test (seen items masked)".to_string(), test_masked),
     ];
-    if let Some((prior, _, figures, _)) = prior {
-        let mut figures = figures.into_iter();
-        if let Some((plain, _)) = figures.next() {
-            rows.push((format!("test, new-item prior {}", prior.offset), plain));
-        }
-        if let Some((plain, _)) = figures.next() {
-            rows.push((
-                format!("cold-start items, new-item prior {}", prior.offset),
-                plain,
-            ));
-        }
+    if let Some(policies) = &policies {
+        rows.extend(policies.rows());
     }
-    if let Some((arrivals, _, figures)) = arrivals {
-        let mut figures = figures.into_iter();
-        if let Some(plain) = figures.next() {
-            rows.push((
-                format!("test, {} new-arrival places", arrivals.slots),
-                plain,
-            ));
-        }
-        if let Some(plain) = figures.next() {
-            rows.push((
-                format!("cold-start items, {} new-arrival places", arrivals.slots),
-                plain,
-            ));
-        }
-    }
-    if let Some((mix, _, figures, _)) = mix {
-        let name = format!("neighbour mix {} of {}", mix.own, mix.neighbours);
-        let mut figures = figures.into_iter();
-        if let Some(plain) = figures.next() {
-            rows.push((format!("test, {name}"), plain));
-        }
-        if let Some(plain) = figures.next() {
-            rows.push((format!("cold-start items, {name}"), plain));
-        }
-    }
-    if let Some((_, ours, pop, _, _)) = cold {
-        rows.push(("cold-start items".to_string(), ours));
-        rows.push(("cold-start items: popularity".to_string(), pop));
+    if let Some(cold) = cold {
+        rows.push(("cold-start items".to_string(), cold.model));
+        rows.push(("cold-start items: popularity".to_string(), cold.popularity));
     }
     Ok(TrainOutcome {
         mode,

@@ -1,0 +1,285 @@
+//! The cold-start protocol on a split with items held out of training: the model against
+//! popularity on the test users whose target is a held-out item, and every new-item policy
+//! chosen on the validation-held items and read off the test ([`measure_new_item_policies`];
+//! reports/coldstart.md).
+
+use burn::prelude::*;
+
+use crate::data::{Example, Split};
+use crate::eval::metrics::Metrics;
+use crate::eval::model::{evaluate_model, evaluate_over, rank_among, target_ranks_among};
+use crate::eval::new_item_choice::{
+    ArrivalsSweep, MixSweep, choose_neighbour_mix, choose_new_arrivals, choose_new_item_prior,
+    evaluate_new_arrivals, evaluate_new_item_priors, mixed_item_vectors, targeting,
+};
+use crate::eval::new_items::{NewArrivals, NewItemPrior};
+use crate::eval::popularity::evaluate_popularity;
+use crate::rec::{NeighbourMix, Recommender};
+
+/// A policy's figures on the test: every test user (unmasked), and the users whose target is a
+/// test-held item (none without a test holdout).
+#[derive(Debug, Clone)]
+pub struct PolicyFigures {
+    pub test: Metrics,
+    pub cold: Option<Metrics>,
+}
+
+/// Every new-item policy of one trained model: its sweep on validation, its choice, and the
+/// choice's figures on the test.
+#[derive(Debug, Clone)]
+pub struct NewItemPolicies {
+    /// Validation examples whose target is a validation-held item.
+    pub valid_new_targets: usize,
+    pub prior: NewItemPrior,
+    /// Each offset tried, with its validation NDCG@10.
+    pub prior_sweep: Vec<(f32, f64)>,
+    pub prior_test: PolicyFigures,
+    /// The prior's figures over every test user with the seen items masked.
+    pub prior_test_masked: Metrics,
+    pub arrivals: NewArrivals,
+    pub arrivals_sweep: Vec<ArrivalsSweep>,
+    pub arrivals_test: PolicyFigures,
+    pub mix: NeighbourMix,
+    pub mix_sweep: Vec<MixSweep>,
+    /// Every mix of the sweep on the test too, the chosen one among them: not used by any
+    /// choice here, recorded so that a choice made on several runs' validation
+    /// (scripts/coldstart_report.py) can be read off the test without training again.
+    pub mix_grid: Vec<(NeighbourMix, PolicyFigures)>,
+}
+
+/// Measures every new-item policy for `model`: `text` is the catalogue's text vectors, `new`
+/// every item never seen in training (test- and validation-held), `valid_new` the
+/// validation-held ones, `cold_test` the test examples whose target is test-held (none
+/// without a test holdout). Each policy is chosen on `valid` and measured on `test`.
+pub fn measure_new_item_policies(
+    model: &Recommender,
+    text: &Tensor<2>,
+    valid: &[Example],
+    test: &[Example],
+    cold_test: Option<&[Example]>,
+    new: &[usize],
+    valid_new: &[usize],
+) -> NewItemPolicies {
+    let items = model.item_vectors(text.clone());
+    let sets: Vec<&[Example]> = std::iter::once(test).chain(cold_test).collect();
+    let figures = |per_set: Vec<Metrics>| {
+        let mut per_set = per_set.into_iter();
+        PolicyFigures {
+            test: per_set.next().expect("the test set"),
+            cold: per_set.next(),
+        }
+    };
+    let (prior, prior_sweep) = choose_new_item_prior(model, &items, valid, new);
+    let prior_rows: Vec<(Metrics, Metrics)> = sets
+        .iter()
+        .map(|examples| {
+            let (_, plain, masked) =
+                evaluate_new_item_priors(model, &items, examples, 256, new, &[prior.offset])
+                    .remove(0);
+            (plain, masked)
+        })
+        .collect();
+    let prior_test_masked = prior_rows[0].1.clone();
+    let (arrivals, arrivals_sweep) = choose_new_arrivals(model, &items, valid, new);
+    let arrivals_test = figures(
+        sets.iter()
+            .map(|examples| {
+                evaluate_new_arrivals(model, &items, examples, 256, new, &[arrivals.slots])
+                    .remove(0)
+                    .1
+            })
+            .collect(),
+    );
+    let (mix, mix_sweep) = choose_neighbour_mix(model, &items, text, valid, new);
+    let mix_grid = mix_sweep
+        .iter()
+        .map(|s| {
+            let m = NeighbourMix {
+                own: s.own,
+                neighbours: s.neighbours,
+            };
+            let mixed = mixed_item_vectors(&items, text, new, m);
+            let per_set = sets
+                .iter()
+                .map(|examples| evaluate_over(model, &mixed, examples, 256).0)
+                .collect();
+            (m, figures(per_set))
+        })
+        .collect();
+    NewItemPolicies {
+        valid_new_targets: targeting(valid, valid_new).len(),
+        prior,
+        prior_sweep,
+        prior_test: figures(prior_rows.into_iter().map(|(plain, _)| plain).collect()),
+        prior_test_masked,
+        arrivals,
+        arrivals_sweep,
+        arrivals_test,
+        mix,
+        mix_sweep,
+        mix_grid,
+    }
+}
+
+impl NewItemPolicies {
+    /// The chosen mix's figures (its entry of the grid).
+    pub fn mix_test(&self) -> &PolicyFigures {
+        self.mix_grid
+            .iter()
+            .find(|(m, _)| *m == self.mix)
+            .map(|(_, f)| f)
+            .expect("the chosen mix is one of the sweep's")
+    }
+
+    /// The report's entries: `new_item_prior`, `new_arrivals` and `neighbour_mix` beside the
+    /// model's figures, and each choice's cold-start figures under `cold_start` (when the test
+    /// held items out). `valid_new_items` is the number of validation-held items.
+    pub fn write_report(&self, entry: &mut serde_json::Value, valid_new_items: usize) {
+        use serde_json::json;
+        if let Some(cold) = &self.prior_test.cold {
+            entry["cold_start"]["new_item_offset"] = json!(self.prior.offset);
+            entry["cold_start"]["model_with_prior"] = json!(cold.means());
+        }
+        entry["new_item_prior"] = json!({
+            "offset": self.prior.offset,
+            "chosen_on": "validation NDCG@10 over every validation user",
+            "valid_new_items": valid_new_items,
+            "valid_users_with_a_new_target": self.valid_new_targets,
+            "sweep": self
+                .prior_sweep
+                .iter()
+                .map(|(o, v)| json!({"offset": o, "valid_ndcg@10": v}))
+                .collect::<Vec<_>>(),
+            "test": self.prior_test.test.means(),
+            "test_masked": self.prior_test_masked.means(),
+        });
+        entry["new_arrivals"] = json!({
+            "slots": self.arrivals.slots,
+            "shelf": 10,
+            "chosen_on": "the most validation new-item targets found (Recall@10) with NDCG@10 over every validation user at least 0.98 x the model's order",
+            "sweep": self.arrivals_sweep,
+            "test": self.arrivals_test.test.means(),
+        });
+        if let Some(cold) = &self.arrivals_test.cold {
+            entry["cold_start"]["model_with_new_arrivals"] = json!(cold.means());
+        }
+        let mix = self.mix_test();
+        entry["neighbour_mix"] = json!({
+            "own": self.mix.own,
+            "neighbours": self.mix.neighbours,
+            "chosen_on": "the most validation new-item targets found (Recall@10) with NDCG@10 over every validation user at least 0.98 x the unmixed model's",
+            "sweep": self.mix_sweep,
+            "test_grid": self
+                .mix_grid
+                .iter()
+                .map(|(m, f)| json!({"own": m.own, "neighbours": m.neighbours, "test": f.test.means(),
+                                     "cold_start_test": f.cold.as_ref().map(Metrics::means)}))
+                .collect::<Vec<_>>(),
+            "test": mix.test.means(),
+        });
+        if let Some(cold) = &mix.cold {
+            entry["cold_start"]["model_with_neighbour_mix"] = json!(cold.means());
+        }
+    }
+
+    /// The rows a training run prints for the three choices: every test user, then the
+    /// cold-start users, per policy.
+    pub fn rows(&self) -> Vec<(String, Metrics)> {
+        let mix = self.mix_test();
+        let named = [
+            (
+                format!("new-item prior {}", self.prior.offset),
+                &self.prior_test,
+            ),
+            (
+                format!("{} new-arrival places", self.arrivals.slots),
+                &self.arrivals_test,
+            ),
+            (
+                format!("neighbour mix {} of {}", self.mix.own, self.mix.neighbours),
+                mix,
+            ),
+        ];
+        let mut rows = Vec::new();
+        for (name, f) in named {
+            rows.push((format!("test, {name}"), f.test.clone()));
+            if let Some(cold) = &f.cold {
+                rows.push((format!("cold-start items, {name}"), cold.clone()));
+            }
+        }
+        rows
+    }
+}
+
+/// The model against popularity on the test users whose target is an item held out of
+/// training, over the whole catalogue and among the held-out items only (a "new arrivals"
+/// shelf).
+#[derive(Debug, Clone)]
+pub struct ColdStart {
+    pub test_users: usize,
+    pub model: Metrics,
+    pub popularity: Metrics,
+    /// Each user's target rank among the held-out items: by the model, and by training
+    /// popularity (every held-out item has none: the catalogue's order decides).
+    pub ranks_among_new: Vec<usize>,
+    pub popularity_ranks_among_new: Vec<usize>,
+}
+
+/// [`ColdStart`] of `model` over the catalogue whose text vectors are `text`: `examples` are
+/// the test examples whose target is one of `held` (held out of `split`'s training).
+pub fn measure_cold_start(
+    model: &Recommender,
+    text: &Tensor<2>,
+    split: &Split,
+    held: &[usize],
+    examples: &[Example],
+) -> ColdStart {
+    let items = text.dims()[0];
+    let (ours, _) = evaluate_model(model, text, examples, 256);
+    let (pop, _) = evaluate_popularity(split, items, examples);
+    let vectors = model.item_vectors(text.clone());
+    let ranks = target_ranks_among(model, &vectors, examples, held, 256);
+    let counts: Vec<f32> = split
+        .train_counts(items)
+        .into_iter()
+        .map(|c| c as f32)
+        .collect();
+    let popular = examples
+        .iter()
+        .map(|e| rank_among(&counts, e.target, held))
+        .collect();
+    ColdStart {
+        test_users: examples.len(),
+        model: ours,
+        popularity: pop,
+        ranks_among_new: ranks,
+        popularity_ranks_among_new: popular,
+    }
+}
+
+impl ColdStart {
+    /// The report's `cold_start` entry: `held` items of a catalogue of `items`, held out as
+    /// `fraction` of it with `seed`.
+    pub fn report(&self, held: usize, items: usize, fraction: f64, seed: u64) -> serde_json::Value {
+        let median = |r: &[usize]| {
+            let mut r = r.to_vec();
+            r.sort_unstable();
+            r.get(r.len() / 2).copied()
+        };
+        serde_json::json!({
+            "held_out_items": held,
+            "fraction": fraction,
+            "seed": seed,
+            "test_users": self.test_users,
+            "model": self.model.means(),
+            "popularity": self.popularity.means(),
+            // A random ranking of the whole catalogue finds the target in the top 10 with
+            // probability 10 / items.
+            "random_recall@10": 10.0_f64.min(items as f64) / items as f64,
+            "median_rank_among_new": median(&self.ranks_among_new),
+            "popularity_median_rank_among_new": median(&self.popularity_ranks_among_new),
+            "random_median_rank_among_new": (held as f64 - 1.0) / 2.0,
+            "ranks_among_new": self.ranks_among_new,
+        })
+    }
+}
