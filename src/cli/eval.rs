@@ -99,12 +99,8 @@ pub fn run(args: EvalArgs) -> Result<()> {
         let device = args.device.init()?;
         // Items the model never trained on are placed by the bundle's neighbour mix, as the
         // recommend path places them.
-        let is_new = if mode == ItemMode::Inductive {
-            let ids: Vec<&str> = ds.items.iter().map(|i| i.id.as_str()).collect();
-            config.new_items.rows_of(&ids, &rec.items)
-        } else {
-            Vec::new()
-        };
+        let ids: Vec<&str> = ds.items.iter().map(|i| i.id.as_str()).collect();
+        let is_new = config.new_item_rows(&ids, &rec.items);
         let (model, text) = trained_model(dir, rec, &ds.items, &device, &args.cache, args.quiet)?;
         restrict(&mut split, args.min_history)?;
         if args.shelf_response && args.index.is_none() {

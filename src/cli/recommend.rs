@@ -119,12 +119,8 @@ pub fn run(args: RecommendArgs) -> Result<()> {
     let device = args.device.init()?;
     // Items the model never trained on are placed among its trained ones by the bundle's
     // neighbour mix (an inductive model ranks any catalogue).
-    let is_new = if config.items.mode == ItemMode::Inductive {
-        let ids: Vec<&str> = items.iter().map(|i| i.id.as_str()).collect();
-        config.new_items.rows_of(&ids, &rec.items)
-    } else {
-        Vec::new()
-    };
+    let ids: Vec<&str> = items.iter().map(|i| i.id.as_str()).collect();
+    let is_new = config.new_item_rows(&ids, &rec.items);
     let (model, text) = trained_model(&args.model, rec, &items, &device, &args.cache, true)?;
     if !args.kinds.is_empty() && args.kinds.len() != history.len() {
         return Err(Error::bad_input(

@@ -159,6 +159,19 @@ impl NewItems {
     }
 }
 
+impl crate::rec::RecommenderConfig {
+    /// Which of a catalogue's `ids` this recommender never trained on ([`NewItems::rows_of`]
+    /// against `trained`, its bundle's `items.json`); none for a model with ID rows, which
+    /// ranks only its own items.
+    pub fn new_item_rows<S: AsRef<str>>(&self, ids: &[S], trained: &[String]) -> Vec<bool> {
+        if self.items.mode == crate::rec::ItemMode::Inductive {
+            self.new_items.rows_of(ids, trained)
+        } else {
+            Vec::new()
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

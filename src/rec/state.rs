@@ -90,14 +90,18 @@ impl RankingState {
         is_new: &[bool],
     ) -> Self {
         let n = flat.len() / dim.max(1);
-        let selection = selection_rows(&unit_rows_of(&flat, dim));
+        let unit_text = unit_rows_flat(&flat, dim);
+        let selection = selection_rows(
+            &unit_text
+                .chunks(dim.max(1))
+                .map(<[f32]>::to_vec)
+                .collect::<Vec<_>>(),
+        );
         let width = selection.first().map_or(0, Vec::len);
         let mix = model.config.new_items.mix;
-        let unit_text = (is_new.len() == n && is_new.contains(&true) && !mix.is_none())
-            .then(|| unit_rows_flat(&flat, dim));
         let text = Tensor::<2>::from_data(TensorData::new(flat, [n, dim]), device);
         let mut catalog = model.item_vectors(text.clone());
-        if let Some(unit_text) = unit_text {
+        if is_new.len() == n && is_new.contains(&true) && !mix.is_none() {
             catalog = mix.apply(catalog, &unit_text, dim, is_new);
         }
         let selection = selection.concat();
