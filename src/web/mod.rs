@@ -6,6 +6,7 @@
 mod cells;
 mod device;
 mod encoder;
+mod index;
 mod ranker;
 
 pub use encoder::Encoder;
