@@ -94,6 +94,8 @@ fn main() -> ranklet::Result<()> {
             dim,
             display: &display,
             popularity: &popularity,
+            // Synthetic rows: no item is new to a model.
+            new_items: None,
         },
         Some(&CellLayout {
             partition: PartitionConfig::default(),

@@ -126,13 +126,14 @@ pub fn run(args: IndexArgs) -> Result<()> {
     }
     let seconds = start.elapsed().as_secs_f64();
     super::out!(
-        "index of {} items in {}: {} embedded, {} unchanged from the earlier index, {} from an interrupted run, {} dropped; {} bytes; {seconds:.1} s ({:.0} items/s embedded)",
+        "index of {} items in {}: {} embedded, {} unchanged from the earlier index, {} from an interrupted run, {} dropped; {} new to the model placed by their trained neighbours; {} bytes; {seconds:.1} s ({:.0} items/s embedded)",
         outcome.items,
         args.out.display(),
         outcome.embedded,
         outcome.reused,
         outcome.resumed,
         outcome.dropped,
+        outcome.placed_new,
         outcome.bytes,
         outcome.embedded as f64 / seconds.max(1e-9)
     )?;

@@ -51,6 +51,10 @@ pub struct TrainArgs {
     pub inner: usize,
     #[arg(long, default_value_t = 0.5, value_parser = super::probability)]
     pub dropout: f64,
+    /// Dropout on the text vectors entering the item tower (UniSRec's 0.2). Higher makes the
+    /// adaptor lean less on any one text dimension, which is what items never trained on need.
+    #[arg(long, default_value_t = 0.2, value_parser = super::probability)]
+    pub text_dropout: f64,
     /// Whitening experts of the MoE adaptor.
     #[arg(long, default_value_t = 8, value_parser = super::at_least_one)]
     pub experts: usize,
@@ -199,6 +203,7 @@ impl TrainArgs {
                 heads: self.heads,
                 inner: self.inner,
                 dropout: self.dropout,
+                text_dropout: self.text_dropout,
                 experts: self.experts,
                 temperature: self.temperature,
             },

@@ -7,7 +7,8 @@
 //! (the manifest after the files it names), then the partial folder is removed. With
 //! `--update`, items whose id and text are already in the index at `OUT` keep their rows
 //! (built with the same model, or refused), new and changed items are embedded, and items no
-//! longer in the catalogue are dropped.
+//! longer in the catalogue are dropped. Items the model never trained on are placed among the
+//! trained ones as the recommend path places them ([`crate::index::new_items`]).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -21,6 +22,7 @@ use crate::error::{Error, Result};
 use crate::fsio::write_atomic;
 use crate::index::folder::{CellLayout, IndexContent, bundle_ref, read_index_dir, write_index};
 use crate::index::format::{INDEX_MANIFEST, Rows, text_hash};
+use crate::index::new_items::NewItemPlacement;
 use crate::index::quantise::quantise_rows;
 use crate::rec::{ItemMode, Recommender};
 use crate::text::TextEmbedder;
@@ -86,6 +88,8 @@ pub struct IndexOutcome {
     pub resumed: usize,
     /// Items of the earlier index no longer in the catalogue.
     pub dropped: usize,
+    /// Items the model never trained on whose rows were mixed with their trained neighbours'.
+    pub placed_new: usize,
     /// Bytes of the index's files.
     pub bytes: u64,
 }
@@ -160,15 +164,8 @@ fn write_chunk(path: &Path, rows: &Rows, dim: usize) -> Result<()> {
     write_atomic(path, &rows.to_bytes(dim))
 }
 
-/// The item tower's output for `texts`, quantised: encoder in batches of `batch`, then the
-/// tower, on `device`.
-fn embed_rows(
-    embedder: &TextEmbedder,
-    model: &Recommender,
-    texts: &[&str],
-    batch: usize,
-    device: &Device,
-) -> Result<(Vec<i8>, Vec<f32>)> {
+/// The encoder's vectors of `texts` (row-major), in batches of `batch`.
+fn embed_texts(embedder: &TextEmbedder, texts: &[&str], batch: usize) -> Result<Vec<f32>> {
     let mut text = Vec::with_capacity(texts.len() * embedder.dim());
     for part in texts.chunks(batch.max(1)) {
         for v in embedder.embed(part)? {
@@ -180,8 +177,28 @@ fn embed_rows(
             text.extend(v);
         }
     }
-    let t = Tensor::<2>::from_data(TensorData::new(text, [texts.len(), embedder.dim()]), device);
-    let raw = model.item_vectors(t).raw;
+    Ok(text)
+}
+
+/// The item tower's output for catalogue rows `rows` (their texts `texts`), new items placed
+/// by `placement`, quantised: encoder in batches of `batch`, then the tower, on `device`.
+fn embed_rows(
+    embedder: &TextEmbedder,
+    model: &Recommender,
+    placement: Option<&NewItemPlacement>,
+    (rows, texts): (&[usize], &[&str]),
+    batch: usize,
+    device: &Device,
+) -> Result<(Vec<i8>, Vec<f32>)> {
+    let text = embed_texts(embedder, texts, batch)?;
+    let t = Tensor::<2>::from_data(
+        TensorData::new(text.clone(), [texts.len(), embedder.dim()]),
+        device,
+    );
+    let mut raw = model.item_vectors(t).raw;
+    if let Some(placement) = placement {
+        raw = placement.place(raw, rows, &text);
+    }
     let dim = raw.dims()[1];
     let flat: Vec<f32> = raw
         .into_data()
@@ -229,13 +246,33 @@ pub fn build_index(
     let embedder = TextEmbedder::from_files(&files, device)?;
     let dim = config.sequence.hidden;
     let hashes: Vec<u64> = items.iter().map(|i| text_hash(&i.text)).collect();
+    // Items the model never trained on are placed among the catalogue's trained ones, as the
+    // recommend path places them (the trained rows' texts are embedded once for it).
+    let ids: Vec<&str> = items.iter().map(|i| i.id.as_str()).collect();
+    let placement = NewItemPlacement::plan(
+        &model,
+        &items,
+        &hashes,
+        config.new_item_rows(&ids, &rec.items),
+        |rows| {
+            let texts: Vec<&str> = rows.iter().map(|&r| items[r].text.as_str()).collect();
+            embed_texts(&embedder, &texts, job.batch)
+        },
+        device,
+    )?;
+    let new_items = placement.as_ref().map(|p| p.record.clone());
+    let new_items_count = new_items.as_ref().map_or(0, |n| n.rows);
+    let is_new = |r: usize| placement.as_ref().is_some_and(|p| p.is_new[r]);
 
     // Rows an earlier index of the same model holds for unchanged items (--update).
     let mut earlier: HashMap<(String, u64), (Vec<i8>, f32)> = HashMap::new();
     let mut dropped = 0;
+    // Whether the earlier index's rows of new items were placed as this run places them.
+    let mut new_rows_current = true;
     if job.update && job.out.join(INDEX_MANIFEST).exists() {
         let index = read_index_dir(&job.out)?;
         index.check_model(&model_ref.manifest_sha256, &bundle)?;
+        new_rows_current = index.manifest.new_items == new_items;
         let kept: std::collections::HashSet<&str> = items.iter().map(|i| i.id.as_str()).collect();
         dropped = index
             .ids
@@ -251,7 +288,10 @@ pub fn build_index(
     let mut scales = vec![0f32; items.len()];
     let mut todo: Vec<usize> = Vec::new();
     for (r, item) in items.iter().enumerate() {
-        match earlier.get(&(item.id.clone(), hashes[r])) {
+        match earlier
+            .get(&(item.id.clone(), hashes[r]))
+            .filter(|_| new_rows_current || !is_new(r))
+        {
             Some((row, scale)) => {
                 vectors[r * dim..(r + 1) * dim].copy_from_slice(row);
                 scales[r] = *scale;
@@ -267,7 +307,11 @@ pub fn build_index(
     let mut committed = Vec::new();
     for chunk in todo.chunks(CHUNK_ITEMS) {
         let chunk_hashes: Vec<u64> = chunk.iter().map(|&r| hashes[r]).collect();
-        let key_src = format!("{} {dim} {chunk_hashes:?}", model_ref.manifest_sha256);
+        let placed = new_items.as_ref().map_or("", |n| n.trained_sha256.as_str());
+        let key_src = format!(
+            "{} {dim} {placed} {chunk_hashes:?}",
+            model_ref.manifest_sha256
+        );
         let key = sha256_hex(key_src.as_bytes())[..24].to_string();
         let path = chunk_path(&job.out, &key);
         let rows = match read_chunk(&path, &chunk_hashes, dim) {
@@ -277,7 +321,14 @@ pub fn build_index(
             }
             None => {
                 let texts: Vec<&str> = chunk.iter().map(|&r| items[r].text.as_str()).collect();
-                let (q, s) = embed_rows(&embedder, &model, &texts, job.batch, device)?;
+                let (q, s) = embed_rows(
+                    &embedder,
+                    &model,
+                    placement.as_ref(),
+                    (chunk, &texts),
+                    job.batch,
+                    device,
+                )?;
                 let done = Rows {
                     hashes: chunk_hashes,
                     vectors: q,
@@ -299,7 +350,6 @@ pub fn build_index(
         });
     }
 
-    let ids: Vec<&str> = items.iter().map(|i| i.id.as_str()).collect();
     let rows = Rows {
         vectors,
         scales,
@@ -317,6 +367,7 @@ pub fn build_index(
             dim,
             display: &display,
             popularity: &popularity,
+            new_items,
         },
         job.cells.as_ref(),
     )?;
@@ -327,6 +378,7 @@ pub fn build_index(
         reused,
         resumed,
         dropped,
+        placed_new: new_items_count,
         bytes: written,
     })
 }

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::fsio::write_atomic;
 use crate::index::format::{
     IDS_FILE, INDEX_FORMAT, INDEX_FORMAT_VERSION, INDEX_MANIFEST, IndexManifest, ItemIndex,
-    ModelRef, PARTITIONED_FORMAT_VERSION, Rows, VECTORS_FILE,
+    ModelRef, NewItemRows, PARTITIONED_FORMAT_VERSION, Rows, VECTORS_FILE,
 };
 use crate::index::partition::{PartitionConfig, partition, unit_rows};
 use crate::index::quantise::dequantise_rows;
@@ -73,6 +73,8 @@ pub struct IndexContent<'a> {
     pub display: &'a [serde_json::Value],
     /// Higher: more popular (the popular shard); unused without cells.
     pub popularity: &'a [f64],
+    /// How the rows of new items were placed, if any was mixed.
+    pub new_items: Option<NewItemRows>,
 }
 
 /// Writes an index folder at `out` (cut into `cells` when given): every file atomically, the
@@ -85,6 +87,7 @@ pub fn write_index(out: &Path, content: IndexContent, cells: Option<&CellLayout>
         dim,
         display,
         popularity,
+        new_items,
     } = content;
     std::fs::create_dir_all(out).map_err(|e| Error::io(out.display(), e))?;
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
@@ -123,6 +126,7 @@ pub fn write_index(out: &Path, content: IndexContent, cells: Option<&CellLayout>
         dtype: "int8".into(),
         files: entries,
         partitions,
+        new_items,
     };
     let manifest_json = serde_json::to_vec_pretty(&manifest).expect("manifest serialises");
     write_atomic(&out.join(INDEX_MANIFEST), &manifest_json)?;

@@ -54,6 +54,22 @@ pub struct IndexManifest {
     /// The shards of a partitioned index (`None`: one `vectors.safetensors`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partitions: Option<Partitions>,
+    /// How the rows of items the model never trained on were placed among the trained ones
+    /// (`None`: no row was mixed, or an index built before the mix).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_items: Option<NewItemRows>,
+}
+
+/// What an index records of its new items' rows: each was mixed by `mix` with its nearest
+/// trained items of the catalogue (the ids and texts `trained_sha256` names), so an update
+/// whose trained items differ embeds them again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewItemRows {
+    /// Rows mixed.
+    pub rows: usize,
+    pub mix: crate::rec::NeighbourMix,
+    /// sha256 of the trained items' `id\ttext-hash\n` lines, in catalogue order.
+    pub trained_sha256: String,
 }
 
 /// Each id's position in `ids`.

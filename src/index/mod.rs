@@ -4,13 +4,16 @@
 //!
 //! [`format`] is the folder's content and its checks (usable in the browser too), [`quantise`]
 //! the int8 rows, [`partition`] the cells of a partitioned index and [`shard`] their files;
-//! natively, [`build`] is the `ranklet index` job and [`folder`] reads and writes the folder.
+//! natively, [`build`] is the `ranklet index` job, [`new_items`] places the rows of items the
+//! model never trained on, and [`folder`] reads and writes the folder.
 
 #[cfg(not(target_arch = "wasm32"))]
 pub mod build;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod folder;
 pub mod format;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod new_items;
 pub mod partition;
 pub mod quantise;
 pub mod shard;
@@ -21,7 +24,7 @@ pub use build::{CatalogSource, Catalogue, IndexJob, IndexOutcome, IndexProgress,
 pub use folder::{
     CellLayout, IndexContent, bundle_ref, read_index_dir, read_index_of, write_index,
 };
-pub use format::{IndexManifest, ItemIndex, text_hash};
+pub use format::{IndexManifest, ItemIndex, NewItemRows, text_hash};
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests;

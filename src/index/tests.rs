@@ -17,14 +17,19 @@ use crate::index::{
     CatalogSource, CellLayout, IndexJob, IndexProgress, build_index, read_index_dir,
 };
 use crate::rec::RecDtype;
-use crate::rec::{ItemMode, Recommender};
+use crate::rec::{ItemMode, RankingState, Recommender};
 use crate::text::TextEmbedder;
 
 /// A bundle of the tiny encoder and an untrained inductive recommender (seeded) over it.
 fn bundle(dir: &Path, seed: u64, device: &Device) {
+    bundle_trained_on(dir, seed, device, vec!["unused".into()]);
+}
+
+/// [`bundle`] whose recommender lists `trained` as the items it trained on.
+fn bundle_trained_on(dir: &Path, seed: u64, device: &Device, trained: Vec<String>) {
     let files = tiny_bert_files(3);
     // The tiny encoder's vectors are 16 wide.
-    let mut config = small_config(ItemMode::Inductive, 1, 8, 16, (0.0, 0.0), 8);
+    let mut config = small_config(ItemMode::Inductive, trained.len(), 8, 16, (0.0, 0.0), 8);
     config.items.text_dim = 16;
     device.seed(seed);
     let model = Recommender::init(&config, device);
@@ -35,7 +40,7 @@ fn bundle(dir: &Path, seed: u64, device: &Device) {
             config,
         },
         weights: model.to_safetensors_as(RecDtype::F32).unwrap(),
-        items: vec!["unused".into()],
+        items: trained,
     };
     write_bundle(dir, &files, Some(&rec), serde_json::Value::Null).unwrap();
 }
@@ -141,6 +146,90 @@ fn index_rows_are_the_towers_output_and_updates_embed_only_changes() {
         err.contains("\"sku-new\"") && err.contains("--update"),
         "{err}"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Items the model never trained on get the rows the recommend path gives them (mixed with
+/// their trained text neighbours' by the bundle's mix; trained rows as the tower gives them),
+/// and an update whose trained items changed embeds the new items again.
+#[test]
+fn new_items_rows_are_placed_as_the_recommend_path_places_them() {
+    let (_seeded, device) = seeded_cpu(5);
+    let dir = temp("new");
+    let mut items = titles(40);
+    let trained: Vec<String> = items[..30].iter().map(|(id, _)| id.clone()).collect();
+    bundle_trained_on(&dir.join("model"), 4, &device, trained);
+    let job = IndexJob {
+        model: dir.join("model"),
+        catalog: CatalogSource::File(catalog(&dir, &items)),
+        out: dir.join("index"),
+        update: false,
+        batch: 16,
+        cells: None,
+    };
+    let first = build_index(&job, &device, |_| {}).unwrap();
+    assert_eq!(first.embedded, 40);
+    let index = read_index_dir(&job.out).unwrap();
+    let record = index.manifest.new_items.clone().expect("new rows mixed");
+    assert_eq!(record.rows, 10);
+    // The recommend path over the same texts.
+    let files = read_model_dir(&job.model).unwrap();
+    let rec = read_recommender_dir(&job.model).unwrap();
+    let model =
+        Recommender::from_safetensors(&rec.entry.config, rec.weights, &device, "t").unwrap();
+    let embedder = TextEmbedder::from_files(&files, &device).unwrap();
+    let texts: Vec<&str> = items.iter().map(|(_, t)| t.as_str()).collect();
+    let text: Vec<f32> = embedder.embed(&texts).unwrap().concat();
+    let ids: Vec<&str> = items.iter().map(|(id, _)| id.as_str()).collect();
+    let is_new = model.config.new_item_rows(&ids, &rec.items);
+    assert_eq!(is_new.iter().filter(|&&n| n).count(), 10);
+    let rows_of = |t: Tensor<2>| t.into_data().try_to_vec::<f32>().unwrap();
+    let placed = rows_of(
+        RankingState::from_rows_with_new(&model, text.clone(), 16, &device, &is_new)
+            .catalog
+            .raw,
+    );
+    let unmixed = rows_of(
+        model
+            .item_vectors(Tensor::from_data(TensorData::new(text, [40, 16]), &device))
+            .raw,
+    );
+    let cos = |a: &[f32], b: &[f32]| {
+        let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>() / (norm(a) * norm(b))
+    };
+    let got = index.rows();
+    let mut moved = 0.0;
+    for r in 0..40 {
+        let row = |v: &[f32]| v[r * 8..(r + 1) * 8].to_vec();
+        assert!(cos(&row(&got), &row(&placed)) > 0.999, "row {r}");
+        if is_new[r] {
+            moved += 1.0 - cos(&row(&placed), &row(&unmixed));
+        } else {
+            assert!(cos(&row(&got), &row(&unmixed)) > 0.999, "trained row {r}");
+        }
+    }
+    // The mix moved the new rows (else the comparison above proves nothing).
+    assert!(moved / 10.0 > 1e-3, "mean 1 - cos {}", moved / 10.0);
+
+    // A trained item leaves the catalogue: the new items' neighbours may change, so their ten
+    // rows are embedded again; the trained rows are kept.
+    items.remove(0);
+    let update = IndexJob {
+        update: true,
+        catalog: CatalogSource::File(catalog(&dir, &items)),
+        ..job.clone()
+    };
+    let second = build_index(&update, &device, |_| {}).unwrap();
+    assert_eq!(
+        (second.embedded, second.reused, second.dropped),
+        (10, 29, 1)
+    );
+    let updated = read_index_dir(&job.out).unwrap();
+    assert_ne!(updated.manifest.new_items, Some(record));
+    // Nothing changed: nothing embedded.
+    let third = build_index(&update, &device, |_| {}).unwrap();
+    assert_eq!((third.embedded, third.reused), (0, 39));
     let _ = std::fs::remove_dir_all(&dir);
 }
 

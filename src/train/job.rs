@@ -39,6 +39,8 @@ pub struct RecommenderShape {
     pub heads: usize,
     pub inner: usize,
     pub dropout: f64,
+    /// Dropout on the text vectors entering the item tower's adaptor (UniSRec: 0.2).
+    pub text_dropout: f64,
     pub experts: usize,
     pub temperature: f64,
 }
@@ -172,7 +174,7 @@ impl TrainJob {
                 text_dim,
                 hidden: s.hidden,
                 experts: s.experts,
-                dropout: 0.2,
+                dropout: s.text_dropout,
                 mode: self.mode,
                 num_items: ds.items.len(),
             },
