@@ -10,11 +10,11 @@ models = r["models"]
 plain = next(m for m in models if m["name"] == "models/shop")
 popularity = next(m for m in models if m["name"] == "popularity")
 calibrated = [m for m in models if m["name"].startswith("models/shop (calibrated")]
-chosen, lam, head = calibration_choice.choose(plain, calibrated)
+chosen, lam, head, decay = calibration_choice.choose(plain, calibrated)
 s0, s1 = plain["shelf"], chosen["shelf"]
 r["calibration"] = {
     "rule": calibration_choice.RULE,
-    "chosen_lambda": lam, "chosen_head": head,
+    "chosen_lambda": lam, "chosen_head": head, "chosen_decay": decay,
     "test": {"miscalibration_ckl@10": s1["miscalibration_ckl@10"], "list_ndcg@10": s1["list_ndcg@10"], "genre_response": s1["facet_response"]["mean"]},
     "uncalibrated_test": {"miscalibration_ckl@10": s0["miscalibration_ckl@10"], "list_ndcg@10": s0["list_ndcg@10"], "genre_response": s0["facet_response"]["mean"]},
 }
@@ -64,14 +64,16 @@ json.dump(r, open("reports/quality.json.tmp", "w"), indent=2)
 os.replace("reports/quality.json.tmp", "reports/quality.json")
 lines = ["# Shelf quality: how the shelf answers the visitor", "",
          "Regenerate: `./build.sh report-quality` (the 2-core development machine). ml-100k, the "
-         "leave-one-out protocol of `reports/ml-100k.md`; `ranklet eval --shelf-response [--calibrate λ --calibrate-head N]`. One seed.", "",
+         "leave-one-out protocol of `reports/ml-100k.md`; `ranklet eval --shelf-response [--calibrate λ --calibrate-head N --calibrate-decay D]`. One seed.", "",
          "- **Genre response**: after a history of three films of genre G (10 seeded draws per genre "
          "with at least 20 films), the share of G on the top-8 shelf, averaged over genres (target ≥ 0.5).",
          "- **Miscalibration C_KL@10** (Steck, RecSys 2018): KL between the genre mix of a user's "
          "history and that of their top-10 (history excluded), mean over users (target: at least halved).",
          "- **List NDCG@10**: the target among those ten (seen items excluded; target ≥ 0.98 × uncalibrated).",
          "- **Calibration**: Steck's greedy re-ranking of the model's top 100, relevance the model's probability among them (softmax of its scores), "
-         "weight λ, the model's first `head` items kept in place; λ and head chosen on the validation users (" + r["calibration"]["rule"] + ").", "",
+         "weight λ, the model's first `head` items kept in place, the history's mix with each older event weighted `decay` per later event "
+         "(1: all alike, Steck's p(g|u); below 1 the list follows what the visitor did last); λ ∈ 0.02–0.5 and head ∈ 0–5 at decay 1, and "
+         "decay 0.8–0.95 at λ ∈ 0.05–0.2, head ∈ 1, 3, 5, chosen on the validation users (" + r["calibration"]["rule"] + ").", "",
          "| ranking | genre response | test C_KL@10 | test list NDCG@10 | valid C_KL@10 | valid list NDCG@10 |",
          "|---|---|---|---|---|---|"]
 for m in models:
@@ -81,7 +83,7 @@ for m in models:
                  f"{s['valid']['miscalibration_ckl@10']:.4f} | {s['valid']['list_ndcg@10']:.4f} |")
 c, u = r["calibration"]["test"], r["calibration"]["uncalibrated_test"]
 f = r["faithfulness"]
-lines += ["", f"Chosen λ {lam}, head {head}: test C_KL@10 {u['miscalibration_ckl@10']:.4f} → {c['miscalibration_ckl@10']:.4f} "
+lines += ["", f"Chosen λ {lam}, head {head}, decay {decay}: test C_KL@10 {u['miscalibration_ckl@10']:.4f} → {c['miscalibration_ckl@10']:.4f} "
           f"({c['miscalibration_ckl@10'] / u['miscalibration_ckl@10']:.2f}×; target ≤ 0.5×), list NDCG@10 {u['list_ndcg@10']:.4f} → "
           f"{c['list_ndcg@10']:.4f} ({c['list_ndcg@10'] / u['list_ndcg@10']:.3f}× on test, "
           f"{s1['valid']['list_ndcg@10'] / s0['valid']['list_ndcg@10']:.3f}× on validation; target ≥ 0.98×), genre response {u['genre_response']:.3f} → "

@@ -4,7 +4,8 @@
 # of it, 10 seeded draws per genre with at least 20 films, averaged over genres), Steck's
 # miscalibration C_KL@10 and the list NDCG@10 of the users' top-10, for the popularity baseline,
 # models/shop, and models/shop with calibrated re-ranking over a sweep of λ and the kept head (both
-# chosen on validation) (`ranklet eval --shelf-response [--calibrate λ --calibrate-head N]`); the
+# chosen on validation), and with the history's mix decayed towards the latest events
+# (`ranklet eval --shelf-response [--calibrate λ --calibrate-head N --calibrate-decay D]`); the
 # deletion test of the `because` reasons (leave-one-out, against the nearest read events) and
 # what the reasons cost in the browser (www/bench.html, recommend() with and without them).
 # About 10 minutes on 2 CPU cores.
@@ -25,6 +26,17 @@ for head in 0 1 2 3 5; do
     log "models/shop, calibration λ $lambda, head $head"
     "$bin" eval --data data/ml-100k --model models/shop --shelf-response --calibrate "$lambda" \
       --calibrate-head "$head" --quiet --report reports/quality.json
+  done
+done
+# The history's mix weighted towards the latest events (each older event × decay per later one):
+# what the visitor just did counts more.
+for decay in 0.95 0.9 0.8; do
+  for head in 1 3 5; do
+    for lambda in 0.05 0.1 0.2; do
+      log "models/shop, calibration λ $lambda, head $head, decay $decay"
+      "$bin" eval --data data/ml-100k --model models/shop --shelf-response --calibrate "$lambda" \
+        --calibrate-head "$head" --calibrate-decay "$decay" --quiet --report reports/quality.json
+    done
   done
 done
 # What the reasons cost in the browser: recommend() with and without them (because: 0),

@@ -20,7 +20,7 @@ models = shelf["models"]
 plain = next(m for m in models if "calibrated" not in m["name"] and m["name"] != "popularity")
 popularity = next(m for m in models if m["name"] == "popularity")
 calibrated = [m for m in models if m["name"].startswith(plain["name"] + " (calibrated")]
-chosen, lam, head = calibration_choice.choose(plain, calibrated)
+chosen, lam, head, _decay = calibration_choice.choose(plain, calibrated)  # decay: 1, its grid has none
 s0, s1 = plain["shelf"], chosen["shelf"]
 calibration = {
     "model": "ranklet-inductive", "rule": calibration_choice.RULE, "chosen_lambda": lam, "chosen_head": head,

@@ -73,6 +73,10 @@ pub struct EvalArgs {
     /// With --calibrate: the model's first N items stay in place.
     #[arg(long, default_value_t = ranklet::rec::CALIBRATION_HEAD)]
     pub calibrate_head: usize,
+    /// With --calibrate: each older history event's weight in the mix followed, per later event
+    /// (1: all alike).
+    #[arg(long, default_value_t = ranklet::rec::CALIBRATION_DECAY, value_parser = super::share)]
+    pub calibrate_decay: f64,
     /// Genres with at least this many items are measured by --shelf-response.
     #[arg(long, default_value_t = 20, value_parser = super::at_least_one)]
     pub shelf_min_items: usize,
@@ -109,6 +113,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
             let facets: Vec<Vec<String>> = ds.items.iter().map(|i| i.facets.clone()).collect();
             let calibration = Calibration {
                 head: args.calibrate_head,
+                decay: args.calibrate_decay,
                 ..Calibration::new(&facets, args.calibrate)
             };
             let rank = |history: &[usize], k: usize| -> Result<Vec<usize>> {
@@ -237,8 +242,13 @@ pub fn run(args: EvalArgs) -> Result<()> {
             match &args.index {
                 Some(i) => format!("{} (index {})", dir.display(), i.display()),
                 None if args.shelf_response && args.calibrate > 0.0 => {
+                    let decay = if args.calibrate_decay < 1.0 {
+                        format!(", decay {}", args.calibrate_decay)
+                    } else {
+                        String::new()
+                    };
                     format!(
-                        "{} (calibrated, λ {}, head {})",
+                        "{} (calibrated, λ {}, head {}{decay})",
                         dir.display(),
                         args.calibrate,
                         args.calibrate_head

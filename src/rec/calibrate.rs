@@ -14,6 +14,10 @@ pub const CALIBRATION_POOL: usize = 100;
 /// history's mix.
 pub const CALIBRATION_HEAD: usize = 5;
 
+/// How much each older history event counts in the mix calibration follows, per later event
+/// (1: every event alike, Steck's p(g|u)).
+pub const CALIBRATION_DECAY: f64 = 1.0;
+
 /// Calibrated re-ranking as the one recommend path applies it: the catalogue's facets and the
 /// weight λ (0: the model's order).
 #[derive(Debug, Clone, Copy)]
@@ -23,6 +27,9 @@ pub struct Calibration<'a> {
     pub lambda: f64,
     /// The model's first `head` items stay in place ([`CALIBRATION_HEAD`]).
     pub head: usize,
+    /// Each older event's weight in the history's mix, per later event ([`CALIBRATION_DECAY`]):
+    /// below 1 the list follows what the visitor did last more than what they did long ago.
+    pub decay: f64,
 }
 
 impl<'a> Calibration<'a> {
@@ -32,6 +39,7 @@ impl<'a> Calibration<'a> {
             facets,
             lambda,
             head: CALIBRATION_HEAD,
+            decay: CALIBRATION_DECAY,
         }
     }
 }
@@ -60,7 +68,7 @@ impl Calibration<'_> {
             .copied()
             .filter(|&h| h < self.facets.len())
             .collect();
-        let target = facet_mix(&rows, self.facets);
+        let target = facet_mix_decayed(&rows, self.facets, self.decay);
         let scored: Vec<(usize, f32)> = best.iter().map(|&r| (r, scores[r])).collect();
         calibrated(&scored, self.facets, &target, self.lambda, self.head, k)
     }
@@ -69,16 +77,27 @@ impl Calibration<'_> {
 /// The facet distribution of `items` (Steck's p(g|u)): each item's weight split evenly over its
 /// facets; items without facets are left out.
 pub fn facet_mix(items: &[usize], facets: &[Vec<String>]) -> BTreeMap<String, f64> {
+    facet_mix_decayed(items, facets, 1.0)
+}
+
+/// [`facet_mix`] of `items` (oldest first) with each item weighted `decay^(later items)`.
+pub fn facet_mix_decayed(
+    items: &[usize],
+    facets: &[Vec<String>],
+    decay: f64,
+) -> BTreeMap<String, f64> {
     let mut mix = BTreeMap::new();
     let mut total = 0.0;
-    for &i in items {
+    let mut weight = 1.0;
+    for &i in items.iter().rev() {
         let fs = &facets[i];
         for f in fs {
-            *mix.entry(f.clone()).or_insert(0.0) += 1.0 / fs.len() as f64;
+            *mix.entry(f.clone()).or_insert(0.0) += weight / fs.len() as f64;
         }
         if !fs.is_empty() {
-            total += 1.0;
+            total += weight;
         }
+        weight *= decay;
     }
     if total > 0.0 {
         mix.values_mut().for_each(|v| *v /= total);
@@ -176,6 +195,7 @@ mod tests {
             facets: &facets,
             lambda: 0.0,
             head: 0,
+            decay: 1.0,
         };
         assert_eq!(off.rerank(&best, &scores, &[2], 2), [3, 4]);
         // A history of "a" (and a query row past the catalogue, ignored): "a" items come up.
@@ -183,6 +203,7 @@ mod tests {
             facets: &facets,
             lambda: 0.9,
             head: 0,
+            decay: 1.0,
         };
         let list = on.rerank(&best, &scores, &[2, 99], 2);
         assert!(list.iter().all(|&r| r < 3), "{list:?}");
@@ -212,6 +233,20 @@ mod tests {
         // The best "b" and the best "a" lead.
         assert_eq!(even[0], 6);
         assert!(even.contains(&0));
+    }
+
+    #[test]
+    fn a_decay_below_one_weights_the_latest_events_most() {
+        let facets: Vec<Vec<String>> = vec![vec!["a".into()], vec!["b".into()]];
+        // Three "a" events, then one "b" (oldest first).
+        let history = [0, 0, 0, 1];
+        let even = facet_mix_decayed(&history, &facets, 1.0);
+        assert_eq!(even, facet_mix(&history, &facets));
+        assert!((even["b"] - 0.25).abs() < 1e-12);
+        // Weights 1 (the "b"), 0.5, 0.25, 0.125: "b" leads.
+        let recent = facet_mix_decayed(&history, &facets, 0.5);
+        assert!((recent["b"] - 1.0 / 1.875).abs() < 1e-12, "{recent:?}");
+        assert!((recent.values().sum::<f64>() - 1.0).abs() < 1e-12);
     }
 
     /// Bad input is a plain answer: a history without facets (or empty, or only rows past the

@@ -19,7 +19,9 @@ pub mod state;
 pub mod store;
 
 pub use batch::SequenceBatch;
-pub use calibrate::{CALIBRATION_HEAD, CALIBRATION_POOL, Calibration, calibrated, facet_mix};
+pub use calibrate::{
+    CALIBRATION_DECAY, CALIBRATION_HEAD, CALIBRATION_POOL, Calibration, calibrated, facet_mix,
+};
 pub use context::ContextAggregator;
 pub use history_select::{
     HistorySelect, SELECTION_DIM, select_history, select_positions, selection_rows, unit_rows,
