@@ -34,6 +34,10 @@ pub struct TrainState {
     pub config: TrainConfig,
     /// A fingerprint of the model's shape and the data, also checked on resume.
     pub fingerprint: String,
+    /// The model's dropout probabilities (sequence encoder, text vectors entering the item
+    /// tower), which its shape does not show; checked on resume (absent in older checkpoints).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dropouts: Option<(f64, f64)>,
     pub log: Vec<EpochLog>,
     pub model_file: String,
     pub optim_file: String,
@@ -250,6 +254,25 @@ mod tests {
             &text,
             &split,
             &other,
+            &CheckpointOptions {
+                dir: Some(dir.clone()),
+                resume: true,
+                ..Default::default()
+            },
+            &mut Silent,
+        )
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(err.contains("other settings"), "{err}");
+        // So is resuming with another dropout (the model's shape is the same).
+        let mut more_dropout = config.clone();
+        more_dropout.items.dropout = 0.5;
+        let err = train(
+            Recommender::init(&more_dropout, &device),
+            &text,
+            &split,
+            &train_config,
             &CheckpointOptions {
                 dir: Some(dir.clone()),
                 resume: true,

@@ -87,6 +87,7 @@ pub fn train_with_views(
         &model,
         &format!("{} windows {} items", base.len(), text.dims()[0]),
     );
+    let dropouts = (model.config.sequence.dropout, model.config.items.dropout);
     let mut rng = SplitMix(config.seed);
     let plain_text = text.clone().inner();
     let mut best: Option<(f64, Recommender)> = None;
@@ -110,7 +111,8 @@ pub fn train_with_views(
         let mut theirs = s.config.clone();
         theirs.epochs = config.epochs;
         theirs.patience = config.patience;
-        if theirs != *config || s.fingerprint != fingerprint {
+        let other_dropouts = s.dropouts.is_some_and(|d| d != dropouts);
+        if theirs != *config || s.fingerprint != fingerprint || other_dropouts {
             return Err(crate::Error::bad_file(
                 cp.dir().display().to_string(),
                 "the checkpoint was written by a run with other settings, model shape or data; \
@@ -311,6 +313,7 @@ pub fn train_with_views(
                 best_ndcg10: *best_ndcg10,
                 config: config.clone(),
                 fingerprint: fingerprint.clone(),
+                dropouts: Some(dropouts),
                 log: log.clone(),
                 model_file: String::new(),
                 optim_file: String::new(),
