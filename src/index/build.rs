@@ -249,17 +249,12 @@ pub fn build_index(
     // Items the model never trained on are placed among the catalogue's trained ones, as the
     // recommend path places them (the trained rows' texts are embedded once for it).
     let ids: Vec<&str> = items.iter().map(|i| i.id.as_str()).collect();
-    let placement = NewItemPlacement::plan(
+    let mut placement = NewItemPlacement::plan(
         &model,
         &items,
         &hashes,
         config.new_item_rows(&ids, &rec.items),
-        |rows| {
-            let texts: Vec<&str> = rows.iter().map(|&r| items[r].text.as_str()).collect();
-            embed_texts(&embedder, &texts, job.batch)
-        },
-        device,
-    )?;
+    );
     let new_items = placement.as_ref().map(|p| p.record.clone());
     let new_items_count = new_items.as_ref().map_or(0, |n| n.rows);
     let is_new = |r: usize| placement.as_ref().is_some_and(|p| p.is_new[r]);
@@ -300,6 +295,19 @@ pub fn build_index(
         }
     }
     let reused = items.len() - todo.len();
+    // The trained rows' texts are embedded (once) only when a new item's row is.
+    if let Some(p) = placement.as_mut()
+        && todo.iter().any(|&r| p.is_new[r])
+    {
+        p.embed_trained(
+            &model,
+            |rows| {
+                let texts: Vec<&str> = rows.iter().map(|&r| items[r].text.as_str()).collect();
+                embed_texts(&embedder, &texts, job.batch)
+            },
+            device,
+        )?;
+    }
     // The rest in committed chunks, each named by the model and its items' texts.
     let (mut embedded, mut resumed) = (0, 0);
     let total = todo.len();

@@ -19,15 +19,16 @@ use crate::rec::model::l2_rows;
 use crate::rec::{ItemVectors, NeighbourMix, Recommender};
 
 /// How a run places the catalogue's new items: which rows are new, and the trained rows they
-/// are mixed with (their unit text vectors and item vectors).
+/// are mixed with (their unit text vectors and item vectors, embedded only when a new row is).
 pub struct NewItemPlacement {
     mix: NeighbourMix,
     /// Each catalogue row: whether the model never trained on it.
     pub is_new: Vec<bool>,
-    /// The trained rows' unit text vectors, row-major, `text_dim` wide, in catalogue order.
-    warm_text: Vec<f32>,
-    /// Their item vectors (the tower's output) `[warm rows, hidden]`.
-    warm_items: Tensor<2>,
+    /// The catalogue's trained rows, in catalogue order.
+    warm: Vec<usize>,
+    /// Their unit text vectors (row-major, `text_dim` wide) and item vectors `[warm, hidden]`,
+    /// once [`NewItemPlacement::embed_trained`] ran.
+    embedded: Option<(Vec<f32>, Tensor<2>)>,
     text_dim: usize,
     /// What the index records of the placement.
     pub record: NewItemRows,
@@ -35,47 +36,56 @@ pub struct NewItemPlacement {
 
 impl NewItemPlacement {
     /// The placement of `items`' new rows (`is_new`, [`crate::rec::RecommenderConfig::new_item_rows`])
-    /// by the model's mix; `embed(rows)` gives those rows' text vectors (row-major). `None` when
-    /// nothing is mixed: no new row, no trained row, or a mix of none — the rows are then the
-    /// tower's, as the recommend path leaves them.
+    /// by the model's mix. `None` when nothing is mixed: no new row, no trained row, or a mix of
+    /// none — the rows are then the tower's, as the recommend path leaves them.
     pub fn plan(
         model: &Recommender,
         items: &[ItemText],
         hashes: &[u64],
         is_new: Vec<bool>,
-        embed: impl FnOnce(&[usize]) -> Result<Vec<f32>>,
-        device: &Device,
-    ) -> Result<Option<Self>> {
+    ) -> Option<Self> {
         let mix = model.config.new_items.mix;
         let warm: Vec<usize> = (0..is_new.len()).filter(|&r| !is_new[r]).collect();
         let new_rows = is_new.iter().filter(|&&n| n).count();
         if mix.is_none() || new_rows == 0 || warm.is_empty() || is_new.len() != items.len() {
-            return Ok(None);
+            return None;
         }
-        let text_dim = model.config.items.text_dim;
-        let text = embed(&warm)?;
-        let warm_items = model
-            .item_vectors(Tensor::from_data(
-                TensorData::new(text.clone(), [warm.len(), text_dim]),
-                device,
-            ))
-            .raw;
         let named: String = warm
             .iter()
             .map(|&r| format!("{}\t{:016x}\n", items[r].id, hashes[r]))
             .collect();
-        Ok(Some(Self {
+        Some(Self {
             mix,
             is_new,
-            warm_text: unit_rows_flat(&text, text_dim),
-            warm_items,
-            text_dim,
+            warm,
+            embedded: None,
+            text_dim: model.config.items.text_dim,
             record: NewItemRows {
                 rows: new_rows,
                 mix,
                 trained_sha256: sha256_hex(named.as_bytes()),
             },
-        }))
+        })
+    }
+
+    /// Embeds the trained rows the new ones are mixed with: `embed(rows)` gives those rows' text
+    /// vectors (row-major), the model's tower their item vectors. Needed before
+    /// [`NewItemPlacement::place`] meets a new row; a run that embeds no new row skips it.
+    pub fn embed_trained(
+        &mut self,
+        model: &Recommender,
+        embed: impl FnOnce(&[usize]) -> Result<Vec<f32>>,
+        device: &Device,
+    ) -> Result<()> {
+        let text = embed(&self.warm)?;
+        let items = model
+            .item_vectors(Tensor::from_data(
+                TensorData::new(text.clone(), [self.warm.len(), self.text_dim]),
+                device,
+            ))
+            .raw;
+        self.embedded = Some((unit_rows_flat(&text, self.text_dim), items));
+        Ok(())
     }
 
     /// `raw` (the tower's rows `[n, hidden]` for catalogue rows `rows`, their text vectors
@@ -87,6 +97,10 @@ impl NewItemPlacement {
         if new.is_empty() {
             return raw;
         }
+        let (warm_text, warm_items) = self
+            .embedded
+            .as_ref()
+            .expect("embed_trained runs before a new row is placed");
         let device = raw.device();
         let select = Tensor::<1, Int>::from_data(
             TensorData::new(
@@ -98,13 +112,13 @@ impl NewItemPlacement {
         let own = raw.clone().select(0, select.clone());
         // The new rows first, then every trained row: the mix's neighbours are found among the
         // trained rows only, in catalogue order (its tie rule: the lower row).
-        let both = Tensor::cat(vec![own.clone(), self.warm_items.clone()], 0);
-        let warm = self.warm_text.len() / dim.max(1);
+        let both = Tensor::cat(vec![own.clone(), warm_items.clone()], 0);
+        let warm = self.warm.len();
         let mut both_text = Vec::with_capacity((new.len() + warm) * dim);
         for &k in &new {
             both_text.extend(unit_rows_flat(&text[k * dim..(k + 1) * dim], dim));
         }
-        both_text.extend_from_slice(&self.warm_text);
+        both_text.extend_from_slice(warm_text);
         let mut is_new = vec![true; new.len()];
         is_new.resize(new.len() + warm, false);
         let items = ItemVectors {
