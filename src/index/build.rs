@@ -197,7 +197,7 @@ fn embed_rows(
     );
     let mut raw = model.item_vectors(t).raw;
     if let Some(placement) = placement {
-        raw = placement.place(raw, rows, &text);
+        raw = placement.place(raw, rows, &text)?;
     }
     let dim = raw.dims()[1];
     let flat: Vec<f32> = raw

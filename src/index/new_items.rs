@@ -12,7 +12,7 @@ use burn::tensor::IndexingUpdateOp;
 
 use crate::contracts::sha256_hex;
 use crate::data::ItemText;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::index::format::NewItemRows;
 use crate::rec::history_select::unit_rows_flat;
 use crate::rec::model::l2_rows;
@@ -90,17 +90,19 @@ impl NewItemPlacement {
 
     /// `raw` (the tower's rows `[n, hidden]` for catalogue rows `rows`, their text vectors
     /// `text`, row-major) with each new row replaced by its mix with its nearest trained rows:
-    /// exactly [`NeighbourMix::apply`] over the new rows and the catalogue's trained ones.
-    pub fn place(&self, raw: Tensor<2>, rows: &[usize], text: &[f32]) -> Tensor<2> {
+    /// exactly [`NeighbourMix::apply`] over the new rows and the catalogue's trained ones. An
+    /// error (not a panic) if a new row comes before [`NewItemPlacement::embed_trained`] ran.
+    pub fn place(&self, raw: Tensor<2>, rows: &[usize], text: &[f32]) -> Result<Tensor<2>> {
         let dim = self.text_dim;
         let new: Vec<usize> = (0..rows.len()).filter(|&k| self.is_new[rows[k]]).collect();
         if new.is_empty() {
-            return raw;
+            return Ok(raw);
         }
-        let (warm_text, warm_items) = self
-            .embedded
-            .as_ref()
-            .expect("embed_trained runs before a new row is placed");
+        let Some((warm_text, warm_items)) = self.embedded.as_ref() else {
+            return Err(Error::Backend(
+                "new items met before the trained rows were embedded (embed_trained)".into(),
+            ));
+        };
         let device = raw.device();
         let select = Tensor::<1, Int>::from_data(
             TensorData::new(
@@ -129,6 +131,6 @@ impl NewItemPlacement {
         let placed = self.mix.apply(items, &both_text, dim, &is_new).raw;
         let hidden = raw.dims()[1];
         let placed = placed.slice([0..new.len(), 0..hidden]);
-        raw.select_assign(0, select, placed - own, IndexingUpdateOp::Add)
+        Ok(raw.select_assign(0, select, placed - own, IndexingUpdateOp::Add))
     }
 }
