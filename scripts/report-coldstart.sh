@@ -18,7 +18,7 @@ bin="$TARGET_DIR/release/ranklet"
 mkdir -p reports
 R="$CACHE/coldstart-runs.json"
 rm -f "$R"
-for seed in ${SEEDS:-2020 1 2}; do
+for seed in ${SEEDS:-2020 1 2 3 4}; do
   log "cold start, holdout seed $seed"
   ck="$CACHE/checkpoints/coldstart-$seed"
   resume=(); [ -f "$ck/state.json" ] && resume=(--resume)

@@ -37,7 +37,7 @@ impl NeighbourMix {
 }
 
 impl Default for NeighbourMix {
-    /// Own share 0.75 of 3 neighbours: chosen on ml-100k's validation users over three holdout
+    /// Own share 0.75 of 3 neighbours: chosen on ml-100k's validation users over five holdout
     /// seeds (`./build.sh report-coldstart`, reports/coldstart.md).
     fn default() -> Self {
         Self {
