@@ -44,6 +44,33 @@ pub struct TrainState {
     pub best_file: String,
 }
 
+impl TrainState {
+    /// Refuses (naming the checkpoint folder `dir`) to resume this checkpoint in a run of
+    /// `config` over a model of shape `fingerprint` and `dropouts`: every setting but the epoch
+    /// budget and the patience must match. A checkpoint written before dropouts were recorded
+    /// is not checked for them.
+    pub fn check_resumable(
+        &self,
+        config: &TrainConfig,
+        fingerprint: &str,
+        dropouts: (f64, f64),
+        dir: &std::path::Path,
+    ) -> Result<()> {
+        let mut theirs = self.config.clone();
+        theirs.epochs = config.epochs;
+        theirs.patience = config.patience;
+        let other_dropouts = self.dropouts.is_some_and(|d| d != dropouts);
+        if theirs != *config || self.fingerprint != fingerprint || other_dropouts {
+            return Err(crate::Error::bad_file(
+                dir.display().to_string(),
+                "the checkpoint was written by a run with other settings, model shape or data; \
+                 resume with the same arguments (only --epochs and --patience may change)",
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// A checkpoint read back from disk.
 pub struct Loaded {
     pub state: TrainState,
@@ -117,7 +144,7 @@ mod tests {
     use crate::eval::evaluate_model;
     use crate::fixtures::SEEDED;
     use crate::jobs::{JobObserver, Silent};
-    use crate::rec::{ItemMode, Recommender};
+    use crate::rec::{ItemMode, Recommender, RecommenderConfig};
     use crate::train::test_support::{small_config, topic_text};
     use crate::train::{CheckpointOptions, EpochLog, TrainConfig, train};
 
@@ -242,47 +269,36 @@ mod tests {
         assert_eq!(strip(&resumed_log), strip(&log));
         assert_eq!(resumed_test, test);
 
-        // Resuming with other settings is refused, naming the folder.
+        // Resuming with other settings is refused, naming the folder: other training settings,
+        // or another dropout (which the model's shape does not show).
+        let device = Device::flex().autodiff();
+        let text = topic_text(ds.items.len(), &device);
+        let refusal = |model: &RecommenderConfig, training: &TrainConfig| {
+            train(
+                Recommender::init(model, &device),
+                &text,
+                &split,
+                training,
+                &CheckpointOptions {
+                    dir: Some(dir.clone()),
+                    resume: true,
+                    ..Default::default()
+                },
+                &mut Silent,
+            )
+            .err()
+            .unwrap()
+            .to_string()
+        };
         let other = TrainConfig {
             lr: 1e-2,
             ..train_config.clone()
         };
-        let device = Device::flex().autodiff();
-        let text = topic_text(ds.items.len(), &device);
-        let err = train(
-            Recommender::init(&config, &device),
-            &text,
-            &split,
-            &other,
-            &CheckpointOptions {
-                dir: Some(dir.clone()),
-                resume: true,
-                ..Default::default()
-            },
-            &mut Silent,
-        )
-        .err()
-        .unwrap()
-        .to_string();
+        let err = refusal(&config, &other);
         assert!(err.contains("other settings"), "{err}");
-        // So is resuming with another dropout (the model's shape is the same).
         let mut more_dropout = config.clone();
         more_dropout.items.dropout = 0.5;
-        let err = train(
-            Recommender::init(&more_dropout, &device),
-            &text,
-            &split,
-            &train_config,
-            &CheckpointOptions {
-                dir: Some(dir.clone()),
-                resume: true,
-                ..Default::default()
-            },
-            &mut Silent,
-        )
-        .err()
-        .unwrap()
-        .to_string();
+        let err = refusal(&more_dropout, &train_config);
         assert!(err.contains("other settings"), "{err}");
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -108,17 +108,7 @@ pub fn train_with_views(
         }
         let loaded = cp.load()?;
         let s = loaded.state;
-        let mut theirs = s.config.clone();
-        theirs.epochs = config.epochs;
-        theirs.patience = config.patience;
-        let other_dropouts = s.dropouts.is_some_and(|d| d != dropouts);
-        if theirs != *config || s.fingerprint != fingerprint || other_dropouts {
-            return Err(crate::Error::bad_file(
-                cp.dir().display().to_string(),
-                "the checkpoint was written by a run with other settings, model shape or data; \
-                 resume with the same arguments (only --epochs and --patience may change)",
-            ));
-        }
+        s.check_resumable(config, &fingerprint, dropouts, cp.dir())?;
         model = model.load_record(loaded.model);
         optim = optim.load_record(loaded.optim);
         let mut best_model = model.valid().load_record(loaded.best);
