@@ -79,6 +79,28 @@ fn temp(name: &str) -> PathBuf {
     dir
 }
 
+/// The bundle's recommender at `model_dir`, the ids it lists as trained on, and the encoder's
+/// vectors of `items`' texts (row-major): what an index's rows are checked against.
+fn model_and_text(
+    model_dir: &Path,
+    items: &[(String, String)],
+    device: &Device,
+) -> (Recommender, Vec<String>, Vec<f32>) {
+    let files = read_model_dir(model_dir).unwrap();
+    let rec = read_recommender_dir(model_dir).unwrap();
+    let model = Recommender::from_safetensors(&rec.entry.config, rec.weights, device, "t").unwrap();
+    let embedder = TextEmbedder::from_files(&files, device).unwrap();
+    let texts: Vec<&str> = items.iter().map(|(_, t)| t.as_str()).collect();
+    let text: Vec<f32> = embedder.embed(&texts).unwrap().concat();
+    (model, rec.items, text)
+}
+
+/// The cosine of two rows.
+fn cos(a: &[f32], b: &[f32]) -> f32 {
+    let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>() / (norm(a) * norm(b))
+}
+
 /// The index holds the item tower's output of each item's text (up to int8 rounding), in
 /// catalogue order, and reads back checked; an update embeds only what changed.
 #[test]
@@ -100,13 +122,7 @@ fn index_rows_are_the_towers_output_and_updates_embed_only_changes() {
     let index = read_index_dir(&job.out).unwrap();
     assert_eq!(index.ids[3], "sku-3");
     // The same rows as the tower over the encoder's vectors, in f32.
-    let files = read_model_dir(&job.model).unwrap();
-    let rec = read_recommender_dir(&job.model).unwrap();
-    let model =
-        Recommender::from_safetensors(&rec.entry.config, rec.weights, &device, "t").unwrap();
-    let embedder = TextEmbedder::from_files(&files, &device).unwrap();
-    let texts: Vec<&str> = items.iter().map(|(_, t)| t.as_str()).collect();
-    let text: Vec<f32> = embedder.embed(&texts).unwrap().concat();
+    let (model, _, text) = model_and_text(&job.model, &items, &device);
     let exact: Vec<f32> = model
         .item_vectors(Tensor::from_data(TensorData::new(text, [40, 16]), &device))
         .raw
@@ -115,9 +131,7 @@ fn index_rows_are_the_towers_output_and_updates_embed_only_changes() {
         .unwrap();
     let rows = index.rows();
     for (a, b) in rows.chunks(8).zip(exact.chunks(8)) {
-        let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
-        let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
-        assert!(dot / (norm(a) * norm(b)) > 0.999, "{a:?} vs {b:?}");
+        assert!(cos(a, b) > 0.999, "{a:?} vs {b:?}");
     }
     // One text changed, one item new, one removed: two rows embedded, the rest kept.
     items[5].1 = "green tea mug".into();
@@ -173,15 +187,9 @@ fn new_items_rows_are_placed_as_the_recommend_path_places_them() {
     let record = index.manifest.new_items.clone().expect("new rows mixed");
     assert_eq!(record.rows, 10);
     // The recommend path over the same texts.
-    let files = read_model_dir(&job.model).unwrap();
-    let rec = read_recommender_dir(&job.model).unwrap();
-    let model =
-        Recommender::from_safetensors(&rec.entry.config, rec.weights, &device, "t").unwrap();
-    let embedder = TextEmbedder::from_files(&files, &device).unwrap();
-    let texts: Vec<&str> = items.iter().map(|(_, t)| t.as_str()).collect();
-    let text: Vec<f32> = embedder.embed(&texts).unwrap().concat();
+    let (model, trained, text) = model_and_text(&job.model, &items, &device);
     let ids: Vec<&str> = items.iter().map(|(id, _)| id.as_str()).collect();
-    let is_new = model.config.new_item_rows(&ids, &rec.items);
+    let is_new = model.config.new_item_rows(&ids, &trained);
     assert_eq!(is_new.iter().filter(|&&n| n).count(), 10);
     let rows_of = |t: Tensor<2>| t.into_data().try_to_vec::<f32>().unwrap();
     let placed = rows_of(
@@ -194,10 +202,6 @@ fn new_items_rows_are_placed_as_the_recommend_path_places_them() {
             .item_vectors(Tensor::from_data(TensorData::new(text, [40, 16]), &device))
             .raw,
     );
-    let cos = |a: &[f32], b: &[f32]| {
-        let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
-        a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>() / (norm(a) * norm(b))
-    };
     let got = index.rows();
     let mut moved = 0.0;
     for r in 0..40 {
