@@ -160,16 +160,31 @@ pub fn choose_new_arrivals(
         .iter()
         .find(|s| s.slots == 0)
         .map_or(0.0, |s| s.ndcg10 * NEW_ITEM_TOLERANCE);
-    let best = sweep
-        .iter()
-        .filter(|s| s.ndcg10 >= floor)
-        .max_by(|a, b| {
-            a.new_recall10
-                .total_cmp(&b.new_recall10)
-                .then(b.slots.cmp(&a.slots))
-        })
-        .map_or(0, |s| s.slots);
+    // Ties: fewer places.
+    let best = most_new_targets_within(
+        &sweep,
+        floor,
+        |s| (s.ndcg10, s.new_recall10),
+        |a, b| b.slots.cmp(&a.slots),
+    )
+    .map_or(0, |s| s.slots);
     (NewArrivals { slots: best }, sweep)
+}
+
+/// The rule the new-item policies are chosen by: of `sweep`, the entry that finds the most
+/// validation targets that are new items while NDCG@10 over every validation example stays at
+/// least `floor`. `figures` gives an entry's (NDCG@10, new-target Recall@10); `tie` orders
+/// entries that find as many (the greater wins).
+fn most_new_targets_within<T>(
+    sweep: &[T],
+    floor: f64,
+    figures: impl Fn(&T) -> (f64, f64),
+    tie: impl Fn(&T, &T) -> std::cmp::Ordering,
+) -> Option<&T> {
+    sweep
+        .iter()
+        .filter(|s| figures(s).0 >= floor)
+        .max_by(|a, b| figures(a).1.total_cmp(&figures(b).1).then(tie(a, b)))
 }
 
 /// `items` with the rows of `new` mixed with their text neighbours ([`NeighbourMix`]); `text`
@@ -242,19 +257,17 @@ pub fn choose_neighbour_mix(
         }
     }
     let floor = plain.ndcg10 * NEW_ITEM_TOLERANCE;
-    let best = sweep
-        .iter()
-        .filter(|s| s.ndcg10 >= floor)
-        .max_by(|a, b| {
-            a.new_recall10
-                .total_cmp(&b.new_recall10)
-                .then(a.ndcg10.total_cmp(&b.ndcg10))
-                .then(a.own.total_cmp(&b.own))
-        })
-        .map_or(NeighbourMix::NONE, |s| NeighbourMix {
-            own: s.own,
-            neighbours: s.neighbours,
-        });
+    // Ties: the better NDCG@10, then the larger own share.
+    let best = most_new_targets_within(
+        &sweep,
+        floor,
+        |s| (s.ndcg10, s.new_recall10),
+        |a, b| a.ndcg10.total_cmp(&b.ndcg10).then(a.own.total_cmp(&b.own)),
+    )
+    .map_or(NeighbourMix::NONE, |s| NeighbourMix {
+        own: s.own,
+        neighbours: s.neighbours,
+    });
     (best, sweep)
 }
 
