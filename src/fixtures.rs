@@ -216,6 +216,7 @@ pub fn small_config(
             dropout: dropout.0,
             mode,
             num_items,
+            id_dropout: 0.0,
         },
         sequence: crate::rec::SequenceEncoderConfig {
             hidden,

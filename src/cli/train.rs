@@ -55,6 +55,11 @@ pub struct TrainArgs {
     /// adaptor lean less on any one text dimension, which is what items never trained on need.
     #[arg(long, default_value_t = 0.2, value_parser = super::probability)]
     pub text_dropout: f64,
+    /// Transductive mode: the probability that an item's ID embedding is left out of its vector
+    /// in a training step (DropoutNet), so that the text path alone learns to rank it, as it
+    /// must rank items never trained on (their ID rows are zero). 0 (the default): off.
+    #[arg(long, default_value_t = 0.0, value_parser = super::probability)]
+    pub id_dropout: f64,
     /// Whitening experts of the MoE adaptor.
     #[arg(long, default_value_t = 8, value_parser = super::at_least_one)]
     pub experts: usize,
@@ -204,6 +209,7 @@ impl TrainArgs {
                 inner: self.inner,
                 dropout: self.dropout,
                 text_dropout: self.text_dropout,
+                id_dropout: self.id_dropout,
                 experts: self.experts,
                 temperature: self.temperature,
             },

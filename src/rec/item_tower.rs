@@ -37,6 +37,15 @@ pub struct ItemTowerConfig {
     pub mode: ItemMode,
     /// Number of items (rows of the ID embedding).
     pub num_items: usize,
+    /// Transductive training only: the probability that an item's ID embedding is left out of
+    /// its vector in a training step (DropoutNet, Volkovs et al. 2017), so that the text path
+    /// alone must rank it as it ranks an item never trained on, whose ID row is zero. 0: off.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub id_dropout: f64,
+}
+
+fn is_zero(p: &f64) -> bool {
+    *p == 0.0
 }
 
 /// One whitening expert: `W (x − b)`.
@@ -110,6 +119,8 @@ impl MoeAdaptor {
 pub struct ItemTower {
     pub adaptor: Option<MoeAdaptor>,
     pub ids: Option<Embedding>,
+    /// Leaves whole ID rows out while training ([`ItemTowerConfig::id_dropout`]).
+    pub id_dropout: Dropout,
 }
 
 impl ItemTower {
@@ -125,7 +136,17 @@ impl ItemTower {
                 })
                 .init(device)
         });
-        Self { adaptor, ids }
+        let id_dropout = DropoutConfig::new(if config.mode == ItemMode::Transductive {
+            config.id_dropout
+        } else {
+            0.0
+        })
+        .init();
+        Self {
+            adaptor,
+            ids,
+            id_dropout,
+        }
     }
 
     /// Starts every whitening expert's bias `b` at the mean text vector, so `W(x − b)` sees
@@ -149,6 +170,26 @@ impl ItemTower {
         self
     }
 
+    /// The tower with the ID rows of `rows` zeroed: items held out of training have no ID, as an
+    /// item added after training has none, so they are ranked by their text alone (the path ID
+    /// dropout trains). No row gets a gradient while it is never trained on, so it stays zero.
+    pub fn without_ids_of(mut self, rows: &[usize]) -> Self {
+        if let Some(ids) = self.ids.as_mut().filter(|_| !rows.is_empty()) {
+            let [n, _] = ids.weight.dims();
+            let mut keep = vec![1.0f32; n];
+            for &r in rows {
+                if let Some(k) = keep.get_mut(r) {
+                    *k = 0.0;
+                }
+            }
+            let weight = ids.weight.val().detach();
+            let mask = Tensor::<2>::from_data(TensorData::new(keep, [n, 1]), &weight.device());
+            // (Detached again: a parameter on the training device must be a leaf.)
+            ids.weight = Param::from_tensor((weight * mask).detach());
+        }
+        self
+    }
+
     /// All item vectors `[num_items, hidden]` from the text vectors `[num_items, text_dim]`.
     pub fn forward(&self, text: Tensor<2>) -> Tensor<2> {
         let [n, _] = text.dims();
@@ -157,13 +198,100 @@ impl ItemTower {
         let from_ids = self.ids.as_ref().map(|e| {
             let ids = Tensor::<1, Int>::arange(0..n as i64, &device).reshape([1, n]);
             let [_, h] = e.weight.dims();
-            e.forward(ids).reshape([n, h])
+            let rows = e.forward(ids).reshape([n, h]);
+            if self.id_dropout.prob > 0.0 {
+                // Dropout of a column of ones: each row kept (scaled by 1/(1 − p)) or zeroed
+                // while training, ones otherwise; the scale is undone, so that a kept ID row
+                // is the row an item always has at inference, and a dropped one is a new item's.
+                let keep = self
+                    .id_dropout
+                    .forward(Tensor::<2>::ones([n, 1], &device))
+                    .mul_scalar(1.0 - self.id_dropout.prob);
+                rows * keep
+            } else {
+                rows
+            }
         });
         match (from_text, from_ids) {
             (Some(t), Some(i)) => t + i,
             (Some(t), None) => t,
             (None, Some(i)) => i,
             (None, None) => unreachable!("an item tower has text, ids or both"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A transductive tower over zero text vectors, so that its output is the ID part alone
+    /// (zero text and zero whitening biases give a zero adaptor output, gate noise or not).
+    fn ids_only(id_dropout: f64, n: usize, device: &Device) -> (ItemTower, Tensor<2>) {
+        let config = ItemTowerConfig {
+            text_dim: 4,
+            hidden: 6,
+            experts: 2,
+            dropout: 0.0,
+            mode: ItemMode::Transductive,
+            num_items: n,
+            id_dropout,
+        };
+        (
+            ItemTower::init(&config, device),
+            Tensor::<2>::zeros([n, 4], device),
+        )
+    }
+
+    fn zero_rows(out: &Tensor<2>) -> Vec<usize> {
+        let [n, h] = out.dims();
+        let v = out.to_data().try_to_vec::<f32>().unwrap();
+        (0..n)
+            .filter(|&r| v[r * h..(r + 1) * h].iter().all(|&x| x == 0.0))
+            .collect()
+    }
+
+    #[test]
+    fn id_dropout_zeroes_whole_id_rows_while_training_only_and_keeps_the_rest_unscaled() {
+        let (_seeded, device) = crate::fixtures::seeded_cpu(3);
+        let n = 400;
+        let (tower, text) = ids_only(0.5, n, &device.clone().autodiff());
+        let ids = tower.ids.as_ref().unwrap().weight.val().inner().to_data();
+        let out = tower.forward(text).inner();
+        let dropped = zero_rows(&out);
+        assert!(
+            (120..280).contains(&dropped.len()),
+            "{} of {n} rows dropped at p 0.5",
+            dropped.len()
+        );
+        // The kept rows are the ID rows as inference sees them, not scaled by 1/(1 − p).
+        let (out, ids) = (
+            out.to_data().try_to_vec::<f32>().unwrap(),
+            ids.try_to_vec::<f32>().unwrap(),
+        );
+        for r in (0..n).filter(|r| !dropped.contains(r)) {
+            assert_eq!(out[r * 6..(r + 1) * 6], ids[r * 6..(r + 1) * 6], "row {r}");
+        }
+        // At inference every item has its ID.
+        let (tower, text) = ids_only(0.5, n, &device);
+        assert!(zero_rows(&tower.forward(text)).is_empty());
+    }
+
+    #[test]
+    fn held_out_items_have_no_id_and_the_others_keep_theirs() {
+        let (_seeded, device) = crate::fixtures::seeded_cpu(4);
+        // On the training device, where the tower is prepared.
+        let (tower, text) = ids_only(0.0, 12, &device.autodiff());
+        let before = tower.forward(text.clone()).to_data();
+        let tower = tower.without_ids_of(&[2, 7, 99]);
+        let after = tower.forward(text);
+        assert_eq!(zero_rows(&after), [2, 7]);
+        let (b, a) = (
+            before.try_to_vec::<f32>().unwrap(),
+            after.to_data().try_to_vec::<f32>().unwrap(),
+        );
+        for r in [0, 1, 3, 4, 5, 6, 8, 9, 10, 11] {
+            assert_eq!(a[r * 6..(r + 1) * 6], b[r * 6..(r + 1) * 6], "row {r}");
         }
     }
 }

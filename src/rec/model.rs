@@ -524,6 +524,7 @@ mod tests {
                 dropout: 0.0,
                 mode: ItemMode::Id,
                 num_items: 6,
+                id_dropout: 0.0,
             },
             sequence: SequenceEncoderConfig {
                 hidden: 8,

@@ -191,6 +191,7 @@ mod tests {
                 dropout: 0.0,
                 mode: ItemMode::Transductive,
                 num_items: 9,
+                id_dropout: 0.0,
             },
             sequence: SequenceEncoderConfig {
                 hidden,

@@ -41,6 +41,9 @@ pub struct RecommenderShape {
     pub dropout: f64,
     /// Dropout on the text vectors entering the item tower's adaptor (UniSRec: 0.2).
     pub text_dropout: f64,
+    /// Transductive: the probability of leaving an item's ID embedding out of a training step
+    /// (DropoutNet), so that the text path alone ranks items as it must rank new ones.
+    pub id_dropout: f64,
     pub experts: usize,
     pub temperature: f64,
 }
@@ -157,6 +160,13 @@ impl TrainJob {
                 "tuning the text encoder needs --mode inductive (text-only items)",
             ));
         }
+        if self.shape.id_dropout > 0.0 && self.mode != ItemMode::Transductive {
+            return Err(Error::bad_input(
+                "--id-dropout",
+                "ID dropout leaves items' ID embeddings out so that their text carries them: \
+                 only --mode transductive has both",
+            ));
+        }
         if self.train.two_view > 0.0 && self.mode == ItemMode::Id {
             return Err(Error::bad_input(
                 "--two-view",
@@ -177,6 +187,7 @@ impl TrainJob {
                 dropout: s.text_dropout,
                 mode: self.mode,
                 num_items: ds.items.len(),
+                id_dropout: s.id_dropout,
             },
             sequence: SequenceEncoderConfig {
                 hidden: s.hidden,
@@ -236,6 +247,8 @@ impl TrainJob {
         let manifest = dir.join("manifest.json").display().to_string();
         let mut theirs = rec.entry.config.clone();
         theirs.signals.clsd = None;
+        // (ID dropout is a training setting, not part of the model's shape.)
+        theirs.items.id_dropout = config.items.id_dropout;
         if theirs != *config {
             return Err(Error::bad_file(
                 manifest,
@@ -388,9 +401,11 @@ pub fn run_train_job(
     let config = job.recommender_config(text_dim, &ds)?;
     let facets: Vec<Vec<String>> = ds.items.iter().map(|i| i.facets.clone()).collect();
     // The persona reads the training catalog's facets.
-    let model = job
+    let mut model = job
         .initial_model(&config, &ds, &text, &device)?
         .with_item_facets(&facets);
+    // Held-out items stand for items added after training: no ID of their own.
+    model.tower = model.tower.without_ids_of(&held_out.all());
     let nothing_to_train =
         job.train.epochs == 0 && job.train.pretrain_epochs == 0 && job.init.is_some();
     let Trained {

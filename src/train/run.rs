@@ -85,7 +85,16 @@ pub fn train_with_views(
     let mut base = train_windows(split, config.max_len, None);
     let fingerprint = shape_fingerprint(
         &model,
-        &format!("{} windows {} items", base.len(), text.dims()[0]),
+        &format!(
+            "{} windows {} items{}",
+            base.len(),
+            text.dims()[0],
+            // A setting the shape does not show (absent at 0, as in older checkpoints).
+            match model.config.items.id_dropout {
+                0.0 => String::new(),
+                p => format!(" id dropout {p}"),
+            }
+        ),
     );
     let dropouts = (model.config.sequence.dropout, model.config.items.dropout);
     let mut rng = SplitMix(config.seed);

@@ -352,6 +352,7 @@ mod tests {
                 dropout: 0.0,
                 mode: ItemMode::Inductive,
                 num_items: ds.items.len(),
+                id_dropout: 0.0,
             },
             sequence: SequenceEncoderConfig {
                 hidden: 16,
