@@ -16,8 +16,9 @@ pub use model::{
     CellProbe, evaluate_model, evaluate_over, evaluate_probed, rank_among, target_ranks_among,
 };
 pub use new_item_choice::{
-    ArrivalsSweep, MixSweep, choose_neighbour_mix, choose_new_arrivals, choose_new_item_prior,
-    evaluate_new_arrivals, evaluate_new_item_priors, mixed_item_vectors, targeting,
+    ArrivalsSweep, MixSweep, PriorSweep, choose_neighbour_mix, choose_new_arrivals,
+    choose_new_item_prior, evaluate_new_arrivals, evaluate_new_item_priors, mixed_item_vectors,
+    targeting,
 };
 pub use new_items::{
     NEIGHBOUR_COUNTS, NEIGHBOUR_OWN_SHARES, NEW_ARRIVAL_SLOTS, NEW_ITEM_OFFSETS,

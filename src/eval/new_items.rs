@@ -27,8 +27,9 @@ pub const NEW_ITEM_TOLERANCE: f64 = 0.98;
 /// The offsets tried when the prior is chosen on validation, in cosine units (a score is
 /// `cosine / τ`, so an offset `β` adds `β / τ`). Negative ones too: validation may say that
 /// new items are over-ranked.
-pub const NEW_ITEM_OFFSETS: [f32; 12] = [
-    -0.1, -0.05, 0.0, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.6,
+pub const NEW_ITEM_OFFSETS: [f32; 16] = [
+    -0.2, -0.15, -0.1, -0.075, -0.05, -0.025, 0.0, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4,
+    0.6,
 ];
 
 /// The score offset of items never seen in training.
