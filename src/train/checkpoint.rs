@@ -270,7 +270,7 @@ mod tests {
         assert_eq!(resumed_test, test);
 
         // Resuming with other settings is refused, naming the folder: other training settings,
-        // or another dropout (which the model's shape does not show).
+        // or another dropout or ID dropout (which the model's shape does not show).
         let device = Device::flex().autodiff();
         let text = topic_text(ds.items.len(), &device);
         let refusal = |model: &RecommenderConfig, training: &TrainConfig| {
@@ -299,6 +299,11 @@ mod tests {
         let mut more_dropout = config.clone();
         more_dropout.items.dropout = 0.5;
         let err = refusal(&more_dropout, &train_config);
+        assert!(err.contains("other settings"), "{err}");
+        // (The run is transductive: ID dropout applies to it.)
+        let mut id_dropout = config.clone();
+        id_dropout.items.id_dropout = 0.5;
+        let err = refusal(&id_dropout, &train_config);
         assert!(err.contains("other settings"), "{err}");
         let _ = std::fs::remove_dir_all(&dir);
     }
