@@ -8,7 +8,7 @@
 # are held out for validation (`--holdout-valid-items 0.05`): on them the new-item prior, one
 # score offset for items never seen in training, and the new-arrival places (the end of a shelf
 # kept for the best new items) are chosen. Seed means and spread.
-# One seed is trained again with more text dropout (an ablation; ABLATION=0 skips it).
+# One seed is trained again with each of three changes (ablations; ABLATION=0 skips them).
 # About 25 minutes per seed on 2 CPU cores; each run checkpoints, and a run stopped or finished
 # earlier resumes from its checkpoint (a finished one is only evaluated again).
 source "$(dirname "$0")/lib.sh"
@@ -26,17 +26,27 @@ for seed in ${SEEDS:-2020 1 2 3 4}; do
     --epochs 80 --patience 5 --name "inductive-coldstart-seed$seed" \
     --checkpoint "$ck" "${resume[@]}" --report "$R"
 done
-# Ablation, one seed: more dropout on the text vectors entering the item tower (the adaptor
-# memorises trained items' texts less), compared with the same seed's run above.
+# Ablations, one seed each, compared with the same seed's run above: more dropout on the text
+# vectors entering the item tower (the adaptor memorises trained items' texts less); text + ID
+# (transductive; held-out items have no ID row, as an item added after training has none); and
+# the same with ID dropout (DropoutNet: an item's ID left out of half its training steps, so that
+# its text alone must rank it, as a new item's must).
 A="$CACHE/coldstart-ablation.json"
 rm -f "$A"
 if [ "${ABLATION:-1}" = 1 ]; then
-  log "ablation: --text-dropout 0.5, holdout seed 2020"
-  ck="$CACHE/checkpoints/coldstart-td05-2020"
-  resume=(); [ -f "$ck/state.json" ] && resume=(--resume)
-  "$bin" train --data data/ml-100k --mode inductive --holdout-items 0.1 --holdout-valid-items 0.05 --seed 2020 \
-    --epochs 80 --patience 5 --text-dropout 0.5 --name inductive-coldstart-td05-seed2020 \
-    --checkpoint "$ck" "${resume[@]}" --report "$A"
+  while read -r name ck flags; do
+    log "ablation: $name, holdout seed 2020"
+    ck="$CACHE/checkpoints/$ck"
+    resume=(); [ -f "$ck/state.json" ] && resume=(--resume)
+    # shellcheck disable=SC2086  # $flags: several arguments
+    "$bin" train --data data/ml-100k --holdout-items 0.1 --holdout-valid-items 0.05 --seed 2020 \
+      --epochs 80 --patience 5 $flags --name "$name" \
+      --checkpoint "$ck" "${resume[@]}" --report "$A"
+  done <<'RUNS'
+inductive-coldstart-td05-seed2020 coldstart-td05-2020 --mode inductive --text-dropout 0.5
+transductive-iddrop0-coldstart-seed2020 coldstart-tr-id0-2020 --mode transductive --id-dropout 0
+transductive-iddrop0.5-coldstart-seed2020 coldstart-tr-id0.5-2020 --mode transductive --id-dropout 0.5
+RUNS
 fi
 python3 scripts/coldstart_report.py "$R" "$A"
 log "reports/coldstart.json, reports/coldstart.md"
