@@ -356,6 +356,40 @@ fn cold_start_items_are_held_out_and_reported_against_popularity() {
         "1.5",
     ]);
     assert!(err.contains("--holdout-items"), "{err}");
+    // Text + ID with ID dropout: the held-out items are ranked by their text, with no ID row.
+    let r = train(
+        &dir,
+        &[
+            "--mode",
+            "transductive",
+            "--id-dropout",
+            "0.5",
+            "--text-model",
+            &encoder,
+            "--cache",
+            dir.join("vectors").to_str().unwrap(),
+            "--holdout-items",
+            "0.1",
+        ],
+    );
+    let cold = &r["models"][0]["cold_start"];
+    assert_eq!(cold["held_out_items"], 3);
+    let ranks = cold["ranks_among_new"].as_array().unwrap();
+    assert!(ranks.iter().all(|r| r.as_u64().unwrap() < 3), "{ranks:?}");
+    // Only a model with IDs and text can leave its IDs out.
+    let err = ranklet_err(&[
+        "train",
+        "--data",
+        dir.to_str().unwrap(),
+        "--mode",
+        "inductive",
+        "--id-dropout",
+        "0.5",
+    ]);
+    assert!(
+        err.contains("--id-dropout") && err.contains("transductive"),
+        "{err}"
+    );
 }
 
 /// `--holdout-valid-items`: a second item holdout whose validation examples stay; on it the
@@ -385,7 +419,15 @@ fn validation_held_items_choose_the_new_item_policies_and_the_bundle_records_the
         ],
     );
     let m = &r["models"][0];
-    assert_eq!(m["new_item_prior"]["sweep"].as_array().unwrap().len(), 12);
+    let prior_sweep = m["new_item_prior"]["sweep"].as_array().unwrap();
+    assert_eq!(prior_sweep.len(), ranklet::eval::NEW_ITEM_OFFSETS.len());
+    // Each offset with the new targets it finds, which the choice reads.
+    assert!(
+        prior_sweep
+            .iter()
+            .all(|s| s["valid_new_target_recall@10"].as_f64().is_some()),
+        "{prior_sweep:?}"
+    );
     assert_eq!(
         m["new_item_prior"]["valid_new_items"], 6,
         "20 % of 30 items"
