@@ -65,14 +65,25 @@ r["best_text_ndcg@10_ml100k"] = {"value": best["test"]["ndcg@10"], "model": best
 # The second dataset (./build.sh report-second-dataset), as it measured it.
 r["second_dataset"] = json.load(open("reports/second-dataset.json"))["quality_summary"] if os.path.exists("reports/second-dataset.json") else None
 r["command"] = "./build.sh report-quality"
+def across_models():
+    """reports/calibration-seeds.json's groups, when it was measured for this choice."""
+    if not os.path.exists("reports/calibration-seeds.json"):
+        return None
+    x = json.load(open("reports/calibration-seeds.json"))
+    st = x["setting"]
+    if (st["lambda"], st["head"], st["decay"]) != (float(lam), int(head), float(decay)):
+        return None  # measured for another choice: run ./build.sh report-calibration-seeds again
+    return {k: x[k] for k in ("shop_recipe", "coldstart_models") if k in x}
+
+
 # The chosen setting on other trained models (./build.sh report-calibration-seeds), when measured
 # for this choice.
-if os.path.exists("reports/calibration-seeds.json"):
-    x = json.load(open("reports/calibration-seeds.json"))
-    if (x["setting"]["lambda"], x["setting"]["head"], x["setting"]["decay"]) == (float(lam), int(head), float(decay)):
-        r["calibration"]["across_models"] = {k: {"mean": x[k]["mean"], "stdev": x[k]["stdev"]}
-                                             for k in ("test_list_ndcg@10_ratio", "valid_list_ndcg@10_ratio", "test_ckl@10_ratio")}
-        r["calibration"]["across_models"]["source"] = "reports/calibration-seeds.json"
+groups = across_models()
+if groups:
+    r["calibration"]["across_models"] = {
+        k: {**{m: {"mean": g[m]["mean"], "stdev": g[m]["stdev"]} for m in ("test_list_ndcg@10_ratio", "valid_list_ndcg@10_ratio", "test_ckl@10_ratio")},
+            "seeds": g["seeds"]} for k, g in groups.items()}
+    r["calibration"]["across_models"]["source"] = "reports/calibration-seeds.json"
 json.dump(r, open("reports/quality.json.tmp", "w"), indent=2)
 os.replace("reports/quality.json.tmp", "reports/quality.json")
 lines = ["# Shelf quality: how the shelf answers the visitor", "",
@@ -111,16 +122,16 @@ def decay_line():
 
 def seeds_line():
     """The same setting on other trained models (reports/calibration-seeds.json), when measured."""
-    if not os.path.exists("reports/calibration-seeds.json"):
+    x = across_models()
+    if x is None:
         return []
-    x = json.load(open("reports/calibration-seeds.json"))
-    st = x["setting"]
-    if (st["lambda"], st["head"], st["decay"]) != (float(lam), int(head), float(decay)):
-        return []  # measured for another choice: run ./build.sh report-calibration-seeds again
     f = lambda s: f"{s['mean']:.3f} ± {s['stdev']:.3f}"
-    return [f"The same setting on the {len(x['per_seed'])} models of report-coldstart ([calibration-seeds.md](calibration-seeds.md), "
-            f"seed mean ± spread): test list NDCG@10 {f(x['test_list_ndcg@10_ratio'])}× (validation {f(x['valid_list_ndcg@10_ratio'])}×), "
-            f"test C_KL@10 {f(x['test_ckl@10_ratio'])}×.", ""]
+    said = {"shop_recipe": "models/shop's recipe trained with seeds", "coldstart_models": "report-coldstart's models (hidden 300, 8 experts, the teacher's vectors), seeds"}
+    parts = [f"{said[k]} {', '.join(str(s) for s in g['seeds'])}: test list NDCG@10 {f(g['test_list_ndcg@10_ratio'])}× "
+             f"(validation {f(g['valid_list_ndcg@10_ratio'])}×), test C_KL@10 {f(g['test_ckl@10_ratio'])}×"
+             for k, g in x.items() if k in said]
+    return ["The same setting on other trained models ([calibration-seeds.md](calibration-seeds.md), mean ± spread): "
+            + "; ".join(parts) + ".", ""]
 
 
 c, u = r["calibration"]["test"], r["calibration"]["uncalibrated_test"]
