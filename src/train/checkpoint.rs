@@ -35,9 +35,10 @@ pub struct TrainState {
     /// A fingerprint of the model's shape and the data, also checked on resume.
     pub fingerprint: String,
     /// The model's dropout probabilities (sequence encoder, text vectors entering the item
-    /// tower), which its shape does not show; checked on resume (absent in older checkpoints).
+    /// tower, whole ID rows), which its shape does not show; checked on resume (absent in older
+    /// checkpoints, and the ID rows' absent in those written before ID dropout: 0 then).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dropouts: Option<(f64, f64)>,
+    pub dropouts: Option<Vec<f64>>,
     pub log: Vec<EpochLog>,
     pub model_file: String,
     pub optim_file: String,
@@ -53,13 +54,16 @@ impl TrainState {
         &self,
         config: &TrainConfig,
         fingerprint: &str,
-        dropouts: (f64, f64),
+        dropouts: &[f64],
         dir: &std::path::Path,
     ) -> Result<()> {
         let mut theirs = self.config.clone();
         theirs.epochs = config.epochs;
         theirs.patience = config.patience;
-        let other_dropouts = self.dropouts.is_some_and(|d| d != dropouts);
+        let other_dropouts = self
+            .dropouts
+            .as_ref()
+            .is_some_and(|d| !same_dropouts(d, dropouts));
         if theirs != *config || self.fingerprint != fingerprint || other_dropouts {
             return Err(crate::Error::bad_file(
                 dir.display().to_string(),
@@ -69,6 +73,13 @@ impl TrainState {
         }
         Ok(())
     }
+}
+
+/// Whether the dropouts a checkpoint recorded are `now`'s: one it does not list (written before
+/// that dropout existed) was 0.
+fn same_dropouts(recorded: &[f64], now: &[f64]) -> bool {
+    (0..recorded.len().max(now.len()))
+        .all(|i| recorded.get(i).unwrap_or(&0.0) == now.get(i).unwrap_or(&0.0))
 }
 
 /// A checkpoint read back from disk.
@@ -145,6 +156,7 @@ mod tests {
     use crate::fixtures::SEEDED;
     use crate::jobs::{JobObserver, Silent};
     use crate::rec::{ItemMode, Recommender, RecommenderConfig};
+    use crate::train::checkpoint::same_dropouts;
     use crate::train::test_support::{small_config, topic_text};
     use crate::train::{CheckpointOptions, EpochLog, TrainConfig, train};
 
@@ -183,6 +195,19 @@ mod tests {
     fn persona_vocabulary(ds: &crate::data::Dataset) -> crate::rec::PersonaVocabulary {
         let facets: Vec<Vec<String>> = ds.items.iter().map(|i| i.facets.clone()).collect();
         crate::rec::PersonaVocabulary::from_items(&facets, 8)
+    }
+
+    /// A checkpoint from before ID dropout lists two dropouts: it resumes a run whose ID dropout
+    /// is 0, and no other.
+    #[test]
+    fn dropouts_a_checkpoint_does_not_list_were_zero() {
+        assert!(same_dropouts(&[0.5, 0.2], &[0.5, 0.2, 0.0]));
+        assert!(!same_dropouts(&[0.5, 0.2], &[0.5, 0.2, 0.5]));
+        assert!(!same_dropouts(&[0.5, 0.2, 0.5], &[0.5, 0.2, 0.0]));
+        assert!(!same_dropouts(&[0.5, 0.3], &[0.5, 0.2, 0.0]));
+        // An older checkpoint's record, as JSON, still reads.
+        let d: Vec<f64> = serde_json::from_str("[0.5, 0.2]").unwrap();
+        assert!(same_dropouts(&d, &[0.5, 0.2, 0.0]));
     }
 
     fn resume_matches(signals: bool) {

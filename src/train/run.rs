@@ -85,18 +85,13 @@ pub fn train_with_views(
     let mut base = train_windows(split, config.max_len, None);
     let fingerprint = shape_fingerprint(
         &model,
-        &format!(
-            "{} windows {} items{}",
-            base.len(),
-            text.dims()[0],
-            // A setting the shape does not show (absent at 0, as in older checkpoints).
-            match model.config.items.id_dropout {
-                0.0 => String::new(),
-                p => format!(" id dropout {p}"),
-            }
-        ),
+        &format!("{} windows {} items", base.len(), text.dims()[0]),
     );
-    let dropouts = (model.config.sequence.dropout, model.config.items.dropout);
+    let dropouts = vec![
+        model.config.sequence.dropout,
+        model.config.items.dropout,
+        model.config.items.id_dropout,
+    ];
     let mut rng = SplitMix(config.seed);
     let plain_text = text.clone().inner();
     let mut best: Option<(f64, Recommender)> = None;
@@ -117,7 +112,7 @@ pub fn train_with_views(
         }
         let loaded = cp.load()?;
         let s = loaded.state;
-        s.check_resumable(config, &fingerprint, dropouts, cp.dir())?;
+        s.check_resumable(config, &fingerprint, &dropouts, cp.dir())?;
         model = model.load_record(loaded.model);
         optim = optim.load_record(loaded.optim);
         let mut best_model = model.valid().load_record(loaded.best);
@@ -312,7 +307,7 @@ pub fn train_with_views(
                 best_ndcg10: *best_ndcg10,
                 config: config.clone(),
                 fingerprint: fingerprint.clone(),
-                dropouts: Some(dropouts),
+                dropouts: Some(dropouts.clone()),
                 log: log.clone(),
                 model_file: String::new(),
                 optim_file: String::new(),
