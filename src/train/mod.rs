@@ -22,6 +22,7 @@ pub mod parallel;
 pub mod run;
 #[cfg(test)]
 pub(crate) mod test_support;
+pub mod text_inputs;
 pub mod text_tuning;
 pub mod windows;
 
