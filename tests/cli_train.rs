@@ -319,19 +319,20 @@ fn a_run_killed_with_sigkill_resumes_to_the_same_figures() {
 fn cold_start_items_are_held_out_and_reported_against_popularity() {
     let dir = contracts_folder("coldstart");
     let encoder = tiny_encoder(&dir);
-    let r = train(
-        &dir,
-        &[
-            "--mode",
-            "inductive",
+    let cache = dir.join("vectors");
+    // 10 % of the items held out, with the mode's own arguments.
+    let held_out = |mode: &[&str]| {
+        let common = [
             "--text-model",
             &encoder,
             "--cache",
-            dir.join("vectors").to_str().unwrap(),
+            cache.to_str().unwrap(),
             "--holdout-items",
             "0.1",
-        ],
-    );
+        ];
+        train(&dir, &[mode, &common[..]].concat())
+    };
+    let r = held_out(&["--mode", "inductive"]);
     let cold = &r["models"][0]["cold_start"];
     assert_eq!(cold["held_out_items"], 3, "10 % of 30 items");
     assert!(cold["test_users"].as_u64().unwrap() <= 40);
@@ -357,21 +358,7 @@ fn cold_start_items_are_held_out_and_reported_against_popularity() {
     ]);
     assert!(err.contains("--holdout-items"), "{err}");
     // Text + ID with ID dropout: the held-out items are ranked by their text, with no ID row.
-    let r = train(
-        &dir,
-        &[
-            "--mode",
-            "transductive",
-            "--id-dropout",
-            "0.5",
-            "--text-model",
-            &encoder,
-            "--cache",
-            dir.join("vectors").to_str().unwrap(),
-            "--holdout-items",
-            "0.1",
-        ],
-    );
+    let r = held_out(&["--mode", "transductive", "--id-dropout", "0.5"]);
     let cold = &r["models"][0]["cold_start"];
     assert_eq!(cold["held_out_items"], 3);
     let ranks = cold["ranks_among_new"].as_array().unwrap();
