@@ -1,17 +1,8 @@
 """reports/calibration-seeds.json + .md from scripts/report-calibration-seeds.sh's evaluations
 (argv: their folder, λ, head, decay, then the seeds of report-coldstart's models; $SHOP_SEEDS:
 the seeds of models/shop's recipe, 2020 being models/shop itself)."""
-import json, os, statistics, sys
-
-
-def spread(xs):
-    return {"mean": statistics.mean(xs), "stdev": statistics.stdev(xs) if len(xs) > 1 else 0.0, "runs": xs}
-
-
-def write_atomic(path, text):
-    with open(path + ".tmp", "w") as f:
-        f.write(text)
-    os.replace(path + ".tmp", path)
+import json, os, sys
+from coldstart_report import spread, write_atomic
 
 
 def group(files, seeds, what):

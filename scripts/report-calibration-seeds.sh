@@ -19,6 +19,13 @@ c = json.load(open("reports/quality.json"))["calibration"]
 print(c["chosen_lambda"], c["chosen_head"], c.get("chosen_decay", 1.0))')
 out="$CACHE/calibration-seeds"
 mkdir -p "$out"
+# evaluate MODEL REPORT: the model uncalibrated, then calibrated by the chosen setting, into REPORT.
+evaluate() {
+  rm -f "$2"
+  "$bin" eval --data data/ml-100k --model "$1" --shelf-response --quiet --report "$2"
+  "$bin" eval --data data/ml-100k --model "$1" --shelf-response --calibrate "$lambda" \
+    --calibrate-head "$head" --calibrate-decay "$decay" --quiet --report "$2"
+}
 for seed in ${SEEDS:-2020 1 2 3 4}; do
   ck="$CACHE/checkpoints/coldstart-$seed"
   resume=(); [ -f "$ck/state.json" ] && resume=(--resume)
@@ -26,19 +33,13 @@ for seed in ${SEEDS:-2020 1 2 3 4}; do
   "$bin" train --data data/ml-100k --mode inductive --holdout-items 0.1 --holdout-valid-items 0.05 --seed "$seed" \
     --epochs 80 --patience 5 --name "inductive-coldstart-seed$seed" --quiet \
     --checkpoint "$ck" "${resume[@]}" --out "$out/model-$seed" > "$out/train-$seed.log"
-  rm -f "$out/quality-$seed.json"
   log "seed $seed: uncalibrated, and calibrated at λ $lambda, head $head, decay $decay"
-  "$bin" eval --data data/ml-100k --model "$out/model-$seed" --shelf-response --quiet --report "$out/quality-$seed.json"
-  "$bin" eval --data data/ml-100k --model "$out/model-$seed" --shelf-response --calibrate "$lambda" \
-    --calibrate-head "$head" --calibrate-decay "$decay" --quiet --report "$out/quality-$seed.json"
+  evaluate "$out/model-$seed" "$out/quality-$seed.json"
 done
 # models/shop's own recipe (scripts/shop-model.sh) with other seeds; models/shop is seed 2020.
 shop_seeds=(${SHOP_SEEDS:-1 2})
-rm -f "$out/quality-shop-2020.json"
 log "models/shop: uncalibrated, and calibrated"
-"$bin" eval --data data/ml-100k --model models/shop --shelf-response --quiet --report "$out/quality-shop-2020.json"
-"$bin" eval --data data/ml-100k --model models/shop --shelf-response --calibrate "$lambda" \
-  --calibrate-head "$head" --calibrate-decay "$decay" --quiet --report "$out/quality-shop-2020.json"
+evaluate models/shop "$out/quality-shop-2020.json"
 for seed in "${shop_seeds[@]}"; do
   ck="$CACHE/checkpoints/shop-seed$seed"
   resume=(); [ -f "$ck/state.json" ] && resume=(--resume)
@@ -46,10 +47,7 @@ for seed in "${shop_seeds[@]}"; do
   "$bin" train --data data/ml-100k --mode inductive --text-model models/student \
     --hidden 128 --experts 4 --inner 256 --epochs 60 --patience 8 --seed "$seed" --name "ranklet-shop-seed$seed" \
     --rec-dtype f16 --quiet --checkpoint "$ck" "${resume[@]}" --out "$out/shop-$seed" > "$out/train-shop-$seed.log"
-  rm -f "$out/quality-shop-$seed.json"
-  "$bin" eval --data data/ml-100k --model "$out/shop-$seed" --shelf-response --quiet --report "$out/quality-shop-$seed.json"
-  "$bin" eval --data data/ml-100k --model "$out/shop-$seed" --shelf-response --calibrate "$lambda" \
-    --calibrate-head "$head" --calibrate-decay "$decay" --quiet --report "$out/quality-shop-$seed.json"
+  evaluate "$out/shop-$seed" "$out/quality-shop-$seed.json"
 done
 SHOP_SEEDS="2020 ${shop_seeds[*]}" \
   python3 scripts/calibration_seeds_report.py "$out" "$lambda" "$head" "$decay" ${SEEDS:-2020 1 2 3 4}
