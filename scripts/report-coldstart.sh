@@ -8,7 +8,7 @@
 # are held out for validation (`--holdout-valid-items 0.05`): on them the new-item prior, one
 # score offset for items never seen in training, and the new-arrival places (the end of a shelf
 # kept for the best new items) are chosen. Seed means and spread.
-# One seed is trained again with each of three changes (ablations; ABLATION=0 skips them).
+# One seed is trained again with each of four changes (ablations; ABLATION=0 skips them).
 # About 25 minutes per seed on 2 CPU cores; each run checkpoints, and a run stopped or finished
 # earlier resumes from its checkpoint (a finished one is only evaluated again).
 source "$(dirname "$0")/lib.sh"
@@ -30,7 +30,9 @@ done
 # vectors entering the item tower (the adaptor memorises trained items' texts less); text + ID
 # (transductive; held-out items have no ID row, as an item added after training has none); and
 # the same with ID dropout (DropoutNet: an item's ID left out of half its training steps, so that
-# its text alone must rank it, as a new item's must).
+# its text alone must rank it, as a new item's must); and logit adjustment (each item's log
+# training count added to its logit, so that the item vectors need not carry popularity, which a
+# new item's text cannot predict).
 A="$CACHE/coldstart-ablation.json"
 rm -f "$A"
 if [ "${ABLATION:-1}" = 1 ]; then
@@ -46,6 +48,7 @@ if [ "${ABLATION:-1}" = 1 ]; then
 inductive-coldstart-td05-seed2020 coldstart-td05-2020 --mode inductive --text-dropout 0.5
 transductive-iddrop0-coldstart-seed2020 coldstart-tr-id0-2020 --mode transductive --id-dropout 0
 transductive-iddrop0.5-coldstart-seed2020 coldstart-tr-id0.5-2020 --mode transductive --id-dropout 0.5
+inductive-poplogits-coldstart-seed2020 coldstart-pop-2020 --mode inductive --popularity-logits
 RUNS
 fi
 python3 scripts/coldstart_report.py "$R" "$A"

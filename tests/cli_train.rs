@@ -377,6 +377,24 @@ fn cold_start_items_are_held_out_and_reported_against_popularity() {
         err.contains("--id-dropout") && err.contains("transductive"),
         "{err}"
     );
+    // Logit adjustment is measured the same way; a bundle cannot carry it yet.
+    let r = held_out(&["--mode", "inductive", "--popularity-logits"]);
+    let cold = &r["models"][0]["cold_start"];
+    assert_eq!(cold["held_out_items"], 3);
+    assert_eq!(r["models"][0]["popularity_logits"], true);
+    let err = ranklet_err(&[
+        "train",
+        "--data",
+        dir.to_str().unwrap(),
+        "--popularity-logits",
+        "--out",
+        dir.join("bundle").to_str().unwrap(),
+    ]);
+    assert!(
+        err.contains("--popularity-logits") && err.contains("--out"),
+        "{err}"
+    );
+    assert!(!dir.join("bundle").exists());
 }
 
 /// `--holdout-valid-items`: a second item holdout whose validation examples stay; on it the
@@ -792,6 +810,12 @@ fn a_damaged_or_missing_checkpoint_record_is_refused_by_name() {
     assert!(state["checksums"][&model].is_string(), "{state}");
     let mut resume = base.to_vec();
     resume.push("--resume");
+    // Logit adjustment changes what the weights mean: a checkpoint without it does not resume
+    // with it.
+    let mut adjusted = resume.clone();
+    adjusted.push("--popularity-logits");
+    let err = ranklet_err(&adjusted);
+    assert!(err.contains("other settings"), "{err}");
     let path = ck.join(&model);
     let mut bytes = std::fs::read(&path).unwrap();
     let mid = bytes.len() / 2;

@@ -164,6 +164,13 @@ pub struct TrainArgs {
     /// other items' (in-batch over each batch's target items). 0 (the default) turns it off.
     #[arg(long, default_value_t = 0.0, value_parser = super::non_negative)]
     pub two_view: f64,
+    /// Logit adjustment (Menon et al. 2021): each item's ln(1 + training count) is added to its
+    /// logit in training and ranking, so that the item vectors learn what a visitor prefers
+    /// beyond how often an item is chosen; items never trained on get the trained items' mean.
+    /// A cold-start measurement (reports/coldstart.md): a bundle does not carry it yet, so
+    /// --out is refused.
+    #[arg(long)]
+    pub popularity_logits: bool,
     /// CLSD: weight training clicks (targets and history events) by their confidence under
     /// the previous epoch's model, standardised within this many user activity groups; the
     /// bundle carries the statistics so that history events are weighted on device too. 0: off.
@@ -235,6 +242,7 @@ impl TrainArgs {
                 clsd_strength: self.clsd_strength,
                 two_view: self.two_view,
             },
+            popularity_logits: self.popularity_logits,
             holdout_items: self.holdout_items,
             holdout_valid_items: self.holdout_valid_items,
             noise_clicks: self.noise_clicks,

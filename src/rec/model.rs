@@ -51,9 +51,40 @@ pub struct Recommender {
     /// The persona's vocabulary and decay (the config's), which `facets` are indices into.
     #[module(skip)]
     pub persona_vocabulary: Option<PersonaVocabulary>,
+    /// Logit adjustment (Menon et al. 2021): a per-row logit added to every score, the log of
+    /// the item's training count (see [`popularity_logits`]), so that the cosines learn what a
+    /// visitor prefers beyond how often an item is chosen. None: off. Training-only for now: a
+    /// bundle does not carry it, so `train` refuses to write one from such a model.
+    #[module(skip)]
+    pub popularity: Option<Vec<f32>>,
     /// What the model was built from: a data-parallel worker rebuilds its shape from it.
     #[module(skip)]
     pub config: RecommenderConfig,
+}
+
+/// Each catalogue row's popularity logit: `ln(1 + count)` of its training count, and for the
+/// `untrained` rows (never in training: their count says nothing) the trained rows' mean.
+pub fn popularity_logits(counts: &[u32], untrained: &[usize]) -> Vec<f32> {
+    let mut logits: Vec<f32> = counts.iter().map(|&c| (1.0 + c as f32).ln()).collect();
+    let mut is_untrained = vec![false; counts.len()];
+    for &i in untrained {
+        if let Some(u) = is_untrained.get_mut(i) {
+            *u = true;
+        }
+    }
+    let trained: Vec<f32> = logits
+        .iter()
+        .zip(&is_untrained)
+        .filter(|(_, u)| !**u)
+        .map(|(l, _)| *l)
+        .collect();
+    let mean = trained.iter().sum::<f32>() / trained.len().max(1) as f32;
+    for (l, u) in logits.iter_mut().zip(&is_untrained) {
+        if *u {
+            *l = mean;
+        }
+    }
+    logits
 }
 
 /// A catalog through the item tower: the sequence encoder's inputs and the unit vectors that
@@ -146,8 +177,26 @@ impl Recommender {
                 .map(|v| PersonaEncoder::init(v.facets.len(), hidden, device)),
             facets: None,
             persona_vocabulary: config.signals.persona.clone(),
+            popularity: None,
             config: config.clone(),
         }
+    }
+
+    /// The model with popularity logits ([`Recommender::popularity`]).
+    pub fn with_popularity(mut self, logits: Vec<f32>) -> Self {
+        self.popularity = Some(logits);
+        self
+    }
+
+    /// `scores` (`[rows, n]`, the first `n` catalogue rows) plus the popularity logits, if any.
+    pub fn add_popularity(&self, scores: Tensor<2>) -> Tensor<2> {
+        let Some(p) = &self.popularity else {
+            return scores;
+        };
+        let [rows, n] = scores.dims();
+        let row: Vec<f32> = (0..n).map(|i| p.get(i).copied().unwrap_or(0.0)).collect();
+        let row = Tensor::<2>::from_data(TensorData::new(row, [1, n]), &scores.device());
+        scores + row.expand([rows, n])
     }
 
     /// Sets the facets (names, per catalogue row) of the catalogue the model ranks, mapped
@@ -272,7 +321,7 @@ impl Recommender {
             .reshape([b * l, h])
             .matmul(items.unit.clone().slice([0..n, 0..h]).transpose())
             .div_scalar(self.temperature);
-        let logp = log_softmax(logits, 1);
+        let logp = log_softmax(self.add_popularity(logits), 1);
         let targets: Vec<i64> = batch
             .targets
             .iter()
@@ -366,6 +415,7 @@ impl Recommender {
             .reshape([b * l, h])
             .matmul(items.transpose())
             .div_scalar(self.temperature);
+        let logits = self.add_popularity(logits);
         let logits = match absent {
             Some(mask) => {
                 let n = mask.dims()[1];
@@ -413,8 +463,10 @@ impl Recommender {
         activity: &[usize],
     ) -> Tensor<2> {
         let user = self.user_states_over(batch, vectors, activity);
-        user.matmul(vectors.unit.clone().transpose())
-            .div_scalar(self.temperature)
+        self.add_popularity(
+            user.matmul(vectors.unit.clone().transpose())
+                .div_scalar(self.temperature),
+        )
     }
 
     /// The unit user state `[batch, hidden]` after each row's last item: what
@@ -575,5 +627,59 @@ mod tests {
         }
         expected /= 3.0;
         assert!((masked - expected).abs() < 1e-4, "{masked} vs {expected}");
+    }
+
+    /// Logit adjustment: the popularity logits enter the training softmax and every score,
+    /// exactly as added logits; an untrained row gets the trained rows' mean.
+    #[test]
+    fn popularity_logits_are_added_to_the_loss_and_the_scores() {
+        let logits = popularity_logits(&[0, 3, 7, 1], &[3, 9]);
+        let mean = (1f32.ln() + 4f32.ln() + 8f32.ln()) / 3.0;
+        assert_eq!(&logits[..3], &[1f32.ln(), 4f32.ln(), 8f32.ln()]);
+        assert!((logits[3] - mean).abs() < 1e-6, "{logits:?}");
+
+        let (_seeded, device) = crate::fixtures::seeded_cpu(4);
+        let model = Recommender::init(&tiny_config(), &device);
+        let text = Tensor::<2>::zeros([6, 1], &device);
+        let batch = SequenceBatch::new(&[(&[0, 1, 2][..], &[1, 2, 3][..])]);
+        let p = vec![0.5, -1.0, 2.0, 0.0, 1.5, -0.5];
+        let with = model.clone().with_popularity(p.clone());
+        // The loss by hand from the plain scores plus the logits.
+        let (states, items) = model.encode(&batch, text.clone());
+        let s: Vec<f32> = states
+            .reshape([3, 8])
+            .matmul(items.transpose())
+            .div_scalar(0.5)
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        let mut expected = 0.0;
+        for (t, target) in [1usize, 2, 3].into_iter().enumerate() {
+            let row: Vec<f32> = (0..6).map(|i| s[t * 6 + i] + p[i]).collect();
+            let lse = row.iter().map(|v| v.exp()).sum::<f32>().ln();
+            expected += lse - row[target];
+        }
+        expected /= 3.0;
+        let loss = with.loss(&batch, text.clone(), None).into_scalar::<f32>();
+        let plain = model.loss(&batch, text.clone(), None).into_scalar::<f32>();
+        assert!((loss - expected).abs() < 1e-4, "{loss} vs {expected}");
+        assert!((loss - plain).abs() > 1e-3, "the logits change the loss");
+        // Scoring adds the same logits to every row.
+        let query = SequenceBatch::new(&[(&[0, 2][..], &[][..])]);
+        let scores = |m: &Recommender| -> Vec<f32> {
+            m.scores(&query, text.clone())
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap()
+        };
+        let (a, b) = (scores(&model), scores(&with));
+        for i in 0..6 {
+            assert!(
+                (b[i] - a[i] - p[i]).abs() < 1e-5,
+                "row {i}: {} vs {}",
+                b[i],
+                a[i]
+            );
+        }
     }
 }

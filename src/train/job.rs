@@ -19,6 +19,7 @@ use crate::error::{Error, Result};
 use crate::eval::{Metrics, evaluate_model, measure_cold_start, measure_new_item_policies};
 use crate::jobs::parallel::DataParallel;
 use crate::jobs::{CheckpointPlan, JobObserver};
+use crate::rec::model::popularity_logits;
 use crate::rec::persona::MAX_FACETS;
 use crate::rec::{
     ItemMode, ItemTowerConfig, PersonaVocabulary, RecDtype, Recommender, RecommenderConfig,
@@ -87,6 +88,10 @@ pub struct TrainJob {
     /// Cold start: this fraction more is held out of training, its validation examples kept:
     /// the new items on which the new-item prior is chosen (0: no prior).
     pub holdout_valid_items: f64,
+    /// Logit adjustment: each item's ln(1 + training count) added to its logit in training and
+    /// ranking ([`crate::rec::Recommender::popularity`]); measured for cold start only, a
+    /// bundle does not carry it.
+    pub popularity_logits: bool,
     /// Robustness protocol: this fraction of random noise clicks added to each user.
     pub noise_clicks: f64,
     pub noise_seed: u64,
@@ -165,6 +170,13 @@ impl TrainJob {
                 "--id-dropout",
                 "ID dropout leaves items' ID embeddings out so that their text carries them: \
                  only --mode transductive has both",
+            ));
+        }
+        if self.popularity_logits && (self.out.is_some() || self.text_tuning.is_some()) {
+            return Err(Error::bad_input(
+                "--popularity-logits",
+                "a measurement for now: a bundle does not carry the popularity logits, so it \
+                 cannot be written (--out) or text-tuned (--tune-text-layers) from such a model",
             ));
         }
         if self.train.two_view > 0.0 && self.mode == ItemMode::Id {
@@ -343,6 +355,16 @@ pub fn run_train_job(
         .with_item_facets(&facets);
     // Held-out items stand for items added after training: no ID of their own.
     model.tower = model.tower.without_ids_of(&held_out.all());
+    if job.popularity_logits {
+        if replicas.len() > 1 {
+            return Err(Error::bad_input(
+                "--popularity-logits",
+                "one device only: a data-parallel replica does not carry the popularity logits",
+            ));
+        }
+        let counts = split.train_counts(ds.items.len());
+        model = model.with_popularity(popularity_logits(&counts, &held_out.all()));
+    }
     let nothing_to_train =
         job.train.epochs == 0 && job.train.pretrain_epochs == 0 && job.init.is_some();
     let Trained {
@@ -462,6 +484,9 @@ pub fn run_train_job(
     });
     if let Some(t) = text_tuning {
         entry["text_tuning"] = t;
+    }
+    if job.popularity_logits {
+        entry["popularity_logits"] = json!(true);
     }
     if let Some(cold) = &cold {
         entry["cold_start"] = cold.report(

@@ -85,7 +85,18 @@ pub fn train_with_views(
     let mut base = train_windows(split, config.max_len, None);
     let fingerprint = shape_fingerprint(
         &model,
-        &format!("{} windows {} items", base.len(), text.dims()[0]),
+        &format!(
+            "{} windows {} items{}",
+            base.len(),
+            text.dims()[0],
+            // Logit adjustment changes what the weights mean: its checkpoints resume only
+            // with it (and runs without it keep the fingerprint they always had).
+            if model.popularity.is_some() {
+                " popularity logits"
+            } else {
+                ""
+            }
+        ),
     );
     let dropouts = vec![
         model.config.sequence.dropout,
