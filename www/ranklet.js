@@ -128,6 +128,13 @@ export class Ranklet {
     this.personaFacets = info.personaFacets ?? [];
     /** Item id → catalogue row of the indexed catalogue, to encode histories on this side. */
     this.rowOf = null;
+    /**
+     * The indexed catalogue's items this model never trained on (ids outside the bundle's
+     * items, or held out of its training), in catalogue order: pass them as `candidates` for a
+     * "new arrivals" shelf. Empty before `index()`, for a model with ID rows, and with a
+     * partitioned index.
+     */
+    this.newIds = [];
     /** The bundle's name and the bytes of the files downloaded for it. */
     this.name = info.name;
     this.bytes = info.bytes;
@@ -169,15 +176,18 @@ export class Ranklet {
   /**
    * Embeds the catalog's item texts, reusing vectors cached in IndexedDB for this model and
    * text, and the rows of the bundle's item index for the items it holds with the same text;
-   * resolves to {items, embedded, reused, fromIndex, cacheNote}. `onProgress({embedded,
+   * resolves to {items, embedded, reused, fromIndex, cacheNote, newItems} (newItems: how many
+   * of its items the model never trained on, listed in `newIds`). `onProgress({embedded,
    * toEmbed, items})` is called after each embedded batch.
    */
   async index(catalog, { batch = 32, onProgress } = {}) {
     this.rowOf = null;
-    const { ids, ...result } = await this.client.call('index', { handle: this.handle, catalog, batch }, onProgress);
+    this.newIds = [];
+    const { ids, newIds, ...result } = await this.client.call('index', { handle: this.handle, catalog, batch }, onProgress);
     // A partitioned index keeps rows in the worker (shards come per recommendation).
     this.rowOf = ids ? new Map(ids.map((id, r) => [id, r])) : null;
-    return result;
+    this.newIds = newIds;
+    return { ...result, newItems: newIds.length };
   }
 
   /**
@@ -187,9 +197,11 @@ export class Ranklet {
   async indexVectors(ids, vectors) {
     this.rowOf = null;
     const names = Array.from(ids, String);
-    const result = await this.client.call('indexVectors', { handle: this.handle, ids: names, vectors: Float32Array.from(vectors) });
+    this.newIds = [];
+    const { newIds, ...result } = await this.client.call('indexVectors', { handle: this.handle, ids: names, vectors: Float32Array.from(vectors) });
     this.rowOf = new Map(names.map((id, r) => [id, r]));
-    return result;
+    this.newIds = newIds;
+    return { ...result, newItems: newIds.length };
   }
 
   /** Memory in use by the worker: {wasm_bytes, js_heap_bytes}. */

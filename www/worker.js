@@ -450,7 +450,7 @@ const ops = {
   async index({ handle, catalog, batch = 32 }, progress) {
     const shop = shopOf(handle);
     // A partitioned index needs no catalogue: its shards carry what the shelf shows.
-    if (shop.cells) return { items: shop.cells.info.items, embedded: 0, reused: 0, fromIndex: shop.cells.info.items, partitioned: true, ids: null };
+    if (shop.cells) return { items: shop.cells.info.items, embedded: 0, reused: 0, fromIndex: shop.cells.info.items, partitioned: true, ids: null, newIds: [] };
     const text = typeof catalog === 'string' ? catalog : JSON.stringify(catalog);
     let embedded, cacheNote, fromIndex = 0;
     if (shop.indexed && shop.ranker.mode === 'inductive') {
@@ -494,7 +494,9 @@ const ops = {
       shop.ids = order.map((i) => ids[i]);
     }
     shop.row = new Map(shop.ids.map((id, r) => [id, r]));
-    return { items: shop.ids.length, embedded, reused: shop.ids.length - embedded - fromIndex, fromIndex, cacheNote, ids: shop.ids };
+    // The items this model never trained on (the bundle decides which): a "new arrivals" shelf.
+    return { items: shop.ids.length, embedded, reused: shop.ids.length - embedded - fromIndex, fromIndex, cacheNote, ids: shop.ids,
+      newIds: shop.ranker.newItemsOf(shop.ids) };
   },
   // Item vectors embedded elsewhere (e.g. natively with `ranklet embed`, same encoder): ids and
   // a flat Float32Array of ids.length × dim. Inductive models only.
@@ -507,7 +509,7 @@ const ops = {
     shop.ids = Array.from(ids, String);
     shop.ranker.setTextVectors(vectors, shop.ids);
     shop.row = new Map(shop.ids.map((id, r) => [id, r]));
-    return { items: shop.ids.length };
+    return { items: shop.ids.length, newIds: shop.ranker.newItemsOf(shop.ids) };
   },
   // Memory in use: the wasm module's linear memory and (Chromium) the worker's JS heap.
   async memory() {

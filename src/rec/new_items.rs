@@ -170,6 +170,16 @@ impl crate::rec::RecommenderConfig {
             Vec::new()
         }
     }
+
+    /// The ids of [`Self::new_item_rows`], in the catalogue's order: what a "new arrivals"
+    /// shelf ranks (`<ranklet-shelf only="new">`).
+    pub fn new_item_ids<S: AsRef<str>>(&self, ids: &[S], trained: &[String]) -> Vec<String> {
+        ids.iter()
+            .zip(self.new_item_rows(ids, trained))
+            .filter(|(_, new)| *new)
+            .map(|(id, _)| id.as_ref().to_string())
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -230,5 +240,23 @@ mod tests {
             new.rows_of(&["a", "c", "z", "b"], &trained),
             vec![false, true, true, false]
         );
+    }
+
+    /// A "new arrivals" shelf ranks the ids an inductive model never trained on; a model with
+    /// ID rows ranks only its own items, so none is new to it.
+    #[test]
+    fn new_item_ids_are_the_new_rows_ids_in_catalogue_order() {
+        use crate::fixtures::small_config;
+        use crate::rec::ItemMode;
+        let trained = vec!["a".to_string(), "b".to_string(), "c".to_string()];
+        let mut config = small_config(ItemMode::Inductive, 3, 8, 16, (0.0, 0.0), 8);
+        config.new_items.untrained = vec!["c".into()];
+        assert_eq!(
+            config.new_item_ids(&["z", "a", "c", "y", "b"], &trained),
+            ["z", "c", "y"]
+        );
+        assert!(config.new_item_ids(&["a", "b"], &trained).is_empty());
+        let id_model = small_config(ItemMode::Transductive, 3, 8, 16, (0.0, 0.0), 8);
+        assert!(id_model.new_item_ids(&["z", "a"], &trained).is_empty());
     }
 }

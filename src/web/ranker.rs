@@ -124,6 +124,14 @@ impl Ranker {
         self.items.clone()
     }
 
+    /// Which of a catalogue's `ids` this model never trained on (ids outside its items, or held
+    /// out of its training), in their order: what a "new arrivals" shelf ranks. None for a
+    /// model with ID rows, which ranks only its own items.
+    #[wasm_bindgen(js_name = newItemsOf)]
+    pub fn new_items_of(&self, ids: Vec<String>) -> Vec<String> {
+        self.config.new_item_ids(&ids, &self.items)
+    }
+
     /// `"inductive"`, `"transductive"` or `"id"`.
     #[wasm_bindgen(getter)]
     pub fn mode(&self) -> String {

@@ -125,6 +125,56 @@ test('items the model never trained on: placed among the trained ones by the bun
   assert.ok(diff < 1e-4, `${diff}`);
 });
 
+test('<ranklet-shelf only="new">: the items the model never trained on, in the model\'s order among them (as native), "New arrival" before any history', { timeout: 300_000 }, async () => {
+  const lines = readFileSync(path.join(FIX, 'shop/catalog.jsonl'), 'utf8').trim().split('\n');
+  const extra = lines.slice(0, 5).map((l, k) => JSON.stringify({ ...JSON.parse(l), id: `arrival-${k}`, title: `${JSON.parse(l).title} (new)` }));
+  const catalogNew = path.join(FIX, 'shop/catalog-arrivals.jsonl');
+  writeFileSync(catalogNew, [...lines, ...extra].join('\n') + '\n');
+  const n = lines.length + extra.length;
+  const bundle = path.join(FIX, 'bundle-inductive');
+  // Native: the whole catalogue ranked after the history, then only the new items kept.
+  const nativeOrder = run('recommend', '--model', bundle, '--catalog', catalogNew, '--history', HISTORY.join(','),
+    '--k', String(n), '--json', '--cache', path.join(FIX, 'vectors')).trim().split('\n').map((l) => JSON.parse(l).id)
+    .filter((id) => id.startsWith('arrival-'));
+  assert.equal(nativeOrder.length, 5);
+  const page = await openPage(browser, server.url);
+  const shelf = await page.evaluate(async ({ model, catalog, plainCatalog, history }) => {
+    await import('/www/ranklet-shelf.js');
+    const make = async (catalogUrl) => {
+      const el = document.createElement('ranklet-shelf');
+      const ready = new Promise((resolve) => el.addEventListener('ranklet-ready', resolve, { once: true }));
+      el.setAttribute('backend', 'cpu');
+      el.setAttribute('k', '10');
+      el.setAttribute('only', 'new');
+      el.setAttribute('model', model);
+      el.setAttribute('catalog', catalogUrl);
+      document.body.append(el);
+      await ready;
+      return el;
+    };
+    const texts = (el) => [...el.shadowRoot.querySelectorAll('.because')].map((b) => b.textContent);
+    const el = await make(catalog);
+    const newIds = el.ranklet.newIds;
+    const before = { ids: el.recommendations.map((r) => r.id), because: texts(el) };
+    for (const item of history) await el.record({ event: 'click', item });
+    const after = el.recommendations.map((r) => r.id);
+    const redrawn = new Promise((resolve) => el.addEventListener('ranklet-update', resolve, { once: true }));
+    el.removeAttribute('only');
+    await redrawn;
+    const whole = el.recommendations.map((r) => r.id);
+    // A catalogue with nothing new: an empty new-arrivals shelf that says so.
+    const none = await make(plainCatalog);
+    return { newIds, before, after, whole, empty: none.recommendations.length, emptyText: none.shadowRoot.querySelector('.empty')?.textContent };
+  }, { model: rel(bundle) + '/', catalog: rel(catalogNew), plainCatalog: rel(path.join(FIX, 'shop/catalog.jsonl')), history: HISTORY });
+  assert.deepEqual(shelf.newIds, extra.map((l) => JSON.parse(l).id), 'the bundle names the catalogue items it never trained on');
+  assert.deepEqual(new Set(shelf.before.ids), new Set(shelf.newIds), 'before any history: the new items');
+  assert.ok(shelf.before.because.every((t) => t === 'New arrival'), JSON.stringify(shelf.before.because));
+  assert.deepEqual(shelf.after, nativeOrder, 'after the history: the model\'s order among the new items, as native');
+  assert.ok(shelf.whole.some((id) => !id.startsWith('arrival-')), `without the attribute: the whole catalogue ${shelf.whole}`);
+  assert.equal(shelf.empty, 0);
+  assert.equal(shelf.emptyText, 'No new arrivals.');
+});
+
 test('calibrated re-ranking: the browser equals native recommend --calibrate, and it changes the list', { timeout: 300_000 }, async () => {
   const nativeRecs = (lambda) => run('recommend', '--model', path.join(FIX, 'bundle-inductive'), '--catalog', path.join(FIX, 'shop/catalog.jsonl'),
     '--history', HISTORY.join(','), '--k', '10', '--json', '--cache', path.join(FIX, 'vectors'), '--calibrate', String(lambda))
