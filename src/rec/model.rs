@@ -592,6 +592,18 @@ mod tests {
         }
     }
 
+    /// The training logits `[3 positions × 6 items]` of the tiny model (temperature 0.5), by hand.
+    fn plain_logits(model: &Recommender, batch: &SequenceBatch, text: Tensor<2>) -> Vec<f32> {
+        let (states, items) = model.encode(batch, text);
+        states
+            .reshape([3, 8])
+            .matmul(items.transpose())
+            .div_scalar(0.5)
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap()
+    }
+
     /// Leaving items out of the softmax equals scoring a catalog without them: the masked loss
     /// is the loss over the remaining items only.
     #[test]
@@ -611,14 +623,7 @@ mod tests {
             .into_scalar::<f32>();
         assert!(masked < plain, "{masked} vs {plain}");
         // The same loss by hand from the scores over items 0..4.
-        let (states, items) = model.encode(&batch, text);
-        let s: Vec<f32> = states
-            .reshape([3, 8])
-            .matmul(items.transpose())
-            .div_scalar(0.5)
-            .into_data()
-            .try_to_vec::<f32>()
-            .unwrap();
+        let s = plain_logits(&model, &batch, text);
         let mut expected = 0.0;
         for (t, target) in [1usize, 2, 3].into_iter().enumerate() {
             let row = &s[t * 6..t * 6 + 4];
@@ -645,14 +650,7 @@ mod tests {
         let p = vec![0.5, -1.0, 2.0, 0.0, 1.5, -0.5];
         let with = model.clone().with_popularity(p.clone());
         // The loss by hand from the plain scores plus the logits.
-        let (states, items) = model.encode(&batch, text.clone());
-        let s: Vec<f32> = states
-            .reshape([3, 8])
-            .matmul(items.transpose())
-            .div_scalar(0.5)
-            .into_data()
-            .try_to_vec::<f32>()
-            .unwrap();
+        let s = plain_logits(&model, &batch, text.clone());
         let mut expected = 0.0;
         for (t, target) in [1usize, 2, 3].into_iter().enumerate() {
             let row: Vec<f32> = (0..6).map(|i| s[t * 6 + i] + p[i]).collect();
