@@ -247,9 +247,10 @@ ABLATIONS = [
 ]
 
 
-def ablation(base, other, what):
-    """One seed's run with a training setting changed (`other`) against the same seed's run of the
-    report (`base`): the figures validation reads, and the test figures beside them."""
+def ablation(base, other, what, run):
+    """One seed's run with a training setting changed (`other`, of the ablation named by its run-name
+    prefix `run`) against the same seed's run of the report (`base`): the figures validation reads,
+    and the test figures beside them."""
     def figures(m):
         c = m["cold_start"]
         sweep = m["neighbour_mix"]["sweep"]
@@ -265,7 +266,7 @@ def ablation(base, other, what):
     a, b = figures(base), figures(other)
     adopted = b["valid_ndcg@10"] >= 0.98 * a["valid_ndcg@10"] and \
         b["best_valid_new_target_recall@10_within_floor"] > a["best_valid_new_target_recall@10_within_floor"]
-    return {"what": what, "seed": base["cold_start"]["seed"], "base": a, "changed": b, "adopted": adopted,
+    return {"run": run, "what": what, "seed": base["cold_start"]["seed"], "base": a, "changed": b, "adopted": adopted,
             "rule": "adopted when validation NDCG@10 over every user stays >= 0.98 x the report's run and the validation "
                     "new-target Recall@10 of the best mix within the 0.98 floor rises"}
 
@@ -273,20 +274,20 @@ def ablation(base, other, what):
 def ablation_note(x):
     """What a reader should not misread in an ablation's table (empty: nothing)."""
     a, b = x["base"], x["changed"]
-    if x["what"].startswith("text + ID (") and b["valid_ndcg@10_with_its_prior"] > 1.1 * b["valid_ndcg@10"]:
+    if x["run"] == "transductive-iddrop0-" and b["valid_ndcg@10_with_its_prior"] > 1.1 * b["valid_ndcg@10"]:
         return [f"Its new items come out over-ranked: with no ID their text-only vectors score above the trained items', so the "
                 f"unmixed test Recall@10 of the cold-start users ({b['cold_recall@10']:.4f}) is bought with every test user's NDCG@10 "
                 f"({b['test_ndcg@10']:.4f}, {b['test_ndcg@10'] / a['test_ndcg@10']:.2f}× the report's run). Validation corrects them "
                 f"with a prior of {b['prior']:g}, which brings validation NDCG@10 to {b['valid_ndcg@10_with_its_prior']:.4f} "
                 f"({b['valid_ndcg@10_with_its_prior'] / a['valid_ndcg@10']:.3f}× the report's run) and finds no new target on the "
                 "test.", ""]
-    if x["what"].startswith("text + ID with ID dropout") and \
+    if x["run"] == "transductive-iddrop0.5" and \
             abs(b["valid_ndcg@10_with_its_prior"] - b["valid_ndcg@10"]) < 0.005 * b["valid_ndcg@10"]:
         return [f"Its prior moves validation NDCG@10 by less than 0.5 %: ID dropout trained the over-ranking of ID-less items away. "
                 f"What it costs is every user's NDCG@10 (validation {b['valid_ndcg@10']:.4f}, "
                 f"{b['valid_ndcg@10'] / a['valid_ndcg@10']:.3f}× the report's run), and its mix finds no more validation new targets "
                 "within the floor than the report's run.", ""]
-    if x["what"].startswith("logit adjustment") and b["best_valid_new_target_recall@10_within_floor"] == 0:
+    if x["run"] == "inductive-poplogits" and b["best_valid_new_target_recall@10_within_floor"] == 0:
         return [f"It keeps every user's NDCG@10 (validation {b['valid_ndcg@10'] / a['valid_ndcg@10']:.3f}× the report's run), but "
                 "with the trained items' mean popularity a new item sits below the popular trained items it competes with for a "
                 "place, and no offset within the floor brings a validation new target into the top 10: what the text path lacks "
@@ -366,8 +367,8 @@ if __name__ == "__main__":
         out["ablations"] = []
         for changed in json.load(open(sys.argv[2]))["models"]:
             base = next(m for m in runs if m["cold_start"]["seed"] == changed["cold_start"]["seed"])
-            what = next(w for prefix, w in ABLATIONS if changed["name"].startswith(prefix))
-            out["ablations"].append(ablation(base, changed, what))
+            run, what = next((prefix, w) for prefix, w in ABLATIONS if changed["name"].startswith(prefix))
+            out["ablations"].append(ablation(base, changed, what, run))
     write_atomic("reports/coldstart.json", json.dumps(out, indent=2))
     lines = ["# Cold start: items never seen in training", "",
              "Regenerate: `./build.sh report-coldstart` (the 2-core development machine). " + out["protocol"] + f"; seeds {out['seeds']}, "
