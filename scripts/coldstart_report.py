@@ -85,6 +85,13 @@ def summary(runs, protocol, command):
             "unmixed_full_catalogue_test_ndcg@10": spread([at(m, plain)["test"]["ndcg@10"] for m in mixes]),
         }
         out["neighbour_mix"]["ratio_to_random"] = out["neighbour_mix"]["recall@10"]["mean"] / out["random_recall@10"]
+        # The order of a new-arrivals shelf in the product (`<ranklet-shelf only="new">`), which
+        # places new items by this mix: the target's rank among the new items by the mixed vectors
+        # (absent in runs from before it was recorded).
+        ranks = [at(m, chosen).get("cold_start_ranks_among_new") for m in mixes]
+        if all(r is not None for r in ranks):
+            out["neighbour_mix"]["median_rank_among_new"] = spread([sorted(r)[len(r) // 2] for r in ranks])
+            out["neighbour_mix"]["pooled_new_arrivals_hit@10"] = sum(x < 10 for r in ranks for x in r) / max(1, sum(map(len, ranks)))
     # The new-arrival places (the end of the shelf kept for the best new items), likewise.
     arrivals = [m.get("new_arrivals") for m in runs]
     if all(arrivals):
@@ -110,7 +117,21 @@ def table(out):
             f"| NDCG@10 over the whole catalogue | {f(out['ndcg@10'])} | | |",
             f"| median rank of the target among the new items only (0 = first) | {f(out['median_rank_among_new'], 1)} | {f(out['popularity_median_rank_among_new'], 1)} | {out['random_median_rank_among_new']:.1f} |",
             f"| target in the top 10 of the new items only (every seed's users pooled) | {out['pooled_new_arrivals_hit@10']:.3f} | | {10 / out['held_out_items']:.3f} |",
+            *mixed_arrival_rows(out),
             f"| NDCG@10 of every test user (the whole catalogue) | {f(out['full_catalogue_test_ndcg@10'])} | | |"]
+
+
+def mixed_arrival_rows(out):
+    """The new-arrivals rows by the chosen mix's vectors, the order the product's new-arrivals shelf
+    shows (empty when the runs did not record them)."""
+    m = out.get("neighbour_mix", {})
+    if "median_rank_among_new" not in m:
+        return []
+    s = m["median_rank_among_new"]
+    ch = m["chosen"]
+    return [f"| the same two by the neighbour mix's vectors (own {ch['own']:g}, {ch['neighbours']} neighbours): the order of "
+            f"`<ranklet-shelf only=\"new\">` | {s['mean']:.1f} ± {s['stdev']:.1f}; {m['pooled_new_arrivals_hit@10']:.3f} | | "
+            f"{out['random_median_rank_among_new']:.1f}; {10 / out['held_out_items']:.3f} |"]
 
 
 def prior_table(out):
@@ -326,6 +347,10 @@ def quality_entry(cs):
         q["recall@10"] = cs["neighbour_mix"]["recall@10"]["mean"]
         q["recall@10_stdev"] = cs["neighbour_mix"]["recall@10"]["stdev"]
         q["with"] = "the neighbour mix chosen on validation (what the recommend path applies)"
+    if "median_rank_among_new" in cs.get("neighbour_mix", {}):
+        # The product's new-arrivals shelf orders new items by the mix.
+        q["median_rank_among_new_with_mix"] = cs["neighbour_mix"]["median_rank_among_new"]["mean"]
+        q["new_arrivals_hit@10_with_mix"] = cs["neighbour_mix"]["pooled_new_arrivals_hit@10"]
     for policy in ("neighbour_mix", "new_item_prior", "new_arrivals"):
         if policy in cs:
             x = cs[policy]
@@ -347,7 +372,10 @@ def quality_line(c):
             f"{c['recall@10']:.4f} ± {c['recall@10_stdev']:.4f} against {c['random_recall@10']:.4f} at random "
             f"({c['recall@10'] / c['random_recall@10']:.1f}×; target ≥ 5×) and {c['popularity_recall@10']:.4f} for popularity; "
             f"median rank of the target among the new items {c['median_rank_among_new']:.1f} (popularity "
-            f"{c['popularity_median_rank_among_new']:.1f}, random {c['random_median_rank_among_new']:.1f}).")
+            f"{c['popularity_median_rank_among_new']:.1f}, random {c['random_median_rank_among_new']:.1f})."
+            + (f" By the mix's vectors, the order of the new-arrivals shelf (`<ranklet-shelf only=\"new\">`): median rank "
+               f"{c['median_rank_among_new_with_mix']:.1f}, the target among its first 10 for {c['new_arrivals_hit@10_with_mix']:.3f} "
+               "of the cold-start users." if "median_rank_among_new_with_mix" in c else ""))
 
 
 def write_atomic(path, text):

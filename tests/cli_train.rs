@@ -449,6 +449,20 @@ fn validation_held_items_choose_the_new_item_policies_and_the_bundle_records_the
         let v = m["cold_start"][key]["recall@10"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&v), "{key}: {v}");
     }
+    // The new-arrivals order the product shows (the chosen mix's vectors), per cold-start
+    // user, among the 3 test-held items.
+    let mixed = m["cold_start"]["ranks_among_new_with_neighbour_mix"]
+        .as_array()
+        .unwrap();
+    assert_eq!(
+        mixed.len() as u64,
+        m["cold_start"]["test_users"].as_u64().unwrap()
+    );
+    assert!(mixed.iter().all(|r| r.as_u64().unwrap() < 3), "{mixed:?}");
+    // Every mix of the grid records them, for a choice made over several runs.
+    assert!(mix["test_grid"].as_array().unwrap().iter().all(|g| {
+        g["cold_start_ranks_among_new"].as_array().map(Vec::len) == Some(mixed.len())
+    }));
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(bundle.join("manifest.json")).unwrap()).unwrap();
     let new_items = &manifest["recommender"]["config"]["new_items"];

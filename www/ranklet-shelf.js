@@ -125,8 +125,9 @@ export class RankletShelf extends HTMLElement {
   /**
    * `only="new"`: a "new arrivals" shelf — only the catalogue items the model never trained on
    * (ids outside the bundle's items, or held out of its training), in the model's order among
-   * them (reports/coldstart.md measures that order: the median new target ranks 27th of 168
-   * held-out films against 84th at random); not calibrated, and not with a partitioned index.
+   * them, each placed by the bundle's neighbour mix (reports/coldstart.md measures that order:
+   * the median new target ranks 25th of 168 held-out films, 84th at random); not calibrated,
+   * and not with a partitioned index.
    * Absent: the whole catalogue.
    */
   get only() { return this.getAttribute('only') === 'new' ? 'new' : null; }

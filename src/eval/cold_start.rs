@@ -45,7 +45,18 @@ pub struct NewItemPolicies {
     /// Every mix of the sweep on the test too, the chosen one among them: not used by any
     /// choice here, recorded so that a choice made on several runs' validation
     /// (scripts/coldstart_report.py) can be read off the test without training again.
-    pub mix_grid: Vec<(NeighbourMix, PolicyFigures)>,
+    pub mix_grid: Vec<MixOnTest>,
+}
+
+/// One neighbour mix's test figures.
+#[derive(Debug, Clone)]
+pub struct MixOnTest {
+    pub mix: NeighbourMix,
+    pub figures: PolicyFigures,
+    /// With a test holdout: each cold-start user's target rank among the test-held items by
+    /// this mix's vectors — the order of a "new arrivals" shelf in the product, which places
+    /// new items by its mix (`<ranklet-shelf only="new">`).
+    pub ranks_among_new: Option<Vec<usize>>,
 }
 
 /// Measures every new-item policy for `model`: `text` is the catalogue's text vectors, `new`
@@ -92,6 +103,11 @@ pub fn measure_new_item_policies(
             .collect(),
     );
     let (mix, mix_sweep) = choose_neighbour_mix(model, &items, text, valid, new);
+    let test_new: Vec<usize> = new
+        .iter()
+        .copied()
+        .filter(|i| !valid_new.contains(i))
+        .collect();
     let mix_grid = mix_sweep
         .iter()
         .map(|s| {
@@ -104,7 +120,12 @@ pub fn measure_new_item_policies(
                 .iter()
                 .map(|examples| evaluate_over(model, &mixed, examples, 256).0)
                 .collect();
-            (m, figures(per_set))
+            MixOnTest {
+                mix: m,
+                figures: figures(per_set),
+                ranks_among_new: cold_test
+                    .map(|examples| target_ranks_among(model, &mixed, examples, &test_new, 256)),
+            }
         })
         .collect();
     NewItemPolicies {
@@ -125,10 +146,13 @@ pub fn measure_new_item_policies(
 impl NewItemPolicies {
     /// The chosen mix's figures (its entry of the grid).
     pub fn mix_test(&self) -> &PolicyFigures {
+        &self.chosen_mix().figures
+    }
+
+    fn chosen_mix(&self) -> &MixOnTest {
         self.mix_grid
             .iter()
-            .find(|(m, _)| *m == self.mix)
-            .map(|(_, f)| f)
+            .find(|g| g.mix == self.mix)
             .expect("the chosen mix is one of the sweep's")
     }
 
@@ -169,13 +193,19 @@ impl NewItemPolicies {
             "test_grid": self
                 .mix_grid
                 .iter()
-                .map(|(m, f)| json!({"own": m.own, "neighbours": m.neighbours, "test": f.test.means(),
-                                     "cold_start_test": f.cold.as_ref().map(Metrics::means)}))
+                .map(|g| json!({"own": g.mix.own, "neighbours": g.mix.neighbours,
+                                "test": g.figures.test.means(),
+                                "cold_start_test": g.figures.cold.as_ref().map(Metrics::means),
+                                "cold_start_ranks_among_new": g.ranks_among_new}))
                 .collect::<Vec<_>>(),
             "test": mix.test.means(),
         });
         if let Some(cold) = &mix.cold {
             entry["cold_start"]["model_with_neighbour_mix"] = json!(cold.means());
+        }
+        if let Some(ranks) = &self.chosen_mix().ranks_among_new {
+            entry["cold_start"]["median_rank_among_new_with_neighbour_mix"] = json!(median(ranks));
+            entry["cold_start"]["ranks_among_new_with_neighbour_mix"] = json!(ranks);
         }
     }
 
@@ -206,6 +236,13 @@ impl NewItemPolicies {
         }
         rows
     }
+}
+
+/// The middle of `ranks` (the upper one of an even count); none when empty.
+fn median(ranks: &[usize]) -> Option<usize> {
+    let mut r = ranks.to_vec();
+    r.sort_unstable();
+    r.get(r.len() / 2).copied()
 }
 
 /// The model against popularity on the test users whose target is an item held out of
@@ -258,11 +295,6 @@ impl ColdStart {
     /// The report's `cold_start` entry: `held` items of a catalogue of `items`, held out as
     /// `fraction` of it with `seed`.
     pub fn report(&self, held: usize, items: usize, fraction: f64, seed: u64) -> serde_json::Value {
-        let median = |r: &[usize]| {
-            let mut r = r.to_vec();
-            r.sort_unstable();
-            r.get(r.len() / 2).copied()
-        };
         serde_json::json!({
             "held_out_items": held,
             "fraction": fraction,
