@@ -166,7 +166,8 @@ pub struct TrainArgs {
     pub two_view: f64,
     /// Logit adjustment (Menon et al. 2021): each item's ln(1 + training count) is added to its
     /// logit in training and ranking, so that the item vectors learn what a visitor prefers
-    /// beyond how often an item is chosen; items never trained on get the trained items' mean.
+    /// beyond how often an item is chosen; an item never trained on gets the mean logit of its
+    /// 10 nearest trained items by text.
     /// A cold-start measurement (reports/coldstart.md): a bundle does not carry it yet, so
     /// --out is refused.
     #[arg(long)]

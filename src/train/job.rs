@@ -363,7 +363,15 @@ pub fn run_train_job(
             ));
         }
         let counts = split.train_counts(ds.items.len());
-        model = model.with_popularity(popularity_logits(&counts, &held_out.all()));
+        let dim = text.dims()[1];
+        let rows = text
+            .clone()
+            .inner()
+            .into_data()
+            .try_to_vec::<f32>()
+            .map_err(|e| Error::bad_input("--popularity-logits", format!("text vectors: {e:?}")))?;
+        let unit = crate::rec::history_select::unit_rows_flat(&rows, dim);
+        model = model.with_popularity(popularity_logits(&counts, &held_out.all(), &unit, dim));
     }
     let nothing_to_train =
         job.train.epochs == 0 && job.train.pretrain_epochs == 0 && job.init.is_some();
