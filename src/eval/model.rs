@@ -126,11 +126,7 @@ pub(super) fn chunk_scores(
         .with_kinds(&kinds)
         .with_request_context(&contexts);
     let user = model.user_states_over(&batch, items, &activity);
-    let scores = model.add_popularity(
-        user.clone()
-            .matmul(items.unit.clone().transpose())
-            .div_scalar(model.temperature),
-    );
+    let scores = model.scores_of(user.clone(), items.unit.clone());
     let [_, n] = scores.dims();
     let flat = scores.into_data().try_to_vec::<f32>().expect("f32 scores");
     (user, flat, n)

@@ -3,6 +3,7 @@
 
 pub mod batch;
 pub mod calibrate;
+pub mod confidence;
 pub mod context;
 pub mod contrastive;
 pub mod history_select;
@@ -10,6 +11,7 @@ pub mod item_tower;
 pub mod model;
 pub mod new_items;
 pub mod persona;
+pub mod popularity;
 pub mod rank;
 pub mod readback;
 pub mod request;

@@ -52,7 +52,7 @@ pub struct Recommender {
     #[module(skip)]
     pub persona_vocabulary: Option<PersonaVocabulary>,
     /// Logit adjustment (Menon et al. 2021): a per-row logit added to every score, the log of
-    /// the item's training count (see [`popularity_logits`]), so that the cosines learn what a
+    /// the item's training count (see [`crate::rec::popularity::popularity_logits`]), so that the cosines learn what a
     /// visitor prefers beyond how often an item is chosen. None: off. Training-only for now: a
     /// bundle does not carry it, so `train` refuses to write one from such a model.
     #[module(skip)]
@@ -60,50 +60,6 @@ pub struct Recommender {
     /// What the model was built from: a data-parallel worker rebuilds its shape from it.
     #[module(skip)]
     pub config: RecommenderConfig,
-}
-
-/// How many trained items, nearest by text, a new item's popularity logit is the mean of
-/// ([`popularity_logits`]): set before any measurement, not tuned.
-pub const POPULARITY_NEIGHBOURS: usize = 10;
-
-/// Each catalogue row's popularity logit: `ln(1 + count)` of its training count; an
-/// `untrained` row (never in training: its count says nothing) gets the mean logit of its
-/// [`POPULARITY_NEIGHBOURS`] nearest trained rows by `text` (unit rows, `dim` wide), the
-/// popularity its text suggests, or the trained rows' mean without text.
-pub fn popularity_logits(
-    counts: &[u32],
-    untrained: &[usize],
-    text: &[f32],
-    dim: usize,
-) -> Vec<f32> {
-    let mut logits: Vec<f32> = counts.iter().map(|&c| (1.0 + c as f32).ln()).collect();
-    let mut is_untrained = vec![false; counts.len()];
-    for &i in untrained {
-        if let Some(u) = is_untrained.get_mut(i) {
-            *u = true;
-        }
-    }
-    let trained: Vec<f32> = logits
-        .iter()
-        .zip(&is_untrained)
-        .filter(|(_, u)| !**u)
-        .map(|(l, _)| *l)
-        .collect();
-    let mean = trained.iter().sum::<f32>() / trained.len().max(1) as f32;
-    for (l, u) in logits.iter_mut().zip(&is_untrained) {
-        if *u {
-            *l = mean;
-        }
-    }
-    let nearest = crate::rec::NeighbourMix {
-        own: 0.0,
-        neighbours: POPULARITY_NEIGHBOURS,
-    }
-    .neighbours_of(text, dim, &is_untrained);
-    for (row, near) in nearest {
-        logits[row] = near.iter().map(|&j| logits[j]).sum::<f32>() / near.len().max(1) as f32;
-    }
-    logits
 }
 
 /// A catalog through the item tower: the sequence encoder's inputs and the unit vectors that
@@ -123,55 +79,6 @@ pub struct ItemVectors {
 pub fn l2_rows<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     let norm = x.clone().square().sum_dim(D - 1).sqrt().clamp_min(1e-12);
     x / norm
-}
-
-/// `values` (`[batch·len]`, one per position) as per-row vectors, NaN where a position has no
-/// target inside the catalog's `n` items.
-fn per_position(batch: &SequenceBatch, values: &[f32], n: usize) -> Vec<Vec<f32>> {
-    let l = batch.len;
-    (0..batch.batch)
-        .map(|r| {
-            (0..batch.lens[r])
-                .map(|t| {
-                    let k = r * l + t;
-                    let target = batch.targets[k];
-                    if batch.weights[k] > 0.0 && (0..n as i64).contains(&target) {
-                        values[k]
-                    } else {
-                        f32::NAN
-                    }
-                })
-                .collect()
-        })
-        .collect()
-}
-
-/// `batch` with each position's target set to the next input event (none at a row's end).
-fn next_event_targets(batch: &SequenceBatch) -> SequenceBatch {
-    let l = batch.len;
-    let mut next = batch.clone();
-    for r in 0..batch.batch {
-        for t in 0..l {
-            let k = r * l + t;
-            let has_next = t + 1 < batch.lens[r];
-            next.targets[k] = if has_next { batch.items[k + 1] } else { 0 };
-            next.weights[k] = if has_next { 1.0 } else { 0.0 };
-        }
-    }
-    next
-}
-
-/// Per row, the value at t − 1 moved to t (the score of event t from the position before it).
-fn shift_right(rows: Vec<Vec<f32>>) -> Vec<Vec<f32>> {
-    rows.into_iter()
-        .map(|row| {
-            let mut shifted = vec![f32::NAN; row.len()];
-            if !row.is_empty() {
-                shifted[1..].copy_from_slice(&row[..row.len() - 1]);
-            }
-            shifted
-        })
-        .collect()
 }
 
 impl Recommender {
@@ -199,23 +106,6 @@ impl Recommender {
             popularity: None,
             config: config.clone(),
         }
-    }
-
-    /// The model with popularity logits ([`Recommender::popularity`]).
-    pub fn with_popularity(mut self, logits: Vec<f32>) -> Self {
-        self.popularity = Some(logits);
-        self
-    }
-
-    /// `scores` (`[rows, n]`, the first `n` catalogue rows) plus the popularity logits, if any.
-    pub fn add_popularity(&self, scores: Tensor<2>) -> Tensor<2> {
-        let Some(p) = &self.popularity else {
-            return scores;
-        };
-        let [rows, n] = scores.dims();
-        let row: Vec<f32> = (0..n).map(|i| p.get(i).copied().unwrap_or(0.0)).collect();
-        let row = Tensor::<2>::from_data(TensorData::new(row, [1, n]), &scores.device());
-        scores + row.expand([rows, n])
     }
 
     /// Sets the facets (names, per catalogue row) of the catalogue the model ranks, mapped
@@ -326,99 +216,6 @@ impl Recommender {
         l2_rows(states)
     }
 
-    /// `[batch·len, 1]` log-probabilities (full softmax over the catalog's items) of each
-    /// position's target after inputs 0..=t, the inputs read unweighted.
-    fn target_log_prob_tensor(&self, batch: &SequenceBatch, items: &ItemVectors) -> Tensor<2> {
-        let unweighted = SequenceBatch {
-            confidence: vec![1.0; batch.confidence.len()],
-            ..batch.clone()
-        };
-        let states = self.encode_with(&unweighted, items);
-        let [b, l, h] = states.dims();
-        let n = items.items;
-        let logits = states
-            .reshape([b * l, h])
-            .matmul(items.unit.clone().slice([0..n, 0..h]).transpose())
-            .div_scalar(self.temperature);
-        let logp = log_softmax(self.add_popularity(logits), 1);
-        let targets: Vec<i64> = batch
-            .targets
-            .iter()
-            .map(|&t| t.clamp(0, n as i64 - 1))
-            .collect();
-        let targets =
-            Tensor::<2, Int>::from_data(TensorData::new(targets, [b * l, 1]), &logp.device());
-        logp.gather(1, targets)
-    }
-
-    /// Per row and position t, the log-probability (full softmax over the catalog's items) of
-    /// the row's target at t after inputs 0..=t; NaN where there is no target. The inputs are
-    /// read unweighted: this is what CLSD's confidences are computed from.
-    pub fn target_log_probs(&self, batch: &SequenceBatch, items: &ItemVectors) -> Vec<Vec<f32>> {
-        let values = self
-            .target_log_prob_tensor(batch, items)
-            .into_data()
-            .try_to_vec::<f32>()
-            .expect("f32 log-probabilities");
-        per_position(batch, &values, items.items)
-    }
-
-    /// Per row, the log-probability of each input event after the events before it (NaN for
-    /// the first event, and for rows past the catalog such as search queries).
-    pub fn event_log_probs(&self, batch: &SequenceBatch, items: &ItemVectors) -> Vec<Vec<f32>> {
-        let next = next_event_targets(batch);
-        shift_right(self.target_log_probs(&next, items))
-    }
-
-    /// Each row's CLSD confidences from its events' log-probabilities (`None` without CLSD).
-    fn confidences(&self, scores: &[Vec<f32>], activity: &[usize]) -> Option<Vec<Vec<f32>>> {
-        let stats = self.clsd.as_ref()?;
-        Some(
-            scores
-                .iter()
-                .zip(activity)
-                .map(|(row, &n)| row.iter().map(|&s| stats.confidence(s, n)).collect())
-                .collect(),
-        )
-    }
-
-    /// `batch` with its input events weighted by their CLSD confidence, if the model has CLSD
-    /// statistics; `activity[r]` is row r's user's number of events (its group).
-    pub fn with_confidence(
-        &self,
-        batch: SequenceBatch,
-        items: &ItemVectors,
-        activity: &[usize],
-    ) -> SequenceBatch {
-        if self.clsd.is_none() {
-            return batch;
-        }
-        let scores = self.event_log_probs(&batch, items);
-        let conf = self.confidences(&scores, activity).expect("clsd is set");
-        let rows: Vec<&[f32]> = conf.iter().map(Vec::as_slice).collect();
-        batch.with_confidence(&rows)
-    }
-
-    /// [`Recommender::with_confidence`] with the scores read back by `read` (asynchronously on
-    /// WebGPU).
-    pub async fn with_confidence_read<R: crate::rec::readback::ReadBack>(
-        &self,
-        batch: SequenceBatch,
-        items: &ItemVectors,
-        activity: &[usize],
-        read: &R,
-    ) -> crate::Result<SequenceBatch> {
-        if self.clsd.is_none() {
-            return Ok(batch);
-        }
-        let next = next_event_targets(&batch);
-        let values = read.read(self.target_log_prob_tensor(&next, items)).await?;
-        let scores = shift_right(per_position(&next, &values, items.items));
-        let conf = self.confidences(&scores, activity).expect("clsd is set");
-        let rows: Vec<&[f32]> = conf.iter().map(Vec::as_slice).collect();
-        Ok(batch.with_confidence(&rows))
-    }
-
     /// Mean full-softmax cross-entropy of the next item over every position with a target;
     /// items where `absent` `[1, items]` is true are left out of the softmax.
     pub fn loss(
@@ -430,11 +227,7 @@ impl Recommender {
         let device = text.device();
         let (states, items) = self.encode(batch, text);
         let [b, l, h] = states.dims();
-        let logits = states
-            .reshape([b * l, h])
-            .matmul(items.transpose())
-            .div_scalar(self.temperature);
-        let logits = self.add_popularity(logits);
+        let logits = self.scores_of(states.reshape([b * l, h]), items);
         let logits = match absent {
             Some(mask) => {
                 let n = mask.dims()[1];
@@ -454,6 +247,13 @@ impl Recommender {
             .sum()
             .neg()
             .div_scalar(count)
+    }
+
+    /// The scores of unit user states `[rows, hidden]` against unit item rows `[items, hidden]`:
+    /// cosine / τ, plus the popularity logits where the model has them. Training's logits,
+    /// the evaluation's and the recommend path's scores are all this.
+    pub fn scores_of(&self, user: Tensor<2>, unit: Tensor<2>) -> Tensor<2> {
+        self.add_popularity(user.matmul(unit.transpose()).div_scalar(self.temperature))
     }
 
     /// Scores `[batch, items]` of every item after each row's last item (with CLSD, each row's
@@ -482,10 +282,7 @@ impl Recommender {
         activity: &[usize],
     ) -> Tensor<2> {
         let user = self.user_states_over(batch, vectors, activity);
-        self.add_popularity(
-            user.matmul(vectors.unit.clone().transpose())
-                .div_scalar(self.temperature),
-        )
+        self.scores_of(user, vectors.unit.clone())
     }
 
     /// The unit user state `[batch, hidden]` after each row's last item: what
@@ -654,32 +451,9 @@ mod tests {
     }
 
     /// Logit adjustment: the popularity logits enter the training softmax and every score,
-    /// exactly as added logits; an untrained row gets the trained rows' mean.
+    /// exactly as added logits.
     #[test]
     fn popularity_logits_are_added_to_the_loss_and_the_scores() {
-        // Without text a new row gets the trained rows' mean.
-        let logits = popularity_logits(&[0, 3, 7, 1], &[3, 9], &[], 0);
-        let mean = (1f32.ln() + 4f32.ln() + 8f32.ln()) / 3.0;
-        assert_eq!(&logits[..3], &[1f32.ln(), 4f32.ln(), 8f32.ln()]);
-        assert!((logits[3] - mean).abs() < 1e-6, "{logits:?}");
-        // With text, the mean of its nearest trained rows (all 3 here, fewer than
-        // POPULARITY_NEIGHBOURS): the same; with 12 trained rows, the 10 nearest.
-        let text = [1.0f32, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0];
-        let with_text = popularity_logits(&[0, 3, 7, 1], &[3], &text, 2);
-        assert!((with_text[3] - mean).abs() < 1e-6, "{with_text:?}");
-        let mut counts = vec![0u32; 12];
-        counts.push(5);
-        let mut text = [1.0f32, 0.0].repeat(10);
-        text.extend([0.0f32, 1.0].repeat(2)); // rows 10 and 11 point elsewhere
-        counts[10] = 1000;
-        counts[11] = 1000;
-        text.extend([1.0f32, 0.0]); // row 12, new, reads like rows 0..10
-        let near = popularity_logits(&counts, &[12], &text, 2);
-        assert!(
-            near[12].abs() < 1e-6,
-            "the 10 nearest have count 0: {near:?}"
-        );
-
         let (_seeded, device) = crate::fixtures::seeded_cpu(4);
         let model = Recommender::init(&tiny_config(), &device);
         let text = Tensor::<2>::zeros([6, 1], &device);

@@ -201,10 +201,8 @@ impl Recommender {
     ) -> Pending {
         let recent = &batch.items[..batch.lens[0]];
         let user = self.user_row(catalog, batch);
-        let scores = user
-            .clone()
-            .matmul(catalog.unit.clone().transpose())
-            .div_scalar(self.temperature)
+        let scores = self
+            .scores_of(user.clone(), catalog.unit.clone())
             .slice([0..1, 0..catalog.items]);
         let scores = match boost {
             Some(b) => scores + b,

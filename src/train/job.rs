@@ -19,8 +19,8 @@ use crate::error::{Error, Result};
 use crate::eval::{Metrics, evaluate_model, measure_cold_start, measure_new_item_policies};
 use crate::jobs::parallel::DataParallel;
 use crate::jobs::{CheckpointPlan, JobObserver};
-use crate::rec::model::popularity_logits;
 use crate::rec::persona::MAX_FACETS;
+use crate::rec::popularity::popularity_logits;
 use crate::rec::{
     ItemMode, ItemTowerConfig, PersonaVocabulary, RecDtype, Recommender, RecommenderConfig,
     SequenceEncoderConfig, SignalsConfig,
