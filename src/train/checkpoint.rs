@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::Result;
 pub use crate::jobs::checkpoint::{Checkpointer, shape_fingerprint};
 use crate::jobs::checkpoint::{STATE_FILE, bad};
+use crate::rec::Recommender;
 use crate::train::{EpochLog, TrainConfig};
 
 /// Version of `state.json` this build reads and writes.
@@ -73,6 +74,28 @@ impl TrainState {
         }
         Ok(())
     }
+}
+
+/// What a checkpoint must match to be resumed, beyond the training settings: the fingerprint
+/// of `model`'s shape and the data (`windows` training windows over `items` items), and its
+/// dropouts (sequence encoder, text vectors entering the item tower, whole ID rows), which its
+/// shape does not show.
+pub fn run_identity(model: &Recommender, windows: usize, items: usize) -> (String, Vec<f64>) {
+    // Logit adjustment changes what the weights mean: its checkpoints resume only with it
+    // (and runs without it keep the fingerprint they always had).
+    let adjusted = if model.popularity.is_some() {
+        " popularity logits"
+    } else {
+        ""
+    };
+    let fingerprint =
+        shape_fingerprint(model, &format!("{windows} windows {items} items{adjusted}"));
+    let dropouts = vec![
+        model.config.sequence.dropout,
+        model.config.items.dropout,
+        model.config.items.id_dropout,
+    ];
+    (fingerprint, dropouts)
 }
 
 /// Whether the dropouts a checkpoint recorded are `now`'s: one it does not list (written before

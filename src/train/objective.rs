@@ -7,6 +7,20 @@ use crate::contracts::{EventKind, SceneContext};
 use crate::rec::{Recommender, SequenceBatch};
 use crate::train::windows::TrainWindow;
 
+/// The fine-tuning softmax's `absent` mask `[1, n]`: true on `rows`, the items held out of
+/// training (cold start), which are not even negatives.
+pub(crate) fn absent_mask(
+    n: usize,
+    rows: impl IntoIterator<Item = usize>,
+    device: &Device,
+) -> Tensor<2, Bool> {
+    let mut mask = vec![false; n];
+    for r in rows {
+        mask[r] = true;
+    }
+    Tensor::<2, Bool>::from_data(TensorData::new(mask, [1, n]), device)
+}
+
 /// The two views of the items that have both a title and a description, for the two-view
 /// term: text vectors of each view (`[m, text_dim]`, on the training device) and each catalog
 /// row's index among them.

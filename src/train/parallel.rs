@@ -11,7 +11,7 @@ use crate::jobs::worker_step::{
 use crate::rec::persona::FacetTable;
 use crate::rec::signals::ClsdStats;
 use crate::rec::{Recommender, RecommenderConfig};
-use crate::train::objective::{Objective, OwnedObjective, TwoViews, shard_loss};
+use crate::train::objective::{Objective, OwnedObjective, TwoViews, absent_mask, shard_loss};
 use crate::train::windows::TrainWindow;
 
 /// A data-parallel replica: its device, and what stays there for the whole run (the catalogue's
@@ -152,13 +152,7 @@ fn shard_on_worker(
             },
         ),
         ShardObjective::Finetune { absent, two_view } => {
-            let absent = absent.map(|(n, rows)| {
-                let mut mask = vec![false; n];
-                for r in rows {
-                    mask[r] = true;
-                }
-                Tensor::<2, Bool>::from_data(TensorData::new(mask, [1, n]), &device)
-            });
+            let absent = absent.map(|(n, rows)| absent_mask(n, rows, &device));
             let views = match two_view {
                 Some((row_of, weight)) => Some((
                     TwoViews {

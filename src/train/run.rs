@@ -11,11 +11,11 @@ use crate::jobs::JobObserver;
 use crate::jobs::parallel::{DataParallel, ShardPlan, add_into, replica_error};
 use crate::rec::Recommender;
 use crate::rng::SplitMix;
-use crate::train::checkpoint::{self, Checkpointer, TrainState, shape_fingerprint};
+use crate::train::checkpoint::{self, Checkpointer, TrainState};
 use crate::train::clsd::clsd_pass;
 use crate::train::config::TrainConfig;
 pub use crate::train::epoch_log::EpochLog;
-use crate::train::objective::{Objective, TwoViews};
+use crate::train::objective::{Objective, TwoViews, absent_mask};
 use crate::train::parallel::{Replica, Sharding, batch_gradients};
 use crate::train::windows::{item_drop, train_windows};
 
@@ -83,26 +83,7 @@ pub fn train_with_views(
         .with_weight_decay(config.weight_decay)
         .init();
     let mut base = train_windows(split, config.max_len, None);
-    let fingerprint = shape_fingerprint(
-        &model,
-        &format!(
-            "{} windows {} items{}",
-            base.len(),
-            text.dims()[0],
-            // Logit adjustment changes what the weights mean: its checkpoints resume only
-            // with it (and runs without it keep the fingerprint they always had).
-            if model.popularity.is_some() {
-                " popularity logits"
-            } else {
-                ""
-            }
-        ),
-    );
-    let dropouts = vec![
-        model.config.sequence.dropout,
-        model.config.items.dropout,
-        model.config.items.id_dropout,
-    ];
+    let (fingerprint, dropouts) = checkpoint::run_identity(&model, base.len(), text.dims()[0]);
     let mut rng = SplitMix(config.seed);
     let plain_text = text.clone().inner();
     let mut best: Option<(f64, Recommender)> = None;
@@ -161,14 +142,8 @@ pub fn train_with_views(
     let resumed_epochs = first_epoch - 1;
     let device = text.device();
     // Held-out (cold-start) items are absent from the training catalog: not even negatives.
-    let absent = (!split.held_out.is_empty()).then(|| {
-        let n = text.dims()[0];
-        let mut mask = vec![false; n];
-        for &i in &split.held_out {
-            mask[i] = true;
-        }
-        Tensor::<2, Bool>::from_data(TensorData::new(mask, [1, n]), &device)
-    });
+    let absent = (!split.held_out.is_empty())
+        .then(|| absent_mask(text.dims()[0], split.held_out.iter().copied(), &device));
     let last_epoch = config.pretrain_epochs + config.epochs;
     let replicas = if devices.len() > 1 {
         Replica::on(devices, text, views.filter(|_| config.two_view > 0.0))
