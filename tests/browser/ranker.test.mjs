@@ -139,19 +139,8 @@ test('<ranklet-shelf only="new">: the items the model never trained on, in the m
   assert.equal(nativeOrder.length, 5);
   const page = await openPage(browser, server.url);
   const shelf = await page.evaluate(async ({ model, catalog, plainCatalog, history }) => {
-    await import('/www/ranklet-shelf.js');
-    const make = async (catalogUrl) => {
-      const el = document.createElement('ranklet-shelf');
-      const ready = new Promise((resolve) => el.addEventListener('ranklet-ready', resolve, { once: true }));
-      el.setAttribute('backend', 'cpu');
-      el.setAttribute('k', '10');
-      el.setAttribute('only', 'new');
-      el.setAttribute('model', model);
-      el.setAttribute('catalog', catalogUrl);
-      document.body.append(el);
-      await ready;
-      return el;
-    };
+    const { addShelf } = await import('/tests/browser/shelf_page.mjs');
+    const make = (catalogUrl) => addShelf({ backend: 'cpu', k: '10', only: 'new', model, catalog: catalogUrl });
     const texts = (el) => [...el.shadowRoot.querySelectorAll('.because')].map((b) => b.textContent);
     const el = await make(catalog);
     const newIds = el.ranklet.newIds;
@@ -201,15 +190,8 @@ test('calibrated re-ranking: the browser equals native recommend --calibrate, an
 test('<ranklet-shelf calibrate> shows the calibrated list of native recommend --calibrate (0.2 by default, 0 the model order)', { timeout: 300_000 }, async () => {
   const page = await openPage(browser, server.url);
   const shelf = await page.evaluate(async ({ model, catalog, history }) => {
-    await import('/www/ranklet-shelf.js');
-    const el = document.createElement('ranklet-shelf');
-    const ready = new Promise((resolve) => el.addEventListener('ranklet-ready', resolve, { once: true }));
-    el.setAttribute('backend', 'cpu');
-    el.setAttribute('k', '10');
-    el.setAttribute('model', model);
-    el.setAttribute('catalog', catalog);
-    document.body.append(el);
-    await ready;
+    const { addShelf } = await import('/tests/browser/shelf_page.mjs');
+    const el = await addShelf({ backend: 'cpu', k: '10', model, catalog });
     for (const item of history) await el.record({ event: 'click', item });
     const byDefault = el.recommendations.map((r) => r.id);
     const set = async (value) => {
