@@ -4,7 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use ranklet::bundle::write_encoder_dir;
 use ranklet::data::synthetic::{synthetic_dataset, write_contracts};
+use ranklet::fixtures::tiny_bert_files;
 
 /// Runs the binary and insists that it succeeded.
 pub fn ranklet_ok(args: &[&str]) -> std::process::Output {
@@ -98,3 +100,10 @@ pub fn train(dir: &Path, extra: &[&str]) -> serde_json::Value {
 compile_error!(
     "the integration tests need the test fixtures: cargo test --features fixtures (./build.sh test passes it)"
 );
+
+/// A tiny random BERT encoder folder (the fixtures') in `dir`; its path.
+pub fn tiny_encoder(dir: &Path) -> String {
+    let model = dir.join("tiny-encoder");
+    write_encoder_dir(&model, &tiny_bert_files(3)).unwrap();
+    model.to_str().unwrap().to_string()
+}
