@@ -3,7 +3,8 @@
 // tested against one table of cases (tests/fixtures/catalog-cases.json).
 //
 // A catalogue is a JSON array or JSONL of items {"id", "title", "text"?, "category"? (string or
-// list), "genres"? (string or list), "brand"?, "price"?, "url"?, "image"?}; unknown fields are
+// list), "genres"? (string or list), "brand"?, "price"?, "url"?, "image"?, "popularity"? (a number
+// ≥ 0: how often visitors choose it)}; unknown fields are
 // kept for display. A missing or empty id or title, a field of the wrong type, a duplicate id
 // or an empty catalogue is an error naming the line (JSONL) or the item (JSON array).
 
@@ -33,6 +34,10 @@ function checkItem(item, at) {
   }
   if (item.price !== undefined && item.price !== null && typeof item.price !== 'number') {
     throw new Error(`${at}: "price" must be a number`);
+  }
+  if (item.popularity === null) delete item.popularity;
+  else if (item.popularity !== undefined && !(typeof item.popularity === 'number' && item.popularity >= 0)) {
+    throw new Error(`${at}: "popularity" must be a number, 0 or more`);
   }
   for (const key of LIST_FIELDS) {
     const v = item[key];

@@ -458,13 +458,14 @@ const ops = {
       // from; only new and changed items are embedded here (through the IndexedDB cache). One
       // pass in wasm reads the catalogue against the index; only the missing texts come back
       // (an inductive model ranks any catalogue, in its own order).
-      const { ids, rows, missingTexts } = shop.ranker.indexCatalog(text);
+      const { ids, rows, missingTexts, popularity } = shop.ranker.indexCatalog(text);
       // setItemRows takes the catalogue's persona facets along.
       ({ embedded, cacheNote, fromIndex } = await installIndexRows(shop, rows, missingTexts, { batch, progress }));
       shop.ids = ids;
+      shop.ranker.setItemPopularity(popularity, ids);
     } else {
       const { catalogTexts } = (await wasm('cpu')).m;
-      const [ids, texts, facets] = catalogTexts(text);
+      const [ids, texts, facets, popularity] = catalogTexts(text);
       let order = ids.map((_, i) => i);
       if (shop.ranker.mode !== 'inductive') {
         // ID rows: the catalog must be the model's, in its row order.
@@ -492,6 +493,8 @@ const ops = {
       // The persona facets (genres, else categories) of each row, for a model with a persona input.
       shop.ranker.setItemFacets(order.map((i) => facets[i]));
       shop.ids = order.map((i) => ids[i]);
+      // New items are lifted by the catalogue's popularity figures, as natively.
+      shop.ranker.setItemPopularity(Float32Array.from(order, (i) => popularity[i]), shop.ids);
     }
     shop.row = new Map(shop.ids.map((id, r) => [id, r]));
     // The items this model never trained on (the bundle decides which): a "new arrivals" shelf.

@@ -74,13 +74,18 @@ pub struct RecommendArgs {
 pub fn run(args: RecommendArgs) -> Result<()> {
     let rec = read_recommender_dir(&args.model)?;
     let config = rec.entry.config.clone();
+    // The catalogue's popularity figures by id (a `--data` dataset has none).
+    let mut popularity_of = std::collections::HashMap::new();
     let (origin, items) = if let Some(path) = &args.catalog {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path.display(), e))?;
         let origin = path.display().to_string();
-        let items: Vec<ItemText> = read_catalog(&bytes, &origin)?
-            .into_iter()
-            .map(ItemText::from)
-            .collect();
+        let catalog = read_catalog(&bytes, &origin)?;
+        for item in &catalog {
+            if let Some(p) = item.popularity {
+                popularity_of.insert(item.id.clone(), p as f32);
+            }
+        }
+        let items: Vec<ItemText> = catalog.into_iter().map(ItemText::from).collect();
         (origin, items)
     } else {
         let dir = args
@@ -176,6 +181,14 @@ pub fn run(args: RecommendArgs) -> Result<()> {
             RankingState::from_item_rows(&model, raw, dim, config.items.text_dim, &device)
         }
     };
+    if args.index.is_none() {
+        // New items lifted by the catalogue's popularity, as the browser lifts them.
+        let popularity: Vec<f32> = items
+            .iter()
+            .map(|i| popularity_of.get(&i.id).copied().unwrap_or(f32::NAN))
+            .collect();
+        state.lift_new_items(config.new_items.popularity, &is_new, &popularity)?;
+    }
     state.history_select = args.selection.history_select;
     state.recent = args.selection.recent;
     // Calibration: the list's genre mix towards the history's (the browser's `calibrate`).

@@ -38,6 +38,11 @@ pub struct CatalogItem {
     /// Image address.
     #[serde(default)]
     pub image: Option<String>,
+    /// How often visitors choose the item, in any unit the shop counts in (views, sales, over
+    /// any period); a number ≥ 0. Lifts the items the model never trained
+    /// on ([`crate::rec::NewItemPopularity`]), and orders the shelf before any history.
+    #[serde(default)]
+    pub popularity: Option<f64>,
 }
 
 impl CatalogItem {
@@ -122,6 +127,19 @@ fn normalise_item(value: Value, at: &str) -> Result<serde_json::Map<String, Valu
     }
     if let Some(Value::String(g)) = map.get("genres").cloned() {
         map.insert("genres".into(), Value::Array(vec![Value::String(g)]));
+    }
+    match map.get("popularity") {
+        Some(Value::Null) => {
+            map.remove("popularity");
+        }
+        Some(Value::Number(n)) if n.as_f64().is_some_and(|p| p >= 0.0) => {}
+        Some(_) => {
+            return Err(Error::bad_input(
+                at,
+                "\"popularity\" must be a number, 0 or more",
+            ));
+        }
+        None => {}
     }
     Ok(map)
 }

@@ -214,6 +214,23 @@ impl Split {
         })
     }
 
+    /// How often each item occurs in the histories the test examples read (`seen`, held-out
+    /// items included), less each history's last `drop` events: the figures a shop's catalogue
+    /// shows as `popularity` at test time (`drop` 0) and at validation time (`drop` 1), counts
+    /// that keep coming after training, new items' too. No example's target is counted.
+    pub fn catalogue_counts(&self, num_items: usize, drop: usize) -> Vec<f32> {
+        let mut counts = vec![0.0; num_items];
+        for e in &self.test {
+            let kept = e.seen.len().saturating_sub(drop);
+            for &i in &e.seen[..kept] {
+                if let Some(c) = counts.get_mut(i) {
+                    *c += 1.0;
+                }
+            }
+        }
+        counts
+    }
+
     /// Interaction counts per item over the training sequences.
     pub fn train_counts(&self, num_items: usize) -> Vec<u32> {
         let mut counts = vec![0; num_items];
@@ -252,6 +269,36 @@ mod tests {
         // Seeded: the same seed holds out the same items.
         let mut again = Split::leave_one_out(&ds, 10);
         assert_eq!(again.hold_out_items(ds.items.len(), 0.1, 0.0, 5).test, held);
+    }
+
+    /// The catalogue's counts read the histories the test reads (held-out items too), never a
+    /// target; validation's time drops each history's last event, which is its own target.
+    #[test]
+    fn catalogue_counts_count_histories_not_targets() {
+        let ds = crate::data::synthetic::synthetic_dataset(60, 40, 8, 12, 3);
+        let mut split = Split::leave_one_out(&ds, 10);
+        let held = split.hold_out_items(ds.items.len(), 0.1, 0.0, 5).test;
+        let at_test = split.catalogue_counts(ds.items.len(), 0);
+        let at_valid = split.catalogue_counts(ds.items.len(), 1);
+        let events: usize = split.test.iter().map(|e| e.seen.len()).sum();
+        assert_eq!(at_test.iter().sum::<f32>() as usize, events);
+        assert_eq!(
+            at_valid.iter().sum::<f32>() as usize,
+            events - split.test.len()
+        );
+        // A held-out item never reaches training, but visitors keep choosing it.
+        let train = split.train_counts(ds.items.len());
+        assert!(held.iter().all(|&i| train[i] == 0));
+        assert!(held.iter().any(|&i| at_test[i] > 0.0), "{held:?}");
+        // Each validation target is the last event of its test history: counted at test time,
+        // not at validation time.
+        let mut by_hand = vec![0.0f32; ds.items.len()];
+        for e in &split.test {
+            for &i in &e.seen[..e.seen.len() - 1] {
+                by_hand[i] += 1.0;
+            }
+        }
+        assert_eq!(at_valid, by_hand);
     }
 
     #[test]

@@ -59,6 +59,18 @@ impl NewItemPrior {
     }
 }
 
+/// The weights tried when [`crate::rec::NewItemPopularity`] is chosen on validation (cosine
+/// per unit of log popularity share), each with every offset of [`NEW_ITEM_LIFT_OFFSETS`].
+pub const NEW_ITEM_POPULARITY_WEIGHTS: [f32; 11] =
+    [0.0, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.6, 0.8];
+
+/// The offsets tried with each weight of [`NEW_ITEM_POPULARITY_WEIGHTS`]: the prior's, and
+/// further down, where a large weight needs them.
+pub const NEW_ITEM_LIFT_OFFSETS: [f32; 20] = [
+    -0.6, -0.4, -0.3, -0.2, -0.15, -0.1, -0.075, -0.05, -0.025, 0.0, 0.025, 0.05, 0.075, 0.1, 0.15,
+    0.2, 0.3, 0.4, 0.6, 0.8,
+];
+
 /// The numbers of reserved places tried when [`NewArrivals`] is chosen on validation.
 pub const NEW_ARRIVAL_SLOTS: [usize; 4] = [0, 1, 2, 3];
 

@@ -31,7 +31,7 @@ pub use history_select::{
 };
 pub use item_tower::{ItemMode, ItemTower, ItemTowerConfig};
 pub use model::{ItemVectors, Recommender, RecommenderConfig};
-pub use new_items::{NeighbourMix, NewItems};
+pub use new_items::{NeighbourMix, NewItemPopularity, NewItems};
 pub use persona::{FacetTable, PersonaEncoder, PersonaVocabulary};
 pub use rank::{
     AVOID_WEIGHT, History, Offsets, RankOptions, Reasons, Recommendation, avoid_boost, top_k,

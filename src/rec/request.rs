@@ -136,6 +136,12 @@ impl RankingState {
                 None => nearness,
             });
         }
+        if let Some(lift) = &self.new_item_lift {
+            offsets.total = Some(match offsets.total.take() {
+                Some(b) => b + lift.clone(),
+                None => lift.clone(),
+            });
+        }
         if let Some(bad) = req.history.iter().find(|&&h| h >= n + q) {
             return Err(Error::bad_input(
                 "history",
@@ -287,6 +293,81 @@ mod tests {
             &unmixed, text, 12, &device, &is_new,
         ));
         assert_eq!(same, plain);
+    }
+
+    /// The popularity lift raises exactly the new rows the catalogue counts, by the lift's
+    /// score; trained rows keep their scores; a catalogue without figures, or lengths that do
+    /// not match it, leave the ranking as it was (the latter refused, naming what is wrong).
+    #[test]
+    fn catalogue_popularity_lifts_only_the_counted_new_rows() {
+        let (_seeded, device) = seeded_cpu(8);
+        let model = model(&device);
+        let n = 30;
+        let text = SplitMix(5).uniform(n * 12, 0.0, 1.0);
+        let mut is_new = vec![false; n];
+        for r in [4, 9, 21] {
+            is_new[r] = true;
+        }
+        let mut popularity = vec![f32::NAN; n];
+        popularity[0] = 100.0;
+        popularity[4] = 100.0;
+        popularity[9] = 0.0;
+        let history = [3usize, 7, 11];
+        let req = RecommendRequest {
+            history: &history,
+            k: n,
+            exclude_seen: true,
+            ..Default::default()
+        };
+        // History rows are left out of the answer: they keep the sentinel.
+        let score_of = |recs: &[Recommendation]| -> Vec<f32> {
+            let mut s = vec![f32::MIN; n];
+            for r in recs {
+                s[r.item] = r.score;
+            }
+            s
+        };
+        let mut state = RankingState::from_rows_with_new(&model, text, 12, &device, &is_new);
+        let before = score_of(&state.recommend(&model, &req).unwrap());
+        let lift = crate::rec::NewItemPopularity {
+            offset: -0.5,
+            weight: 2.0,
+        };
+        state.lift_new_items(lift, &is_new, &popularity).unwrap();
+        let after = score_of(&state.recommend(&model, &req).unwrap());
+        let t = model.temperature as f32;
+        for r in (0..n).filter(|r| !history.contains(r)) {
+            let want = match r {
+                4 => (-0.5 + 2.0) / t,
+                9 | 21 => -0.5 / t,
+                _ => 0.0,
+            };
+            assert!(
+                (after[r] - before[r] - want).abs() < 1e-3,
+                "row {r}: {} -> {}",
+                before[r],
+                after[r]
+            );
+        }
+        let top = state.recommend(
+            &model,
+            &RecommendRequest {
+                k: 1,
+                ..req.clone()
+            },
+        );
+        assert_eq!(top.unwrap()[0].item, 4, "the counted new row comes first");
+        // No figures: the lift goes.
+        state.lift_new_items(lift, &is_new, &[]).unwrap();
+        assert_eq!(score_of(&state.recommend(&model, &req).unwrap()), before);
+        let err = state
+            .lift_new_items(lift, &is_new, &popularity[..5])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("5 popularity figures for a catalogue of 30"),
+            "{err}"
+        );
     }
 
     /// A catalogue given as precomputed item vectors (an index) ranks exactly as the same

@@ -38,6 +38,9 @@ pub struct RankingState {
     pub(super) temperature: f64,
     max_len: usize,
     pub(super) text_dim: usize,
+    /// Each catalogue row's score lift `[1, items]` for the items the model never trained on,
+    /// from the catalogue's popularity figures ([`RankingState::lift_new_items`]); none: no lift.
+    pub(super) new_item_lift: Option<Tensor<2>>,
 }
 
 impl RankingState {
@@ -177,7 +180,40 @@ impl RankingState {
             // The encoder's window: its position table's rows.
             max_len: model.encoder.positions.weight.dims()[0],
             text_dim,
+            new_item_lift: None,
         }
+    }
+
+    /// Lifts the rows `is_new` marks (the items the model never trained on) by the catalogue's
+    /// `popularity` figures, one per row (NaN or negative: none), as `lift` says
+    /// ([`crate::rec::NewItemPopularity`]; the bundle's `new_items.popularity`). A new item's
+    /// text cannot say how often it is chosen; the shop's counts can. Replaces an earlier lift;
+    /// no new row, no figure or no lift clears it. Refused when the lengths differ from the
+    /// catalogue's.
+    pub fn lift_new_items(
+        &mut self,
+        lift: crate::rec::NewItemPopularity,
+        is_new: &[bool],
+        popularity: &[f32],
+    ) -> Result<()> {
+        let n = self.items();
+        for (what, len) in [
+            ("new-item flags", is_new.len()),
+            ("popularity figures", popularity.len()),
+        ] {
+            if len != n && len != 0 {
+                return Err(Error::bad_input(
+                    "catalogue popularity",
+                    format!("{len} {what} for a catalogue of {n} items"),
+                ));
+            }
+        }
+        let counted = popularity.iter().any(|p| p.is_finite() && *p > 0.0);
+        self.new_item_lift = (!lift.is_none() && is_new.contains(&true) && counted).then(|| {
+            let row = lift.score_lifts(popularity, is_new, self.temperature);
+            Tensor::<2>::from_data(TensorData::new(row, [1, n]), &self.catalog.unit.device())
+        });
+        Ok(())
     }
 
     /// Catalogue items.

@@ -25,7 +25,7 @@ use crate::rec::{
     ItemMode, ItemTowerConfig, PersonaVocabulary, RecDtype, Recommender, RecommenderConfig,
     SequenceEncoderConfig, SignalsConfig,
 };
-use crate::rec::{NeighbourMix, NewItems};
+use crate::rec::{NeighbourMix, NewItemPopularity, NewItems};
 use crate::text::TextEmbedder;
 use crate::text::weights::{StoredDtype, save_encoder};
 use crate::train::text_inputs::{text_vectors, two_views};
@@ -467,6 +467,10 @@ pub fn run_train_job(
             cold_test.as_deref(),
             &held_out.all(),
             &held_out.valid,
+            (
+                &split.catalogue_counts(ds.items.len(), 1),
+                &split.catalogue_counts(ds.items.len(), 0),
+            ),
         )
     });
     let best_epoch = log
@@ -523,6 +527,9 @@ pub fn run_train_job(
                         mix: policies
                             .as_ref()
                             .map_or_else(NeighbourMix::default, |p| p.mix),
+                        popularity: policies
+                            .as_ref()
+                            .map_or_else(NewItemPopularity::default, |p| p.popularity),
                         untrained: held_out
                             .all()
                             .iter()

@@ -7,7 +7,7 @@ use js_sys::{Array, Float32Array, Object, Reflect, Uint8Array, Uint32Array};
 use wasm_bindgen::prelude::*;
 
 use super::ranker::Ranker;
-use super::{file_reader, js_error};
+use super::{file_reader, js_error, popularity_figures};
 use crate::contracts::sha256_hex;
 use crate::index::ItemIndex;
 use crate::index::format::text_hash;
@@ -48,9 +48,10 @@ impl Ranker {
     }
 
     /// Reads a catalogue (JSON array or JSONL text) against the loaded index in one pass:
-    /// `{ids, rows, missingTexts}` — each item's id, its row in the index (`0xFFFFFFFF` where the
-    /// index lacks the id or holds another text for it) and, in order, the encoder texts of
-    /// those missing items (to embed on the device). Only the missing texts cross to
+    /// `{ids, rows, missingTexts, popularity}` — each item's id, its row in the index
+    /// (`0xFFFFFFFF` where the index lacks the id or holds another text for it), in order, the
+    /// encoder texts of those missing items (to embed on the device), and each item's
+    /// popularity figure (NaN where it has none; for `setItemPopularity`). Only the missing texts cross to
     /// JavaScript; the items' persona facets stay here for the next `setItemRows`. This is
     /// `catalogTexts` + `indexRowsOf` + `setItemFacets` without sending every text and facet
     /// list across twice (a later visit to a 20 000-item shop spent a third of `index()` there).
@@ -84,6 +85,7 @@ impl Ranker {
         set("ids", ids.into())?;
         set("rows", Uint32Array::from(&rows[..]).into())?;
         set("missingTexts", missing.into())?;
+        set("popularity", popularity_figures(&items).into())?;
         Ok(out)
     }
 

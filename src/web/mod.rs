@@ -50,9 +50,19 @@ pub fn product_titles_js(n: usize, seed: u32) -> Vec<String> {
     product_titles(n, u64::from(seed))
 }
 
-/// Reads a catalog (JSON array or JSONL text) and returns `[ids, encoderTexts, facets]`: the
-/// exact texts the native side embeds for these items (title. categories. brand. text), and
-/// each item's persona facets (its genres, else its categories).
+/// Each catalogue item's `popularity` (NaN where it has none), for `setItemPopularity`.
+pub(crate) fn popularity_figures(items: &[crate::data::CatalogItem]) -> js_sys::Float32Array {
+    let figures: Vec<f32> = items
+        .iter()
+        .map(|i| i.popularity.map_or(f32::NAN, |p| p as f32))
+        .collect();
+    js_sys::Float32Array::from(&figures[..])
+}
+
+/// Reads a catalog (JSON array or JSONL text) and returns `[ids, encoderTexts, facets,
+/// popularity]`: the exact texts the native side embeds for these items (title. categories.
+/// brand. text), each item's persona facets (its genres, else its categories), and its
+/// popularity figure (NaN where it has none).
 #[wasm_bindgen(js_name = catalogTexts)]
 pub fn catalog_texts(catalog: &str) -> Result<js_sys::Array, JsError> {
     let items = crate::data::read_catalog(catalog.as_bytes(), "catalog").map_err(js_error)?;
@@ -72,6 +82,7 @@ pub fn catalog_texts(catalog: &str) -> Result<js_sys::Array, JsError> {
         JsValue::from(ids),
         JsValue::from(texts),
         JsValue::from(facets),
+        JsValue::from(popularity_figures(&items)),
     ]
     .into_iter()
     .collect())

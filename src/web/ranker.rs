@@ -132,6 +132,26 @@ impl Ranker {
         self.config.new_item_ids(&ids, &self.items)
     }
 
+    /// The installed catalogue's popularity figures, one per row in the order of `ids` (its
+    /// items; NaN where an item has none): the items this model never trained on are lifted
+    /// by them as the bundle's `new_items.popularity` says. Call after the catalogue is
+    /// installed; installing another clears the lift.
+    #[wasm_bindgen(js_name = setItemPopularity)]
+    pub fn set_item_popularity(
+        &mut self,
+        popularity: Float32Array,
+        ids: Vec<String>,
+    ) -> Result<(), JsError> {
+        let is_new = self.config.new_item_rows(&ids, &self.items);
+        let lift = self.config.new_items.popularity;
+        let Some(state) = &mut self.state else {
+            return Err(JsError::new("setItemPopularity: no catalogue installed"));
+        };
+        state
+            .lift_new_items(lift, &is_new, &popularity.to_vec())
+            .map_err(js_error)
+    }
+
     /// `"inductive"`, `"transductive"` or `"id"`.
     #[wasm_bindgen(getter)]
     pub fn mode(&self) -> String {

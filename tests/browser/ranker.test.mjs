@@ -85,10 +85,13 @@ for (const mode of ['transductive', 'inductive']) {
   });
 }
 
-test('items the model never trained on: placed among the trained ones by the bundle\'s neighbour mix, in the browser as natively, and only they move', { timeout: 300_000 }, async () => {
-  // The shop's catalogue and five items it never trained on (new ids; texts near five trained ones).
-  const lines = readFileSync(path.join(FIX, 'shop/catalog.jsonl'), 'utf8').trim().split('\n');
-  const extra = lines.slice(0, 5).map((l, k) => JSON.stringify({ ...JSON.parse(l), id: `new-${k}`, title: `${JSON.parse(l).title} new edition` }));
+test('items the model never trained on: placed among the trained ones by the bundle\'s neighbour mix and lifted by the catalogue\'s popularity, in the browser as natively, and only they move', { timeout: 300_000 }, async () => {
+  // The shop's catalogue and five items it never trained on (new ids; texts near five trained
+  // ones), with popularity figures: the new items' from none to the catalogue's largest.
+  const lines = readFileSync(path.join(FIX, 'shop/catalog.jsonl'), 'utf8').trim().split('\n')
+    .map((l, k) => JSON.stringify({ ...JSON.parse(l), popularity: (k * 37) % 400 }));
+  const newPopularity = [undefined, 0, 5, 50, 400];
+  const extra = lines.slice(0, 5).map((l, k) => JSON.stringify({ ...JSON.parse(l), id: `new-${k}`, title: `${JSON.parse(l).title} new edition`, popularity: newPopularity[k] }));
   const catalogNew = path.join(FIX, 'shop/catalog-new.jsonl');
   writeFileSync(catalogNew, [...lines, ...extra].join('\n') + '\n');
   const n = lines.length + extra.length;
@@ -110,6 +113,18 @@ test('items the model never trained on: placed among the trained ones by the bun
     else assert.ok(Math.abs(mixed.get(id) - s) < 1e-6, `trained item ${id} moved: ${mixed.get(id)} vs ${s}`);
   }
   assert.ok(moved > 1e-3, `the mix moves the new items (largest change ${moved})`);
+  // The same bundle without the popularity lift: only the new items' scores change, each by
+  // more the more popular it is (none and 0 alike: the offset alone).
+  const unlifted = path.join(FIX, 'bundle-inductive-unlifted');
+  rmSync(unlifted, { recursive: true, force: true });
+  cpSync(bundle, unlifted, { recursive: true });
+  const unliftedManifest = JSON.parse(readFileSync(path.join(unlifted, 'manifest.json'), 'utf8'));
+  unliftedManifest.recommender.config.new_items = { ...unliftedManifest.recommender.config.new_items, popularity: { offset: 0, weight: 0 } };
+  writeFileSync(path.join(unlifted, 'manifest.json'), JSON.stringify(unliftedManifest));
+  const flat = scores(unlifted);
+  const lift = [0, 1, 2, 3, 4].map((k) => mixed.get(`new-${k}`) - flat.get(`new-${k}`));
+  for (const [id, s] of flat) if (!id.startsWith('new-')) assert.ok(Math.abs(mixed.get(id) - s) < 1e-6, `trained item ${id} lifted`);
+  assert.ok(Math.abs(lift[0] - lift[1]) < 1e-5 && lift[1] < lift[2] && lift[2] < lift[3] && lift[3] < lift[4], `lifts ${lift}`);
   const page = await openPage(browser, server.url);
   const theirs = await page.evaluate(async ({ model, catalog, history, n }) => {
     const { Ranklet } = await import('/www/ranklet.js');
@@ -121,7 +136,7 @@ test('items the model never trained on: placed among the trained ones by the bun
   }, { model: rel(bundle) + '/', catalog: readFileSync(catalogNew, 'utf8'), history: HISTORY, n });
   assert.equal(theirs.length, mixed.size);
   const diff = Math.max(...theirs.map((r) => Math.abs(r.score - mixed.get(r.id))));
-  console.log(`new items: mixed by ${moved.toExponential(2)} at most; max |browser − native| score ${diff.toExponential(2)}`);
+  console.log(`new items: mixed by ${moved.toExponential(2)} at most, lifted by ${lift.map((x) => x.toFixed(3))}; max |browser − native| score ${diff.toExponential(2)}`);
   assert.ok(diff < 1e-4, `${diff}`);
 });
 
