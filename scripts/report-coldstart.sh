@@ -5,9 +5,10 @@
 # sequence, not even as negatives), once per holdout seed; for the test users whose target is a
 # held-out item: Recall/NDCG@10 over the whole catalogue against popularity and random, and the
 # target's rank among the held-out items only (a "new arrivals" shelf). 5 % more of the items
-# are held out for validation (`--holdout-valid-items 0.05`): on them the new-item prior, one
-# score offset for items never seen in training, and the new-arrival places (the end of a shelf
-# kept for the best new items) are chosen. Seed means and spread.
+# are held out for validation (`--holdout-valid-items 0.05`): on them the new-item policies are
+# chosen — the prior (one score offset for items never seen in training), the new-arrival places
+# (the end of a shelf kept for the best new items), the neighbour mix and the catalogue-popularity
+# lift — validation ranking without the test-held items. Seed means and spread.
 # One seed is trained again with each of four changes (ablations; ABLATION=0 skips them).
 # About 25 minutes per seed on 2 CPU cores; each run checkpoints, and a run stopped or finished
 # earlier resumes from its checkpoint (a finished one is only evaluated again).

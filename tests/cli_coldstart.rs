@@ -132,10 +132,17 @@ fn validation_held_items_choose_the_new_item_policies_and_the_bundle_records_the
     let mix = &m["neighbour_mix"];
     assert_eq!(mix["sweep"].as_array().unwrap().len(), 19);
     assert_eq!(mix["test_grid"].as_array().unwrap().len(), 19);
+    // The popularity lift: every lift of the grid swept on validation and measured on the test.
+    let lift = &m["new_item_popularity"];
+    let grid = ranklet::eval::new_item_choice::popularity_lift_grid().len();
+    assert_eq!(lift["sweep"].as_array().unwrap().len(), grid);
+    assert_eq!(lift["test_grid"].as_array().unwrap().len(), grid);
     for key in [
         "model_with_prior",
         "model_with_new_arrivals",
         "model_with_neighbour_mix",
+        "model_with_popularity_lift",
+        "catalogue_popularity",
     ] {
         let v = m["cold_start"][key]["recall@10"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&v), "{key}: {v}");
@@ -162,8 +169,17 @@ fn validation_held_items_choose_the_new_item_policies_and_the_bundle_records_the
         9,
         "3 + 6 held out"
     );
-    assert_eq!(new_items["mix"]["own"], mix["own"]);
+    // The report writes f32s widened to f64, the manifest f32s as written: compare as f32.
+    let f32_of = |v: &serde_json::Value| v.as_f64().unwrap() as f32;
+    assert_eq!(f32_of(&new_items["mix"]["own"]), f32_of(&mix["own"]));
     assert_eq!(new_items["mix"]["neighbours"], mix["neighbours"]);
+    for key in ["offset", "weight"] {
+        assert_eq!(
+            f32_of(&new_items["popularity"][key]),
+            f32_of(&lift[key]),
+            "{key}"
+        );
+    }
     // The bundle evaluates and recommends with its held-out items placed by the mix.
     let report = dir.join("eval.json");
     ranklet_ok(&[

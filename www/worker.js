@@ -364,6 +364,11 @@ async function recommendCells(shop, { history, k, excludeSeen, candidates, exclu
   const all = candidateSet([seen, cells.popular, ...probed], dim, probed.length);
   ranker.setCandidateRows(all.rows);
   const n = all.ids.length;
+  // New items lifted by their catalogue popularity, against the whole catalogue's largest.
+  ranker.setCandidatePopularity(Float32Array.from(all.ids, (_, r) => {
+    const p = all.itemAt(r)?.popularity;
+    return typeof p === 'number' ? p : NaN;
+  }), all.ids);
   const { rows, kinds, queries, avoid } = encodeHistory(usable, { rowOf: all.row, items: n, maxLen: ranker.maxLen, typed, contextItem: onScreen });
   const queryVectors = queries.length ? (await cachedEmbed(shop, queries)).vectors : null;
   const wantSet = candidates ? new Set(Array.from(candidates, String)) : null;

@@ -181,14 +181,13 @@ pub fn run(args: RecommendArgs) -> Result<()> {
             RankingState::from_item_rows(&model, raw, dim, config.items.text_dim, &device)
         }
     };
-    if args.index.is_none() {
-        // New items lifted by the catalogue's popularity, as the browser lifts them.
-        let popularity: Vec<f32> = items
-            .iter()
-            .map(|i| popularity_of.get(&i.id).copied().unwrap_or(f32::NAN))
-            .collect();
-        state.lift_new_items(config.new_items.popularity, &is_new, &popularity)?;
-    }
+    // New items lifted by the catalogue's popularity, as the browser lifts them (an index's
+    // rows are the catalogue's, in its order).
+    let popularity: Vec<f32> = items
+        .iter()
+        .map(|i| popularity_of.get(&i.id).copied().unwrap_or(f32::NAN))
+        .collect();
+    state.lift_new_items(config.new_items.popularity, &is_new, &popularity)?;
     state.history_select = args.selection.history_select;
     state.recent = args.selection.recent;
     // Calibration: the list's genre mix towards the history's (the browser's `calibrate`).

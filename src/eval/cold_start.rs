@@ -6,7 +6,7 @@
 use burn::prelude::*;
 
 use crate::data::{Example, Split};
-use crate::eval::metrics::Metrics;
+use crate::eval::metrics::{Metrics, evaluate};
 use crate::eval::model::{evaluate_model, evaluate_over, rank_among, target_ranks_among};
 use crate::eval::new_item_choice::{
     ArrivalsSweep, MixSweep, PopularitySweep, PriorSweep, choose_neighbour_mix,
@@ -360,6 +360,12 @@ pub struct ColdStart {
     pub test_users: usize,
     pub model: Metrics,
     pub popularity: Metrics,
+    /// Popularity by the catalogue's figures at test time ([`Split::catalogue_counts`]: new
+    /// items counted too, no target): the cold-start users, and every test user.
+    pub catalogue_popularity: Metrics,
+    pub catalogue_popularity_all: Metrics,
+    /// Each cold-start user's target rank among the held-out items by those figures.
+    pub catalogue_popularity_ranks_among_new: Vec<usize>,
     /// Each user's target rank among the held-out items: by the model, and by training
     /// popularity (every held-out item has none: the catalogue's order decides).
     pub ranks_among_new: Vec<usize>,
@@ -389,10 +395,19 @@ pub fn measure_cold_start(
         .iter()
         .map(|e| rank_among(&counts, e.target, held))
         .collect();
+    let figures = split.catalogue_counts(items, 0);
+    let (catalogue_popularity, _) = evaluate(examples, |_| figures.clone());
+    let (catalogue_popularity_all, _) = evaluate(&split.test, |_| figures.clone());
     ColdStart {
         test_users: examples.len(),
         model: ours,
         popularity: pop,
+        catalogue_popularity,
+        catalogue_popularity_all,
+        catalogue_popularity_ranks_among_new: examples
+            .iter()
+            .map(|e| rank_among(&figures, e.target, held))
+            .collect(),
         ranks_among_new: ranks,
         popularity_ranks_among_new: popular,
     }
@@ -414,6 +429,10 @@ impl ColdStart {
             "random_recall@10": 10.0_f64.min(items as f64) / items as f64,
             "median_rank_among_new": median(&self.ranks_among_new),
             "popularity_median_rank_among_new": median(&self.popularity_ranks_among_new),
+            // The catalogue's figures at test time rank new items too: a baseline for the lift.
+            "catalogue_popularity": self.catalogue_popularity.means(),
+            "catalogue_popularity_every_test_user": self.catalogue_popularity_all.means(),
+            "catalogue_popularity_median_rank_among_new": median(&self.catalogue_popularity_ranks_among_new),
             "random_median_rank_among_new": (held as f64 - 1.0) / 2.0,
             "ranks_among_new": self.ranks_among_new,
         })

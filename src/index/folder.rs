@@ -195,6 +195,11 @@ fn partitioned_files(
         nprobe: layout.nprobe,
         decoys: layout.decoys,
         min_shard: layout.partition.min_shard,
+        max_popularity: display
+            .iter()
+            .filter_map(|item| item.get("popularity").and_then(serde_json::Value::as_f64))
+            .map(|p| p as f32)
+            .reduce(f32::max),
     }
 }
 

@@ -41,7 +41,7 @@ pub struct ShardRef {
 }
 
 /// The `partitions` entry of a partitioned index's manifest.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Partitions {
     /// The centroid file (one unit row per shard, in shard order).
     pub centroids: String,
@@ -56,6 +56,11 @@ pub struct Partitions {
     pub decoys: usize,
     /// No cell holds fewer items (the last one standing excepted).
     pub min_shard: usize,
+    /// The catalogue's largest `popularity` figure (none without figures): a candidate item
+    /// the model never trained on is lifted by its figure against this, as in the whole
+    /// catalogue ([`crate::rec::NewItemPopularity`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_popularity: Option<f32>,
 }
 
 /// One shard: ids, the shelf's data and the quantised rows of its items.

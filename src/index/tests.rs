@@ -394,6 +394,8 @@ fn a_partitioned_index_covers_every_item_once_in_shards_of_the_minimum() {
     )
     .unwrap();
     assert_eq!(popular.ids[..3], ["sku-0", "sku-1", "sku-2"]);
+    // Nothing for the popularity lift to scale by without figures.
+    assert_eq!(p.max_popularity, None);
     let cells = index.cells.as_ref().unwrap();
     assert_eq!(cells.shard_rows.len(), p.shards.len());
     // A damaged shard is refused by name.

@@ -196,6 +196,19 @@ impl RankingState {
         is_new: &[bool],
         popularity: &[f32],
     ) -> Result<()> {
+        self.lift_new_items_over(lift, is_new, popularity, None)
+    }
+
+    /// [`Self::lift_new_items`] over candidates of a larger catalogue whose largest figure is
+    /// `p_max` (a partitioned index's manifest records it), so that a candidate is lifted as
+    /// it would be in the whole catalogue.
+    pub fn lift_new_items_over(
+        &mut self,
+        lift: crate::rec::NewItemPopularity,
+        is_new: &[bool],
+        popularity: &[f32],
+        p_max: Option<f32>,
+    ) -> Result<()> {
         let n = self.items();
         for (what, len) in [
             ("new-item flags", is_new.len()),
@@ -210,7 +223,7 @@ impl RankingState {
         }
         let counted = popularity.iter().any(|p| p.is_finite() && *p > 0.0);
         self.new_item_lift = (!lift.is_none() && is_new.contains(&true) && counted).then(|| {
-            let row = lift.score_lifts(popularity, is_new, self.temperature);
+            let row = lift.score_lifts_over(popularity, is_new, self.temperature, p_max);
             Tensor::<2>::from_data(TensorData::new(row, [1, n]), &self.catalog.unit.device())
         });
         Ok(())

@@ -567,6 +567,10 @@ pub fn run_train_job(
     if let Some(cold) = cold {
         rows.push(("cold-start items".to_string(), cold.model));
         rows.push(("cold-start items: popularity".to_string(), cold.popularity));
+        rows.push((
+            "cold-start items: catalogue popularity".to_string(),
+            cold.catalogue_popularity,
+        ));
     }
     Ok(TrainOutcome {
         mode,

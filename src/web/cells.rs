@@ -157,6 +157,34 @@ impl Ranker {
         Ok(())
     }
 
+    /// The candidates' popularity figures, one per row in the order of `ids` (NaN where an
+    /// item has none; e.g. each shard item's `popularity`): the candidates this model never
+    /// trained on are lifted by them against the catalogue's largest figure, which the index's
+    /// manifest records, as the whole catalogue's ranking lifts them. After `setCandidateRows`.
+    #[wasm_bindgen(js_name = setCandidatePopularity)]
+    pub fn set_candidate_popularity(
+        &mut self,
+        popularity: Float32Array,
+        ids: Vec<String>,
+    ) -> Result<(), JsError> {
+        let p_max = self
+            .loaded_cells()?
+            .manifest
+            .partitions
+            .as_ref()
+            .and_then(|p| p.max_popularity);
+        let is_new = self.config.new_item_rows(&ids, &self.items);
+        let lift = self.config.new_items.popularity;
+        let Some(state) = &mut self.state else {
+            return Err(JsError::new(
+                "setCandidatePopularity: no candidates installed",
+            ));
+        };
+        state
+            .lift_new_items_over(lift, &is_new, &popularity.to_vec(), p_max)
+            .map_err(js_error)
+    }
+
     /// The visitor's unit state after `history` (rows of the candidates, oldest first; `kinds`
     /// and `context` as in `recommend`): what `probeCells` compares with the centroids. Empty
     /// when no event is read.
