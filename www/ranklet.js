@@ -249,7 +249,7 @@ export class Ranklet {
    * entries (genres, categories) the visitor removed; a model with a persona input then reads
    * the history without them. `calibrate` (0–1, default 0): re-rank the model's best 100 so that
    * the list's genre mix follows the history's (Steck's calibration, as `ranklet recommend
-   * --calibrate`, the model's first 5 kept in place; reports/quality.md chose 0.2 on ml-100k's validation users, and
+   * --calibrate`, the model's first 5 kept in place; reports/quality.md chose 0.1 on ml-100k's validation users, and
    * `<ranklet-shelf>` uses it by default; needs the catalogue's genres or
    * categories, so not with a partitioned index). `because` (0–10, default 2): reasons per
    * item — the history events (clicks, likes, searches) whose removal lowers the item's score

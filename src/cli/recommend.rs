@@ -49,7 +49,7 @@ pub struct RecommendArgs {
     #[arg(long, default_value_t = 10, value_parser = super::at_least_one)]
     pub k: usize,
     /// Re-rank the model's best 100 so that the list's genre mix follows the history's
-    /// (Steck's calibration, weight 0–1; 0: the model's order; reports/quality.md chose 0.2, head 5,
+    /// (Steck's calibration, weight 0–1; 0: the model's order; reports/quality.md chose 0.1, head 5,
     /// on ml-100k's validation users).
     #[arg(long, default_value_t = 0.0, value_parser = super::share)]
     pub calibrate: f64,

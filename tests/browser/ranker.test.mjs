@@ -202,7 +202,7 @@ test('calibrated re-ranking: the browser equals native recommend --calibrate, an
   assert.deepEqual(theirs.plain.map((r) => r.id), nativeRecs(0).map((r) => r.id));
 });
 
-test('<ranklet-shelf calibrate> shows the calibrated list of native recommend --calibrate (0.2 by default, 0 the model order)', { timeout: 300_000 }, async () => {
+test('<ranklet-shelf calibrate> shows the calibrated list of native recommend --calibrate (0.1 by default, 0 the model order)', { timeout: 300_000 }, async () => {
   const page = await openPage(browser, server.url);
   const shelf = await page.evaluate(async ({ model, catalog, history }) => {
     const { addShelf } = await import('/tests/browser/shelf_page.mjs');
@@ -220,9 +220,10 @@ test('<ranklet-shelf calibrate> shows the calibrated list of native recommend --
   const native = (lambda) => run('recommend', '--model', path.join(FIX, 'bundle-inductive'), '--catalog', path.join(FIX, 'shop/catalog.jsonl'),
     '--history', HISTORY.join(','), '--k', '10', '--json', '--cache', path.join(FIX, 'vectors'), '--calibrate', String(lambda))
     .trim().split('\n').map((l) => JSON.parse(l).id);
-  assert.deepEqual(shelf.byDefault, native(0.2), 'without the attribute: calibrated at 0.2, the weight chosen on validation');
+  assert.deepEqual(shelf.byDefault, native(0.1), 'without the attribute: calibrated at 0.1, the weight chosen on validation');
   assert.deepEqual(shelf.calibrated, native(0.9), 'calibrate="0.9": the calibrated list');
   assert.deepEqual(shelf.plain, native(0), 'calibrate="0": the model order');
+  assert.notDeepEqual(native(0.1), native(0), 'the fixture tells the default weight from none');
 });
 
 test('a history longer than the window: the browser reads the same events as native --history-select relevant', { timeout: 300_000 }, async () => {
