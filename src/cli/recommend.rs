@@ -187,7 +187,7 @@ pub fn run(args: RecommendArgs) -> Result<()> {
         .iter()
         .map(|i| popularity_of.get(&i.id).copied().unwrap_or(f32::NAN))
         .collect();
-    state.lift_new_items(config.new_items.popularity, &is_new, &popularity)?;
+    state.lift_new_items(config.new_items.popularity, &is_new, &popularity, None)?;
     state.history_select = args.selection.history_select;
     state.recent = args.selection.recent;
     // Calibration: the list's genre mix towards the history's (the browser's `calibrate`).

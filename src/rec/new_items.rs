@@ -174,15 +174,10 @@ impl NewItemPopularity {
 
     /// Each of the catalogue's rows' score lift (`(offset + weight · q) / temperature` on the
     /// rows `is_new` marks, else 0); `popularity` is the catalogue's figure per row (missing,
-    /// negative or not finite: none).
-    pub fn score_lifts(&self, popularity: &[f32], is_new: &[bool], temperature: f64) -> Vec<f32> {
-        self.score_lifts_over(popularity, is_new, temperature, None)
-    }
-
-    /// [`Self::score_lifts`] where `p_max` is the whole catalogue's largest figure when
+    /// negative or not finite: none). `p_max`: the whole catalogue's largest figure when
     /// `popularity` holds only some of its items (a partitioned index's candidates); `None`:
     /// the largest of `popularity`.
-    pub fn score_lifts_over(
+    pub fn score_lifts(
         &self,
         popularity: &[f32],
         is_new: &[bool],
@@ -350,7 +345,7 @@ mod tests {
             offset: -0.1,
             weight: 0.4,
         };
-        let got = lift.score_lifts(&popularity, &is_new, 0.5);
+        let got = lift.score_lifts(&popularity, &is_new, 0.5, None);
         let want = [0.0, 0.2, -0.2, -0.2, 0.0, -0.2];
         for (got, want) in got.iter().zip(want) {
             assert!((got - want).abs() < 1e-6, "{got:?}");
@@ -358,7 +353,7 @@ mod tests {
         // Candidates of a larger catalogue: the catalogue's largest figure sets the scale.
         let part = log_popularity_shares(&popularity[1..2], 1, Some(99.0));
         assert!((part[0] - 0.5).abs() < 1e-6, "{part:?}");
-        let blind = lift.score_lifts(&[], &is_new, 1.0);
+        let blind = lift.score_lifts(&[], &is_new, 1.0, None);
         assert_eq!(blind, vec![0.0, -0.1, -0.1, -0.1, 0.0, -0.1]);
         assert!(NewItemPopularity::NONE.is_none());
     }

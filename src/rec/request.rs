@@ -333,7 +333,9 @@ mod tests {
             offset: -0.5,
             weight: 2.0,
         };
-        state.lift_new_items(lift, &is_new, &popularity).unwrap();
+        state
+            .lift_new_items(lift, &is_new, &popularity, None)
+            .unwrap();
         let after = score_of(&state.recommend(&model, &req).unwrap());
         let t = model.temperature as f32;
         for r in (0..n).filter(|r| !history.contains(r)) {
@@ -358,10 +360,10 @@ mod tests {
         );
         assert_eq!(top.unwrap()[0].item, 4, "the counted new row comes first");
         // No figures: the lift goes.
-        state.lift_new_items(lift, &is_new, &[]).unwrap();
+        state.lift_new_items(lift, &is_new, &[], None).unwrap();
         assert_eq!(score_of(&state.recommend(&model, &req).unwrap()), before);
         let err = state
-            .lift_new_items(lift, &is_new, &popularity[..5])
+            .lift_new_items(lift, &is_new, &popularity[..5], None)
             .unwrap_err()
             .to_string();
         assert!(

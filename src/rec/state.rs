@@ -189,20 +189,10 @@ impl RankingState {
     /// ([`crate::rec::NewItemPopularity`]; the bundle's `new_items.popularity`). A new item's
     /// text cannot say how often it is chosen; the shop's counts can. Replaces an earlier lift;
     /// no new row, no figure or no lift clears it. Refused when the lengths differ from the
-    /// catalogue's.
+    /// catalogue's. `p_max`: where the rows are candidates of a larger catalogue, its largest
+    /// figure (a partitioned index's manifest records it), so that a candidate is lifted as it
+    /// would be in the whole catalogue; `None`: the largest of `popularity`.
     pub fn lift_new_items(
-        &mut self,
-        lift: crate::rec::NewItemPopularity,
-        is_new: &[bool],
-        popularity: &[f32],
-    ) -> Result<()> {
-        self.lift_new_items_over(lift, is_new, popularity, None)
-    }
-
-    /// [`Self::lift_new_items`] over candidates of a larger catalogue whose largest figure is
-    /// `p_max` (a partitioned index's manifest records it), so that a candidate is lifted as
-    /// it would be in the whole catalogue.
-    pub fn lift_new_items_over(
         &mut self,
         lift: crate::rec::NewItemPopularity,
         is_new: &[bool],
@@ -223,7 +213,7 @@ impl RankingState {
         }
         let counted = popularity.iter().any(|p| p.is_finite() && *p > 0.0);
         self.new_item_lift = (!lift.is_none() && is_new.contains(&true) && counted).then(|| {
-            let row = lift.score_lifts_over(popularity, is_new, self.temperature, p_max);
+            let row = lift.score_lifts(popularity, is_new, self.temperature, p_max);
             Tensor::<2>::from_data(TensorData::new(row, [1, n]), &self.catalog.unit.device())
         });
         Ok(())

@@ -173,16 +173,12 @@ impl Ranker {
             .partitions
             .as_ref()
             .and_then(|p| p.max_popularity);
-        let is_new = self.config.new_item_rows(&ids, &self.items);
-        let lift = self.config.new_items.popularity;
-        let Some(state) = &mut self.state else {
-            return Err(JsError::new(
-                "setCandidatePopularity: no candidates installed",
-            ));
-        };
-        state
-            .lift_new_items_over(lift, &is_new, &popularity.to_vec(), p_max)
-            .map_err(js_error)
+        self.lift_by_popularity(
+            &popularity.to_vec(),
+            &ids,
+            p_max,
+            "setCandidatePopularity: no candidates installed",
+        )
     }
 
     /// The visitor's unit state after `history` (rows of the candidates, oldest first; `kinds`

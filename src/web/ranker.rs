@@ -69,6 +69,26 @@ impl Ranker {
         self.model.set_item_facets(&self.facets, &self.muted);
     }
 
+    /// Lifts the installed rows the model never trained on by their popularity figures (one
+    /// per row of `ids`), against `p_max` where the rows are candidates of a larger catalogue;
+    /// `missing` is the error when no rows are installed.
+    pub(super) fn lift_by_popularity(
+        &mut self,
+        popularity: &[f32],
+        ids: &[String],
+        p_max: Option<f32>,
+        missing: &str,
+    ) -> Result<(), JsError> {
+        let is_new = self.config.new_item_rows(ids, &self.items);
+        let lift = self.config.new_items.popularity;
+        let Some(state) = &mut self.state else {
+            return Err(JsError::new(missing));
+        };
+        state
+            .lift_new_items(lift, &is_new, popularity, p_max)
+            .map_err(js_error)
+    }
+
     pub(super) fn state(&self, what: &str) -> Result<&RankingState, JsError> {
         self.state
             .as_ref()
@@ -142,14 +162,12 @@ impl Ranker {
         popularity: Float32Array,
         ids: Vec<String>,
     ) -> Result<(), JsError> {
-        let is_new = self.config.new_item_rows(&ids, &self.items);
-        let lift = self.config.new_items.popularity;
-        let Some(state) = &mut self.state else {
-            return Err(JsError::new("setItemPopularity: no catalogue installed"));
-        };
-        state
-            .lift_new_items(lift, &is_new, &popularity.to_vec())
-            .map_err(js_error)
+        self.lift_by_popularity(
+            &popularity.to_vec(),
+            &ids,
+            None,
+            "setItemPopularity: no catalogue installed",
+        )
     }
 
     /// `"inductive"`, `"transductive"` or `"id"`.

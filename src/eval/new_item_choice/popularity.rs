@@ -27,7 +27,7 @@ pub fn evaluate_new_item_popularity(
     let is_new = rows_marked(items.items, new);
     let lifts: Vec<Vec<f32>> = grid
         .iter()
-        .map(|g| g.score_lifts(popularity, &is_new, model.temperature))
+        .map(|g| g.score_lifts(popularity, &is_new, model.temperature, None))
         .collect();
     let mut out = vec![Metrics::default(); grid.len()];
     for chunk in examples.chunks(batch.max(1)) {
@@ -56,7 +56,7 @@ pub fn target_ranks_among_lifted(
     let is_new = rows_marked(items.items, new);
     let lifts: Vec<Vec<f32>> = grid
         .iter()
-        .map(|g| g.score_lifts(popularity, &is_new, model.temperature))
+        .map(|g| g.score_lifts(popularity, &is_new, model.temperature, None))
         .collect();
     let mut ranks = vec![Vec::with_capacity(examples.len()); grid.len()];
     for chunk in examples.chunks(256) {
