@@ -13,15 +13,20 @@ from coldstart_report import spread, write_atomic
 REPORT = "reports/calibration-seeds.json"
 
 
+# The committed report, read before this run rewrites it.
+try:
+    BEFORE = json.load(open(REPORT))
+except FileNotFoundError:
+    BEFORE = None
+
+
 def kept_figures(key, seed):
     """This seed's figures in the committed report, with the setting they were measured at."""
-    try:
-        before = json.load(open(REPORT))
-    except FileNotFoundError:
+    if BEFORE is None:
         return None
-    for s in before.get(key, {}).get("per_seed", []):
+    for s in BEFORE.get(key, {}).get("per_seed", []):
         if s["seed"] == int(seed):
-            at = s.get("setting") or {k: before["setting"][k] for k in ("lambda", "head", "decay")}
+            at = s.get("setting") or {k: BEFORE["setting"][k] for k in ("lambda", "head", "decay")}
             return dict(s, kept=True, setting=at)
     return None
 
@@ -81,7 +86,7 @@ def pooled_grid(seeds):
     """The grid of report-calibration-seeds.sh on every shop-recipe model it ran on: per setting,
     calibrated ÷ uncalibrated means over the models, and the setting calibration_choice's rule
     picks from the validation means (never from the test)."""
-    have = [s for s in seeds if os.path.exists(os.path.join(folder, f"grid-shop-{s}.json"))]
+    have = [s for s in seeds if all(os.path.exists(os.path.join(folder, f"{f}-shop-{s}.json")) for f in ("grid", "quality"))]
     if len(have) < 2:
         return None
     per_seed = {}

@@ -17,8 +17,10 @@ calibrated = [m for m in models if m["name"].startswith("models/shop (calibrated
 alone = calibration_choice.choose(plain, calibrated)
 chosen, lam, head, decay = alone
 rule = calibration_choice.RULE
-if os.path.exists("reports/calibration-seeds.json"):
-    grid = json.load(open("reports/calibration-seeds.json")).get("shop_recipe_grid") or {}
+# ./build.sh report-calibration-seeds's figures, when measured (read once).
+seeds_report = json.load(open("reports/calibration-seeds.json")) if os.path.exists("reports/calibration-seeds.json") else None
+if seeds_report:
+    grid = seeds_report.get("shop_recipe_grid") or {}
     c = grid.get("chosen")
     at = [m for m in calibrated if c and calibration_choice.setting(m["name"]) == (c["lambda"], c["head"], c["decay"])]
     if at:
@@ -85,9 +87,9 @@ r["second_dataset"] = json.load(open("reports/second-dataset.json"))["quality_su
 r["command"] = "./build.sh report-quality"
 def across_models():
     """reports/calibration-seeds.json's groups, when it was measured for this choice."""
-    if not os.path.exists("reports/calibration-seeds.json"):
+    if seeds_report is None:
         return None
-    x = json.load(open("reports/calibration-seeds.json"))
+    x = seeds_report
     st = x["setting"]
     if (st["lambda"], st["head"], st["decay"]) != (float(lam), int(head), float(decay)):
         return None  # measured for another choice: run ./build.sh report-calibration-seeds again
@@ -177,7 +179,7 @@ def at_line(g):
 
 def seeds_line():
     """The same setting on other trained models (reports/calibration-seeds.json), when measured."""
-    x = across_models()
+    x = groups
     if x is None:
         return []
     f = lambda s: f"{s['mean']:.3f} ± {s['stdev']:.3f}"
